@@ -1,0 +1,170 @@
+//! The command line, as clap types, and nothing else.
+//!
+//! clap stops here: `Options::from(Cli)` turns the parsed arguments into plain data once,
+//! and the core only ever sees [`Options`] (just's arguments/config split). Shell
+//! completions are generated here too, since they are a property of the clap command.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::commands::graph::GraphFormat;
+use crate::project::Locator;
+
+/// conduct: a declarative, incremental task planner and runner.
+#[derive(Debug, Parser)]
+#[command(name = "conduct", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Run as if conduct was started in DIR
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    directory: Option<PathBuf>,
+    /// The config file [default: tasks.toml, searched upward from the current directory]
+    #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
+    file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CliCommand {
+    /// Validate tasks.toml and rules/ (exit 2 on errors)
+    Check {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tasks by group with title, effort, agent and dependencies
+    List {
+        /// Print the list as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the dependency graph (of TARGETs and what they need, or of every task)
+    Graph {
+        /// Task ids, groups, or `all`
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = FormatArg::Dot)]
+        format: FormatArg,
+    },
+    /// Print a shell completion script
+    Completions {
+        /// The shell to complete for
+        shell: ShellArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Dot,
+    Mermaid,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+/// What the user asked for, free of clap.
+#[derive(Debug)]
+pub(crate) struct Options {
+    pub(crate) locator: Locator,
+    pub(crate) command: Command,
+}
+
+/// The subcommand and its settings.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Check {
+        json: bool,
+    },
+    List {
+        json: bool,
+    },
+    Graph {
+        targets: Vec<String>,
+        format: GraphFormat,
+    },
+    Completions(Completions),
+}
+
+/// A completion script to print; opaque outside this module.
+#[derive(Debug)]
+pub(crate) struct Completions(ShellArg);
+
+impl Completions {
+    pub(crate) fn write(&self, out: &mut dyn Write) {
+        use clap_complete::Shell;
+        let shell = match self.0 {
+            ShellArg::Bash => Shell::Bash,
+            ShellArg::Zsh => Shell::Zsh,
+            ShellArg::Fish => Shell::Fish,
+            ShellArg::Elvish => Shell::Elvish,
+            ShellArg::Powershell => Shell::PowerShell,
+        };
+        clap_complete::generate(shell, &mut Cli::command(), "conduct", out);
+    }
+}
+
+impl From<Cli> for Options {
+    fn from(cli: Cli) -> Options {
+        let command = match cli.command {
+            CliCommand::Check { json } => Command::Check { json },
+            CliCommand::List { json } => Command::List { json },
+            CliCommand::Graph { targets, format } => Command::Graph {
+                targets,
+                format: match format {
+                    FormatArg::Dot => GraphFormat::Dot,
+                    FormatArg::Mermaid => GraphFormat::Mermaid,
+                    FormatArg::Json => GraphFormat::Json,
+                },
+            },
+            CliCommand::Completions { shell } => Command::Completions(Completions(shell)),
+        };
+        Options {
+            locator: Locator {
+                directory: cli.directory,
+                file: cli.file,
+            },
+            command,
+        }
+    }
+}
+
+/// Parse the arguments; on `--help`, `--version` or a usage error, the exit code clap
+/// asks for after printing its message.
+pub(crate) fn parse<I, T>(args: I) -> Result<Options, i32>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => Ok(Options::from(cli)),
+        Err(e) => {
+            let _ = e.print();
+            Err(if e.use_stderr() {
+                crate::error::EXIT_USAGE
+            } else {
+                0
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

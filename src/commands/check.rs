@@ -1,0 +1,93 @@
+//! `conduct check`: validate tasks.toml and rules/ completely, like the original
+//! dispatcher's `--validate-only`. Beyond what every command checks on load, it also
+//! asks the disk about every task (missing inputs, sections, symlinks), then prints one
+//! summary line. `--json` prints the same as an object, errors included, for editors.
+
+use serde::Serialize;
+
+use crate::commands::Stdout;
+use crate::error::{EXIT_USAGE, Error};
+use crate::project::{self, Checks, Locator};
+use crate::spec::SpecError;
+
+#[derive(Serialize)]
+struct Summary {
+    ok: bool,
+    tasks: usize,
+    groups: usize,
+    edges: usize,
+    barriers: usize,
+    rules: usize,
+}
+
+#[derive(Serialize)]
+struct JsonError {
+    file: String,
+    line: usize,
+    column: usize,
+    message: String,
+    help: String,
+}
+
+#[derive(Serialize)]
+struct Failure {
+    ok: bool,
+    errors: Vec<JsonError>,
+}
+
+pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
+    let (config, root) = locator.locate()?;
+    let project = match project::load(&config, &root, Checks::ConfigAndDisk) {
+        Ok(project) => project,
+        Err(Error::Config { errors, .. }) if json => {
+            let failure = Failure {
+                ok: false,
+                errors: errors.iter().map(json_error).collect(),
+            };
+            out.write(&format!("{}\n", to_json(&failure)))?;
+            return Ok(EXIT_USAGE);
+        }
+        Err(e) => return Err(e),
+    };
+    let summary = Summary {
+        ok: true,
+        tasks: project.spec.tasks.len(),
+        groups: project.spec.groups.len(),
+        edges: project.graph.edge_count(),
+        barriers: project.graph.barrier_count(),
+        rules: project.rules.project_rules().count(),
+    };
+    if json {
+        out.write(&format!("{}\n", to_json(&summary)))?;
+    } else {
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        let mut line = format!(
+            "ok: {}, {}, {}",
+            plural(summary.tasks, "task"),
+            plural(summary.groups, "group"),
+            plural(summary.edges, "edge"),
+        );
+        if summary.barriers > 0 {
+            line.push_str(&format!(", {}", plural(summary.barriers, "group barrier")));
+        }
+        line.push_str(&format!(", {}\n", plural(summary.rules, "rule")));
+        out.write(&line)?;
+    }
+    Ok(0)
+}
+
+fn json_error(error: &SpecError) -> JsonError {
+    let (line, column) = error.at.line_col();
+    JsonError {
+        file: error.at.file.name().to_owned(),
+        line,
+        column,
+        message: error.to_string(),
+        help: error.kind.help(),
+    }
+}
+
+/// Serialising plain structs of strings and numbers cannot fail.
+pub(crate) fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}

@@ -1,0 +1,300 @@
+//! `conduct list`: the plan at a glance, tasks by group in declaration order, with
+//! title, effort, agent and direct dependencies. `--json` gives tools the whole resolved
+//! model instead (like `cargo metadata`): project settings, groups, every task with its
+//! normalised inputs, outputs, command and checks, and the rules. Status per task joins
+//! once builds record results.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::commands::Stdout;
+use crate::commands::check::to_json;
+use crate::error::Error;
+use crate::project::Project;
+use crate::rules::{Rule, RuleCheck};
+use crate::spec::{Input, InputKind, Output, Run, Task, TaskIdx};
+use crate::units::format_duration;
+
+#[derive(Serialize)]
+struct JsonList<'a> {
+    project: JsonProject<'a>,
+    groups: Vec<JsonGroup<'a>>,
+    tasks: Vec<JsonTask<'a>>,
+    rules: Vec<JsonRule<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonProject<'a> {
+    name: Option<&'a str>,
+    jobs: Option<usize>,
+    shell: &'a [String],
+    hash_env: &'a [String],
+    cache: &'a str,
+    worktrees: &'a str,
+    worktree_setup: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonRule<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    applies_to: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    builtin: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pattern: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forbid: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metric: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max: Option<f64>,
+    required: bool,
+}
+
+/// One input, tagged by its form.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum JsonInput<'a> {
+    File(&'a str),
+    Glob(&'a str),
+    Section { path: &'a str, section: &'a str },
+    Command(&'a str),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum JsonRun<'a> {
+    Shell(&'a str),
+    Exec(&'a [String]),
+}
+
+#[derive(Serialize)]
+struct JsonGroup<'a> {
+    name: &'a str,
+    title: Option<&'a str>,
+    after: Vec<&'a str>,
+    jobs: Option<usize>,
+    timeout_seconds: Option<u64>,
+    tasks: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonTask<'a> {
+    id: &'a str,
+    title: &'a str,
+    group: Option<&'a str>,
+    priority: &'static str,
+    effort: Option<String>,
+    effort_seconds: Option<u64>,
+    agent: Option<&'a str>,
+    deps: Vec<&'a str>,
+    inputs: Vec<JsonInput<'a>>,
+    outputs: Vec<String>,
+    run: Option<JsonRun<'a>>,
+    env: &'a BTreeMap<String, String>,
+    checks: &'a [String],
+    timeout_seconds: Option<u64>,
+    retries: u32,
+    workspace: &'static str,
+}
+
+pub(crate) fn run(project: &Project, json: bool, out: &mut Stdout) -> Result<i32, Error> {
+    let text = if json {
+        to_json(&json_list(project)) + "\n"
+    } else {
+        table(project)
+    };
+    out.write(&text)?;
+    Ok(0)
+}
+
+fn deps(project: &Project, task: TaskIdx) -> Vec<&str> {
+    project
+        .graph
+        .task_deps(task)
+        .iter()
+        .map(|d| project.spec.task(d.task).id.as_str())
+        .collect()
+}
+
+fn effort(task: &Task) -> Option<String> {
+    task.effort.map(format_duration)
+}
+
+fn json_list(project: &Project) -> JsonList<'_> {
+    let spec = &project.spec;
+    let settings = &spec.project;
+    JsonList {
+        project: JsonProject {
+            name: settings.name.as_deref(),
+            jobs: settings.jobs.map(|j| j.get()),
+            shell: &settings.shell,
+            hash_env: &settings.hash_env,
+            cache: settings.cache.as_str(),
+            worktrees: settings.worktrees.as_str(),
+            worktree_setup: settings.worktree_setup.as_deref(),
+        },
+        groups: spec
+            .groups
+            .iter()
+            .map(|g| JsonGroup {
+                name: g.name.as_str(),
+                title: g.title.as_deref(),
+                after: g
+                    .after
+                    .iter()
+                    .map(|&a| spec.group(a).name.as_str())
+                    .collect(),
+                jobs: g.jobs.map(|j| j.get()),
+                timeout_seconds: g.timeout.map(|t| t.as_secs()),
+                tasks: g.tasks.iter().map(|&t| spec.task(t).id.as_str()).collect(),
+            })
+            .collect(),
+        tasks: spec
+            .task_indices()
+            .map(|idx| {
+                let task = spec.task(idx);
+                JsonTask {
+                    id: task.id.as_str(),
+                    title: task.display_title(),
+                    group: task.group.map(|g| spec.group(g).name.as_str()),
+                    priority: task.priority.as_str(),
+                    effort: effort(task),
+                    effort_seconds: task.effort.map(|e| e.as_secs()),
+                    agent: task.agent.as_deref(),
+                    deps: deps(project, idx),
+                    inputs: task.inputs.iter().map(json_input).collect(),
+                    outputs: task.outputs.iter().map(Output::display).collect(),
+                    run: task.run.as_ref().map(|run| match run {
+                        Run::Shell(command) => JsonRun::Shell(command),
+                        Run::Exec(argv) => JsonRun::Exec(argv),
+                    }),
+                    env: &task.env,
+                    checks: &task.checks,
+                    timeout_seconds: task.timeout.map(|t| t.as_secs()),
+                    retries: task.retries,
+                    workspace: task.workspace.as_str(),
+                }
+            })
+            .collect(),
+        rules: project.rules.iter().map(json_rule).collect(),
+    }
+}
+
+fn json_input(input: &Input) -> JsonInput<'_> {
+    match &input.kind {
+        InputKind::File(path) => JsonInput::File(path.as_str()),
+        InputKind::Glob(glob) => JsonInput::Glob(&glob.text),
+        InputKind::Section { file, section } => JsonInput::Section {
+            path: file.as_str(),
+            section,
+        },
+        InputKind::Command(command) => JsonInput::Command(command),
+    }
+}
+
+fn json_rule(rule: &Rule) -> JsonRule<'_> {
+    let (run, pattern, forbid) = match &rule.check {
+        RuleCheck::Builtin(_) => (None, None, None),
+        RuleCheck::Run(run) => (Some(run.as_str()), None, None),
+        RuleCheck::Pattern { regex, forbid } => (None, Some(regex.as_str()), Some(*forbid)),
+    };
+    JsonRule {
+        name: &rule.name,
+        description: rule.description.as_deref(),
+        applies_to: rule.applies_to.as_ref().map(|a| a.globs.as_slice()),
+        builtin: match rule.check {
+            RuleCheck::Builtin(name) => Some(name),
+            _ => None,
+        },
+        run,
+        pattern,
+        forbid,
+        metric: rule.gate.as_ref().map(|g| g.metric.as_str()),
+        min: rule.gate.as_ref().and_then(|g| g.min),
+        max: rule.gate.as_ref().and_then(|g| g.max),
+        required: rule.required,
+    }
+}
+
+/// Aligned columns: id, title, effort, agent, deps; a header line per group.
+fn table(project: &Project) -> String {
+    let spec = &project.spec;
+    let width = |f: &dyn Fn(&Task) -> usize| spec.tasks.iter().map(f).max().unwrap_or(0);
+    let id_w = width(&|t| t.id.as_str().len());
+    let title_w = width(&|t| t.display_title().chars().count());
+    let effort_w = width(&|t| effort(t).map_or(1, |e| e.len()));
+    let agent_w = width(&|t| t.agent.as_deref().map_or(1, str::len));
+
+    let mut sections: Vec<(String, Vec<TaskIdx>)> = spec
+        .groups
+        .iter()
+        .map(|g| {
+            let mut header = g.name.to_string();
+            if let Some(title) = &g.title {
+                header.push_str(&format!(": {title}"));
+            }
+            let total: std::time::Duration =
+                g.tasks.iter().filter_map(|&t| spec.task(t).effort).sum();
+            header.push_str(&format!(
+                "  ({} task{}",
+                g.tasks.len(),
+                if g.tasks.len() == 1 { "" } else { "s" }
+            ));
+            if !total.is_zero() {
+                header.push_str(&format!(", {}", format_duration(total)));
+            }
+            header.push(')');
+            if !g.after.is_empty() {
+                let after: Vec<&str> = g
+                    .after
+                    .iter()
+                    .map(|&a| spec.group(a).name.as_str())
+                    .collect();
+                header.push_str(&format!("  after {}", after.join(", ")));
+            }
+            (header, g.tasks.clone())
+        })
+        .collect();
+    let ungrouped: Vec<TaskIdx> = spec
+        .task_indices()
+        .filter(|&t| spec.task(t).group.is_none())
+        .collect();
+    if !ungrouped.is_empty() {
+        sections.push(("(no group)".to_owned(), ungrouped));
+    }
+
+    let mut text = String::new();
+    for (i, (header, tasks)) in sections.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(header);
+        text.push('\n');
+        for &idx in tasks {
+            let task = spec.task(idx);
+            let deps = deps(project, idx);
+            let line = format!(
+                "  {:id_w$}  {:title_w$}  {:>effort_w$}  {:agent_w$}  {}",
+                task.id.as_str(),
+                task.display_title(),
+                effort(task).unwrap_or_else(|| "-".into()),
+                task.agent.as_deref().unwrap_or("-"),
+                if deps.is_empty() {
+                    String::new()
+                } else {
+                    format!("<- {}", deps.join(", "))
+                },
+            );
+            text.push_str(line.trim_end());
+            text.push('\n');
+        }
+    }
+    text
+}

@@ -1,0 +1,67 @@
+//! One module per subcommand; `execute` dispatches (just's `Subcommand::execute`).
+//!
+//! Commands write their normal output to stdout through [`Stdout`], which treats a
+//! closed pipe (`conduct list | head`) as a normal end rather than an error.
+
+pub(crate) mod check;
+pub(crate) mod graph;
+pub(crate) mod list;
+
+use std::io::{self, Write};
+
+use crate::cli::{Command, Options};
+use crate::error::Error;
+
+/// Run the command `options` names; Ok holds the exit code.
+pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
+    let mut out = Stdout::new();
+    let result = match &options.command {
+        Command::Check { json } => check::run(&options.locator, *json, &mut out),
+        Command::List { json } => {
+            let project = options.locator.load()?;
+            list::run(&project, *json, &mut out)
+        }
+        Command::Graph { targets, format } => {
+            let project = options.locator.load()?;
+            graph::run(&project, targets, *format, &mut out)
+        }
+        Command::Completions(completions) => {
+            completions.write(&mut out.inner);
+            Ok(0)
+        }
+    };
+    match result.and_then(|code| out.flush().map(|()| code)) {
+        Err(Error::Write { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe => Ok(0),
+        other => other,
+    }
+}
+
+/// Standard output for command results (colour-aware, pipe-aware).
+pub(crate) struct Stdout {
+    inner: anstream::AutoStream<io::StdoutLock<'static>>,
+}
+
+impl Stdout {
+    fn new() -> Stdout {
+        Stdout {
+            inner: anstream::stdout().lock(),
+        }
+    }
+
+    /// Write `text` as is.
+    pub(crate) fn write(&mut self, text: &str) -> Result<(), Error> {
+        self.inner
+            .write_all(text.as_bytes())
+            .map_err(|source| Error::Write {
+                what: "standard output",
+                source,
+            })
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        self.inner.flush().map_err(|source| Error::Write {
+            what: "standard output",
+            source,
+        })
+    }
+}

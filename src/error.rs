@@ -1,0 +1,217 @@
+//! The top-level error, its exit code, and the one renderer every error goes through.
+//!
+//! Lower layers have their own enums (`SpecError` for configuration); they are wrapped
+//! here and rendered in one place, in the shape the spec asks for and rustc made
+//! familiar:
+//!
+//! ```text
+//! error: unknown key `titel` in task `T1`
+//!   --> tasks.toml:12:1
+//!    |
+//! 12 | titel = "Schema"
+//!    | ^^^^^
+//!    = help: did you mean `title`?
+//! ```
+//!
+//! Exit codes (SPEC §6): 0 ok, 1 a task or check failed, 2 bad config or usage, 130
+//! interrupted.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anstyle::{AnsiColor, Style};
+
+use crate::spec::SpecError;
+
+/// Exit code for bad configuration or usage.
+pub(crate) const EXIT_USAGE: i32 = 2;
+/// Exit code for a failed task or check.
+pub(crate) const EXIT_FAILURE: i32 = 1;
+
+/// Everything that can stop a command.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("could not find `{name}` in `{}`{}", start.display(), if *searched_up { " or any parent directory" } else { "" })]
+    ConfigNotFound {
+        name: String,
+        start: PathBuf,
+        searched_up: bool,
+    },
+    #[error("cannot use directory `{}`: {source}", path.display())]
+    Directory { path: PathBuf, source: io::Error },
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("could not load `{config}`: {} error{}", errors.len(), if errors.len() == 1 { "" } else { "s" })]
+    Config {
+        config: String,
+        errors: Vec<SpecError>,
+    },
+    #[error("unknown target `{target}`")]
+    UnknownTarget {
+        target: String,
+        suggestion: Option<String>,
+    },
+    #[error("cannot write to {what}: {source}")]
+    Write {
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+impl From<crate::graph::UnknownTarget> for Error {
+    fn from(e: crate::graph::UnknownTarget) -> Error {
+        Error::UnknownTarget {
+            target: e.target,
+            suggestion: e.suggestion,
+        }
+    }
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub(crate) fn code(&self) -> i32 {
+        match self {
+            Error::Write { .. } => EXIT_FAILURE,
+            _ => EXIT_USAGE,
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        match self {
+            Error::ConfigNotFound { .. } => {
+                Some("run conduct inside a project, or pass `-C DIR` or `-f FILE`".to_owned())
+            }
+            Error::UnknownTarget { suggestion, .. } => Some(match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => {
+                    "a target is a task id, a group, or `all`; `conduct list` shows them".to_owned()
+                }
+            }),
+            _ => None,
+        }
+    }
+}
+
+struct Styles {
+    error: Style,
+    help: Style,
+    gutter: Style,
+    caret: Style,
+}
+
+const STYLES: Styles = Styles {
+    error: AnsiColor::Red.on_default().bold(),
+    help: AnsiColor::Cyan.on_default().bold(),
+    gutter: AnsiColor::Blue.on_default().bold(),
+    caret: AnsiColor::Red.on_default().bold(),
+};
+
+/// Write `error` for a human. `out` strips the styles when colour is off (`anstream`
+/// honours `NO_COLOR` and non-terminals).
+pub(crate) fn render(error: &Error, out: &mut dyn Write) -> io::Result<()> {
+    if let Error::Config { errors, .. } = error {
+        for e in errors {
+            render_spec_error(e, out)?;
+            writeln!(out)?;
+        }
+    }
+    labelled(out, "", STYLES.error, "error", error)?;
+    if let Some(help) = error.help() {
+        labelled(out, "", STYLES.help, "help", &help)?;
+    }
+    Ok(())
+}
+
+/// `error: …` or `help: …`, the label styled, after `prefix`.
+fn labelled(
+    out: &mut dyn Write,
+    prefix: &str,
+    style: Style,
+    label: &str,
+    text: &dyn std::fmt::Display,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{prefix}{}{label}{}: {text}",
+        style.render(),
+        style.render_reset()
+    )
+}
+
+/// One configuration error with its source line and a caret under the span.
+fn render_spec_error(error: &SpecError, out: &mut dyn Write) -> io::Result<()> {
+    let s = &STYLES;
+    let (line, col) = error.at.line_col();
+    let number = line.to_string();
+    let pad = " ".repeat(number.len());
+    let (g, gr) = (s.gutter.render(), s.gutter.render_reset());
+    labelled(out, "", s.error, "error", error)?;
+    writeln!(out, "{pad}{g}-->{gr} {}:{line}:{col}", error.at.file.name())?;
+    let text = error.at.file.line_text(line);
+    if !error.at.file.text().is_empty() {
+        let span_len = (error.at.span.end - error.at.span.start) as usize;
+        let rest: usize = text.chars().count().saturating_sub(col - 1);
+        let carets = error
+            .at
+            .file
+            .text()
+            .get(error.at.span.start as usize..error.at.span.end as usize)
+            .map_or(span_len, |t| t.lines().next().unwrap_or("").chars().count())
+            .clamp(1, rest.max(1));
+        writeln!(out, "{pad} {g}|{gr}")?;
+        writeln!(out, "{g}{number} |{gr} {text}")?;
+        writeln!(
+            out,
+            "{pad} {g}|{gr} {}{}{}{}",
+            " ".repeat(col - 1),
+            s.caret.render(),
+            "^".repeat(carets),
+            s.caret.render_reset()
+        )?;
+    }
+    labelled(
+        out,
+        &format!("{pad} {g}={gr} "),
+        s.help,
+        "help",
+        &error.kind.help(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{Location, SourceFile};
+    use crate::spec::SpecErrorKind;
+
+    #[test]
+    fn renders_location_source_line_caret_and_help() {
+        let file = SourceFile::new("tasks.toml", "[tasks.T1]\ntitel = \"x\"\n");
+        let error = Error::Config {
+            config: "tasks.toml".into(),
+            errors: vec![SpecError {
+                at: Location::new(&file, 11..16),
+                kind: SpecErrorKind::UnknownKey {
+                    key: "titel".into(),
+                    table: "task `T1`".into(),
+                    known: &["title"],
+                    suggestion: Some("title".into()),
+                },
+            }],
+        };
+        let mut out = Vec::new();
+        render(&error, &mut anstream::StripStream::new(&mut out)).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "error: unknown key `titel` in task `T1`\n \
+             --> tasks.toml:2:1\n  \
+             |\n\
+             2 | titel = \"x\"\n  \
+             | ^^^^^\n  \
+             = help: did you mean `title`?\n\
+             \n\
+             error: could not load `tasks.toml`: 1 error\n"
+        );
+        assert_eq!(error.code(), 2);
+    }
+}

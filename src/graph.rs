@@ -1,0 +1,769 @@
+//! The task graph: explicit `deps` ∪ inferred deps ∪ group barriers (SPEC §2).
+//!
+//! Plain data built once from a [`Spec`]; no I/O, no salsa. A task depends on another
+//! when it lists it in `deps`, or when one of its inputs (a path, a section's file, or a
+//! glob matched against *declared* outputs, so this works before anything ran) names
+//! that task's output or a file inside its directory output. `after` barriers are not
+//! expanded into |A|×|B| edges: each barrier is one extra node that depends on every task
+//! of the earlier group, and every task of the later group depends on that node, so a
+//! barrier costs |A|+|B| edges (ninja's phony-edge trick). Cycles are reported with the
+//! path and the reason for each step, like `T4 -> T9 -> T4`.
+
+use std::collections::HashMap;
+
+use globset::{GlobBuilder, GlobMatcher, GlobSetBuilder};
+
+use crate::source::{Location, Span};
+use crate::spec::{GroupIdx, InputKind, ProjectPath, Spec, SpecError, SpecErrorKind, TaskIdx};
+use crate::suggest::did_you_mean;
+
+/// Why a task depends on another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DepReason {
+    /// Listed in `deps`.
+    Explicit { span: Span },
+    /// An input names `output`, which the dependency declares.
+    Inferred { span: Span, output: String },
+}
+
+/// A direct dependency of a task on a task.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskDep {
+    pub(crate) task: TaskIdx,
+    pub(crate) reason: DepReason,
+}
+
+/// A node: tasks first (`0..tasks`), then one barrier node per group that some group
+/// runs `after`.
+type Node = u32;
+
+/// The dependency graph of a validated spec.
+#[derive(Debug)]
+pub(crate) struct Graph {
+    task_count: usize,
+    /// Direct task-to-task dependencies with their reasons, per task, sorted by task.
+    task_deps: Vec<Vec<TaskDep>>,
+    /// Prerequisites of every node (tasks, then barriers), deduplicated.
+    deps: Vec<Vec<Node>>,
+    /// The group each barrier node stands for (index: node - task_count).
+    barrier_groups: Vec<GroupIdx>,
+    /// Number of `after` relations.
+    barriers: usize,
+}
+
+/// What `conduct build T9` means: the targets and everything they need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Selection {
+    /// Selected tasks in a dependency order (each after all of its dependencies).
+    pub(crate) tasks: Vec<TaskIdx>,
+}
+
+/// A target that names no task or group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnknownTarget {
+    pub(crate) target: String,
+    pub(crate) suggestion: Option<String>,
+}
+
+impl Graph {
+    /// Build the graph; errors are a task reading its own output and dependency cycles.
+    pub(crate) fn build(spec: &Spec) -> Result<Graph, Vec<SpecError>> {
+        let n = spec.tasks.len();
+        let mut errors = Vec::new();
+        let mut task_deps: Vec<Vec<TaskDep>> = vec![Vec::new(); n];
+        let error = |span: Span, kind| SpecError {
+            at: Location::new(&spec.source, span),
+            kind,
+        };
+
+        for (i, task) in spec.tasks.iter().enumerate() {
+            for dep in &task.deps {
+                task_deps[i].push(TaskDep {
+                    task: dep.task,
+                    reason: DepReason::Explicit { span: dep.span },
+                });
+            }
+        }
+        infer(spec, &mut task_deps, &mut |task, span, path| {
+            errors.push(error(
+                span,
+                SpecErrorKind::OutputIsInput {
+                    task: spec.tasks[task.index()].id.to_string(),
+                    path,
+                },
+            ))
+        });
+        for deps in &mut task_deps {
+            // Stable: an explicit reason stays ahead of inferred ones for the same task.
+            deps.sort_by_key(|d| d.task);
+            deps.dedup_by_key(|d| d.task);
+        }
+
+        let mut deps: Vec<Vec<Node>> = task_deps
+            .iter()
+            .map(|ds| ds.iter().map(|d| d.task.0).collect())
+            .collect();
+        let mut barrier_node: HashMap<GroupIdx, Node> = HashMap::new();
+        let mut barrier_groups = Vec::new();
+        let mut barriers = 0;
+        for group in &spec.groups {
+            for &earlier in &group.after {
+                barriers += 1;
+                let node = *barrier_node.entry(earlier).or_insert_with(|| {
+                    barrier_groups.push(earlier);
+                    deps.push(spec.group(earlier).tasks.iter().map(|t| t.0).collect());
+                    (n + barrier_groups.len() - 1) as Node
+                });
+                for task in &group.tasks {
+                    deps[task.index()].push(node);
+                }
+            }
+        }
+
+        let graph = Graph {
+            task_count: n,
+            task_deps,
+            deps,
+            barrier_groups,
+            barriers,
+        };
+        errors.extend(graph.cycles(spec));
+        if errors.is_empty() {
+            Ok(graph)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Direct task dependencies (explicit and inferred) with reasons; barriers excluded.
+    pub(crate) fn task_deps(&self, task: TaskIdx) -> &[TaskDep] {
+        &self.task_deps[task.index()]
+    }
+
+    /// Number of distinct direct task-to-task edges.
+    pub(crate) fn edge_count(&self) -> usize {
+        self.task_deps.iter().map(Vec::len).sum()
+    }
+
+    /// Number of `after` relations between groups.
+    pub(crate) fn barrier_count(&self) -> usize {
+        self.barriers
+    }
+
+    fn is_task(&self, node: Node) -> bool {
+        (node as usize) < self.task_count
+    }
+
+    fn node_name(&self, spec: &Spec, node: Node) -> String {
+        if self.is_task(node) {
+            spec.task(TaskIdx(node)).id.to_string()
+        } else {
+            let group = self.barrier_groups[node as usize - self.task_count];
+            format!("[{}]", spec.group(group).name)
+        }
+    }
+
+    /// Every cycle found by a depth-first search, one error each.
+    fn cycles(&self, spec: &Spec) -> Vec<SpecError> {
+        const WHITE: u8 = 0;
+        const GREY: u8 = 1;
+        const BLACK: u8 = 2;
+        let mut color = vec![WHITE; self.deps.len()];
+        let mut errors = Vec::new();
+        for start in 0..self.deps.len() {
+            if color[start] != WHITE {
+                continue;
+            }
+            // Iterative DFS: (node, next child position); `path` mirrors the stack.
+            let mut stack: Vec<(Node, usize)> = vec![(start as Node, 0)];
+            color[start] = GREY;
+            while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+                if let Some(&child) = self.deps[node as usize].get(*next) {
+                    *next += 1;
+                    match color[child as usize] {
+                        WHITE => {
+                            color[child as usize] = GREY;
+                            stack.push((child, 0));
+                        }
+                        GREY => {
+                            let from = stack.iter().position(|&(n, _)| n == child).unwrap_or(0);
+                            let mut cycle: Vec<Node> =
+                                stack[from..].iter().map(|&(n, _)| n).collect();
+                            cycle.push(child);
+                            errors.push(self.cycle_error(spec, &cycle));
+                        }
+                        _ => {}
+                    }
+                } else {
+                    color[node as usize] = BLACK;
+                    stack.pop();
+                }
+            }
+        }
+        errors
+    }
+
+    /// `cycle` is a node path where each node depends on the next; first == last.
+    fn cycle_error(&self, spec: &Spec, cycle: &[Node]) -> SpecError {
+        let names: Vec<String> = cycle.iter().map(|&n| self.node_name(spec, n)).collect();
+        let mut because = Vec::new();
+        let mut span = None;
+        for pair in cycle.windows(2) {
+            let (from, to) = (pair[0], pair[1]);
+            if self.is_task(from) && self.is_task(to) {
+                let task = spec.task(TaskIdx(from));
+                let reason = self.task_deps[from as usize]
+                    .iter()
+                    .find(|d| d.task.0 == to)
+                    .map(|d| &d.reason);
+                let dep = spec.task(TaskIdx(to)).id.as_str();
+                match reason {
+                    Some(DepReason::Explicit { span: s }) => {
+                        span.get_or_insert(*s);
+                        because.push(format!("{} lists {dep} in `deps`", task.id));
+                    }
+                    Some(DepReason::Inferred { span: s, output }) => {
+                        span.get_or_insert(*s);
+                        because.push(format!("{} reads `{output}`, an output of {dep}", task.id));
+                    }
+                    None => {}
+                }
+            } else if self.is_task(from) {
+                let task = spec.task(TaskIdx(from));
+                let earlier = self.barrier_groups[to as usize - self.task_count];
+                if let Some(group) = task.group {
+                    span.get_or_insert(spec.group(group).span);
+                    because.push(format!(
+                        "{} is in group `{}`, which runs after group `{}`",
+                        task.id,
+                        spec.group(group).name,
+                        spec.group(earlier).name
+                    ));
+                }
+            }
+        }
+        let span = span.unwrap_or_else(|| spec.task(TaskIdx(cycle[0])).span);
+        SpecError {
+            at: Location::new(&spec.source, span),
+            kind: SpecErrorKind::Cycle {
+                cycle: names,
+                because,
+            },
+        }
+    }
+
+    /// The tasks `targets` name (ids, groups, or `all`) plus everything they depend on.
+    pub(crate) fn select(
+        &self,
+        spec: &Spec,
+        targets: &[String],
+    ) -> Result<Selection, UnknownTarget> {
+        let mut wanted = vec![false; self.deps.len()];
+        let mut stack: Vec<Node> = Vec::new();
+        let targets: Vec<&str> = if targets.is_empty() {
+            vec!["all"]
+        } else {
+            targets.iter().map(String::as_str).collect()
+        };
+        for target in targets {
+            if target == "all" {
+                stack.extend(0..self.task_count as Node);
+            } else if let Some(task) = spec.find_task(target) {
+                stack.push(task.0);
+            } else if let Some(group) = spec.find_group(target) {
+                stack.extend(spec.group(group).tasks.iter().map(|t| t.0));
+            } else {
+                let names = spec
+                    .tasks
+                    .iter()
+                    .map(|t| t.id.as_str())
+                    .chain(spec.groups.iter().map(|g| g.name.as_str()))
+                    .chain(["all"]);
+                return Err(UnknownTarget {
+                    target: target.to_owned(),
+                    suggestion: did_you_mean(target, names),
+                });
+            }
+        }
+        while let Some(node) = stack.pop() {
+            if !std::mem::replace(&mut wanted[node as usize], true) {
+                stack.extend(&self.deps[node as usize]);
+            }
+        }
+        let tasks = self
+            .topological_order()
+            .into_iter()
+            .filter(|&node| wanted[node as usize] && self.is_task(node))
+            .map(TaskIdx)
+            .collect();
+        Ok(Selection { tasks })
+    }
+
+    /// All nodes, each after its prerequisites; ties in declaration order (Kahn).
+    fn topological_order(&self) -> Vec<Node> {
+        let count = self.deps.len();
+        let mut pending: Vec<usize> = self.deps.iter().map(Vec::len).collect();
+        let mut dependents: Vec<Vec<Node>> = vec![Vec::new(); count];
+        for (node, deps) in self.deps.iter().enumerate() {
+            for &d in deps {
+                dependents[d as usize].push(node as Node);
+            }
+        }
+        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<Node>> = (0..count)
+            .filter(|&n| pending[n] == 0)
+            .map(|n| std::cmp::Reverse(n as Node))
+            .collect();
+        let mut order = Vec::with_capacity(count);
+        while let Some(std::cmp::Reverse(node)) = ready.pop() {
+            order.push(node);
+            for &d in &dependents[node as usize] {
+                pending[d as usize] -= 1;
+                if pending[d as usize] == 0 {
+                    ready.push(std::cmp::Reverse(d));
+                }
+            }
+        }
+        order
+    }
+}
+
+/// Add inferred dependencies; report inputs that name the task's own outputs.
+fn infer(
+    spec: &Spec,
+    task_deps: &mut [Vec<TaskDep>],
+    own_output: &mut impl FnMut(TaskIdx, Span, String),
+) {
+    let mut globs: Vec<(TaskIdx, Span, &str)> = Vec::new();
+    let mut glob_set = GlobSetBuilder::new();
+    for (i, task) in spec.tasks.iter().enumerate() {
+        let idx = TaskIdx(i as u32);
+        for input in &task.inputs {
+            let path = match &input.kind {
+                InputKind::File(path) => path,
+                InputKind::Section { file, .. } => file,
+                InputKind::Glob(glob) => {
+                    glob_set.add(glob.glob.clone());
+                    globs.push((idx, input.span, glob.text.as_str()));
+                    continue;
+                }
+                InputKind::Command(_) => continue,
+            };
+            if let Some(producer) = spec.outputs.producer_of(path) {
+                link(
+                    task_deps,
+                    own_output,
+                    idx,
+                    producer,
+                    input.span,
+                    path.to_string(),
+                );
+            }
+        }
+    }
+    if globs.is_empty() {
+        return;
+    }
+    let Ok(glob_set) = glob_set.build() else {
+        return;
+    };
+    let mut hits = Vec::new();
+    let mut files: Vec<(&ProjectPath, TaskIdx)> = spec.outputs.files().collect();
+    files.sort();
+    for (path, producer) in files {
+        glob_set.matches_into(path.as_str(), &mut hits);
+        for &g in &hits {
+            let (task, span, _) = globs[g];
+            link(
+                task_deps,
+                own_output,
+                task,
+                producer,
+                span,
+                path.to_string(),
+            );
+        }
+    }
+    // Directory outputs: a glob depends on one when it could match a file inside it.
+    let mut dirs: Vec<(&ProjectPath, TaskIdx)> = spec.outputs.dirs().collect();
+    if dirs.is_empty() {
+        return;
+    }
+    dirs.sort();
+    let mut by_first: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, (dir, _)) in dirs.iter().enumerate() {
+        let first = dir.components().next().unwrap_or("");
+        by_first.entry(first).or_default().push(i);
+    }
+    for (task, span, text) in globs {
+        let parts = GlobParts::new(text);
+        let candidates: Box<dyn Iterator<Item = usize>> = match parts.literal_first() {
+            Some(first) => Box::new(by_first.get(first).into_iter().flatten().copied()),
+            None => Box::new(0..dirs.len()),
+        };
+        for i in candidates {
+            let (dir, producer) = dirs[i];
+            let components: Vec<&str> = dir.components().collect();
+            if parts.may_match_inside(&components) {
+                link(
+                    task_deps,
+                    own_output,
+                    task,
+                    producer,
+                    span,
+                    format!("{dir}/"),
+                );
+            }
+        }
+    }
+}
+
+fn link(
+    task_deps: &mut [Vec<TaskDep>],
+    own_output: &mut impl FnMut(TaskIdx, Span, String),
+    task: TaskIdx,
+    producer: TaskIdx,
+    span: Span,
+    output: String,
+) {
+    if producer == task {
+        own_output(task, span, output);
+    } else {
+        task_deps[task.index()].push(TaskDep {
+            task: producer,
+            reason: DepReason::Inferred { span, output },
+        });
+    }
+}
+
+/// A glob split at `/`, to ask whether it could match a file under a directory.
+struct GlobParts {
+    parts: Vec<Part>,
+}
+
+enum Part {
+    Literal(String),
+    AnyDepth,
+    Pattern(GlobMatcher),
+}
+
+impl GlobParts {
+    fn new(text: &str) -> GlobParts {
+        // An alternation containing `/` cannot be split by component: treat it as "could
+        // match anything from here".
+        let brace_with_slash = text.split('{').skip(1).any(|rest| {
+            rest.split('}')
+                .next()
+                .is_some_and(|inner| inner.contains('/'))
+        });
+        if brace_with_slash {
+            return GlobParts {
+                parts: vec![Part::AnyDepth],
+            };
+        }
+        let parts = text
+            .split('/')
+            .map(|component| {
+                if component.contains("**") {
+                    Part::AnyDepth
+                } else if component.contains(['*', '?', '[', '{']) {
+                    GlobBuilder::new(component)
+                        .literal_separator(true)
+                        .build()
+                        .map_or(Part::AnyDepth, |g| Part::Pattern(g.compile_matcher()))
+                } else {
+                    Part::Literal(component.to_owned())
+                }
+            })
+            .collect();
+        GlobParts { parts }
+    }
+
+    fn literal_first(&self) -> Option<&str> {
+        match self.parts.first() {
+            Some(Part::Literal(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether some path inside the directory `dir` (given as components) could match.
+    fn may_match_inside(&self, dir: &[&str]) -> bool {
+        let mut parts = self.parts.iter();
+        for component in dir {
+            match parts.next() {
+                // The glob ends at an ancestor of the directory (or the directory itself
+                // when it ends exactly here; handled below).
+                None => return false,
+                Some(Part::AnyDepth) => return true,
+                Some(Part::Literal(l)) if l == component => {}
+                Some(Part::Pattern(m)) if m.is_match(component) => {}
+                Some(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleSet;
+    use crate::source::SourceFile;
+
+    fn spec(text: &str) -> Spec {
+        let (spec, errors) =
+            crate::spec::parse(&SourceFile::new("tasks.toml", text), &RuleSet::default())
+                .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(errors.is_empty(), "{errors:?}");
+        spec
+    }
+
+    fn graph(text: &str) -> (Spec, Result<Graph, Vec<SpecError>>) {
+        let spec = spec(text);
+        let graph = Graph::build(&spec);
+        (spec, graph)
+    }
+
+    fn deps_of(spec: &Spec, graph: &Graph, id: &str) -> Vec<String> {
+        let task = spec.find_task(id).unwrap();
+        graph
+            .task_deps(task)
+            .iter()
+            .map(|d| spec.task(d.task).id.to_string())
+            .collect()
+    }
+
+    fn select(spec: &Spec, graph: &Graph, targets: &[&str]) -> Vec<String> {
+        let targets: Vec<String> = targets.iter().map(|s| s.to_string()).collect();
+        graph
+            .select(spec, &targets)
+            .unwrap()
+            .tasks
+            .iter()
+            .map(|t| spec.task(*t).id.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn infers_deps_from_paths_sections_and_directory_contents() {
+        let (spec, graph) = graph(
+            r#"
+            [tasks.gen]
+            outputs = ["docs/gen.md", "dist/"]
+            run = "x"
+            [tasks.a]
+            inputs = ["docs/gen.md#Intro"]
+            [tasks.b]
+            inputs = ["dist/js/app.js"]
+            [tasks.c]
+            inputs = ["dist/"]
+            [tasks.d]
+            inputs = ["src/x.txt", { command = "tool --version" }]
+            "#,
+        );
+        let graph = graph.unwrap();
+        assert_eq!(deps_of(&spec, &graph, "a"), ["gen"]);
+        assert_eq!(deps_of(&spec, &graph, "b"), ["gen"]);
+        assert_eq!(deps_of(&spec, &graph, "c"), ["gen"]);
+        assert!(deps_of(&spec, &graph, "d").is_empty());
+        assert_eq!(graph.edge_count(), 3);
+    }
+
+    #[test]
+    fn infers_deps_from_globs_against_declared_outputs() {
+        let (spec, graph) = graph(
+            r#"
+            [tasks.ts]
+            outputs = ["src/gen/api.ts"]
+            run = "x"
+            [tasks.sql]
+            outputs = ["db/001.sql"]
+            run = "x"
+            [tasks.web]
+            outputs = ["web/dist/"]
+            run = "x"
+            [tasks.all_ts]
+            inputs = ["src/**/*.ts"]
+            [tasks.top_ts]
+            inputs = ["src/*.ts"]
+            [tasks.sqls]
+            inputs = ["db/*.sql"]
+            [tasks.web_js]
+            inputs = ["web/**/*.js"]
+            [tasks.other]
+            inputs = ["web/src/*.js"]
+            "#,
+        );
+        let graph = graph.unwrap();
+        assert_eq!(deps_of(&spec, &graph, "all_ts"), ["ts"]);
+        // `*` does not cross `/` (literal_separator), so src/gen/api.ts is not in src/*.ts.
+        assert!(deps_of(&spec, &graph, "top_ts").is_empty());
+        assert_eq!(deps_of(&spec, &graph, "sqls"), ["sql"]);
+        assert_eq!(deps_of(&spec, &graph, "web_js"), ["web"]);
+        assert!(deps_of(&spec, &graph, "other").is_empty());
+    }
+
+    #[test]
+    fn explicit_reason_wins_over_inferred_for_the_same_dep() {
+        let (spec, graph) = graph(
+            r#"
+            [tasks.a]
+            outputs = ["a.txt"]
+            run = "x"
+            [tasks.b]
+            deps = ["a"]
+            inputs = ["a.txt"]
+            "#,
+        );
+        let graph = graph.unwrap();
+        let b = spec.find_task("b").unwrap();
+        assert_eq!(graph.task_deps(b).len(), 1);
+        assert!(matches!(
+            graph.task_deps(b)[0].reason,
+            DepReason::Explicit { .. }
+        ));
+    }
+
+    #[test]
+    fn barriers_order_whole_groups() {
+        let (spec, graph) = graph(
+            r#"
+            [groups.A]
+            [groups.B]
+            after = ["A"]
+            [tasks.a1]
+            group = "A"
+            [tasks.a2]
+            group = "A"
+            [tasks.b1]
+            group = "B"
+            [tasks.free]
+            "#,
+        );
+        let graph = graph.unwrap();
+        assert_eq!(graph.barrier_count(), 1);
+        assert!(
+            deps_of(&spec, &graph, "b1").is_empty(),
+            "barriers are not task deps"
+        );
+        assert_eq!(select(&spec, &graph, &["b1"]), ["a1", "a2", "b1"]);
+        assert_eq!(select(&spec, &graph, &["B"]), ["a1", "a2", "b1"]);
+        assert_eq!(select(&spec, &graph, &["a1"]), ["a1"]);
+        assert_eq!(select(&spec, &graph, &[]), ["a1", "a2", "free", "b1"]);
+    }
+
+    #[test]
+    fn selection_brings_transitive_deps_in_dependency_order() {
+        let (spec, graph) = graph(
+            r#"
+            [tasks.deploy]
+            deps = ["c"]
+            [tasks.c]
+            deps = ["a", "b"]
+            [tasks.b]
+            deps = ["a"]
+            [tasks.a]
+            [tasks.e]
+            "#,
+        );
+        let graph = graph.unwrap();
+        assert_eq!(
+            select(&spec, &graph, &["deploy"]),
+            ["a", "b", "c", "deploy"]
+        );
+        assert_eq!(select(&spec, &graph, &["b", "e"]), ["a", "b", "e"]);
+        let err = graph.select(&spec, &["deplyo".to_string()]).unwrap_err();
+        assert_eq!(err.suggestion.as_deref(), Some("deploy"));
+    }
+
+    fn cycle_messages(text: &str) -> Vec<(String, String)> {
+        let (_, graph) = graph(text);
+        graph
+            .unwrap_err()
+            .iter()
+            .map(|e| (e.to_string(), e.kind.help()))
+            .collect()
+    }
+
+    #[test]
+    fn cycles_print_their_path_and_reasons() {
+        let errors = cycle_messages(
+            r#"
+            [tasks.T4]
+            deps = ["T9"]
+            outputs = ["t4.txt"]
+            run = "x"
+            [tasks.T9]
+            inputs = ["t4.txt"]
+            "#,
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, "dependency cycle: T4 -> T9 -> T4");
+        assert!(errors[0].1.contains("T4 lists T9 in `deps`"), "{errors:?}");
+        assert!(
+            errors[0].1.contains("T9 reads `t4.txt`, an output of T4"),
+            "{errors:?}"
+        );
+
+        let errors = cycle_messages("[tasks.a]\ndeps = [\"a\"]\n");
+        assert_eq!(errors[0].0, "dependency cycle: a -> a");
+    }
+
+    #[test]
+    fn cycles_through_barriers() {
+        let errors = cycle_messages(
+            r#"
+            [groups.A]
+            after = ["B"]
+            [groups.B]
+            after = ["A"]
+            [tasks.a]
+            group = "A"
+            [tasks.b]
+            group = "B"
+            "#,
+        );
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].0.starts_with("dependency cycle: "), "{errors:?}");
+        assert!(
+            errors[0].0.contains("[A]") && errors[0].0.contains("[B]"),
+            "{errors:?}"
+        );
+        assert!(errors[0].1.contains("which runs after group"), "{errors:?}");
+    }
+
+    #[test]
+    fn reading_your_own_output_is_an_error() {
+        for inputs in [
+            r#"["out/a.txt"]"#,
+            r#"["out/*.txt"]"#,
+            r#"["gen/x.js"]"#,
+            r#"["**/*.js"]"#,
+        ] {
+            let text = format!(
+                "[tasks.a]\ninputs = {inputs}\noutputs = [\"out/a.txt\", \"gen/\"]\nrun = \"x\"\n"
+            );
+            let (_, graph) = graph(&text);
+            let errors = graph.unwrap_err();
+            assert!(
+                matches!(errors[0].kind, SpecErrorKind::OutputIsInput { .. }),
+                "{inputs}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn glob_parts_match_inside_directories() {
+        let inside = |glob: &str, dir: &str| {
+            let parts = GlobParts::new(glob);
+            let comps: Vec<&str> = dir.split('/').collect();
+            parts.may_match_inside(&comps)
+        };
+        assert!(inside("dist/**", "dist"));
+        assert!(inside("**/*.js", "web/dist"));
+        assert!(inside("web/*/app.js", "web/dist"));
+        assert!(inside("web/d*/x", "web/dist"));
+        assert!(!inside("web/src/*.js", "web/dist"));
+        assert!(!inside("web", "web/dist"));
+        assert!(inside("{web/dist,x}/*.js", "web/dist"));
+    }
+}

@@ -1,0 +1,56 @@
+//! conduct: a declarative, incremental task planner and runner.
+//!
+//! A project declares its work in `tasks.toml`: what each task reads (files, globs,
+//! sections of Markdown specs), what it writes, the command that does it and the rules
+//! its outputs must pass. This crate is the whole tool; `main.rs` only calls [`run`].
+//!
+//! How a command flows: `cli` parses arguments into plain `Options`; `project` finds and
+//! loads tasks.toml (`spec`: `raw` → `validate` → `disk`) and `rules/`, and builds the
+//! `graph`; a module of `commands` does the work and writes to stdout; any error goes
+//! through the one renderer in `error`.
+
+mod cli;
+mod commands;
+mod error;
+mod graph;
+mod project;
+mod rules;
+mod source;
+mod spec;
+mod suggest;
+mod units;
+
+use std::ffi::OsString;
+
+/// Run conduct with these arguments (the first is the program name) and return the
+/// process exit code. Holds no global state, so it can be called more than once.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let options = match cli::parse(args) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    match commands::execute(&options) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = error::render(&e, &mut anstream::stderr().lock());
+            e.code()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn run_can_be_called_more_than_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tasks.toml"), "[tasks.a]\n").unwrap();
+        let path = dir.path().to_str().unwrap();
+        assert_eq!(super::run(["conduct", "-C", path, "check"]), 0);
+        assert_eq!(super::run(["conduct", "-C", path, "check"]), 0);
+        assert_eq!(super::run(["conduct", "-C", path, "list", "--bogus"]), 2);
+    }
+}

@@ -1,0 +1,284 @@
+//! What only the file system can say about a valid spec (SPEC §2, "checked before
+//! anything runs"): a path that reaches out of the project through a symlink, a plain
+//! input that does not exist and that no task produces, a Markdown section that is not
+//! there or is ambiguous.
+//!
+//! Inputs that some task produces are not looked at: they may not exist yet, and their
+//! sections are checked when the build has made them. Every directory prefix is
+//! examined once (one `lstat` each, cached), so checking 10,000 tasks that share `src/`
+//! costs one `lstat` per distinct path.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::source::{Location, Span};
+use crate::spec::section::{Outline, SectionError};
+use crate::spec::{InputKind, ProjectPath, Spec, SpecError, SpecErrorKind, TaskIdx};
+use crate::suggest::did_you_mean;
+
+/// Check `tasks` of `spec` against the files under `root`.
+pub(crate) fn check(
+    spec: &Spec,
+    root: &Path,
+    tasks: impl IntoIterator<Item = TaskIdx>,
+) -> Vec<SpecError> {
+    let mut disk = Disk::new(root);
+    let mut errors = Vec::new();
+    let mut error = |span: Span, kind| {
+        errors.push(SpecError {
+            at: Location::new(&spec.source, span),
+            kind,
+        })
+    };
+    for idx in tasks {
+        let task = spec.task(idx);
+        let id = || task.id.to_string();
+        for input in &task.inputs {
+            match &input.kind {
+                InputKind::File(path) => {
+                    if spec.outputs.producer_of(path).is_some() {
+                        continue;
+                    }
+                    match disk.lookup(path) {
+                        Err(escape) => error(input.span, escape.into_error(path)),
+                        Ok(Entry::Missing) => error(
+                            input.span,
+                            SpecErrorKind::MissingInput {
+                                task: id(),
+                                path: path.to_string(),
+                            },
+                        ),
+                        Ok(Entry::Dir) => error(
+                            input.span,
+                            SpecErrorKind::InputIsDirectory {
+                                task: id(),
+                                path: path.to_string(),
+                            },
+                        ),
+                        Ok(Entry::File) => {}
+                    }
+                }
+                InputKind::Section { file, section } => {
+                    if spec.outputs.producer_of(file).is_some() {
+                        continue;
+                    }
+                    if let Err(kind) = disk.section(file, section, &id) {
+                        error(input.span, kind);
+                    }
+                }
+                InputKind::Glob(glob) => {
+                    let literal: Vec<&str> = glob
+                        .text
+                        .split('/')
+                        .take_while(|c| !c.contains(['*', '?', '[', '{']))
+                        .collect();
+                    if let Ok(prefix) = ProjectPath::new(&literal.join("/"))
+                        && let Err(escape) = disk.lookup(&prefix)
+                    {
+                        error(input.span, escape.into_error(&prefix));
+                    }
+                }
+                InputKind::Command(_) => {}
+            }
+        }
+        for output in &task.outputs {
+            if let Err(escape) = disk.lookup(&output.path) {
+                error(output.span, escape.into_error(&output.path));
+            }
+        }
+    }
+    errors
+}
+
+/// What a path is on disk, once we know it stays inside the project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    Missing,
+    File,
+    Dir,
+}
+
+/// A symlink on the way that resolves outside the root.
+#[derive(Clone, Debug)]
+struct Escape {
+    target: PathBuf,
+}
+
+impl Escape {
+    fn into_error(self, path: &ProjectPath) -> SpecErrorKind {
+        SpecErrorKind::SymlinkEscape {
+            path: path.to_string(),
+            target: self.target.display().to_string(),
+        }
+    }
+}
+
+struct Disk<'r> {
+    root: &'r Path,
+    canonical_root: Option<PathBuf>,
+    /// Per path prefix: what is there, or where it escapes to.
+    entries: HashMap<String, Result<Entry, Escape>>,
+    outlines: HashMap<ProjectPath, Result<(String, Outline), String>>,
+}
+
+impl<'r> Disk<'r> {
+    fn new(root: &'r Path) -> Disk<'r> {
+        Disk {
+            root,
+            canonical_root: fs::canonicalize(root).ok(),
+            entries: HashMap::new(),
+            outlines: HashMap::new(),
+        }
+    }
+
+    /// Walk `path` one component at a time; every prefix is `lstat`ed at most once.
+    fn lookup(&mut self, path: &ProjectPath) -> Result<Entry, Escape> {
+        let text = path.as_str();
+        let ends = text.match_indices('/').map(|(i, _)| i).chain([text.len()]);
+        let mut entry = Entry::Dir;
+        for end in ends {
+            let prefix = &text[..end];
+            let found = match self.entries.get(prefix) {
+                Some(found) => found.clone(),
+                None => {
+                    let found = self.examine(prefix);
+                    self.entries.insert(prefix.to_owned(), found.clone());
+                    found
+                }
+            };
+            entry = found?;
+            if entry != Entry::Dir {
+                // A file (or nothing) where a directory should be: the path is missing.
+                if end < text.len() {
+                    return Ok(Entry::Missing);
+                }
+                break;
+            }
+        }
+        Ok(entry)
+    }
+
+    fn examine(&self, prefix: &str) -> Result<Entry, Escape> {
+        let full = self.root.join(prefix);
+        let meta = match fs::symlink_metadata(&full) {
+            Ok(meta) => meta,
+            Err(_) => return Ok(Entry::Missing),
+        };
+        if meta.file_type().is_symlink() {
+            let target = match fs::canonicalize(&full) {
+                Ok(target) => target,
+                // A dangling link: judge it by what it names.
+                Err(_) => {
+                    let link = fs::read_link(&full).unwrap_or_default();
+                    let parent = full.parent().unwrap_or(self.root);
+                    let target = parent.join(link);
+                    if !lexically_inside(&target, self.canonical_root.as_deref(), self.root) {
+                        return Err(Escape { target });
+                    }
+                    return Ok(Entry::Missing);
+                }
+            };
+            if let Some(root) = &self.canonical_root
+                && !target.starts_with(root)
+            {
+                return Err(Escape { target });
+            }
+            return Ok(if target.is_dir() {
+                Entry::Dir
+            } else {
+                Entry::File
+            });
+        }
+        Ok(if meta.is_dir() {
+            Entry::Dir
+        } else {
+            Entry::File
+        })
+    }
+
+    fn section(
+        &mut self,
+        file: &ProjectPath,
+        section: &str,
+        task: &dyn Fn() -> String,
+    ) -> Result<(), SpecErrorKind> {
+        match self.lookup(file) {
+            Err(escape) => return Err(escape.into_error(file)),
+            Ok(Entry::Missing) => {
+                return Err(SpecErrorKind::MissingInput {
+                    task: task(),
+                    path: file.to_string(),
+                });
+            }
+            Ok(_) => {}
+        }
+        let root = self.root;
+        let outline = self.outlines.entry(file.clone()).or_insert_with(|| {
+            read_text(&file.to_path(root))
+                .map(|text| {
+                    let outline = Outline::parse(&text);
+                    (text, outline)
+                })
+                .map_err(|e| e.to_string())
+        });
+        let (_, outline) = outline
+            .as_ref()
+            .map_err(|reason| SpecErrorKind::Unreadable {
+                path: file.to_string(),
+                reason: reason.clone(),
+            })?;
+        match outline.find(section) {
+            Ok(_) => Ok(()),
+            Err(SectionError::Missing { headings }) => Err(SpecErrorKind::MissingSection {
+                file: file.to_string(),
+                section: section.to_owned(),
+                suggestion: close_heading(section, &headings),
+                headings,
+            }),
+            Err(SectionError::Ambiguous { lines }) => Err(SpecErrorKind::AmbiguousSection {
+                file: file.to_string(),
+                section: section.to_owned(),
+                lines,
+            }),
+        }
+    }
+}
+
+/// The heading (as written) whose leading word, such as `T9` in `## T9: Endpoints`, is
+/// a plausible typo of `section`.
+fn close_heading(section: &str, headings: &[String]) -> Option<String> {
+    let lead = |heading: &str| -> String {
+        let text = heading.trim_start_matches('#').trim_start();
+        text.split([':', ' ', '\t', '—'])
+            .next()
+            .unwrap_or(text)
+            .to_owned()
+    };
+    let leads: Vec<String> = headings.iter().map(|h| lead(h)).collect();
+    let best = did_you_mean(section, leads.iter().map(String::as_str))?;
+    headings.iter().find(|h| lead(h) == best).cloned()
+}
+
+fn read_text(path: &Path) -> io::Result<String> {
+    let bytes = fs::read(path)?;
+    String::from_utf8(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// Whether `path` (possibly with `..`) stays under the root, judged without the disk.
+fn lexically_inside(path: &Path, canonical_root: Option<&Path>, root: &Path) -> bool {
+    let mut parts: Vec<std::path::Component<'_>> = Vec::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => parts.push(other),
+        }
+    }
+    let normal: PathBuf = parts.iter().collect();
+    normal.starts_with(root) || canonical_root.is_some_and(|r| normal.starts_with(r))
+}

@@ -1,0 +1,310 @@
+//! `SpecError`: everything that can be wrong with tasks.toml or a rule file.
+//!
+//! Each variant carries the data of the mistake, never a preformatted sentence, so tests
+//! match on kinds and the one renderer (`error.rs`) decides the words. `help()` is the
+//! one-line fix every error must come with: a "did you mean" when there is a close name,
+//! otherwise what to do.
+
+use std::fmt::Write as _;
+
+use crate::source::Location;
+use crate::spec::name::NameProblem;
+use crate::spec::path::PathProblem;
+
+/// One configuration error and where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub(crate) struct SpecError {
+    pub(crate) at: Location,
+    pub(crate) kind: SpecErrorKind,
+}
+
+/// What is wrong. Messages use the words of tasks.toml (`task`, `input`, `deps`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SpecErrorKind {
+    #[error("{message}")]
+    Syntax { message: String },
+    #[error("unknown key `{key}` in {table}")]
+    UnknownKey {
+        key: String,
+        table: String,
+        known: &'static [&'static str],
+        suggestion: Option<String>,
+    },
+    #[error("`{key}` must be {expected}, found {found}")]
+    WrongType {
+        key: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("{what} `{name}` {problem}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        problem: NameProblem,
+    },
+    #[error("`{key}` cannot be `{value}`")]
+    BadChoice {
+        key: &'static str,
+        value: String,
+        allowed: &'static [&'static str],
+        suggestion: Option<String>,
+    },
+    #[error("`{key}` must be between {min} and {max}, found {value}")]
+    OutOfRange {
+        key: &'static str,
+        value: String,
+        min: i64,
+        max: i64,
+    },
+    #[error("`{key}` is not a duration: {reason}")]
+    BadDuration {
+        key: &'static str,
+        text: String,
+        reason: String,
+    },
+    #[error("path `{path}` {problem}")]
+    BadPath { path: String, problem: PathProblem },
+    #[error("invalid glob `{glob}`: {reason}")]
+    BadGlob { glob: String, reason: String },
+    #[error("`{key}` is empty")]
+    Empty { key: &'static str },
+    #[error("output `{path}` is a glob")]
+    GlobOutput { path: String },
+    #[error("`{name}` is not a valid environment variable name")]
+    BadEnvName { name: String },
+    #[error("task `{task}` depends on unknown task `{dep}`")]
+    UnknownDep {
+        task: String,
+        dep: String,
+        suggestion: Option<String>,
+    },
+    #[error("{owner} names unknown group `{group}`")]
+    UnknownGroup {
+        owner: String,
+        group: String,
+        suggestion: Option<String>,
+    },
+    #[error("task `{task}` uses unknown rule `{rule}`")]
+    UnknownRule {
+        task: String,
+        rule: String,
+        suggestion: Option<String>,
+    },
+    #[error("dependency cycle: {}", cycle.join(" -> "))]
+    Cycle {
+        cycle: Vec<String>,
+        because: Vec<String>,
+    },
+    #[error("output `{path}` of task `{task}` is also declared by task `{other}`")]
+    DuplicateOutput {
+        path: String,
+        task: String,
+        other: String,
+        other_at: String,
+    },
+    #[error(
+        "output `{path}` of task `{task}` lies inside directory output `{dir}/` of task `{other}`"
+    )]
+    NestedOutput {
+        path: String,
+        task: String,
+        dir: String,
+        other: String,
+    },
+    #[error("task `{task}` reads its own output `{path}`")]
+    OutputIsInput { task: String, path: String },
+    #[error("task `{task}` declares outputs but has no `run` command")]
+    OutputsWithoutRun { task: String },
+    #[error("path `{path}` goes through a symlink out of the project root (to `{target}`)")]
+    SymlinkEscape { path: String, target: String },
+    #[error("input `{path}` of task `{task}` does not exist and no task produces it")]
+    MissingInput { task: String, path: String },
+    #[error("input `{path}` of task `{task}` is a directory")]
+    InputIsDirectory { task: String, path: String },
+    #[error("no section `{section}` in `{file}`")]
+    MissingSection {
+        file: String,
+        section: String,
+        /// Every heading as written (`## T1: Title`), in document order.
+        headings: Vec<String>,
+        /// A heading whose leading word is close to `section`.
+        suggestion: Option<String>,
+    },
+    #[error(
+        "section `{section}` is ambiguous in `{file}`: headings on lines {} match",
+        join_lines(lines)
+    )]
+    AmbiguousSection {
+        file: String,
+        section: String,
+        lines: Vec<usize>,
+    },
+    #[error("cannot read `{path}`: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("rule `{rule}` has neither `run` nor `pattern`")]
+    RuleWithoutCheck { rule: String },
+    #[error("rule `{rule}` has both `run` and `pattern`")]
+    RuleRunAndPattern { rule: String },
+    #[error("`{key}` needs `{needs}` in rule `{rule}`")]
+    RuleKeyNeeds {
+        rule: String,
+        key: &'static str,
+        needs: &'static str,
+    },
+    #[error("rule `{rule}` names a metric but no bound")]
+    MetricWithoutBound { rule: String },
+    #[error("rule `{rule}` has `min` {min} above `max` {max}")]
+    MinAboveMax { rule: String, min: f64, max: f64 },
+    #[error("invalid regex in rule `{rule}`: {reason}")]
+    BadRegex { rule: String, reason: String },
+    #[error("rule file `{rule}` has the name of a built-in rule")]
+    ShadowsBuiltin { rule: String },
+}
+
+fn join_lines(lines: &[usize]) -> String {
+    let parts: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    parts.join(", ")
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> Option<String> {
+    suggestion.as_ref().map(|s| format!("did you mean `{s}`?"))
+}
+
+fn one_of(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("`{s}`")).collect();
+    quoted.join(", ")
+}
+
+impl SpecErrorKind {
+    /// The one-line fix shown under the error.
+    pub(crate) fn help(&self) -> String {
+        use SpecErrorKind as K;
+        match self {
+            K::Syntax { .. } => "fix the TOML syntax here (see https://toml.io)".into(),
+            K::UnknownKey {
+                known, suggestion, ..
+            } => did_you_mean(suggestion)
+                .unwrap_or_else(|| format!("the keys allowed here are {}", one_of(known))),
+            K::WrongType { key, expected, .. } => match *expected {
+                "a string" => format!("quote the value: `{key} = \"...\"`"),
+                "a list of strings" => format!("write a list: `{key} = [\"...\"]`"),
+                "a table" => format!("write `[...{key}]` or `{key} = {{ ... }}`"),
+                _ => format!("give `{key}` {expected}"),
+            },
+            K::InvalidName { what, problem, .. } => match problem {
+                NameProblem::Reserved => format!("`all` selects every task; rename the {what}"),
+                _ => format!("a {what} may use letters, digits, `_`, `.` and `-`"),
+            },
+            K::BadChoice {
+                allowed,
+                suggestion,
+                ..
+            } => did_you_mean(suggestion).unwrap_or_else(|| format!("use one of {}", one_of(allowed))),
+            K::OutOfRange { key, min, max, .. } => {
+                format!("give `{key}` a whole number from {min} to {max}")
+            }
+            K::BadDuration { .. } => {
+                "write a duration like \"4h\", \"90m\", \"1h 30m\" or \"45s\"".into()
+            }
+            K::BadPath { problem, .. } => match problem {
+                PathProblem::Nul => "remove the NUL byte".into(),
+                PathProblem::Empty => "name a file or directory inside the project".into(),
+                _ => "write paths relative to the project root (the directory holding tasks.toml), staying inside it".into(),
+            },
+            K::BadGlob { .. } => {
+                "globs use `*` (within a directory), `**` (across directories), `?`, `[a-z]` and `{a,b}`".into()
+            }
+            K::Empty { key } => format!("give `{key}` a value or remove the key"),
+            K::GlobOutput { .. } => {
+                "declare each output file, or a whole directory with a trailing `/`".into()
+            }
+            K::BadEnvName { .. } => {
+                "environment variable names use letters, digits and `_` and do not start with a digit".into()
+            }
+            K::UnknownDep { dep, suggestion, .. } => did_you_mean(suggestion)
+                .unwrap_or_else(|| format!("declare `[tasks.{dep}]` or remove it from `deps`")),
+            K::UnknownGroup {
+                group, suggestion, ..
+            } => did_you_mean(suggestion)
+                .unwrap_or_else(|| format!("declare `[groups.{group}]` or remove the reference")),
+            K::UnknownRule {
+                rule, suggestion, ..
+            } => did_you_mean(suggestion).unwrap_or_else(|| {
+                format!(
+                    "add `rules/{rule}.toml`, or use a built-in rule: {}",
+                    one_of(crate::rules::BUILTIN_RULES)
+                )
+            }),
+            K::Cycle { because, .. } => {
+                let mut help = because.join("; ");
+                let _ = write!(help, "; remove one of these dependencies");
+                help
+            }
+            K::DuplicateOutput { other, other_at, .. } => format!(
+                "every file has one producer: remove it from one task (`{other}` declares it at {other_at})"
+            ),
+            K::NestedOutput { other, .. } => format!(
+                "a directory output belongs wholly to its task: move the file out of it or drop it from `{other}`"
+            ),
+            K::OutputIsInput { .. } => {
+                "a task cannot read what it writes: remove the path from `inputs` or `outputs`, or narrow the glob".into()
+            }
+            K::OutputsWithoutRun { .. } => {
+                "add `run = \"...\"` with the command that writes the outputs".into()
+            }
+            K::SymlinkEscape { .. } => {
+                "point the path at a real file inside the project, or copy the file in".into()
+            }
+            K::MissingInput { .. } => {
+                "create the file, fix the path, or declare it as an output of the task that writes it".into()
+            }
+            K::InputIsDirectory { path, .. } => {
+                format!("write `{path}/` (every file under it) or a glob such as `{path}/**/*.ts`")
+            }
+            K::MissingSection {
+                file,
+                headings,
+                suggestion,
+                ..
+            } => {
+                if let Some(heading) = suggestion {
+                    return format!("did you mean `{heading}`?");
+                }
+                if headings.is_empty() {
+                    return format!("`{file}` has no headings; add one such as `## T1: Title`");
+                }
+                const SHOWN: usize = 12;
+                let mut seen = std::collections::HashSet::new();
+                let distinct: Vec<&String> =
+                    headings.iter().filter(|h| seen.insert(h.as_str())).collect();
+                let mut list = distinct
+                    .iter()
+                    .take(SHOWN)
+                    .map(|h| format!("`{h}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if distinct.len() > SHOWN {
+                    let _ = write!(list, " and {} more", distinct.len() - SHOWN);
+                }
+                format!("the headings in `{file}` are {list}")
+            }
+            K::AmbiguousSection { .. } => {
+                "make the headings distinct, or select one by its full heading text".into()
+            }
+            K::Unreadable { .. } => "check that the file exists and is UTF-8 text".into(),
+            K::RuleWithoutCheck { .. } => {
+                "add `run = \"<command>\"` (pass = exit 0) or `pattern = \"<regex>\"`".into()
+            }
+            K::RuleRunAndPattern { .. } => "keep one of them; write two rules for both".into(),
+            K::RuleKeyNeeds { key, needs, .. } => format!("add `{needs}` or remove `{key}`"),
+            K::MetricWithoutBound { .. } => "add `min = <number>` and/or `max = <number>`".into(),
+            K::MinAboveMax { .. } => "no value could pass; swap or fix the bounds".into(),
+            K::BadRegex { .. } => "patterns use Rust regex syntax (https://docs.rs/regex)".into(),
+            K::ShadowsBuiltin { .. } => format!(
+                "rename the file: {} are built in",
+                one_of(crate::rules::BUILTIN_RULES)
+            ),
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The validated project model: what tasks.toml means once every check has passed.
+//!
+//! Loading goes `raw` (read the TOML tree, check each value's type and syntax) then
+//! `validate` (resolve names across tables, outputs, rules) then `disk` (what only the
+//! file system can tell: symlinks, missing inputs, Markdown sections). After that, the
+//! types here are trusted: ids are valid, paths are normalised project paths, every dep,
+//! group and rule exists. Later layers (graph, build, reports) never re-check.
+//! Spans are kept on inputs, outputs and deps so that errors found at build time (a
+//! missing input, a vanished section) can still point into tasks.toml.
+
+pub(crate) mod disk;
+pub(crate) mod error;
+pub(crate) mod name;
+pub(crate) mod outputs;
+pub(crate) mod path;
+mod raw;
+pub(crate) mod reader;
+pub(crate) mod section;
+mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::rules::RuleSet;
+use crate::source::{SourceFile, Span};
+
+pub(crate) use error::{SpecError, SpecErrorKind};
+pub(crate) use name::{GroupName, TaskId};
+pub(crate) use outputs::OutputIndex;
+pub(crate) use path::ProjectPath;
+
+/// Position of a task in [`Spec::tasks`] (declaration order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct TaskIdx(pub(crate) u32);
+
+impl TaskIdx {
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Position of a group in [`Spec::groups`] (declaration order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct GroupIdx(pub(crate) u32);
+
+impl GroupIdx {
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The whole validated tasks.toml.
+#[derive(Debug)]
+pub(crate) struct Spec {
+    pub(crate) source: Arc<SourceFile>,
+    pub(crate) project: Project,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) tasks: Vec<Task>,
+    pub(crate) outputs: OutputIndex,
+    task_index: HashMap<TaskId, TaskIdx>,
+    group_index: HashMap<GroupName, GroupIdx>,
+}
+
+impl Spec {
+    pub(crate) fn task(&self, idx: TaskIdx) -> &Task {
+        &self.tasks[idx.index()]
+    }
+
+    pub(crate) fn group(&self, idx: GroupIdx) -> &Group {
+        &self.groups[idx.index()]
+    }
+
+    pub(crate) fn find_task(&self, id: &str) -> Option<TaskIdx> {
+        self.task_index.get(id).copied()
+    }
+
+    pub(crate) fn find_group(&self, name: &str) -> Option<GroupIdx> {
+        self.group_index.get(name).copied()
+    }
+
+    pub(crate) fn task_indices(&self) -> impl Iterator<Item = TaskIdx> + use<> {
+        (0..self.tasks.len() as u32).map(TaskIdx)
+    }
+}
+
+/// `[project]`.
+#[derive(Debug)]
+pub(crate) struct Project {
+    pub(crate) name: Option<String>,
+    /// Default parallelism; `-j` wins, the machine's cores are the fallback.
+    pub(crate) jobs: Option<NonZeroUsize>,
+    /// How a string `run` is executed: the command is appended as the last argument.
+    pub(crate) shell: Vec<String>,
+    /// Inherited variables whose values enter every task key.
+    pub(crate) hash_env: Vec<String>,
+    pub(crate) cache: ProjectPath,
+    pub(crate) worktrees: ProjectPath,
+    pub(crate) worktree_setup: Option<String>,
+}
+
+impl Default for Project {
+    fn default() -> Project {
+        let path = |p: &str| ProjectPath::new(p).unwrap_or_else(|_| unreachable!("constant path"));
+        Project {
+            name: None,
+            jobs: None,
+            shell: vec!["sh".into(), "-c".into()],
+            hash_env: Vec::new(),
+            cache: path(".cache"),
+            worktrees: path(".conductor/workspaces"),
+            worktree_setup: None,
+        }
+    }
+}
+
+/// `[groups.NAME]`.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub(crate) name: GroupName,
+    pub(crate) title: Option<String>,
+    /// Barrier: every task of this group waits for every task of these groups.
+    pub(crate) after: Vec<GroupIdx>,
+    /// A pool: at most this many of the group's tasks at once.
+    pub(crate) jobs: Option<NonZeroUsize>,
+    pub(crate) timeout: Option<Duration>,
+    /// Members in declaration order.
+    pub(crate) tasks: Vec<TaskIdx>,
+    pub(crate) span: Span,
+}
+
+/// Scheduling tie-break among ready tasks on equally long paths.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Priority {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Critical,
+}
+
+impl Priority {
+    pub(crate) const NAMES: &'static [&'static str] = &["critical", "high", "medium", "low"];
+
+    pub(crate) fn parse(text: &str) -> Option<Priority> {
+        Some(match text {
+            "critical" => Priority::Critical,
+            "high" => Priority::High,
+            "medium" => Priority::Medium,
+            "low" => Priority::Low,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Priority::Critical => "critical",
+            Priority::High => "high",
+            Priority::Medium => "medium",
+            Priority::Low => "low",
+        }
+    }
+}
+
+/// Where a task runs (SPEC §7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) enum Workspace {
+    #[default]
+    Root,
+    Worktree,
+}
+
+impl Workspace {
+    pub(crate) const NAMES: &'static [&'static str] = &["root", "worktree"];
+
+    pub(crate) fn parse(text: &str) -> Option<Workspace> {
+        match text {
+            "root" => Some(Workspace::Root),
+            "worktree" => Some(Workspace::Worktree),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Workspace::Root => "root",
+            Workspace::Worktree => "worktree",
+        }
+    }
+}
+
+/// The command of a task.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Run {
+    /// A string, run as `project.shell + [string]`.
+    Shell(String),
+    /// An array, executed directly without a shell.
+    Exec(Vec<String>),
+}
+
+/// One `[tasks.ID]`.
+#[derive(Debug)]
+pub(crate) struct Task {
+    pub(crate) id: TaskId,
+    /// The span of the task's key, for errors about the task as a whole.
+    pub(crate) span: Span,
+    pub(crate) title: Option<String>,
+    pub(crate) group: Option<GroupIdx>,
+    pub(crate) priority: Priority,
+    pub(crate) effort: Option<Duration>,
+    pub(crate) agent: Option<String>,
+    /// Explicit `deps` only; the graph adds inferred deps and barriers.
+    pub(crate) deps: Vec<Dep>,
+    pub(crate) inputs: Vec<Input>,
+    pub(crate) outputs: Vec<Output>,
+    pub(crate) run: Option<Run>,
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) checks: Vec<String>,
+    /// The task's own timeout, else its group's.
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retries: u32,
+    pub(crate) workspace: Workspace,
+}
+
+impl Task {
+    /// The title, or the id when none was given.
+    pub(crate) fn display_title(&self) -> &str {
+        self.title.as_deref().unwrap_or(self.id.as_str())
+    }
+}
+
+/// An explicit dependency and where it was written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dep {
+    pub(crate) task: TaskIdx,
+    pub(crate) span: Span,
+}
+
+/// One entry of `inputs`.
+#[derive(Clone, Debug)]
+pub(crate) struct Input {
+    pub(crate) kind: InputKind,
+    pub(crate) span: Span,
+}
+
+/// The four forms an input can take (SPEC §2).
+#[derive(Clone, Debug)]
+pub(crate) enum InputKind {
+    /// One file.
+    File(ProjectPath),
+    /// Every file matching a glob; `dir/` is written as the glob `dir/**`.
+    Glob(GlobPattern),
+    /// One section of a Markdown file (`{path, section}` or `file.md#section`).
+    Section { file: ProjectPath, section: String },
+    /// A command whose stdout is hashed (a tool's version).
+    Command(String),
+}
+
+/// A compiled input glob (`*` never crosses `/`).
+#[derive(Clone, Debug)]
+pub(crate) struct GlobPattern {
+    pub(crate) text: String,
+    pub(crate) glob: globset::Glob,
+}
+
+impl GlobPattern {
+    /// Build a glob the way every glob in conduct is built: `literal_separator(true)`.
+    pub(crate) fn new(text: &str) -> Result<GlobPattern, globset::Error> {
+        let glob = globset::GlobBuilder::new(text)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()?;
+        Ok(GlobPattern {
+            text: text.to_owned(),
+            glob,
+        })
+    }
+}
+
+/// One entry of `outputs`.
+#[derive(Clone, Debug)]
+pub(crate) struct Output {
+    pub(crate) path: ProjectPath,
+    /// Declared with a trailing `/`: the task owns the whole directory.
+    pub(crate) is_dir: bool,
+    pub(crate) span: Span,
+}
+
+impl Output {
+    /// The output as written in tasks.toml (with the trailing `/` of a directory).
+    pub(crate) fn display(&self) -> String {
+        if self.is_dir {
+            format!("{}/", self.path)
+        } else {
+            self.path.to_string()
+        }
+    }
+}
+
+/// Parse and validate a tasks.toml text against the loaded rules. Pure: reads no files.
+///
+/// `Err` only when the TOML does not parse. Otherwise the spec comes back together with
+/// the errors found; it holds only the valid parts, so callers can keep checking it (the
+/// graph, the disk) and report every error of the file at once.
+pub(crate) fn parse(
+    source: &Arc<SourceFile>,
+    rules: &RuleSet,
+) -> Result<(Spec, Vec<SpecError>), Vec<SpecError>> {
+    let raw = raw::read(source)?;
+    Ok(validate::validate(source, raw, rules))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Graph;
+
+    const EXAMPLE: &str = include_str!("../../tasks.toml");
+
+    fn load(text: &str) {
+        let source = SourceFile::new("tasks.toml", text);
+        if let Ok((spec, errors)) = parse(&source, &RuleSet::default()) {
+            let graph = Graph::build(&spec);
+            for error in errors.iter().chain(graph.err().iter().flatten()) {
+                // Rendering must not panic either (spans must stay inside the text).
+                let _ = (error.at.to_string(), error.kind.help());
+                let (line, _) = error.at.line_col();
+                let _ = error.at.file.line_text(line);
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_configs_never_panic() {
+        for (i, _) in EXAMPLE.char_indices().step_by(4) {
+            load(&EXAMPLE[..i]);
+        }
+    }
+
+    #[test]
+    fn mangled_configs_never_panic() {
+        let noise = [
+            '"', '[', ']', '{', '}', '=', ',', '#', '\n', '.', '\'', '/', 'x',
+        ];
+        for (n, (i, c)) in EXAMPLE.char_indices().enumerate().step_by(5) {
+            let replacement = noise[n % noise.len()];
+            let mut text = String::with_capacity(EXAMPLE.len());
+            text.push_str(&EXAMPLE[..i]);
+            text.push(replacement);
+            text.push_str(&EXAMPLE[i + c.len_utf8()..]);
+            load(&text);
+        }
+    }
+}

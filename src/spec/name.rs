@@ -1,0 +1,96 @@
+//! Names users give things in tasks.toml: task ids, group names, rule names.
+//!
+//! All three share one alphabet (`[A-Za-z0-9_.-]+`, SPEC §2) so they can appear in paths
+//! (`.cache/logs/<task>.log`), branch names (`agent/<ID>/<agent>`) and targets without
+//! quoting. `all` is reserved because it is the default target.
+
+use std::fmt;
+
+/// Why a name was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NameProblem {
+    Empty,
+    BadChar(char),
+    Reserved,
+}
+
+impl fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameProblem::Empty => f.write_str("is empty"),
+            NameProblem::BadChar(c) => write!(f, "contains {c:?}"),
+            NameProblem::Reserved => f.write_str("is reserved for the default target"),
+        }
+    }
+}
+
+/// Check a name against the shared alphabet.
+pub(crate) fn check_name(name: &str) -> Result<(), NameProblem> {
+    if name.is_empty() {
+        return Err(NameProblem::Empty);
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(NameProblem::BadChar(c));
+    }
+    if name == "all" {
+        return Err(NameProblem::Reserved);
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub(crate) struct $name(String);
+
+        impl $name {
+            pub(crate) fn new(name: &str) -> Result<$name, NameProblem> {
+                check_name(name).map(|()| $name(name.to_owned()))
+            }
+
+            pub(crate) fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A task id such as `T9`: the key under `[tasks.*]`.
+    TaskId
+);
+name_type!(
+    /// A group name such as `GROUP_A`: the key under `[groups.*]`.
+    GroupName
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_use_one_alphabet() {
+        assert!(TaskId::new("T1").is_ok());
+        assert!(TaskId::new("build.web-app_2").is_ok());
+        assert_eq!(TaskId::new("all"), Err(NameProblem::Reserved));
+        assert_eq!(TaskId::new(""), Err(NameProblem::Empty));
+        assert_eq!(GroupName::new("a b"), Err(NameProblem::BadChar(' ')));
+        assert_eq!(GroupName::new("a/b"), Err(NameProblem::BadChar('/')));
+    }
+}

@@ -1,0 +1,134 @@
+//! `ProjectPath`: a path inside the project, checked once when tasks.toml is read.
+//!
+//! Every path in tasks.toml is untrusted. `ProjectPath::new` is the only constructor, so a
+//! value of this type is always relative, `/`-separated, free of `.` and `..` components
+//! and non-empty; later layers (graph, keys, cache) never re-check. Keys store these
+//! strings, which is what makes a cache valid in any checkout directory. Whether a path
+//! reaches outside the root through a symlink can only be known on disk; `spec::disk`
+//! checks that.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A normalised project-relative path such as `src/app.ts`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ProjectPath(String);
+
+/// Why a path was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PathProblem {
+    Empty,
+    Absolute,
+    EscapesRoot,
+    Nul,
+}
+
+impl fmt::Display for PathProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathProblem::Empty => "is empty",
+            PathProblem::Absolute => "is absolute",
+            PathProblem::EscapesRoot => "escapes the project root",
+            PathProblem::Nul => "contains a NUL byte",
+        })
+    }
+}
+
+impl ProjectPath {
+    /// Normalise `text` (`./a//b/../c` becomes `a/c`) or say why it cannot name a file in
+    /// the project. A trailing `/` is dropped; callers that care (directory outputs) look
+    /// at it first.
+    pub(crate) fn new(text: &str) -> Result<ProjectPath, PathProblem> {
+        if text.contains('\0') {
+            return Err(PathProblem::Nul);
+        }
+        if text.starts_with('/') || text.starts_with('\\') || has_drive_prefix(text) {
+            return Err(PathProblem::Absolute);
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        for part in text.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    if parts.pop().is_none() {
+                        return Err(PathProblem::EscapesRoot);
+                    }
+                }
+                _ => parts.push(part),
+            }
+        }
+        if parts.is_empty() {
+            return Err(PathProblem::Empty);
+        }
+        Ok(ProjectPath(parts.join("/")))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path on disk under `root`.
+    pub(crate) fn to_path(&self, root: &Path) -> PathBuf {
+        root.join(&self.0)
+    }
+
+    /// Every proper ancestor, nearest first: `a/b/c` gives `a/b`, then `a`.
+    pub(crate) fn ancestors(&self) -> impl Iterator<Item = &str> {
+        let s = self.0.as_str();
+        s.rmatch_indices('/').map(move |(i, _)| &s[..i])
+    }
+
+    /// The path's components.
+    pub(crate) fn components(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/')
+    }
+}
+
+fn has_drive_prefix(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
+}
+
+impl fmt::Display for ProjectPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for ProjectPath {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_relative_paths() {
+        let ok = |s: &str| ProjectPath::new(s).map(|p| p.0);
+        assert_eq!(ok("src/app.ts").as_deref(), Ok("src/app.ts"));
+        assert_eq!(ok("./a//b/").as_deref(), Ok("a/b"));
+        assert_eq!(ok("a/../b").as_deref(), Ok("b"));
+        assert_eq!(ok("docs/plan.md#T1").as_deref(), Ok("docs/plan.md#T1"));
+    }
+
+    #[test]
+    fn rejects_paths_outside_the_root() {
+        assert_eq!(ProjectPath::new("/etc/passwd"), Err(PathProblem::Absolute));
+        assert_eq!(ProjectPath::new("C:\\x"), Err(PathProblem::Absolute));
+        assert_eq!(ProjectPath::new("../x"), Err(PathProblem::EscapesRoot));
+        assert_eq!(ProjectPath::new("a/../../x"), Err(PathProblem::EscapesRoot));
+        assert_eq!(ProjectPath::new(""), Err(PathProblem::Empty));
+        assert_eq!(ProjectPath::new("./"), Err(PathProblem::Empty));
+        assert_eq!(ProjectPath::new("a\0b"), Err(PathProblem::Nul));
+    }
+
+    #[test]
+    fn ancestry() {
+        let p = ProjectPath::new("a/b/c").unwrap();
+        assert_eq!(p.ancestors().collect::<Vec<_>>(), ["a/b", "a"]);
+        assert_eq!(p.components().collect::<Vec<_>>(), ["a", "b", "c"]);
+    }
+}
