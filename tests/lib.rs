@@ -1,0 +1,11 @@
+//! The one integration-test binary (just's layout): every file drives the real `conduct`
+//! binary on temporary projects through the `Test` builder in `test.rs`.
+
+mod test;
+
+mod cli;
+mod config;
+mod example;
+mod graph;
+mod rules;
+mod sections;
