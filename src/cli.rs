@@ -10,8 +10,10 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::build::BuildOptions;
 use crate::commands::graph::GraphFormat;
 use crate::project::Locator;
+use crate::report::progress::Style;
 
 /// conduct: a declarative, incremental task planner and runner.
 #[derive(Debug, Parser)]
@@ -29,13 +31,55 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum CliCommand {
+    /// Run the stale tasks of TARGETs (default: all) and what their changes reach
+    Build {
+        /// Task ids, groups, or `all`
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+        /// Run at most N tasks at once [default: project.jobs, else the number of cores]
+        #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        jobs: Option<u32>,
+        /// Print why each task runs or is fresh
+        #[arg(long)]
+        explain: bool,
+        /// Decide and explain, run nothing, write nothing
+        #[arg(long = "dry-run", short = 'n')]
+        dry_run: bool,
+        /// Rerun the named tasks even if they are fresh
+        #[arg(long)]
+        force: bool,
+        /// Start nothing new after the first failure
+        #[arg(long = "fail-fast")]
+        fail_fast: bool,
+        /// Print one JSON event per line
+        #[arg(long)]
+        json: bool,
+        /// Stream task output, prefixed with the task id
+        #[arg(short = 'v', long, conflicts_with = "quiet")]
+        verbose: bool,
+        /// Print only failures
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Record the current state of TARGETs as fresh without running them
+    Accept {
+        /// Task ids, groups, or `all`
+        #[arg(value_name = "TARGET", required = true)]
+        targets: Vec<String>,
+    },
+    /// Show the last run of every task: status, duration, attempts, reasons
+    Status {
+        /// Print the status as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate tasks.toml and rules/ (exit 2 on errors)
     Check {
         /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
-    /// List tasks by group with title, effort, agent and dependencies
+    /// List tasks by group with status, title, effort, agent and dependencies
     List {
         /// Print the list as JSON
         #[arg(long)]
@@ -83,6 +127,13 @@ pub(crate) struct Options {
 /// The subcommand and its settings.
 #[derive(Debug)]
 pub(crate) enum Command {
+    Build(BuildOptions),
+    Accept {
+        targets: Vec<String>,
+    },
+    Status {
+        json: bool,
+    },
     Check {
         json: bool,
     },
@@ -117,6 +168,28 @@ impl Completions {
 impl From<Cli> for Options {
     fn from(cli: Cli) -> Options {
         let command = match cli.command {
+            CliCommand::Build {
+                targets,
+                jobs,
+                explain,
+                dry_run,
+                force,
+                fail_fast,
+                json,
+                verbose,
+                quiet,
+            } => Command::Build(BuildOptions {
+                targets,
+                jobs: jobs.map(|j| j as usize),
+                explain,
+                dry_run,
+                force,
+                fail_fast,
+                style: Style::choose(json, quiet, verbose),
+                verbose,
+            }),
+            CliCommand::Accept { targets } => Command::Accept { targets },
+            CliCommand::Status { json } => Command::Status { json },
             CliCommand::Check { json } => Command::Check { json },
             CliCommand::List { json } => Command::List { json },
             CliCommand::Graph { targets, format } => Command::Graph {

@@ -51,6 +51,8 @@ pub(crate) enum Error {
         target: String,
         suggestion: Option<String>,
     },
+    #[error("cannot use the cache at `{}`: {source}", path.display())]
+    Cache { path: PathBuf, source: io::Error },
     #[error("cannot write to {what}: {source}")]
     Write {
         what: &'static str,
@@ -71,7 +73,7 @@ impl Error {
     /// The process exit code for this error.
     pub(crate) fn code(&self) -> i32 {
         match self {
-            Error::Write { .. } => EXIT_FAILURE,
+            Error::Write { .. } | Error::Cache { .. } => EXIT_FAILURE,
             _ => EXIT_USAGE,
         }
     }

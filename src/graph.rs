@@ -12,13 +12,14 @@
 use std::collections::HashMap;
 
 use globset::{GlobBuilder, GlobMatcher, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
 
 use crate::source::{Location, Span};
 use crate::spec::{GroupIdx, InputKind, ProjectPath, Spec, SpecError, SpecErrorKind, TaskIdx};
 use crate::suggest::did_you_mean;
 
 /// Why a task depends on another.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum DepReason {
     /// Listed in `deps`.
     Explicit { span: Span },
@@ -27,7 +28,7 @@ pub(crate) enum DepReason {
 }
 
 /// A direct dependency of a task on a task.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct TaskDep {
     pub(crate) task: TaskIdx,
     pub(crate) reason: DepReason,
@@ -35,10 +36,10 @@ pub(crate) struct TaskDep {
 
 /// A node: tasks first (`0..tasks`), then one barrier node per group that some group
 /// runs `after`.
-type Node = u32;
+pub(crate) type Node = u32;
 
 /// The dependency graph of a validated spec.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Graph {
     task_count: usize,
     /// Direct task-to-task dependencies with their reasons, per task, sorted by task.
@@ -56,6 +57,8 @@ pub(crate) struct Graph {
 pub(crate) struct Selection {
     /// Selected tasks in a dependency order (each after all of its dependencies).
     pub(crate) tasks: Vec<TaskIdx>,
+    /// Every selected node (tasks and barriers) in a dependency order.
+    pub(crate) nodes: Vec<Node>,
 }
 
 /// A target that names no task or group.
@@ -152,6 +155,21 @@ impl Graph {
 
     fn is_task(&self, node: Node) -> bool {
         (node as usize) < self.task_count
+    }
+
+    /// Tasks and barrier nodes together.
+    pub(crate) fn node_count(&self) -> usize {
+        self.deps.len()
+    }
+
+    /// Prerequisites of a node (tasks and barriers), for the scheduler.
+    pub(crate) fn node_deps(&self, node: Node) -> &[Node] {
+        &self.deps[node as usize]
+    }
+
+    /// The task a node stands for (`None` for a barrier).
+    pub(crate) fn task_of(&self, node: Node) -> Option<TaskIdx> {
+        self.is_task(node).then_some(TaskIdx(node))
     }
 
     fn node_name(&self, spec: &Spec, node: Node) -> String {
@@ -290,13 +308,41 @@ impl Graph {
                 stack.extend(&self.deps[node as usize]);
             }
         }
-        let tasks = self
+        let nodes: Vec<Node> = self
             .topological_order()
             .into_iter()
-            .filter(|&node| wanted[node as usize] && self.is_task(node))
-            .map(TaskIdx)
+            .filter(|&node| wanted[node as usize])
             .collect();
-        Ok(Selection { tasks })
+        let tasks = nodes
+            .iter()
+            .filter(|&&node| self.is_task(node))
+            .map(|&node| TaskIdx(node))
+            .collect();
+        Ok(Selection { tasks, nodes })
+    }
+
+    /// Which tasks the targets name themselves (not the dependencies they bring).
+    pub(crate) fn select_named(
+        &self,
+        spec: &Spec,
+        targets: &[String],
+    ) -> Result<Vec<bool>, UnknownTarget> {
+        let mut named = vec![false; self.task_count];
+        for target in targets {
+            if target == "all" {
+                named.iter_mut().for_each(|n| *n = true);
+            } else if let Some(task) = spec.find_task(target) {
+                named[task.index()] = true;
+            } else if let Some(group) = spec.find_group(target) {
+                for task in &spec.group(group).tasks {
+                    named[task.index()] = true;
+                }
+            } else {
+                // `select` reports unknown targets with a suggestion.
+                self.select(spec, std::slice::from_ref(target))?;
+            }
+        }
+        Ok(named)
     }
 
     /// All nodes, each after its prerequisites; ties in declaration order (Kahn).

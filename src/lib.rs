@@ -9,14 +9,28 @@
 //! `graph`; a module of `commands` does the work and writes to stdout; any error goes
 //! through the one renderer in `error`.
 
+mod atomic;
+mod build;
 mod cli;
 mod commands;
+mod db;
 mod error;
+mod exec;
+mod explain;
+mod fresh;
 mod graph;
+mod hash;
+mod instruction;
+mod lock;
 mod project;
+mod report;
 mod rules;
+mod scan;
+mod session;
 mod source;
 mod spec;
+mod spec_cache;
+mod state;
 mod suggest;
 mod units;
 

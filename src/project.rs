@@ -2,17 +2,20 @@
 //!
 //! `-C DIR` and `-f FILE` are resolved here, like make's and Cargo's: without `-f`,
 //! tasks.toml is searched upward from the start directory; the project root is the
-//! directory holding the config. All configuration errors of all files come back
-//! together, sorted by file and position, so one `conduct check` shows every mistake.
+//! directory holding the config. Reading the files ([`Sources::read`]) is kept apart
+//! from parsing them ([`parse`], pure), so the build can parse inside salsa. All
+//! configuration errors of all files come back together, sorted by file and position,
+//! so one `conduct check` shows every mistake.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::db::Loaded;
 use crate::error::Error;
 use crate::graph::Graph;
-use crate::rules::{self, RuleSet};
+use crate::rules;
 use crate::source::SourceFile;
-use crate::spec::{self, Spec, SpecError, disk};
+use crate::spec::{self, SpecError, disk};
 
 /// The default config file name.
 pub(crate) const CONFIG_NAME: &str = "tasks.toml";
@@ -22,12 +25,7 @@ pub(crate) const RULES_DIR: &str = "rules";
 /// A loaded, validated project.
 #[derive(Debug)]
 pub(crate) struct Project {
-    /// The directory holding the config; every project path is relative to it.
-    #[expect(dead_code, reason = "tasks run in the root from the build issue on")]
-    pub(crate) root: PathBuf,
-    pub(crate) spec: Spec,
-    pub(crate) rules: RuleSet,
-    pub(crate) graph: Graph,
+    pub(crate) loaded: Arc<Loaded>,
 }
 
 /// Where to look for the project (the global `-C` and `-f` options).
@@ -91,6 +89,92 @@ impl Locator {
     }
 }
 
+/// The texts a project is made of, as read from disk.
+#[derive(Debug)]
+pub(crate) struct Sources {
+    pub(crate) config: Arc<SourceFile>,
+    /// `(file stem, text)` of every rule file.
+    pub(crate) rules: Vec<(String, String)>,
+    /// Rule files that could not be read.
+    pub(crate) errors: Vec<SpecError>,
+}
+
+impl Sources {
+    /// Read `config` and `root/rules/*.toml`.
+    pub(crate) fn read(config: &Path, root: &Path) -> Result<Sources, Error> {
+        let text = std::fs::read_to_string(config).map_err(|source| Error::Read {
+            path: config.to_path_buf(),
+            source,
+        })?;
+        let name = config
+            .strip_prefix(root)
+            .unwrap_or(config)
+            .display()
+            .to_string();
+        let (rules, errors) = rules::read_dir(root, RULES_DIR);
+        Ok(Sources {
+            config: SourceFile::new(name, text),
+            rules,
+            errors,
+        })
+    }
+}
+
+/// Everything parsing found: the valid parts and every error, together.
+struct Parts {
+    /// `None` only when the TOML itself does not parse.
+    spec: Option<spec::Spec>,
+    rules: rules::RuleSet,
+    graph: Option<Graph>,
+    errors: Vec<SpecError>,
+}
+
+fn parse_parts(config: &Arc<SourceFile>, rule_files: &[(String, String)]) -> Parts {
+    let (rules, mut errors) = rules::parse_all(RULES_DIR, rule_files);
+    let (spec, mut spec_errors) = match spec::parse(config, &rules) {
+        Ok(parsed) => parsed,
+        Err(mut syntax) => {
+            errors.append(&mut syntax);
+            return Parts {
+                spec: None,
+                rules,
+                graph: None,
+                errors,
+            };
+        }
+    };
+    errors.append(&mut spec_errors);
+    let graph = match Graph::build(&spec) {
+        Ok(graph) => Some(graph),
+        Err(mut graph_errors) => {
+            errors.append(&mut graph_errors);
+            None
+        }
+    };
+    Parts {
+        spec: Some(spec),
+        rules,
+        graph,
+        errors,
+    }
+}
+
+/// Parse and validate a config with its rule files, and build the graph. Pure.
+pub(crate) fn parse(
+    config: &Arc<SourceFile>,
+    rule_files: &[(String, String)],
+) -> Result<Loaded, Vec<SpecError>> {
+    let parts = parse_parts(config, rule_files);
+    match (parts.spec, parts.graph) {
+        (Some(spec), Some(graph)) if parts.errors.is_empty() => Ok(Loaded {
+            spec: Arc::new(spec),
+            rules: parts.rules,
+            graph: Arc::new(graph),
+        }),
+        _ => Err(parts.errors),
+    }
+}
+
 /// How much `load` checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Checks {
@@ -103,41 +187,29 @@ pub(crate) enum Checks {
 /// Read and validate `config` and `root/rules/`, then build the graph. Every error of
 /// every file comes back together.
 pub(crate) fn load(config: &Path, root: &Path, checks: Checks) -> Result<Project, Error> {
-    let text = std::fs::read_to_string(config).map_err(|source| Error::Read {
-        path: config.to_path_buf(),
-        source,
-    })?;
-    let name = config
-        .strip_prefix(root)
-        .unwrap_or(config)
-        .display()
-        .to_string();
-    let source = SourceFile::new(name, text);
-    let (rules, mut errors) = rules::load_dir(root, RULES_DIR);
-    let (spec, mut spec_errors) = match spec::parse(&source, &rules) {
-        Ok(parsed) => parsed,
-        Err(mut syntax) => {
-            errors.append(&mut syntax);
-            return Err(config_error(&source, errors));
-        }
-    };
-    errors.append(&mut spec_errors);
-    let graph = Graph::build(&spec);
-    if checks == Checks::ConfigAndDisk {
-        errors.extend(disk::check(&spec, root, spec.task_indices()));
-    }
-    match graph {
-        Ok(graph) if errors.is_empty() => Ok(Project {
-            root: root.to_path_buf(),
+    let sources = Sources::read(config, root)?;
+    let mut parts = parse_parts(&sources.config, &sources.rules);
+    let mut errors = sources.errors;
+    errors.append(&mut parts.errors);
+    if checks == Checks::ConfigAndDisk
+        && let Some(spec) = &parts.spec
+    {
+        errors.extend(disk::check(
             spec,
-            rules,
-            graph,
+            root,
+            spec.task_indices(),
+            disk::Leaves::Check,
+        ));
+    }
+    match (parts.spec, parts.graph) {
+        (Some(spec), Some(graph)) if errors.is_empty() => Ok(Project {
+            loaded: Arc::new(Loaded {
+                spec: Arc::new(spec),
+                rules: parts.rules,
+                graph: Arc::new(graph),
+            }),
         }),
-        Ok(_) => Err(config_error(&source, errors)),
-        Err(mut graph_errors) => {
-            errors.append(&mut graph_errors);
-            Err(config_error(&source, errors))
-        }
+        _ => Err(config_error(&sources.config, errors)),
     }
 }
 
@@ -146,7 +218,7 @@ pub(crate) fn config_error(config: &Arc<SourceFile>, mut errors: Vec<SpecError>)
     errors.sort_by(|a, b| {
         let key = |e: &SpecError| {
             (
-                !Arc::ptr_eq(&e.at.file, config),
+                e.at.file.name() != config.name(),
                 e.at.file.name().to_owned(),
                 e.at.span.start,
             )

@@ -10,7 +10,9 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 /// A byte range in a source file; `u32` keeps per-task spans small at 100,000 tasks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub(crate) struct Span {
     pub(crate) start: u32,
     pub(crate) end: u32,
@@ -54,6 +56,11 @@ impl SourceFile {
             text: text.into(),
             line_starts: OnceLock::new(),
         })
+    }
+
+    /// A placeholder until the real file is attached (spec cache).
+    pub(crate) fn empty() -> Arc<SourceFile> {
+        SourceFile::new("", "")
     }
 
     pub(crate) fn name(&self) -> &str {

@@ -51,8 +51,8 @@ fn list_shows_tasks_by_group() {
         .stdout(
             "
             G: Group  (2 tasks, 2h 30m)
-              lint  Lint             30m  bot
-              test  Test everything   2h  -    <- lint
+              lint  never built  Lint             30m  bot
+              test  stale        Test everything   2h  -    <- lint
             ",
         )
         .run();

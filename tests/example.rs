@@ -69,3 +69,89 @@ fn the_example_graph_renders() {
     assert!(finished.stdout.contains("\"T4\" -> \"T9\""));
     assert!(!finished.stdout.contains("\"T10\""), "T9 does not need T10");
 }
+
+/// A copy of the shipped example in a temporary directory (building writes outputs).
+fn example_copy() -> crate::test::Project {
+    let project = crate::test::Project::new(
+        &std::fs::read_to_string(format!("{}/tasks.toml", repo())).unwrap(),
+    );
+    for dir in ["docs", "rules", "scripts"] {
+        copy_dir(
+            &std::path::Path::new(repo()).join(dir),
+            &project.path().join(dir),
+        );
+    }
+    project
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_example_builds_then_is_a_no_op_then_reruns_only_what_an_edit_reaches() {
+    let project = example_copy();
+    let started = std::time::Instant::now();
+    let run = project.build(&["all", "--json"], 0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let events = run.events();
+    assert_eq!(
+        events.last().unwrap()["counts"]["ran"],
+        22,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        project
+            .read("database/migrations/001_error_recovery_and_scheduling.sql")
+            .contains("CREATE TABLE job_failures")
+    );
+
+    let run = project.build(&["all", "--json"], 0);
+    assert_eq!(run.events().last().unwrap()["counts"]["fresh"], 22);
+
+    // Prose in T1's section: T1 reruns, writes the same bytes, nothing else runs.
+    let plan = project.read("docs/phase-5-3.md");
+    project.write(
+        "docs/phase-5-3.md",
+        plan.replacen(
+            "Design the PostgreSQL schema",
+            "Design the Postgres schema",
+            1,
+        )
+        .as_bytes(),
+    );
+    let run = project.build(&["--json", "--explain"], 0);
+    assert_eq!(started_tasks(&run), ["T1"]);
+
+    // A provides line of T1: its outputs change, so T4-T7 (which read them) rerun; their
+    // own outputs do not change (they depend on their own sections), so T9 and the rest
+    // stay fresh.
+    let plan = project.read("docs/phase-5-3.md");
+    project.write(
+        "docs/phase-5-3.md",
+        plan.replacen("- provides: job_failures", "- provides: job_failure_log", 1)
+            .as_bytes(),
+    );
+    let run = project.build(&["--json"], 0);
+    let mut started = started_tasks(&run);
+    started.sort();
+    assert_eq!(started, ["T1", "T4", "T5", "T6", "T7"]);
+}
+
+fn started_tasks(run: &crate::test::Run) -> Vec<String> {
+    run.events()
+        .iter()
+        .filter(|e| e["event"] == "task_started")
+        .map(|e| e["task"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}

@@ -135,16 +135,16 @@ fn barriers_show_in_list() {
         .stdout(
             "
             A: Foundation  (3 tasks)
-              schema   schema   -  -
-              types    types    -  -
-              assets   assets   -  -
+              schema   never built  schema   -  -
+              types    never built  types    -  -
+              assets   never built  assets   -  -
 
             B: Services  (1 task)  after A
-              service  service  -  -  <- schema, types, assets
+              service  never built  service  -  -  <- schema, types, assets
 
             (no group)
-              migrate  migrate  -  -  <- schema
-              docs     docs     -  -  <- service
+              migrate  never built  migrate  -  -  <- schema
+              docs     never built  docs     -  -  <- service
             ",
         )
         .run();

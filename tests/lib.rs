@@ -3,9 +3,11 @@
 
 mod test;
 
+mod build;
 mod cli;
 mod config;
 mod example;
+mod explain;
 mod graph;
 mod rules;
 mod sections;

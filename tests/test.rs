@@ -217,3 +217,116 @@ impl Finished {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
+
+/// A temporary project for tests that run conduct several times and change files in
+/// between. Tasks conventionally append their id to `ran.log`, which [`Project::ran`]
+/// reads and empties: the count of what actually ran.
+pub(crate) struct Project {
+    dir: TempDir,
+}
+
+/// One finished invocation of conduct.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) status: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    /// stdout as JSON lines.
+    #[track_caller]
+    pub(crate) fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+impl Project {
+    pub(crate) fn new(tasks_toml: &str) -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("conduct-project")
+            .tempdir()
+            .expect("create a temporary directory");
+        let project = Project { dir };
+        project.file("tasks.toml", tasks_toml);
+        project
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write a file (unindented), creating parent directories.
+    pub(crate) fn file(&self, path: &str, text: &str) -> &Project {
+        self.write(path, unindent(text).as_bytes())
+    }
+
+    /// Write a file byte for byte.
+    pub(crate) fn write(&self, path: &str, bytes: &[u8]) -> &Project {
+        let full = self.dir.path().join(path);
+        if let Some(parent) = full.parent() {
+            fs::create_dir_all(parent).expect("create parent directories");
+        }
+        fs::write(full, bytes).expect("write file");
+        self
+    }
+
+    #[track_caller]
+    pub(crate) fn read(&self, path: &str) -> String {
+        fs::read_to_string(self.dir.path().join(path))
+            .unwrap_or_else(|e| panic!("read {path}: {e}"))
+    }
+
+    pub(crate) fn exists(&self, path: &str) -> bool {
+        self.dir.path().join(path).exists()
+    }
+
+    /// Run conduct with `args` in the project root.
+    #[track_caller]
+    pub(crate) fn conduct(&self, args: &[&str]) -> Run {
+        self.conduct_env(args, &[])
+    }
+
+    /// Run conduct with extra environment variables.
+    #[track_caller]
+    pub(crate) fn conduct_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_conduct"))
+            .args(args)
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run conduct");
+        let run = Run {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert!(
+            !run.stderr.contains("panicked"),
+            "conduct panicked: {run:?}"
+        );
+        run
+    }
+
+    /// `conduct build ARGS`, which must exit with `status`.
+    #[track_caller]
+    pub(crate) fn build(&self, args: &[&str], status: i32) -> Run {
+        let mut all = vec!["build"];
+        all.extend_from_slice(args);
+        let run = self.conduct(&all);
+        assert_eq!(run.status, status, "build {args:?}: {run:#?}");
+        run
+    }
+
+    /// The ids in `ran.log` (in the order they ran), emptying it.
+    pub(crate) fn ran(&self) -> Vec<String> {
+        let path = self.dir.path().join("ran.log");
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let _ = fs::remove_file(&path);
+        text.lines().map(str::to_owned).collect()
+    }
+}

@@ -51,11 +51,11 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
     };
     let summary = Summary {
         ok: true,
-        tasks: project.spec.tasks.len(),
-        groups: project.spec.groups.len(),
-        edges: project.graph.edge_count(),
-        barriers: project.graph.barrier_count(),
-        rules: project.rules.project_rules().count(),
+        tasks: project.loaded.spec.tasks.len(),
+        groups: project.loaded.spec.groups.len(),
+        edges: project.loaded.graph.edge_count(),
+        barriers: project.loaded.graph.barrier_count(),
+        rules: project.loaded.rules.project_rules().count(),
     };
     if json {
         out.write(&format!("{}\n", to_json(&summary)))?;

@@ -30,7 +30,7 @@ pub(crate) fn run(
     format: GraphFormat,
     out: &mut Stdout,
 ) -> Result<i32, Error> {
-    let selection = project.graph.select(&project.spec, targets)?;
+    let selection = project.loaded.graph.select(&project.loaded.spec, targets)?;
     let view = View::new(project, &selection.tasks);
     let text = match format {
         GraphFormat::Dot => dot(&view),
@@ -51,12 +51,12 @@ struct View<'p> {
 
 impl<'p> View<'p> {
     fn new(project: &'p Project, tasks: &[TaskIdx]) -> View<'p> {
-        let mut selected = vec![false; project.spec.tasks.len()];
+        let mut selected = vec![false; project.loaded.spec.tasks.len()];
         for t in tasks {
             selected[t.index()] = true;
         }
         View {
-            spec: &project.spec,
+            spec: &project.loaded.spec,
             project,
             selected,
         }
@@ -85,6 +85,7 @@ impl<'p> View<'p> {
     fn edges(&self) -> impl Iterator<Item = (TaskIdx, TaskIdx, &'p DepReason)> + '_ {
         self.tasks().flat_map(move |task| {
             self.project
+                .loaded
                 .graph
                 .task_deps(task)
                 .iter()

@@ -1,8 +1,9 @@
 //! `conduct list`: the plan at a glance, tasks by group in declaration order, with
 //! title, effort, agent and direct dependencies. `--json` gives tools the whole resolved
 //! model instead (like `cargo metadata`): project settings, groups, every task with its
-//! normalised inputs, outputs, command and checks, and the rules. Status per task joins
-//! once builds record results.
+//! normalised inputs, outputs, command and checks, and the rules. Each task's status
+//! (fresh, stale, failed, never built) comes from the same decision a build makes
+//! (`build::plan`), so `list` and `build` never disagree.
 
 use std::collections::BTreeMap;
 
@@ -11,9 +12,14 @@ use serde::Serialize;
 use crate::commands::Stdout;
 use crate::commands::check::to_json;
 use crate::error::Error;
-use crate::project::Project;
+use std::sync::Arc;
+
+use crate::build::{self, Planned};
+use crate::project::{Locator, Project};
 use crate::rules::{Rule, RuleCheck};
+use crate::session::{Access, Session};
 use crate::spec::{Input, InputKind, Output, Run, Task, TaskIdx};
+use crate::state::RunStatus;
 use crate::units::format_duration;
 
 #[derive(Serialize)]
@@ -87,6 +93,7 @@ struct JsonGroup<'a> {
 #[derive(Serialize)]
 struct JsonTask<'a> {
     id: &'a str,
+    status: &'static str,
     title: &'a str,
     group: Option<&'a str>,
     priority: &'static str,
@@ -104,11 +111,32 @@ struct JsonTask<'a> {
     workspace: &'static str,
 }
 
-pub(crate) fn run(project: &Project, json: bool, out: &mut Stdout) -> Result<i32, Error> {
+pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
+    let mut session = Session::open(locator, Access::Read)?;
+    let loaded = Arc::clone(&session.loaded);
+    let selection = loaded.graph.select(&loaded.spec, &[])?;
+    session.prepare(&selection)?;
+    let no_force = vec![false; loaded.spec.tasks.len()];
+    let mut statuses = vec!["never built"; loaded.spec.tasks.len()];
+    for (task, planned) in build::plan(&mut session, &selection, &no_force) {
+        let state = session.state.tasks.get(loaded.spec.task(task).id.as_str());
+        let failed = state
+            .and_then(|s| s.last_run.as_ref())
+            .is_some_and(|l| l.status != RunStatus::Ok);
+        let built = state.is_some_and(|s| s.success.is_some());
+        statuses[task.index()] = match planned {
+            _ if failed => "failed",
+            _ if !built && loaded.spec.task(task).run.is_some() => "never built",
+            // A task without `run` only groups its dependencies.
+            Planned::Fresh => "fresh",
+            Planned::Run(_) => "stale",
+        };
+    }
+    let project = Project { loaded };
     let text = if json {
-        to_json(&json_list(project)) + "\n"
+        to_json(&json_list(&project, &statuses)) + "\n"
     } else {
-        table(project)
+        table(&project, &statuses)
     };
     out.write(&text)?;
     Ok(0)
@@ -116,10 +144,11 @@ pub(crate) fn run(project: &Project, json: bool, out: &mut Stdout) -> Result<i32
 
 fn deps(project: &Project, task: TaskIdx) -> Vec<&str> {
     project
+        .loaded
         .graph
         .task_deps(task)
         .iter()
-        .map(|d| project.spec.task(d.task).id.as_str())
+        .map(|d| project.loaded.spec.task(d.task).id.as_str())
         .collect()
 }
 
@@ -127,8 +156,8 @@ fn effort(task: &Task) -> Option<String> {
     task.effort.map(format_duration)
 }
 
-fn json_list(project: &Project) -> JsonList<'_> {
-    let spec = &project.spec;
+fn json_list<'p>(project: &'p Project, statuses: &[&'static str]) -> JsonList<'p> {
+    let spec = &project.loaded.spec;
     let settings = &spec.project;
     JsonList {
         project: JsonProject {
@@ -162,6 +191,7 @@ fn json_list(project: &Project) -> JsonList<'_> {
                 let task = spec.task(idx);
                 JsonTask {
                     id: task.id.as_str(),
+                    status: statuses[idx.index()],
                     title: task.display_title(),
                     group: task.group.map(|g| spec.group(g).name.as_str()),
                     priority: task.priority.as_str(),
@@ -183,7 +213,7 @@ fn json_list(project: &Project) -> JsonList<'_> {
                 }
             })
             .collect(),
-        rules: project.rules.iter().map(json_rule).collect(),
+        rules: project.loaded.rules.iter().map(json_rule).collect(),
     }
 }
 
@@ -224,10 +254,11 @@ fn json_rule(rule: &Rule) -> JsonRule<'_> {
 }
 
 /// Aligned columns: id, title, effort, agent, deps; a header line per group.
-fn table(project: &Project) -> String {
-    let spec = &project.spec;
+fn table(project: &Project, statuses: &[&str]) -> String {
+    let spec = &project.loaded.spec;
     let width = |f: &dyn Fn(&Task) -> usize| spec.tasks.iter().map(f).max().unwrap_or(0);
     let id_w = width(&|t| t.id.as_str().len());
+    let status_w = statuses.iter().map(|s| s.len()).max().unwrap_or(0);
     let title_w = width(&|t| t.display_title().chars().count());
     let effort_w = width(&|t| effort(t).map_or(1, |e| e.len()));
     let agent_w = width(&|t| t.agent.as_deref().map_or(1, str::len));
@@ -281,8 +312,9 @@ fn table(project: &Project) -> String {
             let task = spec.task(idx);
             let deps = deps(project, idx);
             let line = format!(
-                "  {:id_w$}  {:title_w$}  {:>effort_w$}  {:agent_w$}  {}",
+                "  {:id_w$}  {:status_w$}  {:title_w$}  {:>effort_w$}  {:agent_w$}  {}",
                 task.id.as_str(),
+                statuses[idx.index()],
                 task.display_title(),
                 effort(task).unwrap_or_else(|| "-".into()),
                 task.agent.as_deref().unwrap_or("-"),

@@ -3,9 +3,11 @@
 //! Commands write their normal output to stdout through [`Stdout`], which treats a
 //! closed pipe (`conduct list | head`) as a normal end rather than an error.
 
+pub(crate) mod accept;
 pub(crate) mod check;
 pub(crate) mod graph;
 pub(crate) mod list;
+pub(crate) mod status;
 
 use std::io::{self, Write};
 
@@ -16,11 +18,11 @@ use crate::error::Error;
 pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
     let mut out = Stdout::new();
     let result = match &options.command {
+        Command::Build(build) => crate::build::build(&options.locator, build),
+        Command::Accept { targets } => accept::run(&options.locator, targets, &mut out),
+        Command::Status { json } => status::run(&options.locator, *json, &mut out),
         Command::Check { json } => check::run(&options.locator, *json, &mut out),
-        Command::List { json } => {
-            let project = options.locator.load()?;
-            list::run(&project, *json, &mut out)
-        }
+        Command::List { json } => list::run(&options.locator, *json, &mut out),
         Command::Graph { targets, format } => {
             let project = options.locator.load()?;
             graph::run(&project, targets, *format, &mut out)

@@ -147,10 +147,10 @@ impl RuleSet {
     }
 }
 
-/// Load `root/dir/*.toml` (a missing directory means no project rules). Every file is
-/// read; the rules that loaded come back with every error of every file.
-pub(crate) fn load_dir(root: &Path, dir: &str) -> (RuleSet, Vec<SpecError>) {
-    let mut set = RuleSet::default();
+/// Read `root/dir/*.toml` as `(file stem, text)` pairs, sorted by name. A missing
+/// directory means no project rules; an unreadable file is an error for that file.
+pub(crate) fn read_dir(root: &Path, dir: &str) -> (Vec<(String, String)>, Vec<SpecError>) {
+    let mut files = Vec::new();
     let mut errors = Vec::new();
     let unreadable = |path: String, e: std::io::Error| SpecError {
         at: Location::new(&SourceFile::new(path.clone(), ""), 0..0),
@@ -161,32 +161,40 @@ pub(crate) fn load_dir(root: &Path, dir: &str) -> (RuleSet, Vec<SpecError>) {
     };
     let entries = match std::fs::read_dir(root.join(dir)) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (set, errors),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (files, errors),
         Err(e) => {
             errors.push(unreadable(format!("{dir}/"), e));
-            return (set, errors);
+            return (files, errors);
         }
     };
-    let mut files: Vec<(String, std::path::PathBuf)> = entries
+    let mut paths: Vec<(String, std::path::PathBuf)> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
         .filter_map(|p| Some((p.file_stem()?.to_str()?.to_owned(), p)))
         .collect();
-    files.sort();
-    for (name, path) in files {
-        let display = format!("{dir}/{name}.toml");
+    paths.sort();
+    for (name, path) in paths {
         match std::fs::read_to_string(&path) {
-            Ok(text) => match parse(&name, &SourceFile::new(display, text)) {
-                Ok(rule) => set.add(rule),
-                Err(mut e) => {
-                    errors.append(&mut e);
-                    set.broken.push(name);
-                }
-            },
-            Err(e) => {
-                errors.push(unreadable(display, e));
-                set.broken.push(name);
+            Ok(text) => files.push((name, text)),
+            Err(e) => errors.push(unreadable(format!("{dir}/{name}.toml"), e)),
+        }
+    }
+    (files, errors)
+}
+
+/// Parse every rule file (`(file stem, text)`, as `read_dir` gives them). Pure. The
+/// rules that parsed come back with every error of every file.
+pub(crate) fn parse_all(dir: &str, files: &[(String, String)]) -> (RuleSet, Vec<SpecError>) {
+    let mut set = RuleSet::default();
+    let mut errors = Vec::new();
+    for (name, text) in files {
+        let source = SourceFile::new(format!("{dir}/{name}.toml"), text.clone());
+        match parse(name, &source) {
+            Ok(rule) => set.add(rule),
+            Err(mut e) => {
+                errors.append(&mut e);
+                set.broken.push(name.clone());
             }
         }
     }

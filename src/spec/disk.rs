@@ -8,21 +8,33 @@
 //! examined once (one `lstat` each, cached), so checking 10,000 tasks that share `src/`
 //! costs one `lstat` per distinct path.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashMap;
 
 use crate::source::{Location, Span};
 use crate::spec::section::{Outline, SectionError};
 use crate::spec::{InputKind, ProjectPath, Spec, SpecError, SpecErrorKind, TaskIdx};
 use crate::suggest::did_you_mean;
 
+/// How much of each plain input path to look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Leaves {
+    /// The file itself too (`conduct check`).
+    Check,
+    /// Only its directories: the build's scan stats every source file anyway and
+    /// reports missing files and escaping symlinks from that one `lstat`.
+    Skip,
+}
+
 /// Check `tasks` of `spec` against the files under `root`.
 pub(crate) fn check(
     spec: &Spec,
     root: &Path,
     tasks: impl IntoIterator<Item = TaskIdx>,
+    leaves: Leaves,
 ) -> Vec<SpecError> {
     let mut disk = Disk::new(root);
     let mut errors = Vec::new();
@@ -41,7 +53,15 @@ pub(crate) fn check(
                     if spec.outputs.producer_of(path).is_some() {
                         continue;
                     }
-                    match disk.lookup(path) {
+                    if leaves == Leaves::Skip {
+                        if let Some(parent) = path.ancestors().next()
+                            && let Err(escape) = disk.lookup(parent)
+                        {
+                            error(input.span, escape.into_error(path));
+                        }
+                        continue;
+                    }
+                    match disk.lookup(path.as_str()) {
                         Err(escape) => error(input.span, escape.into_error(path)),
                         Ok(Entry::Missing) => error(
                             input.span,
@@ -75,7 +95,7 @@ pub(crate) fn check(
                         .take_while(|c| !c.contains(['*', '?', '[', '{']))
                         .collect();
                     if let Ok(prefix) = ProjectPath::new(&literal.join("/"))
-                        && let Err(escape) = disk.lookup(&prefix)
+                        && let Err(escape) = disk.lookup(prefix.as_str())
                     {
                         error(input.span, escape.into_error(&prefix));
                     }
@@ -83,8 +103,12 @@ pub(crate) fn check(
                 InputKind::Command(_) => {}
             }
         }
+        // An output's own name is never followed (a stale output is removed before the
+        // task runs), but the directories it is written into are.
         for output in &task.outputs {
-            if let Err(escape) = disk.lookup(&output.path) {
+            if let Some(parent) = output.path.ancestors().next()
+                && let Err(escape) = disk.lookup(parent)
+            {
                 error(output.span, escape.into_error(&output.path));
             }
         }
@@ -102,12 +126,12 @@ enum Entry {
 
 /// A symlink on the way that resolves outside the root.
 #[derive(Clone, Debug)]
-struct Escape {
-    target: PathBuf,
+pub(crate) struct Escape {
+    pub(crate) target: PathBuf,
 }
 
 impl Escape {
-    fn into_error(self, path: &ProjectPath) -> SpecErrorKind {
+    pub(crate) fn into_error(self, path: &ProjectPath) -> SpecErrorKind {
         SpecErrorKind::SymlinkEscape {
             path: path.to_string(),
             target: self.target.display().to_string(),
@@ -119,8 +143,8 @@ struct Disk<'r> {
     root: &'r Path,
     canonical_root: Option<PathBuf>,
     /// Per path prefix: what is there, or where it escapes to.
-    entries: HashMap<String, Result<Entry, Escape>>,
-    outlines: HashMap<ProjectPath, Result<(String, Outline), String>>,
+    entries: FxHashMap<String, Result<Entry, Escape>>,
+    outlines: FxHashMap<ProjectPath, Result<(String, Outline), String>>,
 }
 
 impl<'r> Disk<'r> {
@@ -128,14 +152,13 @@ impl<'r> Disk<'r> {
         Disk {
             root,
             canonical_root: fs::canonicalize(root).ok(),
-            entries: HashMap::new(),
-            outlines: HashMap::new(),
+            entries: FxHashMap::default(),
+            outlines: FxHashMap::default(),
         }
     }
 
     /// Walk `path` one component at a time; every prefix is `lstat`ed at most once.
-    fn lookup(&mut self, path: &ProjectPath) -> Result<Entry, Escape> {
-        let text = path.as_str();
+    fn lookup(&mut self, text: &str) -> Result<Entry, Escape> {
         let ends = text.match_indices('/').map(|(i, _)| i).chain([text.len()]);
         let mut entry = Entry::Dir;
         for end in ends {
@@ -204,7 +227,7 @@ impl<'r> Disk<'r> {
         section: &str,
         task: &dyn Fn() -> String,
     ) -> Result<(), SpecErrorKind> {
-        match self.lookup(file) {
+        match self.lookup(file.as_str()) {
             Err(escape) => return Err(escape.into_error(file)),
             Ok(Entry::Missing) => {
                 return Err(SpecErrorKind::MissingInput {

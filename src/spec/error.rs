@@ -12,7 +12,7 @@ use crate::spec::name::NameProblem;
 use crate::spec::path::PathProblem;
 
 /// One configuration error and where it is.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{kind}")]
 pub(crate) struct SpecError {
     pub(crate) at: Location,
@@ -20,7 +20,7 @@ pub(crate) struct SpecError {
 }
 
 /// What is wrong. Messages use the words of tasks.toml (`task`, `input`, `deps`).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub(crate) enum SpecErrorKind {
     #[error("{message}")]
     Syntax { message: String },

@@ -18,10 +18,13 @@ pub(crate) mod reader;
 pub(crate) mod section;
 mod validate;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 
 use crate::rules::RuleSet;
 use crate::source::{SourceFile, Span};
@@ -32,7 +35,7 @@ pub(crate) use outputs::OutputIndex;
 pub(crate) use path::ProjectPath;
 
 /// Position of a task in [`Spec::tasks`] (declaration order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct TaskIdx(pub(crate) u32);
 
 impl TaskIdx {
@@ -42,7 +45,7 @@ impl TaskIdx {
 }
 
 /// Position of a group in [`Spec::groups`] (declaration order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct GroupIdx(pub(crate) u32);
 
 impl GroupIdx {
@@ -52,15 +55,17 @@ impl GroupIdx {
 }
 
 /// The whole validated tasks.toml.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Spec {
+    /// Not stored in the spec cache: the caller has the text it was parsed from.
+    #[serde(skip, default = "SourceFile::empty")]
     pub(crate) source: Arc<SourceFile>,
     pub(crate) project: Project,
     pub(crate) groups: Vec<Group>,
     pub(crate) tasks: Vec<Task>,
     pub(crate) outputs: OutputIndex,
-    task_index: HashMap<TaskId, TaskIdx>,
-    group_index: HashMap<GroupName, GroupIdx>,
+    task_index: FxHashMap<TaskId, TaskIdx>,
+    group_index: FxHashMap<GroupName, GroupIdx>,
 }
 
 impl Spec {
@@ -86,7 +91,7 @@ impl Spec {
 }
 
 /// `[project]`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Project {
     pub(crate) name: Option<String>,
     /// Default parallelism; `-j` wins, the machine's cores are the fallback.
@@ -116,7 +121,7 @@ impl Default for Project {
 }
 
 /// `[groups.NAME]`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Group {
     pub(crate) name: GroupName,
     pub(crate) title: Option<String>,
@@ -131,7 +136,9 @@ pub(crate) struct Group {
 }
 
 /// Scheduling tie-break among ready tasks on equally long paths.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub(crate) enum Priority {
     Low,
     #[default]
@@ -164,7 +171,7 @@ impl Priority {
 }
 
 /// Where a task runs (SPEC §7).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) enum Workspace {
     #[default]
     Root,
@@ -191,7 +198,7 @@ impl Workspace {
 }
 
 /// The command of a task.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) enum Run {
     /// A string, run as `project.shell + [string]`.
     Shell(String),
@@ -200,7 +207,7 @@ pub(crate) enum Run {
 }
 
 /// One `[tasks.ID]`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Task {
     pub(crate) id: TaskId,
     /// The span of the task's key, for errors about the task as a whole.
@@ -231,21 +238,21 @@ impl Task {
 }
 
 /// An explicit dependency and where it was written.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub(crate) struct Dep {
     pub(crate) task: TaskIdx,
     pub(crate) span: Span,
 }
 
 /// One entry of `inputs`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Input {
     pub(crate) kind: InputKind,
     pub(crate) span: Span,
 }
 
 /// The four forms an input can take (SPEC §2).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum InputKind {
     /// One file.
     File(ProjectPath),
@@ -257,8 +264,10 @@ pub(crate) enum InputKind {
     Command(String),
 }
 
-/// A compiled input glob (`*` never crosses `/`).
-#[derive(Clone, Debug)]
+/// A compiled input glob (`*` never crosses `/`). Stored as its text; compiled again
+/// when read back from the spec cache.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub(crate) struct GlobPattern {
     pub(crate) text: String,
     pub(crate) glob: globset::Glob,
@@ -279,7 +288,7 @@ impl GlobPattern {
 }
 
 /// One entry of `outputs`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Output {
     pub(crate) path: ProjectPath,
     /// Declared with a trailing `/`: the task owns the whole directory.
@@ -295,6 +304,20 @@ impl Output {
         } else {
             self.path.to_string()
         }
+    }
+}
+
+impl From<GlobPattern> for String {
+    fn from(glob: GlobPattern) -> String {
+        glob.text
+    }
+}
+
+impl TryFrom<String> for GlobPattern {
+    type Error = globset::Error;
+
+    fn try_from(text: String) -> Result<GlobPattern, globset::Error> {
+        GlobPattern::new(&text)
     }
 }
 

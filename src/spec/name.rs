@@ -14,6 +14,8 @@ pub(crate) enum NameProblem {
     Reserved,
 }
 
+impl std::error::Error for NameProblem {}
+
 impl fmt::Display for NameProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -44,8 +46,17 @@ pub(crate) fn check_name(name: &str) -> Result<(), NameProblem> {
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String")]
         pub(crate) struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = NameProblem;
+
+            fn try_from(name: String) -> Result<$name, NameProblem> {
+                check_name(&name).map(|()| $name(name))
+            }
+        }
 
         impl $name {
             pub(crate) fn new(name: &str) -> Result<$name, NameProblem> {

@@ -6,16 +6,16 @@
 //! source from a not-yet-built output. Building it is also where two tasks claiming the
 //! same file (or one file inside another task's directory) is caught.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::spec::path::ProjectPath;
 use crate::spec::{Output, TaskIdx};
 
 /// Every declared output, by path.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct OutputIndex {
-    files: HashMap<ProjectPath, TaskIdx>,
-    dirs: HashMap<ProjectPath, TaskIdx>,
+    files: FxHashMap<ProjectPath, TaskIdx>,
+    dirs: FxHashMap<ProjectPath, TaskIdx>,
 }
 
 /// A second claim on a path that is already taken.

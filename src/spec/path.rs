@@ -11,8 +11,42 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A normalised project-relative path such as `src/app.ts`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String")]
 pub(crate) struct ProjectPath(String);
+
+/// Read back from the spec cache: accepted only if already in normal form, so a cache
+/// file edited by hand cannot smuggle in `../` (a cheap scan, no re-normalising).
+impl TryFrom<String> for ProjectPath {
+    type Error = PathProblem;
+
+    fn try_from(text: String) -> Result<ProjectPath, PathProblem> {
+        let bytes = text.as_bytes();
+        match bytes.first() {
+            None => return Err(PathProblem::Empty),
+            Some(b'/' | b'\\') => return Err(PathProblem::Absolute),
+            Some(_) if has_drive_prefix(&text) => return Err(PathProblem::Absolute),
+            Some(_) => {}
+        }
+        // One pass: no NUL, and no empty, `.` or `..` component.
+        let mut start = 0;
+        for i in 0..=bytes.len() {
+            match bytes.get(i) {
+                Some(0) => return Err(PathProblem::Nul),
+                Some(b'/') | None => {
+                    if matches!(&bytes[start..i], b"" | b"." | b"..") {
+                        return Err(PathProblem::EscapesRoot);
+                    }
+                    start = i + 1;
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(ProjectPath(text))
+    }
+}
 
 /// Why a path was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +56,8 @@ pub(crate) enum PathProblem {
     EscapesRoot,
     Nul,
 }
+
+impl std::error::Error for PathProblem {}
 
 impl fmt::Display for PathProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -123,6 +159,19 @@ mod tests {
         assert_eq!(ProjectPath::new(""), Err(PathProblem::Empty));
         assert_eq!(ProjectPath::new("./"), Err(PathProblem::Empty));
         assert_eq!(ProjectPath::new("a\0b"), Err(PathProblem::Nul));
+    }
+
+    #[test]
+    fn only_normal_paths_come_back_from_the_cache() {
+        let read = |s: &str| ProjectPath::try_from(s.to_owned()).map(|p| p.0);
+        assert_eq!(read("src/a.ts").as_deref(), Ok("src/a.ts"));
+        assert_eq!(read("../x"), Err(PathProblem::EscapesRoot));
+        assert_eq!(read("a/./b"), Err(PathProblem::EscapesRoot));
+        assert_eq!(read("a//b"), Err(PathProblem::EscapesRoot));
+        assert_eq!(read("a/"), Err(PathProblem::EscapesRoot));
+        assert_eq!(read("/etc"), Err(PathProblem::Absolute));
+        assert_eq!(read("a\0b"), Err(PathProblem::Nul));
+        assert_eq!(read(""), Err(PathProblem::Empty));
     }
 
     #[test]

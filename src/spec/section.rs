@@ -141,10 +141,6 @@ pub(crate) fn normalise(section: &str) -> String {
 }
 
 /// The digest a section contributes to its task's key.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "keys are computed by the build")
-)]
 pub(crate) fn digest(section: &str) -> blake3::Hash {
     blake3::hash(normalise(section).as_bytes())
 }

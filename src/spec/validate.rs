@@ -5,7 +5,7 @@
 //! one run of `conduct check` lists every mistake in the file. Dependency inference and
 //! cycles need the whole graph and live in `graph.rs`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use crate::rules::RuleSet;
@@ -38,12 +38,12 @@ pub(super) fn validate(
         })
     };
 
-    let group_index: HashMap<_, _> = raw_groups
+    let group_index: FxHashMap<_, _> = raw_groups
         .iter()
         .enumerate()
         .map(|(i, g)| (g.name.clone(), GroupIdx(i as u32)))
         .collect();
-    let task_index: HashMap<_, _> = raw_tasks
+    let task_index: FxHashMap<_, _> = raw_tasks
         .iter()
         .enumerate()
         .map(|(i, t)| (t.id.clone(), TaskIdx(i as u32)))

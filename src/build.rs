@@ -1,0 +1,919 @@
+//! The coordinator of a build (step 4 of DESIGN "How one build flows").
+//!
+//! One thread owns the session (and with it the salsa database and the state). When a
+//! task's dependencies are settled it asks `Session::decide`; a fresh task settles at
+//! once, a stale one joins the scheduler's ready queue. Ready tasks are handed to a rayon
+//! pool of `-j` workers as plain `Job`s; workers run the process and report back over a
+//! channel, and never touch the database. On completion the coordinator hashes the
+//! outputs, records the result, sets the task's output digests (only if they changed:
+//! the early cutoff) and releases its dependents.
+//!
+//! Timeouts and Ctrl-C are handled here too: the coordinator signals the task's process
+//! group (TERM, then KILL after 5 s), records the run as timed out or interrupted (never
+//! as a success) and, on Ctrl-C, exits 130. `--dry-run` decides in dependency order
+//! without running or writing anything.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+#[cfg(test)]
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use crate::db::Loaded;
+use crate::error::Error;
+use crate::exec::process::{self, Exit, Job, ProcessRunner, Runner, Stop, WorkerEvent};
+use crate::exec::scheduler::Scheduler;
+use crate::explain::{self, Reason};
+use crate::graph::Selection;
+use crate::hash::{Digest, KeyPreimage};
+use crate::instruction;
+use crate::project::Locator;
+use crate::report::progress::{Counts, Reporter, Style};
+use crate::session::{Access, Outcome, Session};
+use crate::spec::{Run, TaskIdx};
+use crate::state::{LastRun, RunStatus, Success};
+
+/// How long a task's process group gets between TERM and KILL.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How often the coordinator wakes up without events (Ctrl-C, timers).
+const TICK: Duration = Duration::from_millis(50);
+/// How often the state is saved while tasks keep finishing.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// Lines of a failed task's log printed with the failure.
+const LOG_TAIL: usize = 20;
+
+/// What `conduct build` was asked to do.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildOptions {
+    pub(crate) targets: Vec<String>,
+    pub(crate) jobs: Option<usize>,
+    pub(crate) explain: bool,
+    pub(crate) dry_run: bool,
+    pub(crate) force: bool,
+    pub(crate) fail_fast: bool,
+    pub(crate) style: Style,
+    /// `-v`: stream task output.
+    pub(crate) verbose: bool,
+}
+
+/// Run a build; returns the exit code (0, 1 or 130).
+pub(crate) fn build(locator: &Locator, options: &BuildOptions) -> Result<i32, Error> {
+    build_with(locator, options, Arc::new(ProcessRunner))
+}
+
+/// A build with a chosen runner (tests use a fake).
+pub(crate) fn build_with(
+    locator: &Locator,
+    options: &BuildOptions,
+    runner: Arc<dyn Runner>,
+) -> Result<i32, Error> {
+    let started = Instant::now();
+    let access = if options.dry_run {
+        Access::Read
+    } else {
+        Access::Write
+    };
+    let mut session = Session::open(locator, access)?;
+    let loaded = Arc::clone(&session.loaded);
+    let selection = loaded.graph.select(&loaded.spec, &options.targets)?;
+    session.prepare(&selection)?;
+    // `--force` applies to the tasks the targets name, not to the dependencies they bring.
+    let forced = if !options.force {
+        vec![false; loaded.spec.tasks.len()]
+    } else if options.targets.is_empty() {
+        vec![true; loaded.spec.tasks.len()]
+    } else {
+        loaded.graph.select_named(&loaded.spec, &options.targets)?
+    };
+    let mut reporter = Reporter::new(options.style, options.explain, selection.tasks.len());
+    let (counts, interrupted) = if options.dry_run {
+        (
+            dry_run(&mut session, &selection, &forced, &mut reporter),
+            false,
+        )
+    } else {
+        let jobs = options
+            .jobs
+            .or(loaded.spec.project.jobs.map(|j| j.get()))
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let coordinator = Coordinator::new(
+            &mut session,
+            &selection,
+            options,
+            forced,
+            jobs,
+            runner,
+            &mut reporter,
+        )?;
+        coordinator.run()
+    };
+    let saved = session.save();
+    session.finish();
+    reporter.build_finished(counts, started.elapsed(), options.dry_run);
+    saved?;
+    Ok(if interrupted {
+        130
+    } else if counts.failed + counts.blocked > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// What a decision in dependency order found, without running anything.
+pub(crate) enum Planned {
+    Fresh,
+    Run(Vec<String>),
+}
+
+/// Decide every selected task in dependency order as a build would, without running:
+/// a task downstream of one that would run would run too (its inputs may change).
+/// Shared by `--dry-run` and `conduct list`.
+pub(crate) fn plan(
+    session: &mut Session,
+    selection: &Selection,
+    forced: &[bool],
+) -> Vec<(TaskIdx, Planned)> {
+    let loaded = Arc::clone(&session.loaded);
+    let spec = &loaded.spec;
+    let mut would_run: Vec<bool> = vec![false; spec.tasks.len()];
+    let mut group_would_run: Vec<Option<TaskIdx>> = vec![None; spec.groups.len()];
+    let mut planned = Vec::with_capacity(selection.tasks.len());
+    for &task in &selection.tasks {
+        let t = spec.task(task);
+        let mut upstream: Vec<Reason> = loaded
+            .graph
+            .task_deps(task)
+            .iter()
+            .filter(|d| would_run[d.task.index()])
+            .map(|d| Reason::DependencyWillRun {
+                dep: spec.task(d.task).id.to_string(),
+            })
+            .collect();
+        for &earlier in t.group.map(|g| &spec.group(g).after[..]).unwrap_or(&[]) {
+            if let Some(dep) = group_would_run[earlier.index()] {
+                upstream.push(Reason::DependencyWillRun {
+                    dep: spec.task(dep).id.to_string(),
+                });
+            }
+        }
+        let verdict = if !upstream.is_empty() {
+            Planned::Run(explain::render(&upstream))
+        } else if t.run.is_none() {
+            session.settle(task, Vec::new());
+            Planned::Fresh
+        } else {
+            match session.decide(task, forced[task.index()]) {
+                Ok(verdict) => match verdict.outcome {
+                    Outcome::Fresh => {
+                        session.settle(task, verdict.outputs.files);
+                        Planned::Fresh
+                    }
+                    Outcome::Run { reasons, .. } => Planned::Run(explain::render(&reasons)),
+                },
+                Err(error) => Planned::Run(vec![error.to_string()]),
+            }
+        };
+        if matches!(verdict, Planned::Run(_)) {
+            would_run[task.index()] = true;
+            if let Some(g) = t.group {
+                group_would_run[g.index()].get_or_insert(task);
+            }
+        }
+        planned.push((task, verdict));
+    }
+    planned
+}
+
+fn dry_run(
+    session: &mut Session,
+    selection: &Selection,
+    forced: &[bool],
+    reporter: &mut Reporter,
+) -> Counts {
+    let loaded = Arc::clone(&session.loaded);
+    let mut counts = Counts::default();
+    for (task, planned) in plan(session, selection, forced) {
+        let id = loaded.spec.task(task).id.as_str();
+        match planned {
+            Planned::Fresh => {
+                counts.fresh += 1;
+                reporter.fresh(id);
+            }
+            Planned::Run(reasons) => {
+                counts.would_run += 1;
+                reporter.would_run(id, &reasons);
+            }
+        }
+    }
+    counts
+}
+
+/// A task decided to run, waiting in line or running.
+struct Pending {
+    key: Digest,
+    preimage: Box<KeyPreimage>,
+    reasons: Vec<String>,
+    attempt: u32,
+}
+
+/// The file work before a task runs: its stale outputs removed, their parent
+/// directories made, its instruction written.
+struct Prep {
+    outputs: Vec<PathBuf>,
+    instruction: (PathBuf, String),
+}
+
+impl Prep {
+    fn apply(&self) -> io::Result<()> {
+        for path in &self.outputs {
+            match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path)?,
+                Ok(_) => std::fs::remove_file(path)?,
+                Err(_) => {}
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+        // Rewritten before every run, read only by the task: no need for the atomic,
+        // synced write the state gets.
+        std::fs::write(&self.instruction.0, &self.instruction.1)
+    }
+}
+
+/// A running process.
+struct Running {
+    pid: Option<u32>,
+    deadline: Option<Instant>,
+    kill_at: Option<Instant>,
+    timed_out: bool,
+    interrupted: bool,
+}
+
+/// Removes the Ctrl-C handlers when the build ends.
+struct Signals {
+    flag: Arc<AtomicBool>,
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        let flag = Arc::new(AtomicBool::new(false));
+        let ids = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]
+            .into_iter()
+            .filter_map(|signal| signal_hook::flag::register(signal, Arc::clone(&flag)).ok())
+            .collect();
+        Signals { flag, ids }
+    }
+
+    fn raised(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+struct Coordinator<'a> {
+    session: &'a mut Session,
+    loaded: Arc<Loaded>,
+    options: &'a BuildOptions,
+    reporter: &'a mut Reporter,
+    scheduler: Scheduler,
+    forced: Vec<bool>,
+    jobs: usize,
+    pool: rayon::ThreadPool,
+    runner: Arc<dyn Runner>,
+    events: Sender<WorkerEvent>,
+    inbox: Receiver<WorkerEvent>,
+    pending: HashMap<TaskIdx, Pending>,
+    running: HashMap<TaskIdx, Running>,
+    counts: Counts,
+    signals: Signals,
+    interrupted: bool,
+    first_failure: Option<TaskIdx>,
+    last_save: Instant,
+    dirty: bool,
+}
+
+impl<'a> Coordinator<'a> {
+    fn new(
+        session: &'a mut Session,
+        selection: &Selection,
+        options: &'a BuildOptions,
+        forced: Vec<bool>,
+        jobs: usize,
+        runner: Arc<dyn Runner>,
+        reporter: &'a mut Reporter,
+    ) -> Result<Coordinator<'a>, Error> {
+        let loaded = Arc::clone(&session.loaded);
+        let spec = &loaded.spec;
+        let weight = |task: TaskIdx| {
+            let t = spec.task(task);
+            let recorded = session.state.tasks.get(t.id.as_str()).and_then(|s| {
+                s.success
+                    .as_ref()
+                    .map(|s| s.duration_ms)
+                    .or(s.last_run.as_ref().map(|r| r.duration_ms))
+            });
+            match (recorded, t.effort) {
+                (Some(ms), _) => ms as f64 / 1000.0,
+                (None, Some(effort)) => effort.as_secs_f64(),
+                (None, None) => 1.0,
+            }
+        };
+        let scheduler = Scheduler::new(&loaded.graph, spec, selection, weight);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .thread_name(|i| format!("conduct-worker-{i}"))
+            .build()
+            .map_err(|e| Error::Cache {
+                path: session.cache_dir.clone(),
+                source: io::Error::other(e),
+            })?;
+        for dir in ["instructions", "logs"] {
+            std::fs::create_dir_all(session.cache_dir.join(dir)).map_err(|source| {
+                Error::Cache {
+                    path: session.cache_dir.clone(),
+                    source,
+                }
+            })?;
+        }
+        let (events, inbox) = mpsc::channel();
+        Ok(Coordinator {
+            session,
+            loaded,
+            options,
+            reporter,
+            scheduler,
+            forced,
+            jobs: jobs.max(1),
+            pool,
+            runner,
+            events,
+            inbox,
+            pending: HashMap::new(),
+            running: HashMap::new(),
+            counts: Counts::default(),
+            signals: Signals::register(),
+            interrupted: false,
+            first_failure: None,
+            last_save: Instant::now(),
+            dirty: false,
+        })
+    }
+
+    /// Drive the build to its end; returns the counts and whether it was interrupted.
+    fn run(mut self) -> (Counts, bool) {
+        loop {
+            loop {
+                let decidable = self.scheduler.take_decidable();
+                if decidable.is_empty() {
+                    break;
+                }
+                for task in decidable {
+                    self.decide(task);
+                }
+            }
+            while let Some(task) = self.scheduler.next(self.jobs) {
+                self.start(task);
+            }
+            if self.scheduler.is_idle() {
+                break;
+            }
+            match self.inbox.recv_timeout(self.next_wakeup()) {
+                Ok(event) => self.handle(event),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.timers();
+            self.save_now_and_then();
+        }
+        let why = match self.first_failure {
+            _ if self.interrupted => "interrupted".to_owned(),
+            Some(task) => self.loaded.spec.task(task).id.to_string(),
+            None => "stopped".to_owned(),
+        };
+        for task in self.scheduler.unfinished() {
+            let id = self.loaded.spec.task(task).id.to_string();
+            self.counts.blocked += 1;
+            self.reporter.blocked(&id, &why);
+        }
+        (self.counts, self.interrupted)
+    }
+
+    fn id(&self, task: TaskIdx) -> String {
+        self.loaded.spec.task(task).id.to_string()
+    }
+
+    fn decide(&mut self, task: TaskIdx) {
+        let id = self.id(task);
+        if self.loaded.spec.task(task).run.is_none() {
+            self.session.settle(task, Vec::new());
+            self.counts.fresh += 1;
+            self.reporter.fresh(&id);
+            self.scheduler.succeeded(task);
+            return;
+        }
+        match self.session.decide(task, self.forced[task.index()]) {
+            Ok(verdict) => match verdict.outcome {
+                Outcome::Fresh => {
+                    self.session.settle(task, verdict.outputs.files);
+                    self.counts.fresh += 1;
+                    self.reporter.fresh(&id);
+                    self.scheduler.succeeded(task);
+                }
+                Outcome::Run { reasons, preimage } => {
+                    let reasons = explain::render(&reasons);
+                    self.reporter.will_run(&id, &reasons);
+                    self.pending.insert(
+                        task,
+                        Pending {
+                            key: verdict.key,
+                            preimage,
+                            reasons,
+                            attempt: 0,
+                        },
+                    );
+                    self.scheduler.queue(task);
+                }
+            },
+            Err(error) => {
+                self.reporter.will_run(&id, &[]);
+                self.give_up(
+                    task,
+                    RunStatus::Failed,
+                    Duration::ZERO,
+                    1,
+                    Some(error.to_string()),
+                    String::new(),
+                    Vec::new(),
+                );
+            }
+        }
+    }
+
+    fn start(&mut self, task: TaskIdx) {
+        let id = self.id(task);
+        let Some(pending) = self.pending.get_mut(&task) else {
+            return;
+        };
+        pending.attempt += 1;
+        let attempt = pending.attempt;
+        let reasons = pending.reasons.clone();
+        let (prep, job) = self.job(task, attempt);
+        self.reporter.started(&id, attempt, &reasons);
+        self.running.insert(
+            task,
+            Running {
+                pid: None,
+                deadline: None,
+                kill_at: None,
+                timed_out: false,
+                interrupted: false,
+            },
+        );
+        let runner = Arc::clone(&self.runner);
+        let events = self.events.clone();
+        // The file work before a run happens on the worker too, so the
+        // coordinator is free to start the next task.
+        self.pool.spawn(move || match prep.apply() {
+            Ok(()) => runner.run(job, &events),
+            Err(error) => {
+                let _ = events.send(WorkerEvent::Exited {
+                    task: job.task,
+                    attempt: job.attempt,
+                    exit: Exit::SpawnFailed {
+                        error: format!("could not prepare the task: {error}"),
+                    },
+                    duration: Duration::ZERO,
+                });
+            }
+        });
+    }
+
+    /// The process to run: stale outputs removed, parent directories made, the
+    /// instruction written, the environment of SPEC §4.
+    fn job(&mut self, task: TaskIdx, attempt: u32) -> (Prep, Job) {
+        let loaded = Arc::clone(&self.loaded);
+        let spec = &loaded.spec;
+        let t = spec.task(task);
+        let root = self.session.root.path.clone();
+        let instruction = self
+            .session
+            .cache_dir
+            .join("instructions")
+            .join(format!("{}.md", t.id));
+        let text = instruction::render(
+            spec,
+            &loaded.graph,
+            &loaded.rules,
+            task,
+            &|file, section| self.session.section_text(file, section),
+        );
+        let prep = Prep {
+            outputs: t.outputs.iter().map(|o| o.path.to_path(&root)).collect(),
+            instruction: (instruction.clone(), text),
+        };
+        let log = self.log_path(task);
+        let argv = match &t.run {
+            Some(Run::Shell(command)) => {
+                let mut argv = spec.project.shell.clone();
+                argv.push(command.clone());
+                argv
+            }
+            Some(Run::Exec(argv)) => argv.clone(),
+            None => Vec::new(),
+        };
+        let outputs: Vec<String> = t.outputs.iter().map(|o| o.path.to_string()).collect();
+        let root_text = root.display().to_string();
+        let mut env = vec![
+            ("CONDUCT_TASK".to_owned(), t.id.to_string()),
+            ("CONDUCT_TITLE".to_owned(), t.display_title().to_owned()),
+            ("CONDUCT_ROOT".to_owned(), root_text.clone()),
+            ("CONDUCT_WORKSPACE".to_owned(), root_text),
+            (
+                "CONDUCT_INSTRUCTION".to_owned(),
+                instruction.display().to_string(),
+            ),
+            ("CONDUCT_OUTPUTS".to_owned(), outputs.join("\n")),
+            ("CONDUCT_ATTEMPT".to_owned(), attempt.to_string()),
+        ];
+        env.extend(t.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let job = Job {
+            task: task.0,
+            id: t.id.to_string(),
+            argv,
+            cwd: root,
+            env,
+            log,
+            stream: self.options.verbose,
+            attempt,
+        };
+        (prep, job)
+    }
+
+    fn log_path(&self, task: TaskIdx) -> PathBuf {
+        self.session
+            .cache_dir
+            .join("logs")
+            .join(format!("{}.log", self.loaded.spec.task(task).id))
+    }
+
+    fn handle(&mut self, event: WorkerEvent) {
+        match event {
+            WorkerEvent::Started { task, pid } => {
+                let task = TaskIdx(task);
+                let timeout = self.loaded.spec.task(task).timeout;
+                let interrupted = self.interrupted;
+                if let Some(running) = self.running.get_mut(&task) {
+                    running.pid = Some(pid);
+                    running.deadline = timeout.map(|t| Instant::now() + t);
+                    if interrupted {
+                        running.interrupted = true;
+                        running.kill_at = Some(Instant::now() + KILL_GRACE);
+                        let _ = process::stop_group(pid, Stop::Terminate);
+                    }
+                }
+            }
+            WorkerEvent::Exited {
+                task,
+                attempt,
+                exit,
+                duration,
+            } => self.exited(TaskIdx(task), attempt, exit, duration),
+        }
+    }
+
+    fn exited(&mut self, task: TaskIdx, attempt: u32, exit: Exit, duration: Duration) {
+        let running = self.running.remove(&task);
+        let status = match (&running, &exit) {
+            (Some(r), _) if r.interrupted => RunStatus::Interrupted,
+            (Some(r), _) if r.timed_out => RunStatus::TimedOut,
+            (_, Exit::Success) => RunStatus::Ok,
+            _ => RunStatus::Failed,
+        };
+        let mut detail = match (&status, &exit) {
+            (RunStatus::TimedOut, _) => self
+                .loaded
+                .spec
+                .task(task)
+                .timeout
+                .map(|t| format!("timed out after {}", crate::units::format_duration(t))),
+            (
+                _,
+                Exit::Failed {
+                    code: Some(code), ..
+                },
+            ) => Some(format!("exit code {code}")),
+            (
+                _,
+                Exit::Failed {
+                    signal: Some(signal),
+                    ..
+                },
+            ) => Some(format!("killed by signal {signal}")),
+            (_, Exit::SpawnFailed { error }) => Some(format!("could not start: {error}")),
+            _ => None,
+        };
+        let mut status = status;
+        let mut outputs = Vec::new();
+        if status == RunStatus::Ok {
+            let now = self.session.outputs_now(task);
+            if let Some(missing) = now.missing.first() {
+                status = RunStatus::Failed;
+                detail = Some(format!(
+                    "declared output {missing} is missing after the command succeeded"
+                ));
+            }
+            outputs = now.files;
+        }
+        let Some(pending) = self.pending.remove(&task) else {
+            return;
+        };
+        if status == RunStatus::Ok {
+            self.succeeded(task, pending, outputs, duration);
+            return;
+        }
+        let retries = self.loaded.spec.task(task).retries;
+        let retry = matches!(status, RunStatus::Failed | RunStatus::TimedOut)
+            && attempt <= retries
+            && !self.interrupted
+            && self.first_failure.is_none_or(|_| !self.options.fail_fast);
+        let tail = process::log_tail(&self.log_path(task), LOG_TAIL);
+        if retry {
+            let id = self.id(task);
+            let title = self.loaded.spec.task(task).display_title().to_owned();
+            self.reporter.finished(
+                &id,
+                &title,
+                status,
+                duration,
+                attempt,
+                true,
+                detail.as_deref(),
+                &tail,
+            );
+            self.pending.insert(task, pending);
+            self.scheduler.retry(task);
+            return;
+        }
+        self.give_up(
+            task,
+            status,
+            duration,
+            attempt,
+            detail,
+            tail,
+            pending.reasons,
+        );
+    }
+
+    fn succeeded(
+        &mut self,
+        task: TaskIdx,
+        pending: Pending,
+        outputs: Vec<(String, Digest)>,
+        duration: Duration,
+    ) {
+        let id = self.id(task);
+        let title = self.loaded.spec.task(task).display_title().to_owned();
+        let changed = self.session.inputs_unchanged(task, &pending.preimage);
+        let state = self.session.task_state(&id);
+        state.last_run = Some(last_run(
+            RunStatus::Ok,
+            duration,
+            pending.attempt,
+            pending.reasons,
+        ));
+        match changed {
+            None => {
+                state.success = Some(Success {
+                    key: pending.key,
+                    outputs: outputs.clone(),
+                    duration_ms: duration.as_millis() as u64,
+                });
+                self.session.record_preimage(&id, *pending.preimage);
+            }
+            Some(path) => {
+                self.reporter.warn(&format!(
+                    "input {path} of {id} changed while it ran; {id} will run again next time"
+                ));
+            }
+        }
+        self.session.settle(task, outputs);
+        self.counts.ran += 1;
+        self.reporter.finished(
+            &id,
+            &title,
+            RunStatus::Ok,
+            duration,
+            pending.attempt,
+            false,
+            None,
+            "",
+        );
+        self.scheduler.succeeded(task);
+        self.dirty = true;
+    }
+
+    /// A final failure: record it, report it, block what depends on it.
+    #[allow(clippy::too_many_arguments)]
+    fn give_up(
+        &mut self,
+        task: TaskIdx,
+        status: RunStatus,
+        duration: Duration,
+        attempt: u32,
+        detail: Option<String>,
+        tail: String,
+        reasons: Vec<String>,
+    ) {
+        let id = self.id(task);
+        let title = self.loaded.spec.task(task).display_title().to_owned();
+        let state = self.session.task_state(&id);
+        state.last_run = Some(last_run(status, duration, attempt, reasons));
+        self.counts.failed += 1;
+        self.reporter.finished(
+            &id,
+            &title,
+            status,
+            duration,
+            attempt,
+            false,
+            detail.as_deref(),
+            &tail,
+        );
+        for blocked in self.scheduler.failed(task) {
+            self.counts.blocked += 1;
+            let blocked = self.id(blocked);
+            self.reporter.blocked(&blocked, &id);
+        }
+        self.first_failure.get_or_insert(task);
+        if self.options.fail_fast {
+            self.scheduler.stop();
+        }
+        self.dirty = true;
+    }
+
+    fn next_wakeup(&self) -> Duration {
+        let now = Instant::now();
+        self.running
+            .values()
+            .flat_map(|r| [r.deadline.filter(|_| !r.timed_out), r.kill_at])
+            .flatten()
+            .map(|at| at.saturating_duration_since(now))
+            .fold(TICK, Duration::min)
+    }
+
+    /// Timeouts, the KILL after TERM, and Ctrl-C.
+    fn timers(&mut self) {
+        if self.signals.raised() && !self.interrupted {
+            self.interrupted = true;
+            self.scheduler.stop();
+            self.reporter.warn("interrupted: stopping running tasks");
+            for running in self.running.values_mut() {
+                running.interrupted = true;
+                running.kill_at = Some(Instant::now() + KILL_GRACE);
+                if let Some(pid) = running.pid {
+                    let _ = process::stop_group(pid, Stop::Terminate);
+                }
+            }
+        }
+        let now = Instant::now();
+        for running in self.running.values_mut() {
+            let Some(pid) = running.pid else { continue };
+            if !running.timed_out && running.deadline.is_some_and(|d| d <= now) {
+                running.timed_out = true;
+                running.kill_at = Some(now + KILL_GRACE);
+                let _ = process::stop_group(pid, Stop::Terminate);
+            }
+            if running.kill_at.is_some_and(|k| k <= now) {
+                running.kill_at = None;
+                let _ = process::stop_group(pid, Stop::Kill);
+            }
+        }
+    }
+
+    /// Save the state now and then, so a crash loses at most a second of results.
+    fn save_now_and_then(&mut self) {
+        if self.dirty && self.last_save.elapsed() >= SAVE_EVERY {
+            if let Err(e) = self.session.save() {
+                self.reporter.warn(&e.to_string());
+            }
+            self.dirty = false;
+            self.last_save = Instant::now();
+        }
+    }
+}
+
+fn last_run(status: RunStatus, duration: Duration, attempts: u32, reasons: Vec<String>) -> LastRun {
+    LastRun {
+        status,
+        duration_ms: duration.as_millis() as u64,
+        attempts,
+        reasons,
+        finished_at: crate::state::now_secs(),
+    }
+}
+
+/// A runner for tests: records jobs and completes them as told, without processes.
+#[cfg(test)]
+pub(crate) struct FakeRunner {
+    pub(crate) ran: Mutex<Vec<String>>,
+    pub(crate) outcome: Box<dyn Fn(&Job) -> Exit + Send + Sync>,
+}
+
+#[cfg(test)]
+impl Runner for FakeRunner {
+    fn run(&self, job: Job, events: &Sender<WorkerEvent>) {
+        if let Ok(mut ran) = self.ran.lock() {
+            ran.push(job.id.clone());
+        }
+        let exit = (self.outcome)(&job);
+        let _ = events.send(WorkerEvent::Started {
+            task: job.task,
+            pid: 0,
+        });
+        let _ = events.send(WorkerEvent::Exited {
+            task: job.task,
+            attempt: job.attempt,
+            exit,
+            duration: Duration::from_millis(1),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coordinator_follows_the_critical_path_and_blocks_after_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("tasks.toml"),
+            r#"
+            [tasks.short]
+            run = "x"
+            [tasks.after_short]
+            deps = ["short"]
+            run = "x"
+            [tasks.long1]
+            run = "x"
+            [tasks.long2]
+            deps = ["long1"]
+            run = "x"
+            [tasks.long3]
+            deps = ["long2"]
+            run = "x"
+            "#,
+        )
+        .unwrap();
+        let fake = Arc::new(FakeRunner {
+            ran: Mutex::new(Vec::new()),
+            outcome: Box::new(|job| {
+                if job.id == "short" {
+                    Exit::Failed {
+                        code: Some(1),
+                        signal: None,
+                    }
+                } else {
+                    Exit::Success
+                }
+            }),
+        });
+        let locator = Locator {
+            directory: Some(dir.path().to_path_buf()),
+            file: None,
+        };
+        let options = BuildOptions {
+            targets: Vec::new(),
+            jobs: Some(1),
+            explain: false,
+            dry_run: false,
+            force: false,
+            fail_fast: false,
+            style: Style::Quiet,
+            verbose: false,
+        };
+        let code = build_with(&locator, &options, Arc::clone(&fake) as Arc<dyn Runner>).unwrap();
+        assert_eq!(code, 1);
+        // long1 heads the longest chain (3); then short and long2 tie at 2 and go in
+        // declaration order; after_short is blocked and never handed to the runner.
+        assert_eq!(
+            *fake.ran.lock().unwrap(),
+            ["long1", "short", "long2", "long3"]
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! `conduct accept TARGET...`: record the current state of the named tasks as fresh
+//! without running them, for an edit that changes nothing that matters (a cosmetic spec
+//! change). Their outputs must exist; dependencies pulled in are not accepted, only
+//! read: a stale one is named, since the targets are accepted against its current
+//! outputs.
+
+use std::sync::Arc;
+
+use crate::commands::Stdout;
+use crate::error::{EXIT_FAILURE, Error};
+use crate::project::Locator;
+use crate::session::{Access, Outcome, Session};
+use crate::state::{LastRun, RunStatus, Success};
+
+pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Result<i32, Error> {
+    let mut session = Session::open(locator, Access::Write)?;
+    let loaded = Arc::clone(&session.loaded);
+    let spec = &loaded.spec;
+    let selection = loaded.graph.select(spec, targets)?;
+    let named = loaded.graph.select_named(spec, targets)?;
+    session.prepare(&selection)?;
+    let mut code = 0;
+    let mut text = String::new();
+    for &task in &selection.tasks {
+        let id = spec.task(task).id.to_string();
+        if spec.task(task).run.is_none() {
+            session.settle(task, Vec::new());
+            continue;
+        }
+        let verdict = match session.decide(task, false) {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                text.push_str(&format!("cannot accept {id}: {error}\n"));
+                code = EXIT_FAILURE;
+                continue;
+            }
+        };
+        let accepting = named[task.index()];
+        if !accepting {
+            if !matches!(verdict.outcome, Outcome::Fresh) {
+                text.push_str(&format!(
+                    "note: dependency {id} is stale; accepting against its current outputs\n"
+                ));
+            }
+            session.settle(task, verdict.outputs.files);
+            continue;
+        }
+        if let Some(missing) = verdict.outputs.missing.first() {
+            text.push_str(&format!(
+                "cannot accept {id}: output {missing} is missing; build it instead\n"
+            ));
+            code = EXIT_FAILURE;
+            continue;
+        }
+        let Outcome::Run { preimage, .. } = verdict.outcome else {
+            session.settle(task, verdict.outputs.files);
+            text.push_str(&format!("already fresh: {id}\n"));
+            continue;
+        };
+        let previous_ms = session
+            .state
+            .tasks
+            .get(&id)
+            .and_then(|s| s.success.as_ref())
+            .map_or(0, |s| s.duration_ms);
+        let state = session.task_state(&id);
+        state.success = Some(Success {
+            key: verdict.key,
+            outputs: verdict.outputs.files.clone(),
+            duration_ms: previous_ms,
+        });
+        state.last_run = Some(LastRun {
+            status: RunStatus::Ok,
+            duration_ms: 0,
+            attempts: 0,
+            reasons: vec!["accepted".to_owned()],
+            finished_at: crate::state::now_secs(),
+        });
+        session.record_preimage(&id, *preimage);
+        session.settle(task, verdict.outputs.files);
+        text.push_str(&format!("accepted: {id}\n"));
+    }
+    session.save()?;
+    out.write(&text)?;
+    Ok(code)
+}

@@ -1,0 +1,72 @@
+//! `conduct status`: the last run of every task, as recorded (status, duration,
+//! attempts, reasons). It reads the state only: nothing is hashed or run, so it is
+//! instant even while a build holds the lock.
+
+use serde::Serialize;
+
+use crate::commands::Stdout;
+use crate::commands::check::to_json;
+use crate::error::Error;
+use crate::project::Locator;
+use crate::session::{Access, Session};
+
+#[derive(Serialize)]
+struct JsonStatus<'a> {
+    id: &'a str,
+    status: &'a str,
+    duration_ms: Option<u64>,
+    attempts: Option<u32>,
+    reasons: &'a [String],
+    finished_at: Option<u64>,
+}
+
+pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
+    let session = Session::open(locator, Access::Read)?;
+    let spec = &session.loaded.spec;
+    let rows: Vec<JsonStatus<'_>> = spec
+        .tasks
+        .iter()
+        .map(|t| {
+            let last = session
+                .state
+                .tasks
+                .get(t.id.as_str())
+                .and_then(|s| s.last_run.as_ref());
+            JsonStatus {
+                id: t.id.as_str(),
+                status: last.map_or("never run", |l| l.status.as_str()),
+                duration_ms: last.map(|l| l.duration_ms),
+                attempts: last.map(|l| l.attempts),
+                reasons: last.map_or(&[], |l| &l.reasons[..]),
+                finished_at: last.map(|l| l.finished_at),
+            }
+        })
+        .collect();
+    if json {
+        out.write(&format!(
+            "{}\n",
+            to_json(&serde_json::json!({ "tasks": rows }))
+        ))?;
+        return Ok(0);
+    }
+    let id_w = rows.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    let status_w = rows.iter().map(|r| r.status.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    for row in &rows {
+        let mut line = format!("{:id_w$}  {:status_w$}", row.id, row.status);
+        if let (Some(ms), Some(attempts)) = (row.duration_ms, row.attempts) {
+            line.push_str(&format!(
+                "  {:>8}  {attempts} attempt{}",
+                format!("{:.2}s", ms as f64 / 1000.0),
+                if attempts == 1 { "" } else { "s" }
+            ));
+            if !row.reasons.is_empty() {
+                line.push_str(&format!("  ({})", row.reasons.join("; ")));
+            }
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    out.write(&text)?;
+    Ok(0)
+}

@@ -1,0 +1,586 @@
+//! The salsa database: what a build knows, as inputs, and what it derives, as pure
+//! tracked functions (SPEC §3, DESIGN §2).
+//!
+//! Inputs are set only by the coordinator (`build.rs`), between queries, after it has
+//! looked at the disk: the config and rule texts, the file listing that globs expand
+//! against, file digests, Markdown texts, command outputs, and each task's output
+//! digests once the task is settled. Tracked functions never touch the file system, the
+//! environment or the clock. A task's pre-image reads its dependencies' *output digests*;
+//! the coordinator sets those only when they really changed (salsa does not backdate
+//! inputs), so a dependency that reran with byte-identical outputs leaves its dependents'
+//! pre-images untouched: that is the early cutoff.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use globset::GlobSetBuilder;
+use rustc_hash::FxHashMap;
+use salsa::Setter;
+
+use crate::graph::Graph;
+use crate::hash::{Digest, KEY_VERSION, KeyPreimage, RunKey};
+use crate::rules::RuleSet;
+use crate::source::SourceFile;
+use crate::spec::section::{Outline, SectionError};
+use crate::spec::{GroupIdx, InputKind, ProjectPath, Run, Spec, SpecError, TaskIdx};
+use crate::spec_cache::CachedSpec;
+
+/// A validated project: spec, rules and graph, shared cheaply.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) spec: Arc<Spec>,
+    pub(crate) rules: RuleSet,
+    pub(crate) graph: Arc<Graph>,
+}
+
+/// tasks.toml and the rule files, as text.
+#[salsa::input(debug)]
+pub(crate) struct ConfigInput {
+    /// The config's display name (`tasks.toml`).
+    #[returns(ref)]
+    pub(crate) name: String,
+    #[returns(ref)]
+    pub(crate) text: String,
+    /// `(file stem, text)` of every `rules/*.toml`, sorted by name.
+    #[returns(ref)]
+    pub(crate) rules: Vec<(String, String)>,
+    /// The spec validated from these same texts by an earlier run, if the spec cache
+    /// had it (the coordinator checked the key): `load` then skips parsing.
+    #[returns(ref)]
+    pub(crate) cached: Option<CachedSpec>,
+}
+
+/// Everything else a build reads that is not per file or per task.
+#[salsa::input(debug)]
+pub(crate) struct BuildInput {
+    #[returns(copy)]
+    pub(crate) config: ConfigInput,
+    /// Source files under the directories that input globs look into, sorted.
+    #[returns(ref)]
+    pub(crate) listing: Vec<ProjectPath>,
+    /// Values of the project's `hash_env` variables.
+    #[returns(ref)]
+    pub(crate) hash_env: BTreeMap<String, Option<String>>,
+}
+
+/// The content digest of one source file (`None`: it does not exist).
+#[salsa::input(debug)]
+pub(crate) struct FileDigest {
+    #[returns(copy)]
+    pub(crate) digest: Option<Digest>,
+}
+
+/// The text of a Markdown file that section inputs read (`None`: unreadable).
+#[salsa::input(debug)]
+pub(crate) struct FileText {
+    #[returns(ref)]
+    pub(crate) text: Option<String>,
+}
+
+/// The digest of a `{ command = … }` input's stdout (`None`: the command failed).
+#[salsa::input(debug)]
+pub(crate) struct CommandOutput {
+    #[returns(copy)]
+    pub(crate) digest: Option<Digest>,
+}
+
+/// A settled task's output digests, `(path, digest)` sorted, files inside directory
+/// outputs listed one by one (`None`: not settled in this build).
+#[salsa::input(debug)]
+pub(crate) struct TaskOutputs {
+    #[returns(ref)]
+    pub(crate) outputs: Option<Vec<(String, Digest)>>,
+}
+
+/// The lookups tracked functions need; the maps are filled by the coordinator before
+/// the queries that read them run.
+#[salsa::db]
+pub(crate) trait Db: salsa::Database {
+    fn file_digest(&self, path: &ProjectPath) -> Option<FileDigest>;
+    fn file_text(&self, path: &ProjectPath) -> Option<FileText>;
+    fn command_output(&self, command: &str) -> Option<CommandOutput>;
+    fn task_outputs(&self, task: TaskIdx) -> Option<TaskOutputs>;
+}
+
+/// The database. Owned by the build's coordinator thread alone; never cloned into
+/// workers, so setters never wait on readers.
+#[salsa::db]
+#[derive(Clone, Default)]
+pub(crate) struct Database {
+    storage: salsa::Storage<Self>,
+    files: FxHashMap<ProjectPath, FileDigest>,
+    texts: FxHashMap<ProjectPath, FileText>,
+    commands: FxHashMap<String, CommandOutput>,
+    outputs: Vec<TaskOutputs>,
+}
+
+#[salsa::db]
+impl salsa::Database for Database {}
+
+#[salsa::db]
+impl Db for Database {
+    fn file_digest(&self, path: &ProjectPath) -> Option<FileDigest> {
+        self.files.get(path).copied()
+    }
+
+    fn file_text(&self, path: &ProjectPath) -> Option<FileText> {
+        self.texts.get(path).copied()
+    }
+
+    fn command_output(&self, command: &str) -> Option<CommandOutput> {
+        self.commands.get(command).copied()
+    }
+
+    fn task_outputs(&self, task: TaskIdx) -> Option<TaskOutputs> {
+        self.outputs.get(task.index()).copied()
+    }
+}
+
+impl Database {
+    /// A database with an event hook (tests count `WillExecute` events).
+    #[cfg(test)]
+    pub(crate) fn with_events(hook: Box<dyn Fn(salsa::Event) + Send + Sync + 'static>) -> Database {
+        Database {
+            storage: salsa::Storage::new(Some(hook)),
+            files: FxHashMap::default(),
+            texts: FxHashMap::default(),
+            commands: FxHashMap::default(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Record a file's digest; an unchanged value is not set again (inputs are not
+    /// backdated, so an identical set would still invalidate its readers).
+    pub(crate) fn set_file_digest(&mut self, path: &ProjectPath, digest: Option<Digest>) {
+        match self.files.get(path).copied() {
+            Some(input) => {
+                if input.digest(self) != digest {
+                    input.set_digest(self).to(digest);
+                }
+            }
+            None => {
+                let input = FileDigest::new(self, digest);
+                self.files.insert(path.clone(), input);
+            }
+        }
+    }
+
+    pub(crate) fn set_file_text(&mut self, path: &ProjectPath, text: Option<String>) {
+        match self.texts.get(path).copied() {
+            Some(input) => {
+                if input.text(self) != &text {
+                    input.set_text(self).to(text);
+                }
+            }
+            None => {
+                let input = FileText::new(self, text);
+                self.texts.insert(path.clone(), input);
+            }
+        }
+    }
+
+    pub(crate) fn set_command_output(&mut self, command: &str, digest: Option<Digest>) {
+        match self.commands.get(command).copied() {
+            Some(input) => {
+                if input.digest(self) != digest {
+                    input.set_digest(self).to(digest);
+                }
+            }
+            None => {
+                let input = CommandOutput::new(self, digest);
+                self.commands.insert(command.to_owned(), input);
+            }
+        }
+    }
+
+    /// Make room for `count` tasks' output inputs (all unsettled).
+    pub(crate) fn reset_task_outputs(&mut self, count: usize) {
+        for task in 0..count {
+            match self.outputs.get(task).copied() {
+                Some(input) => {
+                    if input.outputs(self).is_some() {
+                        input.set_outputs(self).to(None);
+                    }
+                }
+                None => {
+                    let input = TaskOutputs::new(self, None);
+                    self.outputs.push(input);
+                }
+            }
+        }
+    }
+
+    /// Settle a task's outputs. Returns whether they differ from what was set before.
+    pub(crate) fn set_task_outputs(&mut self, task: TaskIdx, outputs: Vec<(String, Digest)>) {
+        let Some(input) = self.outputs.get(task.index()).copied() else {
+            return;
+        };
+        if input.outputs(self).as_ref() != Some(&outputs) {
+            input.set_outputs(self).to(Some(outputs));
+        }
+    }
+}
+
+/// Why a task's key cannot be computed (found only at build time, e.g. in a document a
+/// dependency generated).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum KeyError {
+    /// A source input vanished after the preflight check.
+    MissingInput { path: String },
+    /// A section input could not be selected.
+    Section {
+        file: String,
+        section: String,
+        error: SectionError,
+    },
+    /// A `{ command = … }` input failed.
+    CommandFailed { command: String },
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::MissingInput { path } => write!(f, "input `{path}` does not exist"),
+            KeyError::Section {
+                file,
+                section,
+                error: SectionError::Missing { .. },
+            } => write!(f, "no section `{section}` in `{file}`"),
+            KeyError::Section {
+                file,
+                section,
+                error: SectionError::Ambiguous { lines },
+            } => write!(
+                f,
+                "section `{section}` is ambiguous in `{file}` (lines {lines:?})"
+            ),
+            KeyError::CommandFailed { command } => {
+                write!(f, "input command `{command}` failed")
+            }
+        }
+    }
+}
+
+/// Parse and validate the config with its rules, and build the graph.
+#[salsa::tracked(returns(ref), no_eq)]
+pub(crate) fn load(db: &dyn Db, config: ConfigInput) -> Result<Arc<Loaded>, Arc<Vec<SpecError>>> {
+    if let Some(cached) = config.cached(db) {
+        let (rules, errors) = crate::rules::parse_all(crate::project::RULES_DIR, config.rules(db));
+        if errors.is_empty() {
+            return Ok(Arc::new(Loaded {
+                spec: Arc::clone(&cached.spec),
+                rules,
+                graph: Arc::clone(&cached.graph),
+            }));
+        }
+    }
+    let source = SourceFile::new(config.name(db).clone(), config.text(db).clone());
+    crate::project::parse(&source, config.rules(db))
+        .map(Arc::new)
+        .map_err(Arc::new)
+}
+
+/// Every glob input's matches in the listing, by (task, input index): one pass of one
+/// `GlobSet` over the listing for all tasks, not one per task.
+#[salsa::tracked(returns(ref))]
+pub(crate) fn glob_matches(
+    db: &dyn Db,
+    build: BuildInput,
+) -> HashMap<(u32, u32), Vec<ProjectPath>> {
+    let mut matches: HashMap<(u32, u32), Vec<ProjectPath>> = HashMap::new();
+    let Ok(loaded) = load(db, build.config(db)) else {
+        return matches;
+    };
+    let mut owners = Vec::new();
+    let mut set = GlobSetBuilder::new();
+    for (t, task) in loaded.spec.tasks.iter().enumerate() {
+        for (i, input) in task.inputs.iter().enumerate() {
+            if let InputKind::Glob(glob) = &input.kind {
+                set.add(glob.glob.clone());
+                owners.push((t as u32, i as u32));
+            }
+        }
+    }
+    if owners.is_empty() {
+        return matches;
+    }
+    let Ok(set) = set.build() else {
+        return matches;
+    };
+    let mut hits = Vec::new();
+    for path in build.listing(db) {
+        set.matches_into(path.as_str(), &mut hits);
+        for &h in &hits {
+            matches.entry(owners[h]).or_default().push(path.clone());
+        }
+    }
+    matches
+}
+
+/// The digest of one Markdown section (normalised text, SPEC §2).
+#[salsa::tracked(returns(ref))]
+pub(crate) fn section_digest(
+    db: &dyn Db,
+    file: FileText,
+    section: String,
+) -> Result<Digest, SectionError> {
+    let Some(text) = file.text(db) else {
+        return Err(SectionError::Missing {
+            headings: Vec::new(),
+        });
+    };
+    let range = Outline::parse(text).find(&section)?;
+    Ok(Digest::from(crate::spec::section::digest(&text[range])))
+}
+
+/// One digest over the outputs of every task of a group (for `after` barriers).
+#[salsa::tracked(returns(copy))]
+pub(crate) fn group_digest(db: &dyn Db, build: BuildInput, group: GroupIdx) -> Digest {
+    let mut hasher = blake3::Hasher::new();
+    if let Ok(loaded) = load(db, build.config(db)) {
+        for &task in &loaded.spec.group(group).tasks {
+            let outputs = db.task_outputs(task).and_then(|o| o.outputs(db).clone());
+            for (path, digest) in outputs.iter().flatten() {
+                hasher.update(path.as_bytes());
+                hasher.update(&[0]);
+                hasher.update(&digest.0);
+            }
+            hasher.update(&[1]);
+        }
+    }
+    hasher.finalize().into()
+}
+
+/// The files a task reads that no task produces: plain inputs and glob matches. The
+/// coordinator hashes exactly these before asking for the pre-image.
+#[salsa::tracked(returns(ref))]
+pub(crate) fn source_inputs(db: &dyn Db, build: BuildInput, task: TaskIdx) -> Vec<ProjectPath> {
+    let mut paths = Vec::new();
+    let Ok(loaded) = load(db, build.config(db)) else {
+        return paths;
+    };
+    let spec = &loaded.spec;
+    for (i, input) in spec.task(task).inputs.iter().enumerate() {
+        match &input.kind {
+            InputKind::File(path) => paths.push(path.clone()),
+            InputKind::Glob(_) => {
+                if let Some(matched) = glob_matches(db, build).get(&(task.0, i as u32)) {
+                    paths.extend(matched.iter().cloned());
+                }
+            }
+            InputKind::Section { .. } | InputKind::Command(_) => {}
+        }
+    }
+    paths.retain(|p| spec.outputs.producer_of(p).is_none());
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// The task's key pre-image (SPEC §3). Every dependency must be settled first.
+#[salsa::tracked(returns(ref))]
+pub(crate) fn task_preimage(
+    db: &dyn Db,
+    build: BuildInput,
+    task: TaskIdx,
+) -> Result<KeyPreimage, KeyError> {
+    let Ok(loaded) = load(db, build.config(db)) else {
+        return Err(KeyError::MissingInput {
+            path: String::new(),
+        });
+    };
+    let spec = &loaded.spec;
+    let t = spec.task(task);
+
+    let mut inputs = Vec::new();
+    for path in source_inputs(db, build, task) {
+        match db.file_digest(path).and_then(|f| f.digest(db)) {
+            Some(digest) => inputs.push((path.to_string(), digest)),
+            None => {
+                return Err(KeyError::MissingInput {
+                    path: path.to_string(),
+                });
+            }
+        }
+    }
+    let mut sections = Vec::new();
+    let mut commands = Vec::new();
+    for input in &t.inputs {
+        match &input.kind {
+            InputKind::Section { file, section } => {
+                let Some(text) = db.file_text(file) else {
+                    return Err(KeyError::MissingInput {
+                        path: file.to_string(),
+                    });
+                };
+                match section_digest(db, text, section.clone()) {
+                    Ok(digest) => sections.push((file.to_string(), section.clone(), *digest)),
+                    Err(error) => {
+                        return Err(KeyError::Section {
+                            file: file.to_string(),
+                            section: section.clone(),
+                            error: error.clone(),
+                        });
+                    }
+                }
+            }
+            InputKind::Command(command) => {
+                match db.command_output(command).and_then(|c| c.digest(db)) {
+                    Some(digest) => commands.push((command.clone(), digest)),
+                    None => {
+                        return Err(KeyError::CommandFailed {
+                            command: command.clone(),
+                        });
+                    }
+                }
+            }
+            InputKind::File(_) | InputKind::Glob(_) => {}
+        }
+    }
+    sections.sort();
+    sections.dedup();
+    commands.sort();
+    commands.dedup();
+
+    let mut deps: Vec<(String, Vec<(String, Digest)>)> = loaded
+        .graph
+        .task_deps(task)
+        .iter()
+        .map(|d| {
+            let outputs = db
+                .task_outputs(d.task)
+                .and_then(|o| o.outputs(db).clone())
+                .unwrap_or_default();
+            (spec.task(d.task).id.to_string(), outputs)
+        })
+        .collect();
+    deps.sort();
+    let mut barriers: Vec<(String, Digest)> = t
+        .group
+        .map(|g| spec.group(g).after.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| (spec.group(g).name.to_string(), group_digest(db, build, g)))
+        .collect();
+    barriers.sort();
+
+    Ok(KeyPreimage {
+        version: KEY_VERSION,
+        run: run_key(spec, t.run.as_ref()),
+        env: t.env.clone(),
+        hash_env: build.hash_env(db).clone(),
+        workspace: t.workspace.as_str().to_owned(),
+        inputs,
+        sections,
+        commands,
+        outputs: t.outputs.iter().map(|o| o.display()).collect(),
+        deps,
+        barriers,
+    })
+}
+
+/// The task's key: the digest of its pre-image. Memoized, so a fresh task's decision
+/// never copies its pre-image out of the database.
+#[salsa::tracked(returns(ref))]
+pub(crate) fn task_key(db: &dyn Db, build: BuildInput, task: TaskIdx) -> Result<Digest, KeyError> {
+    task_preimage(db, build, task)
+        .as_ref()
+        .map(KeyPreimage::key)
+        .map_err(Clone::clone)
+}
+
+fn run_key(spec: &Spec, run: Option<&Run>) -> RunKey {
+    match run {
+        None => RunKey::None,
+        Some(Run::Shell(command)) => RunKey::Shell {
+            shell: spec.project.shell.clone(),
+            command: command.clone(),
+        },
+        Some(Run::Exec(argv)) => RunKey::Exec { argv: argv.clone() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    const CONFIG: &str = r#"
+        [tasks.T1]
+        inputs = ["plan.md#T1"]
+        [tasks.T2]
+        inputs = ["plan.md#T2"]
+        [tasks.T3]
+        deps = ["T1"]
+    "#;
+
+    const PLAN: &str = "## T1: One\n\nfirst\n\n## T2: Two\n\nsecond\n";
+
+    /// A database that records which tracked functions execute.
+    fn logging_db() -> (Database, Arc<Mutex<Vec<String>>>) {
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = Arc::clone(&log);
+        let db = Database::with_events(Box::new(move |event| {
+            if let salsa::EventKind::WillExecute { database_key } = event.kind {
+                sink.lock().unwrap().push(format!("{database_key:?}"));
+            }
+        }));
+        (db, log)
+    }
+
+    fn executed(log: &Arc<Mutex<Vec<String>>>, query: &str) -> usize {
+        let mut log = log.lock().unwrap();
+        let count = log.iter().filter(|e| e.contains(query)).count();
+        log.clear();
+        count
+    }
+
+    #[test]
+    fn editing_one_section_recomputes_only_the_task_that_reads_it() {
+        let (mut db, log) = logging_db();
+        let config = ConfigInput::new(&db, "tasks.toml".into(), CONFIG.into(), Vec::new(), None);
+        let build = BuildInput::new(&db, config, Vec::new(), BTreeMap::new());
+        let plan = ProjectPath::new("plan.md").unwrap();
+        db.set_file_text(&plan, Some(PLAN.into()));
+        db.reset_task_outputs(3);
+        let (t1, t2, t3) = (TaskIdx(0), TaskIdx(1), TaskIdx(2));
+        let key = |db: &Database, t| task_preimage(db, build, t).as_ref().unwrap().key();
+        let k1 = key(&db, t1);
+        let k2 = key(&db, t2);
+        db.set_task_outputs(t1, vec![("x".into(), Digest::of(b"x"))]);
+        let k3 = key(&db, t3);
+        assert_eq!(executed(&log, "task_preimage"), 3);
+
+        // Edit T2's section: T1's section digest is recomputed, equal, and backdated,
+        // so only T2's pre-image executes again.
+        db.set_file_text(&plan, Some(PLAN.replace("second", "second, edited")));
+        assert_eq!(key(&db, t1), k1);
+        assert_ne!(key(&db, t2), k2);
+        assert_eq!(key(&db, t3), k3);
+        assert_eq!(executed(&log, "task_preimage"), 1);
+
+        // Early cutoff: T1 settles again with identical outputs; T3 is not recomputed.
+        db.set_task_outputs(t1, vec![("x".into(), Digest::of(b"x"))]);
+        assert_eq!(key(&db, t3), k3);
+        assert_eq!(executed(&log, "task_preimage"), 0);
+        // Different outputs reach T3.
+        db.set_task_outputs(t1, vec![("x".into(), Digest::of(b"y"))]);
+        assert_ne!(key(&db, t3), k3);
+        assert_eq!(executed(&log, "task_preimage"), 1);
+    }
+
+    #[test]
+    fn a_missing_section_is_a_key_error() {
+        let mut db = Database::default();
+        let config = ConfigInput::new(&db, "tasks.toml".into(), CONFIG.into(), Vec::new(), None);
+        let build = BuildInput::new(&db, config, Vec::new(), BTreeMap::new());
+        db.set_file_text(
+            &ProjectPath::new("plan.md").unwrap(),
+            Some("# nothing\n".into()),
+        );
+        db.reset_task_outputs(3);
+        let error = task_preimage(&db, build, TaskIdx(0)).clone().unwrap_err();
+        assert_eq!(error.to_string(), "no section `T1` in `plan.md`");
+    }
+}

@@ -1,0 +1,734 @@
+//! Running one task process: the [`Runner`] seam and the real [`ProcessRunner`].
+//!
+//! The build coordinator owns all state and hands plain [`Job`] values to worker threads;
+//! a worker calls [`Runner::run`], which blocks until the process has ended and reports
+//! over a channel: [`WorkerEvent::Started`] (with the pid) and then exactly one
+//! [`WorkerEvent::Exited`]. The trait exists so the scheduler can be tested against a
+//! fake, as ninja tests its `Builder` with a `FakeCommandRunner`.
+//!
+//! Why it is built this way:
+//! - **A process group per task.** Every task is the leader of a new process group, so a
+//!   Ctrl-C at the terminal (sent to conduct's foreground group) does not reach tasks
+//!   directly: the coordinator decides, and [`stop_group`] then reaches the task *and
+//!   everything it started* (`sh -c 'a & b'`). The same primitive serves timeouts (TERM,
+//!   then KILL after 5 s, SPEC §4).
+//! - **Output goes straight to the log file.** Without `-v`, stdout and stderr are the
+//!   same open file: the kernel keeps their order, no thread copies bytes, and the log is
+//!   complete even if conduct itself dies. Only with `-v` are both piped and copied line
+//!   by line, raw to the log and as `[id] line` to conduct's stderr.
+//! - **Failures are data.** A program that cannot be started is reported as
+//!   [`Exit::SpawnFailed`] (and written to the log, where the user looks), not as an
+//!   error of the worker; `run` never panics.
+//!
+//! Processes are always reaped by the worker that started them; nothing here installs
+//! signal handlers or touches global state.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Sender;
+use std::sync::{Mutex, PoisonError};
+use std::thread::{self, Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, kill_process_group};
+
+/// One task process to run, as plain data.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    /// Opaque index of the task in the coordinator's tables; echoed back in events.
+    pub(crate) task: u32,
+    /// Task id (e.g. "T4"), used to prefix streamed output lines: "[T4] ...".
+    pub(crate) id: String,
+    /// argv[0] and arguments. A shell command arrives here already as ["sh", "-c", "<cmd>"].
+    pub(crate) argv: Vec<String>,
+    /// Working directory of the process (the project root or the task's worktree).
+    pub(crate) cwd: PathBuf,
+    /// Variables added to (overriding) the inherited environment.
+    pub(crate) env: Vec<(String, String)>,
+    /// stdout and stderr both go to this file (created/truncated; parent dir exists).
+    pub(crate) log: PathBuf,
+    /// `-v`: also copy the output live, line by line, to conduct's stderr as "[id] line".
+    pub(crate) stream: bool,
+    /// 1-based attempt number (echoed back).
+    pub(crate) attempt: u32,
+}
+
+/// How a task process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// Exit status 0.
+    Success,
+    /// Non-zero exit code, or killed by a signal.
+    Failed {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    /// The program could not be started (not found, not executable, ...).
+    SpawnFailed { error: String },
+}
+
+/// What workers tell the coordinator.
+#[derive(Debug)]
+pub(crate) enum WorkerEvent {
+    /// The process started; `pid` is also its process-group id.
+    Started { task: u32, pid: u32 },
+    /// The process ended (after its output was fully copied to the log).
+    Exited {
+        task: u32,
+        attempt: u32,
+        exit: Exit,
+        duration: Duration,
+    },
+}
+
+/// Runs jobs. The trait is the seam that lets the scheduler be tested with a fake (ninja's
+/// CommandRunner/FakeCommandRunner).
+pub(crate) trait Runner: Send + Sync {
+    /// Run `job` to completion, blocking the calling thread: send `Started` (not for
+    /// SpawnFailed), then exactly one `Exited`. Never panics; send errors are ignored.
+    fn run(&self, job: Job, events: &Sender<WorkerEvent>);
+}
+
+/// The real runner: spawns processes.
+///
+/// Each process gets stdin from /dev/null, the inherited environment plus `job.env`, and
+/// its own process group. Without `stream`, the worker returns as soon as the process
+/// itself has exited, even if a background child of it still runs (and writes to the
+/// log). With `stream`, the worker also waits until every holder of the output pipes has
+/// closed them, so a lingering background child keeps it busy until that child exits or
+/// the group is stopped with [`stop_group`].
+#[derive(Debug, Default)]
+pub(crate) struct ProcessRunner;
+
+impl Runner for ProcessRunner {
+    fn run(&self, job: Job, events: &Sender<WorkerEvent>) {
+        let (exit, duration) = run_job(&job, events);
+        let _ = events.send(WorkerEvent::Exited {
+            task: job.task,
+            attempt: job.attempt,
+            exit,
+            duration,
+        });
+    }
+}
+
+/// Signals a coordinator may send to a running task's whole process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// SIGTERM: ask the processes to end (timeouts first, Ctrl-C).
+    Terminate,
+    /// SIGKILL: end them now (a timeout's second step).
+    Kill,
+}
+
+/// Send SIGTERM or SIGKILL to the process group `pid` (a task's pid is its group id).
+/// A group that no longer exists is not an error (Ok).
+///
+/// Only pass a pid from a [`WorkerEvent::Started`] whose `Exited` has not been handled
+/// yet: once a group is empty, its number may be reused. Pids 0 and 1 are refused, since
+/// `kill(0)` and `kill(-1)` would reach conduct itself or every process.
+pub(crate) fn stop_group(pid: u32, stop: Stop) -> io::Result<()> {
+    let group = i32::try_from(pid)
+        .ok()
+        .filter(|&raw| raw > 1)
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{pid} is not a task's process group"),
+            )
+        })?;
+    let signal = match stop {
+        Stop::Terminate => Signal::TERM,
+        Stop::Kill => Signal::KILL,
+    };
+    match kill_process_group(group, signal) {
+        Ok(()) | Err(Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The most bytes [`log_tail`] reads from the end of a log; a longer tail is cut at the
+/// front (mid-line).
+const MAX_TAIL_BYTES: u64 = 1 << 20;
+
+/// The last `lines` lines of a log file (for printing on failure); lossy UTF-8; "" if the
+/// file is missing.
+///
+/// The lines keep their terminators as in the file (a missing final newline stays
+/// missing). Only the end of the file is read, at most [`MAX_TAIL_BYTES`].
+pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
+    if lines == 0 {
+        return String::new();
+    }
+    let Ok(mut file) = File::open(path) else {
+        return String::new();
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return String::new();
+    };
+    let mut window: u64 = 8 * 1024;
+    loop {
+        let start = len.saturating_sub(window);
+        let mut buf = Vec::new();
+        if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut buf).is_err() {
+            return String::new();
+        }
+        if let Some(cut) = tail_start(&buf, lines) {
+            return String::from_utf8_lossy(&buf[cut..]).into_owned();
+        }
+        if start == 0 || window >= MAX_TAIL_BYTES {
+            return String::from_utf8_lossy(&buf).into_owned();
+        }
+        window = (window * 2).min(MAX_TAIL_BYTES);
+    }
+}
+
+/// Where the last `lines` lines of `buf` begin, if `buf` holds more than that many.
+fn tail_start(buf: &[u8], lines: usize) -> Option<usize> {
+    let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+    body.iter()
+        .enumerate()
+        .rev()
+        .filter(|&(_, &byte)| byte == b'\n')
+        .nth(lines.checked_sub(1)?)
+        .map(|(i, _)| i + 1)
+}
+
+/// Run one job to its end; the caller sends `Exited`.
+fn run_job(job: &Job, events: &Sender<WorkerEvent>) -> (Exit, Duration) {
+    let spawn_failed = |error: String| (Exit::SpawnFailed { error }, Duration::ZERO);
+    let log = match File::create(&job.log) {
+        Ok(log) => log,
+        Err(e) => {
+            return spawn_failed(format!(
+                "cannot create log file `{}`: {e}",
+                job.log.display()
+            ));
+        }
+    };
+    let start = Instant::now();
+    let child = command(job, &log).and_then(|mut command| command.spawn());
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            let error = spawn_error(job, &e);
+            let _ = writeln!(&log, "conduct: {error}");
+            return spawn_failed(error);
+        }
+    };
+    let _ = events.send(WorkerEvent::Started {
+        task: job.task,
+        pid: child.id(),
+    });
+    let status = if job.stream {
+        wait_streaming(job, &mut child, log, start)
+    } else {
+        drop(log);
+        child.wait().map(|status| (status, start.elapsed()))
+    };
+    match status {
+        Ok((status, duration)) => (exit_of(status), duration),
+        Err(e) => {
+            // Only possible if something else reaped our child; the process is gone.
+            let duration = start.elapsed();
+            if let Ok(mut log) = File::options().append(true).open(&job.log) {
+                let _ = writeln!(log, "conduct: cannot wait for the task's process: {e}");
+            }
+            let exit = Exit::Failed {
+                code: None,
+                signal: None,
+            };
+            (exit, duration)
+        }
+    }
+}
+
+/// The command for `job`: its own process group, stdin from /dev/null, and output either
+/// into `log` or into pipes (for `stream`).
+fn command(job: &Job, log: &File) -> io::Result<Command> {
+    let (program, args) = job
+        .argv
+        .split_first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the command is empty"))?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .current_dir(&job.cwd)
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .process_group(0);
+    if job.stream {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    } else {
+        command
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log.try_clone()?));
+    }
+    Ok(command)
+}
+
+/// The message for a failed spawn. The OS says "No such file or directory" both for a
+/// missing program and a missing working directory, so the directory is checked here.
+fn spawn_error(job: &Job, e: &io::Error) -> String {
+    let program = job.argv.first().map_or("", String::as_str);
+    if e.kind() == io::ErrorKind::NotFound && !job.cwd.is_dir() {
+        format!(
+            "cannot run `{program}`: working directory `{}` does not exist",
+            job.cwd.display()
+        )
+    } else {
+        format!("cannot run `{program}`: {e}")
+    }
+}
+
+/// How an exit status is reported.
+fn exit_of(status: ExitStatus) -> Exit {
+    if status.success() {
+        Exit::Success
+    } else {
+        Exit::Failed {
+            code: status.code(),
+            signal: status.signal(),
+        }
+    }
+}
+
+/// Wait for a child whose stdout and stderr are pipes, copying both to `log` and, with a
+/// prefix, to conduct's stderr. Returns when the child has exited *and* both pipes are
+/// closed by every process holding them; the duration ends at the child's exit.
+fn wait_streaming(
+    job: &Job,
+    child: &mut Child,
+    log: File,
+    start: Instant,
+) -> io::Result<(ExitStatus, Duration)> {
+    let log = Mutex::new(LogSink {
+        file: log,
+        ok: true,
+    });
+    let prefix = format!("[{}] ", job.id);
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let pid = child.id();
+    thread::scope(|scope| {
+        let copiers = [
+            stdout.and_then(|pipe| spawn_copier(scope, pipe, &log, &prefix, pid)),
+            stderr.and_then(|pipe| spawn_copier(scope, pipe, &log, &prefix, pid)),
+        ];
+        let status = child.wait().map(|status| (status, start.elapsed()));
+        for copier in copiers.into_iter().flatten() {
+            let _ = copier.join();
+        }
+        status
+    })
+}
+
+/// Start a thread copying `pipe` (see [`copy_lines`]). If no thread can be started, the
+/// task could block on the unread pipe forever: its group is killed instead, and the log
+/// says why.
+fn spawn_copier<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    pipe: impl Read + Send + 'scope,
+    log: &'scope Mutex<LogSink>,
+    prefix: &'scope str,
+    pid: u32,
+) -> Option<ScopedJoinHandle<'scope, ()>> {
+    let spawned = thread::Builder::new()
+        .name(format!("conduct-copy-{pid}"))
+        .spawn_scoped(scope, move || copy_lines(pipe, log, prefix));
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            let message = format!("conduct: cannot copy the task's output: {e}\n");
+            log.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write(message.as_bytes());
+            let _ = stop_group(pid, Stop::Kill);
+            None
+        }
+    }
+}
+
+/// The log file shared by the two copying threads.
+struct LogSink {
+    file: File,
+    /// False after a write failed (disk full, ...); later output is dropped, not retried.
+    ok: bool,
+}
+
+impl LogSink {
+    fn write(&mut self, bytes: &[u8]) {
+        if self.ok && self.file.write_all(bytes).is_err() {
+            self.ok = false;
+        }
+    }
+}
+
+/// The longest piece of a line copied at once; a longer line is split, so a task printing
+/// without newlines cannot exhaust memory.
+const MAX_LINE: u64 = 64 * 1024;
+
+/// Copy `pipe` until end of file: each line raw to `log`, and whole, with `prefix`, to
+/// conduct's stderr. Stops early only on a read error; the pipe is then closed, so the
+/// task cannot block on it.
+fn copy_lines(pipe: impl Read, log: &Mutex<LogSink>, prefix: &str) {
+    let mut reader = BufReader::new(pipe);
+    let mut line = Vec::new();
+    let mut shown = Vec::new();
+    loop {
+        line.clear();
+        match reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        log.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write(&line);
+        shown.clear();
+        shown.extend_from_slice(prefix.as_bytes());
+        shown.extend_from_slice(&line);
+        if !line.ends_with(b"\n") {
+            shown.push(b'\n');
+        }
+        let _ = io::stderr().lock().write_all(&shown);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{Receiver, channel};
+
+    use super::*;
+
+    fn job(dir: &Path, argv: &[&str]) -> Job {
+        Job {
+            task: 7,
+            id: "T7".to_owned(),
+            argv: argv.iter().map(|&a| a.to_owned()).collect(),
+            cwd: dir.to_path_buf(),
+            env: Vec::new(),
+            log: dir.join("logs").join("T7.log"),
+            stream: false,
+            attempt: 2,
+        }
+    }
+
+    /// Run `job` on this thread and return every event it sent.
+    fn run(job: Job) -> Vec<WorkerEvent> {
+        std::fs::create_dir_all(job.log.parent().unwrap()).unwrap();
+        let (tx, rx) = channel();
+        ProcessRunner.run(job, &tx);
+        drop(tx);
+        rx.into_iter().collect()
+    }
+
+    /// The exit of a run that started (Started, then Exited), checking both events.
+    fn started_then_exited(events: &[WorkerEvent]) -> Exit {
+        match events {
+            [
+                WorkerEvent::Started { task: 7, pid },
+                WorkerEvent::Exited {
+                    task: 7,
+                    attempt: 2,
+                    exit,
+                    ..
+                },
+            ] if *pid > 1 => exit.clone(),
+            other => panic!("unexpected events: {other:?}"),
+        }
+    }
+
+    /// The error of a run that failed to spawn (only Exited, no Started).
+    fn spawn_failure(events: &[WorkerEvent]) -> String {
+        match events {
+            [
+                WorkerEvent::Exited {
+                    task: 7,
+                    attempt: 2,
+                    exit: Exit::SpawnFailed { error },
+                    duration,
+                },
+            ] if duration.is_zero() => error.clone(),
+            other => panic!("unexpected events: {other:?}"),
+        }
+    }
+
+    fn read_log(job: &Job) -> String {
+        std::fs::read_to_string(&job.log).unwrap()
+    }
+
+    /// Run `job` on a new thread, returning the events and the pid from `Started`.
+    fn start(job: Job) -> (Receiver<WorkerEvent>, u32) {
+        std::fs::create_dir_all(job.log.parent().unwrap()).unwrap();
+        let (tx, rx) = channel();
+        thread::spawn(move || ProcessRunner.run(job, &tx));
+        match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+            WorkerEvent::Started { pid, .. } => (rx, pid),
+            other => panic!("expected Started, got {other:?}"),
+        }
+    }
+
+    /// Kills a test's process group even when the test fails half-way.
+    struct KillOnDrop(u32);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = stop_group(self.0, Stop::Kill);
+        }
+    }
+
+    /// A named pipe; a child writing to it lets the test wait for a point in the script.
+    fn fifo(dir: &Path) -> PathBuf {
+        let path = dir.join("ready.fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        path
+    }
+
+    /// Block until a child has written a line into `fifo` and closed it.
+    fn wait_for(fifo: &Path) -> String {
+        std::fs::read_to_string(fifo).unwrap()
+    }
+
+    /// Processes in group `pgid` that are still running (zombies count as dead: whether
+    /// an orphan is reaped promptly depends on this machine's init).
+    fn live_members(pgid: u32) -> Vec<u32> {
+        let mut live = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // "pid (comm) state ppid pgrp ..."; comm may contain spaces and parentheses.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let dead = matches!(fields.first(), Some(&("Z" | "X" | "x")));
+            if !dead && fields.get(2) == Some(&pgid.to_string().as_str()) {
+                live.push(pid);
+            }
+        }
+        live
+    }
+
+    /// Wait (up to 5 s) until no process of group `pgid` runs any more.
+    fn assert_group_ends(pgid: u32) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !live_members(pgid).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "group {pgid} still runs: {:?}",
+                live_members(pgid)
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn success_writes_stdout_and_stderr_to_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path(), &["sh", "-c", "echo out; echo err >&2"]);
+        let events = run(job.clone());
+        assert_eq!(started_then_exited(&events), Exit::Success);
+        assert_eq!(read_log(&job), "out\nerr\n");
+    }
+
+    #[test]
+    fn the_log_is_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path(), &["sh", "-c", "echo new"]);
+        std::fs::create_dir_all(job.log.parent().unwrap()).unwrap();
+        std::fs::write(&job.log, "old output, longer than the new one\n").unwrap();
+        run(job.clone());
+        assert_eq!(read_log(&job), "new\n");
+    }
+
+    #[test]
+    fn failure_reports_the_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = run(job(dir.path(), &["sh", "-c", "exit 3"]));
+        let failed = Exit::Failed {
+            code: Some(3),
+            signal: None,
+        };
+        assert_eq!(started_then_exited(&events), failed);
+    }
+
+    #[test]
+    fn env_and_cwd_are_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        let mut job = job(dir.path(), &["sh", "-c", "echo $FOO; pwd -P; echo $HOME"]);
+        job.cwd = work.clone();
+        job.env = vec![("FOO".to_owned(), "bar".to_owned())];
+        let events = run(job.clone());
+        assert_eq!(started_then_exited(&events), Exit::Success);
+        let home = std::env::var("HOME").unwrap_or_default();
+        let expected = format!("bar\n{}\n{home}\n", work.canonicalize().unwrap().display());
+        assert_eq!(read_log(&job), expected);
+    }
+
+    #[test]
+    fn spawn_failure_is_reported_and_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path(), &["conduct-test-no-such-program", "x"]);
+        let error = spawn_failure(&run(job.clone()));
+        assert!(error.contains("conduct-test-no-such-program"), "{error}");
+        assert_eq!(read_log(&job), format!("conduct: {error}\n"));
+    }
+
+    #[test]
+    fn a_missing_working_directory_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = job(dir.path(), &["sh", "-c", "true"]);
+        job.cwd = dir.path().join("missing");
+        let error = spawn_failure(&run(job.clone()));
+        assert!(error.contains("working directory"), "{error}");
+        assert!(read_log(&job).contains("working directory"));
+    }
+
+    #[test]
+    fn an_empty_command_fails_to_spawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = spawn_failure(&run(job(dir.path(), &[])));
+        assert!(error.contains("empty"), "{error}");
+    }
+
+    #[test]
+    fn stop_group_terminates_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let ready = fifo(dir.path());
+        let mut job = job(
+            dir.path(),
+            &["sh", "-c", r#"sleep 30 & echo ready > "$READY"; sleep 30"#],
+        );
+        job.env = vec![("READY".to_owned(), ready.display().to_string())];
+        let (events, pid) = start(job);
+        let _guard = KillOnDrop(pid);
+        assert_eq!(wait_for(&ready), "ready\n");
+        stop_group(pid, Stop::Terminate).unwrap();
+        let exited = events.recv_timeout(Duration::from_secs(10)).unwrap();
+        let WorkerEvent::Exited { exit, duration, .. } = exited else {
+            panic!("expected Exited, got {exited:?}");
+        };
+        assert_eq!(
+            exit,
+            Exit::Failed {
+                code: None,
+                signal: Some(15)
+            }
+        );
+        assert!(duration < Duration::from_secs(10), "{duration:?}");
+        assert_group_ends(pid);
+        // Stopping a group that is gone is fine.
+        stop_group(pid, Stop::Kill).unwrap();
+    }
+
+    #[test]
+    fn stop_group_refuses_special_pids() {
+        assert!(stop_group(0, Stop::Terminate).is_err());
+        assert!(stop_group(1, Stop::Terminate).is_err());
+        assert!(stop_group(u32::MAX, Stop::Terminate).is_err());
+    }
+
+    #[test]
+    fn streamed_output_goes_to_the_log_unprefixed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = job(dir.path(), &["sh", "-c", "echo out; echo err >&2; exit 4"]);
+        job.stream = true;
+        let events = run(job.clone());
+        let failed = Exit::Failed {
+            code: Some(4),
+            signal: None,
+        };
+        assert_eq!(started_then_exited(&events), failed);
+        let log = read_log(&job);
+        let mut lines: Vec<&str> = log.split_inclusive('\n').collect();
+        lines.sort_unstable();
+        // stdout and stderr are copied by different threads: their order may vary.
+        assert_eq!(lines, ["err\n", "out\n"]);
+    }
+
+    #[test]
+    fn a_streamed_last_line_without_newline_stays_raw_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = job(dir.path(), &["sh", "-c", "printf 'a\\nno newline'"]);
+        job.stream = true;
+        let events = run(job.clone());
+        assert_eq!(started_then_exited(&events), Exit::Success);
+        assert_eq!(read_log(&job), "a\nno newline");
+    }
+
+    #[test]
+    fn streaming_waits_for_a_grandchild_until_the_group_is_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ready = fifo(dir.path());
+        // The background subshell keeps both pipes open. It waits until its parent shell
+        // has exited and been reaped, then says so through the fifo.
+        let script = r#"
+            echo out; echo err >&2
+            ( while kill -0 $$ 2>/dev/null; do sleep 0.01; done
+              echo ready > "$READY"; exec sleep 30 ) &
+            exit 0
+        "#;
+        let mut job = job(dir.path(), &["sh", "-c", script]);
+        job.stream = true;
+        job.env = vec![("READY".to_owned(), ready.display().to_string())];
+        let (events, pid) = start(job.clone());
+        let _guard = KillOnDrop(pid);
+        assert_eq!(wait_for(&ready), "ready\n");
+        // The shell is gone, but the sleep still holds the pipes: no Exited yet.
+        assert!(events.try_recv().is_err());
+        stop_group(pid, Stop::Kill).unwrap();
+        let exited = events.recv_timeout(Duration::from_secs(10)).unwrap();
+        let WorkerEvent::Exited { exit, .. } = exited else {
+            panic!("expected Exited, got {exited:?}");
+        };
+        assert_eq!(exit, Exit::Success);
+        let log = read_log(&job);
+        assert!(log == "out\nerr\n" || log == "err\nout\n", "{log:?}");
+        assert_group_ends(pid);
+    }
+
+    #[test]
+    fn log_tail_returns_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.log");
+        assert_eq!(log_tail(&path, 3), "");
+        std::fs::write(&path, "a\nb\nc\nd\n").unwrap();
+        assert_eq!(log_tail(&path, 2), "c\nd\n");
+        assert_eq!(log_tail(&path, 4), "a\nb\nc\nd\n");
+        assert_eq!(log_tail(&path, 10), "a\nb\nc\nd\n");
+        assert_eq!(log_tail(&path, 0), "");
+        std::fs::write(&path, "a\nb\nno end").unwrap();
+        assert_eq!(log_tail(&path, 2), "b\nno end");
+        std::fs::write(&path, b"x\n\xff\n").unwrap();
+        assert_eq!(log_tail(&path, 1), "\u{fffd}\n");
+    }
+
+    #[test]
+    fn log_tail_reads_only_the_end_of_a_long_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.log");
+        let text: String = (0..100_000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(log_tail(&path, 3), "line 99997\nline 99998\nline 99999\n");
+        let one_long_line = "x".repeat(3 << 20);
+        std::fs::write(&path, &one_long_line).unwrap();
+        assert_eq!(log_tail(&path, 1).len() as u64, MAX_TAIL_BYTES);
+    }
+}

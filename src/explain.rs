@@ -1,0 +1,137 @@
+//! Why a task runs: one [`Reason`] per cause, recorded by `fresh.rs` on the line that
+//! decides (ninja's `explanations_.Record(...)`), rendered here for `--explain`, JSON
+//! events and `conduct status`. No second code path reconstructs the "why".
+
+use std::fmt;
+
+use crate::hash::Digest;
+use crate::state::RunStatus;
+
+/// One cause for a task to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// No successful run was ever recorded.
+    NeverBuilt,
+    /// `--force`.
+    Forced,
+    /// The last attempt did not succeed.
+    PreviousRun {
+        status: RunStatus,
+    },
+    /// conduct's key format changed.
+    FormatChanged,
+    /// `run` (or the project shell) changed.
+    CommandChanged,
+    /// A variable of the task's `env` changed, appeared or disappeared.
+    EnvChanged {
+        name: String,
+    },
+    /// The value of a `hash_env` variable changed.
+    HashEnvChanged {
+        name: String,
+    },
+    WorkspaceChanged,
+    /// The declared `outputs` list changed.
+    OutputsDeclarationChanged,
+    InputChanged {
+        input: String,
+        old: Digest,
+        new: Digest,
+    },
+    InputAdded {
+        input: String,
+    },
+    InputRemoved {
+        input: String,
+    },
+    /// A `{ command = … }` input printed something else.
+    CommandOutputChanged {
+        command: String,
+        old: Digest,
+        new: Digest,
+    },
+    DependencyAdded {
+        dep: String,
+    },
+    DependencyRemoved {
+        dep: String,
+    },
+    /// An output of a dependency changed (or appeared, or disappeared).
+    DependencyOutputChanged {
+        dep: String,
+        output: String,
+    },
+    /// The outputs of a group this task runs after changed.
+    BarrierChanged {
+        group: String,
+    },
+    /// `--dry-run`: a dependency would run, so its outputs may change.
+    DependencyWillRun {
+        dep: String,
+    },
+    OutputMissing {
+        output: String,
+    },
+    OutputModified {
+        output: String,
+    },
+    /// The key changed but the previous pre-image is not on record.
+    KeyChanged,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NeverBuilt => f.write_str("never built"),
+            Reason::Forced => f.write_str("forced (--force)"),
+            Reason::PreviousRun { status } => match status {
+                RunStatus::TimedOut => f.write_str("previous run timed out"),
+                RunStatus::Interrupted => f.write_str("previous run was interrupted"),
+                _ => f.write_str("previous run failed"),
+            },
+            Reason::FormatChanged => f.write_str("key format changed (new conduct version)"),
+            Reason::CommandChanged => f.write_str("command changed"),
+            Reason::EnvChanged { name } => write!(f, "env {name} changed"),
+            Reason::HashEnvChanged { name } => {
+                write!(f, "environment variable {name} changed (hash_env)")
+            }
+            Reason::WorkspaceChanged => f.write_str("workspace changed"),
+            Reason::OutputsDeclarationChanged => f.write_str("declared outputs changed"),
+            Reason::InputChanged { input, old, new } => {
+                write!(
+                    f,
+                    "input {input} changed ({} -> {})",
+                    old.short(),
+                    new.short()
+                )
+            }
+            Reason::InputAdded { input } => write!(f, "input {input} added"),
+            Reason::InputRemoved { input } => write!(f, "input {input} removed"),
+            Reason::CommandOutputChanged { command, old, new } => write!(
+                f,
+                "input command `{command}` printed something else ({} -> {})",
+                old.short(),
+                new.short()
+            ),
+            Reason::DependencyAdded { dep } => write!(f, "dependency {dep} added"),
+            Reason::DependencyRemoved { dep } => write!(f, "dependency {dep} removed"),
+            Reason::DependencyOutputChanged { dep, output } => {
+                write!(f, "dependency {dep}: output {output} changed")
+            }
+            Reason::BarrierChanged { group } => {
+                write!(f, "group {group} (runs before this one): outputs changed")
+            }
+            Reason::DependencyWillRun { dep } => write!(f, "dependency {dep} will run"),
+            Reason::OutputMissing { output } => write!(f, "output {output} missing"),
+            Reason::OutputModified { output } => write!(f, "output {output} modified"),
+            Reason::KeyChanged => {
+                f.write_str("inputs changed (the previous ones are not on record)")
+            }
+        }
+    }
+}
+
+/// Reasons as the strings that go into JSON events and the state.
+pub(crate) fn render(reasons: &[Reason]) -> Vec<String> {
+    reasons.iter().map(ToString::to_string).collect()
+}

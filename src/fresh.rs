@@ -1,0 +1,494 @@
+//! The one place that decides whether a task is up to date (SPEC §3).
+//!
+//! A task is fresh when its last successful run had the same key, every output is still
+//! on disk with the recorded digest, and its last attempt did not fail. Otherwise it
+//! runs, and every cause is recorded as a [`Reason`] on the line that finds it, so
+//! `--explain`, `--dry-run`, `list` and `build` can never disagree. The key comparison
+//! needs no pre-image; only when keys differ is the previous pre-image consulted, to name
+//! the component that changed (`input docs/plan.md#T9 changed`, not "key changed").
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::explain::Reason;
+use crate::hash::{Digest, KeyPreimage};
+use crate::state::{RunStatus, TaskState};
+
+/// The verdict for one task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Fresh,
+    Run(Vec<Reason>),
+}
+
+/// What the coordinator knows about a task when it decides.
+pub(crate) struct Facts<'a> {
+    pub(crate) key: Digest,
+    pub(crate) preimage: &'a KeyPreimage,
+    pub(crate) state: Option<&'a TaskState>,
+    /// The task's outputs on disk now, `(path, digest)` sorted, as recorded after a run.
+    pub(crate) outputs_now: &'a [(String, Digest)],
+    pub(crate) forced: bool,
+}
+
+/// Decide. `previous` yields the pre-image of the last success; it is only called when
+/// the key changed.
+pub(crate) fn decide<'p>(
+    facts: &Facts<'_>,
+    previous: impl FnOnce() -> Option<&'p KeyPreimage>,
+) -> Decision {
+    let mut reasons = Vec::new();
+    if facts.forced {
+        reasons.push(Reason::Forced);
+    }
+    let last_run = facts.state.and_then(|s| s.last_run.as_ref());
+    let success = facts.state.and_then(|s| s.success.as_ref());
+    match success {
+        None => {
+            if last_run.is_none() {
+                reasons.push(Reason::NeverBuilt);
+            }
+        }
+        Some(success) => {
+            if success.key != facts.key {
+                match previous() {
+                    Some(old) if old.key() == success.key => {
+                        let diff = diff(old, facts.preimage);
+                        if diff.is_empty() {
+                            reasons.push(Reason::KeyChanged);
+                        }
+                        reasons.extend(diff);
+                    }
+                    _ => reasons.push(Reason::KeyChanged),
+                }
+            }
+            compare_outputs(&success.outputs, facts.outputs_now, &mut reasons);
+        }
+    }
+    if let Some(last) = last_run
+        && last.status != RunStatus::Ok
+    {
+        reasons.push(Reason::PreviousRun {
+            status: last.status,
+        });
+    }
+    if reasons.is_empty() {
+        Decision::Fresh
+    } else {
+        Decision::Run(reasons)
+    }
+}
+
+/// Recorded outputs against the disk: missing, modified, or extra files in a directory.
+fn compare_outputs(
+    recorded: &[(String, Digest)],
+    now: &[(String, Digest)],
+    reasons: &mut Vec<Reason>,
+) {
+    merge(recorded, now, |path, old, new| match (old, new) {
+        (Some(_), None) => reasons.push(Reason::OutputMissing {
+            output: path.to_owned(),
+        }),
+        (Some(a), Some(b)) if a != b => reasons.push(Reason::OutputModified {
+            output: path.to_owned(),
+        }),
+        (None, Some(_)) => reasons.push(Reason::OutputModified {
+            output: path.to_owned(),
+        }),
+        _ => {}
+    });
+}
+
+/// Every component of `new` that differs from `old`, in pre-image order.
+pub(crate) fn diff(old: &KeyPreimage, new: &KeyPreimage) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    if old.version != new.version {
+        reasons.push(Reason::FormatChanged);
+    }
+    if old.run != new.run {
+        reasons.push(Reason::CommandChanged);
+    }
+    diff_maps(&old.env, &new.env, |name| {
+        reasons.push(Reason::EnvChanged {
+            name: name.to_owned(),
+        })
+    });
+    diff_maps(&old.hash_env, &new.hash_env, |name| {
+        reasons.push(Reason::HashEnvChanged {
+            name: name.to_owned(),
+        })
+    });
+    if old.workspace != new.workspace {
+        reasons.push(Reason::WorkspaceChanged);
+    }
+    merge(&old.inputs, &new.inputs, |path, a, b| {
+        push_input_change(&mut reasons, path.to_owned(), a, b)
+    });
+    let sections = |p: &KeyPreimage| -> Vec<(String, Digest)> {
+        p.sections
+            .iter()
+            .map(|(file, section, digest)| (format!("{file}#{section}"), *digest))
+            .collect()
+    };
+    merge(&sections(old), &sections(new), |input, a, b| {
+        push_input_change(&mut reasons, input.to_owned(), a, b)
+    });
+    merge(&old.commands, &new.commands, |command, a, b| match (a, b) {
+        (Some(old), Some(new)) if old != new => reasons.push(Reason::CommandOutputChanged {
+            command: command.to_owned(),
+            old,
+            new,
+        }),
+        (None, Some(_)) => reasons.push(Reason::InputAdded {
+            input: format!("command `{command}`"),
+        }),
+        (Some(_), None) => reasons.push(Reason::InputRemoved {
+            input: format!("command `{command}`"),
+        }),
+        _ => {}
+    });
+    if old.outputs != new.outputs {
+        reasons.push(Reason::OutputsDeclarationChanged);
+    }
+    merge(&old.deps, &new.deps, |dep, a, b| match (a, b) {
+        (None, Some(_)) => reasons.push(Reason::DependencyAdded {
+            dep: dep.to_owned(),
+        }),
+        (Some(_), None) => reasons.push(Reason::DependencyRemoved {
+            dep: dep.to_owned(),
+        }),
+        (Some(a), Some(b)) => merge(&a, &b, |output, x, y| {
+            if x != y {
+                reasons.push(Reason::DependencyOutputChanged {
+                    dep: dep.to_owned(),
+                    output: output.to_owned(),
+                });
+            }
+        }),
+        (None, None) => {}
+    });
+    merge(&old.barriers, &new.barriers, |group, a, b| {
+        if a != b {
+            reasons.push(Reason::BarrierChanged {
+                group: group.to_owned(),
+            });
+        }
+    });
+    reasons
+}
+
+fn push_input_change(
+    reasons: &mut Vec<Reason>,
+    input: String,
+    old: Option<Digest>,
+    new: Option<Digest>,
+) {
+    match (old, new) {
+        (Some(old), Some(new)) if old != new => {
+            reasons.push(Reason::InputChanged { input, old, new })
+        }
+        (None, Some(_)) => reasons.push(Reason::InputAdded { input }),
+        (Some(_), None) => reasons.push(Reason::InputRemoved { input }),
+        _ => {}
+    }
+}
+
+fn diff_maps<V: PartialEq>(
+    old: &BTreeMap<String, V>,
+    new: &BTreeMap<String, V>,
+    mut changed: impl FnMut(&str),
+) {
+    for (name, value) in old {
+        if new.get(name) != Some(value) {
+            changed(name);
+        }
+    }
+    for name in new.keys() {
+        if !old.contains_key(name) {
+            changed(name);
+        }
+    }
+}
+
+/// Walk two lists sorted by key together, calling `each(key, old, new)` once per key.
+fn merge<V: Clone>(
+    old: &[(String, V)],
+    new: &[(String, V)],
+    mut each: impl FnMut(&str, Option<V>, Option<V>),
+) {
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let order = match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) => a.0.cmp(&b.0),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                each(&old[i].0, Some(old[i].1.clone()), None);
+                i += 1;
+            }
+            Ordering::Greater => {
+                each(&new[j].0, None, Some(new[j].1.clone()));
+                j += 1;
+            }
+            Ordering::Equal => {
+                each(&old[i].0, Some(old[i].1.clone()), Some(new[j].1.clone()));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{KEY_VERSION, RunKey};
+    use crate::state::{LastRun, Success};
+
+    fn d(s: &str) -> Digest {
+        Digest::of(s.as_bytes())
+    }
+
+    fn preimage() -> KeyPreimage {
+        KeyPreimage {
+            version: KEY_VERSION,
+            run: RunKey::Shell {
+                shell: vec!["sh".into(), "-c".into()],
+                command: "make".into(),
+            },
+            env: BTreeMap::from([("MODE".into(), "ci".into())]),
+            hash_env: BTreeMap::from([("NODE_ENV".into(), Some("prod".into()))]),
+            workspace: "root".into(),
+            inputs: vec![("src/a.ts".into(), d("a")), ("src/b.ts".into(), d("b"))],
+            sections: vec![("docs/plan.md".into(), "T9".into(), d("s"))],
+            commands: vec![("node --version".into(), d("v20"))],
+            outputs: vec!["out.txt".into()],
+            deps: vec![("T4".into(), vec![("retry.ts".into(), d("r"))])],
+            barriers: vec![("GROUP_A".into(), d("g"))],
+        }
+    }
+
+    fn state(
+        preimage: &KeyPreimage,
+        outputs: &[(String, Digest)],
+        last: Option<RunStatus>,
+    ) -> TaskState {
+        TaskState {
+            success: Some(Success {
+                key: preimage.key(),
+                outputs: outputs.to_vec(),
+                duration_ms: 5,
+            }),
+            last_run: last.map(|status| LastRun {
+                status,
+                duration_ms: 5,
+                attempts: 1,
+                reasons: Vec::new(),
+                finished_at: 0,
+            }),
+        }
+    }
+
+    fn decide_with(
+        old: &KeyPreimage,
+        new: &KeyPreimage,
+        recorded: &TaskState,
+        now: &[(String, Digest)],
+    ) -> Decision {
+        decide(
+            &Facts {
+                key: new.key(),
+                preimage: new,
+                state: Some(recorded),
+                outputs_now: now,
+                forced: false,
+            },
+            || Some(old),
+        )
+    }
+
+    fn outs() -> Vec<(String, Digest)> {
+        vec![("out.txt".into(), d("o"))]
+    }
+
+    /// Decide after `edit` and return the rendered reasons.
+    fn reasons_after(edit: impl FnOnce(&mut KeyPreimage)) -> Vec<String> {
+        let old = preimage();
+        let mut new = preimage();
+        edit(&mut new);
+        match decide_with(
+            &old,
+            &new,
+            &state(&old, &outs(), Some(RunStatus::Ok)),
+            &outs(),
+        ) {
+            Decision::Run(reasons) => crate::explain::render(&reasons),
+            Decision::Fresh => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn same_key_and_outputs_is_fresh() {
+        let p = preimage();
+        let recorded = state(&p, &outs(), Some(RunStatus::Ok));
+        assert_eq!(decide_with(&p, &p, &recorded, &outs()), Decision::Fresh);
+    }
+
+    #[test]
+    fn each_reason_is_named() {
+        assert_eq!(reasons_after(|_| {}), Vec::<String>::new());
+        assert_eq!(
+            reasons_after(|p| p.run = RunKey::Exec {
+                argv: vec!["make".into()]
+            }),
+            ["command changed"]
+        );
+        assert_eq!(
+            reasons_after(|p| {
+                p.env.insert("MODE".into(), "dev".into());
+            }),
+            ["env MODE changed"]
+        );
+        assert_eq!(
+            reasons_after(|p| {
+                p.hash_env.insert("NODE_ENV".into(), None);
+            }),
+            ["environment variable NODE_ENV changed (hash_env)"]
+        );
+        assert_eq!(
+            reasons_after(|p| p.workspace = "worktree".into()),
+            ["workspace changed"]
+        );
+        let changed = reasons_after(|p| p.inputs[0].1 = d("a2"));
+        assert_eq!(changed.len(), 1);
+        assert!(
+            changed[0].starts_with("input src/a.ts changed ("),
+            "{changed:?}"
+        );
+        assert!(changed[0].contains(&d("a").short()) && changed[0].contains(&d("a2").short()));
+        assert_eq!(
+            reasons_after(|p| p.inputs.push(("src/c.ts".into(), d("c")))),
+            ["input src/c.ts added"]
+        );
+        assert_eq!(
+            reasons_after(|p| {
+                p.inputs.remove(0);
+            }),
+            ["input src/a.ts removed"]
+        );
+        let section = reasons_after(|p| p.sections[0].2 = d("s2"));
+        assert!(
+            section[0].starts_with("input docs/plan.md#T9 changed ("),
+            "{section:?}"
+        );
+        let command = reasons_after(|p| p.commands[0].1 = d("v22"));
+        assert!(command[0].starts_with("input command `node --version` printed something else"));
+        assert_eq!(
+            reasons_after(|p| p.outputs.push("more.txt".into())),
+            ["declared outputs changed"]
+        );
+        assert_eq!(
+            reasons_after(|p| p.deps[0].1[0].1 = d("r2")),
+            ["dependency T4: output retry.ts changed"]
+        );
+        assert_eq!(
+            reasons_after(|p| p.deps.push(("T5".into(), Vec::new()))),
+            ["dependency T5 added"]
+        );
+        assert_eq!(
+            reasons_after(|p| p.barriers[0].1 = d("g2")),
+            ["group GROUP_A (runs before this one): outputs changed"]
+        );
+        assert_eq!(
+            reasons_after(|p| p.version += 1),
+            ["key format changed (new conduct version)"]
+        );
+    }
+
+    #[test]
+    fn outputs_on_disk_are_checked() {
+        let p = preimage();
+        let recorded = state(&p, &outs(), Some(RunStatus::Ok));
+        assert_eq!(
+            decide_with(&p, &p, &recorded, &[]),
+            Decision::Run(vec![Reason::OutputMissing {
+                output: "out.txt".into()
+            }])
+        );
+        assert_eq!(
+            decide_with(&p, &p, &recorded, &[("out.txt".into(), d("edited"))]),
+            Decision::Run(vec![Reason::OutputModified {
+                output: "out.txt".into()
+            }])
+        );
+        let extra = [("out.txt".into(), d("o")), ("out/new.txt".into(), d("n"))];
+        assert_eq!(
+            decide_with(&p, &p, &recorded, &extra),
+            Decision::Run(vec![Reason::OutputModified {
+                output: "out/new.txt".into()
+            }])
+        );
+    }
+
+    #[test]
+    fn never_built_forced_failed_and_unknown_previous() {
+        let p = preimage();
+        let never = decide(
+            &Facts {
+                key: p.key(),
+                preimage: &p,
+                state: None,
+                outputs_now: &[],
+                forced: true,
+            },
+            || None,
+        );
+        assert_eq!(
+            never,
+            Decision::Run(vec![Reason::Forced, Reason::NeverBuilt])
+        );
+        let failed = state(&p, &outs(), Some(RunStatus::TimedOut));
+        assert_eq!(
+            decide_with(&p, &p, &failed, &outs()),
+            Decision::Run(vec![Reason::PreviousRun {
+                status: RunStatus::TimedOut
+            }])
+        );
+        let only_failed = TaskState {
+            success: None,
+            ..failed
+        };
+        let decision = decide(
+            &Facts {
+                key: p.key(),
+                preimage: &p,
+                state: Some(&only_failed),
+                outputs_now: &[],
+                forced: false,
+            },
+            || None,
+        );
+        assert_eq!(
+            decision,
+            Decision::Run(vec![Reason::PreviousRun {
+                status: RunStatus::TimedOut
+            }])
+        );
+        let mut changed = preimage();
+        changed.inputs[0].1 = d("zz");
+        let recorded = state(&p, &outs(), None);
+        let decision = decide(
+            &Facts {
+                key: changed.key(),
+                preimage: &changed,
+                state: Some(&recorded),
+                outputs_now: &outs(),
+                forced: false,
+            },
+            || None,
+        );
+        assert_eq!(decision, Decision::Run(vec![Reason::KeyChanged]));
+    }
+}

@@ -1,0 +1,65 @@
+//! One build at a time per project cache (SPEC §8).
+//!
+//! `.cache/lock` is locked exclusively with the OS's advisory file lock (`flock`), which
+//! the kernel releases when the holder exits, even by `kill -9`, so a crash never leaves
+//! a stale lock. The holder writes its pid into the file; a second conduct that finds
+//! the lock taken says which pid holds it, then waits.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Held while the project cache is being written; released on drop.
+#[derive(Debug)]
+pub(crate) struct ProjectLock {
+    _file: File,
+}
+
+/// Take the lock of the cache in `cache_dir`, calling `waiting(pid of the holder)` once
+/// if another process holds it, then blocking until it is free.
+pub(crate) fn acquire(
+    cache_dir: &Path,
+    waiting: impl FnOnce(Option<u32>),
+) -> io::Result<ProjectLock> {
+    std::fs::create_dir_all(cache_dir)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(cache_dir.join("lock"))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            waiting(text.trim().parse().ok());
+            file.lock()?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    write!(file, "{}", std::process::id())?;
+    Ok(ProjectLock { _file: file })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_waits_and_learns_the_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = acquire(dir.path(), |_| panic!("free lock")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.path().to_path_buf();
+        let waiter = std::thread::spawn(move || {
+            let _second = acquire(&path, |pid| tx.send(pid).unwrap()).unwrap();
+        });
+        // The waiter reports the holder's pid before blocking.
+        assert_eq!(rx.recv().unwrap(), Some(std::process::id()));
+        drop(first);
+        waiter.join().unwrap();
+    }
+}

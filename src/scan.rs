@@ -1,0 +1,341 @@
+//! Looking at files without rehashing them: the stat cache and the scanner.
+//!
+//! A no-op build must not read file contents. For every file conduct has hashed it
+//! remembers a [`Stamp`] (size, mtime, inode, ctime) with the digest; when the stamp is
+//! unchanged, the digest is reused. `touch` changes the stamp, so the file is rehashed
+//! and found unchanged: nothing reruns (mtime alone never makes a task stale).
+//!
+//! The racy-timestamp rule (git's): file times advance in coarse ticks (4 ms here), so a
+//! file written again within the same tick as our `stat` can keep its stamp. A stamp is
+//! therefore only trusted when the file's mtime and ctime are clearly older than the
+//! moment the scan started; otherwise the entry proves nothing and the file is rehashed
+//! next time. Files are stat'ed and hashed in parallel on rayon.
+
+use std::fs::{self, Metadata};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::hash::{Digest, hash_file};
+use crate::spec::ProjectPath;
+
+/// How much older than the scan a file's times must be for its stamp to be trusted, on
+/// file systems with sub-second times. Several 4 ms ticks.
+const RACY_MARGIN_NS: i64 = 50_000_000;
+/// The same for file systems that only keep whole seconds (times with zero nanoseconds).
+const RACY_MARGIN_COARSE_NS: i64 = 2_000_000_000;
+
+/// What `stat` says about a file, enough to tell that it has not changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Stamp {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i64,
+    pub(crate) ctime_ns: i64,
+    pub(crate) ino: u64,
+}
+
+impl Stamp {
+    pub(crate) fn of(meta: &Metadata) -> Stamp {
+        Stamp {
+            size: meta.len(),
+            mtime_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+            ctime_ns: meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
+            ino: meta.ino(),
+        }
+    }
+
+    /// Whether a stamp taken in a scan that started at `scan_ns` can be trusted later.
+    fn settled_before(&self, scan_ns: i64) -> bool {
+        let newest = self.mtime_ns.max(self.ctime_ns);
+        let margin = if newest % 1_000_000_000 == 0 {
+            RACY_MARGIN_COARSE_NS
+        } else {
+            RACY_MARGIN_NS
+        };
+        newest.saturating_add(margin) < scan_ns
+    }
+}
+
+/// One remembered file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StatEntry {
+    pub(crate) stamp: Stamp,
+    pub(crate) digest: Digest,
+    /// False when the stamp was racy: rehash next time regardless.
+    pub(crate) trusted: bool,
+}
+
+/// Digests by project path, persisted with the state.
+pub(crate) type StatCache = FxHashMap<String, StatEntry>;
+
+/// What a scan found for one path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    Missing,
+    /// A directory where a file was expected.
+    Directory,
+    /// A symlink that resolves outside the project: never read.
+    Outside {
+        target: std::path::PathBuf,
+    },
+    File {
+        stamp: Stamp,
+        digest: Digest,
+    },
+}
+
+impl Found {
+    pub(crate) fn digest(&self) -> Option<Digest> {
+        match self {
+            Found::File { digest, .. } => Some(*digest),
+            _ => None,
+        }
+    }
+}
+
+/// Nanoseconds since the epoch, now: the start time of a scan.
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The project root, as given and as the file system resolves it (for symlinks).
+#[derive(Debug, Clone)]
+pub(crate) struct Root {
+    pub(crate) path: std::path::PathBuf,
+    canonical: Option<std::path::PathBuf>,
+}
+
+impl Root {
+    pub(crate) fn new(path: &Path) -> Root {
+        Root {
+            path: path.to_path_buf(),
+            canonical: fs::canonicalize(path).ok(),
+        }
+    }
+}
+
+/// Look at one file: one `lstat`, a second `stat` only for symlinks (which must stay
+/// inside `root`), and a hash only when the stat cache cannot vouch for it. `previous`
+/// is its stat-cache entry.
+pub(crate) fn look(full: &Path, previous: Option<&StatEntry>, root: &Root) -> io::Result<Found> {
+    let meta = match fs::symlink_metadata(full) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(e) => return Err(e),
+    };
+    let meta = if meta.file_type().is_symlink() {
+        let Ok(target) = fs::canonicalize(full) else {
+            return Ok(Found::Missing);
+        };
+        if root
+            .canonical
+            .as_ref()
+            .is_some_and(|r| !target.starts_with(r))
+        {
+            return Ok(Found::Outside { target });
+        }
+        fs::metadata(full)?
+    } else {
+        meta
+    };
+    if meta.is_dir() {
+        return Ok(Found::Directory);
+    }
+    let stamp = Stamp::of(&meta);
+    if let Some(entry) = previous
+        && entry.trusted
+        && entry.stamp == stamp
+    {
+        return Ok(Found::File {
+            stamp,
+            digest: entry.digest,
+        });
+    }
+    hash_file(full).map(|digest| Found::File { stamp, digest })
+}
+
+/// Look at many files in parallel against `cache`.
+pub(crate) fn look_all(
+    root: &Root,
+    paths: &[ProjectPath],
+    cache: &StatCache,
+) -> Vec<io::Result<Found>> {
+    let one = |p: &ProjectPath| look(&p.to_path(&root.path), cache.get(p.as_str()), root);
+    // Waking the pool costs more than a few stats: a task's own outputs go inline.
+    if paths.len() < 16 {
+        paths.iter().map(one).collect()
+    } else {
+        paths.par_iter().map(one).collect()
+    }
+}
+
+/// Remember what a scan that started at `scan_ns` found for `path`. Returns whether
+/// the cache changed (so an unchanged state need not be written back).
+pub(crate) fn remember(cache: &mut StatCache, path: &str, found: &Found, scan_ns: i64) -> bool {
+    match found {
+        Found::File { stamp, digest } => {
+            let entry = StatEntry {
+                stamp: *stamp,
+                digest: *digest,
+                trusted: stamp.settled_before(scan_ns),
+            };
+            if cache.get(path) == Some(&entry) {
+                return false;
+            }
+            cache.insert(path.to_owned(), entry);
+            true
+        }
+        Found::Missing | Found::Directory | Found::Outside { .. } => cache.remove(path).is_some(),
+    }
+}
+
+/// Every file under `dir` (project-relative), recursively, sorted; `skip` names
+/// project-relative directories never entered (`.git`, the cache). Symlinked
+/// directories are not followed.
+pub(crate) fn walk_files(root: &Path, dir: &str, skip: &[&str]) -> Vec<ProjectPath> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(current) = stack.pop() {
+        let full = if current.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&current)
+        };
+        let Ok(entries) = fs::read_dir(&full) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let relative = if current.is_empty() {
+                name
+            } else {
+                format!("{current}/{name}")
+            };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if !skip.contains(&relative.as_str()) {
+                    stack.push(relative);
+                }
+            } else if let Ok(path) = ProjectPath::new(&relative) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_trusted_stamps_are_not_rehashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        fs::write(&file, "one").unwrap();
+        let root = Root::new(dir.path());
+        let first = look(&file, None, &root);
+        let Ok(Found::File { stamp, digest }) = first else {
+            panic!("{first:?}")
+        };
+        assert_eq!(digest, Digest::of(b"one"));
+        let trusted = StatEntry {
+            stamp,
+            digest: Digest::of(b"pretend"),
+            trusted: true,
+        };
+        // Same stamp, trusted: the remembered digest is reused, the file not read.
+        let second = look(&file, Some(&trusted), &root);
+        assert_eq!(second.unwrap().digest(), Some(Digest::of(b"pretend")));
+        let racy = StatEntry {
+            trusted: false,
+            ..trusted
+        };
+        // Racy entries prove nothing: the file is read again.
+        let third = look(&file, Some(&racy), &root);
+        assert_eq!(third.unwrap().digest(), Some(Digest::of(b"one")));
+    }
+
+    #[test]
+    fn a_stamp_is_trusted_only_when_clearly_older_than_the_scan() {
+        let stamp = |mtime_ns| Stamp {
+            size: 1,
+            mtime_ns,
+            ctime_ns: mtime_ns,
+            ino: 1,
+        };
+        let scan = 10_000_000_123;
+        assert!(stamp(scan - 100_000_001).settled_before(scan));
+        assert!(!stamp(scan - 4_000_000).settled_before(scan), "same tick");
+        assert!(!stamp(scan).settled_before(scan));
+        // Whole-second file systems need a whole-second margin.
+        assert!(!stamp(9_000_000_000).settled_before(10_000_000_000));
+        assert!(stamp(7_000_000_000).settled_before(10_000_000_000));
+    }
+
+    #[test]
+    fn remember_marks_fresh_writes_untrusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        fs::write(&file, "x").unwrap();
+        let found = look(&file, None, &Root::new(dir.path())).unwrap();
+        let mut cache = StatCache::default();
+        remember(&mut cache, "a.txt", &found, now_ns());
+        assert!(!cache["a.txt"].trusted, "written just now");
+        remember(&mut cache, "a.txt", &found, now_ns() + 1_000_000_000);
+        assert!(cache["a.txt"].trusted);
+        remember(&mut cache, "a.txt", &Found::Missing, now_ns());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn symlinks_out_of_the_root_are_not_read() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("real"), "r").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("out")).unwrap();
+        std::os::unix::fs::symlink("real", dir.path().join("in")).unwrap();
+        let root = Root::new(dir.path());
+        assert!(matches!(
+            look(&dir.path().join("out"), None, &root),
+            Ok(Found::Outside { .. })
+        ));
+        assert_eq!(
+            look(&dir.path().join("in"), None, &root).unwrap().digest(),
+            Some(Digest::of(b"r"))
+        );
+    }
+
+    #[test]
+    fn walks_files_skipping_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in ["src/a.ts", "src/deep/b.ts", ".git/HEAD", "top.txt"] {
+            let full = dir.path().join(path);
+            fs::create_dir_all(full.parent().unwrap()).unwrap();
+            fs::write(full, "x").unwrap();
+        }
+        let all: Vec<String> = walk_files(dir.path(), "", &[".git"])
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(all, ["src/a.ts", "src/deep/b.ts", "top.txt"]);
+        let src: Vec<String> = walk_files(dir.path(), "src", &[])
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(src, ["src/a.ts", "src/deep/b.ts"]);
+    }
+}

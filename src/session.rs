@@ -1,0 +1,601 @@
+//! An open project for the commands that look at freshness: `build`, `accept`, `list`,
+//! `status`. Steps 1-3 of a build (DESIGN "How one build flows"): load the config into
+//! salsa, take the cache lock when writing, read the state, and scan the disk (globs,
+//! command inputs, source digests through the stat cache). Then, per task, [`decide`]
+//! asks salsa for the pre-image and `fresh.rs` for the verdict.
+//!
+//! The session owns the database; nothing else touches it. Inputs are set here, between
+//! queries, and only when they changed.
+//!
+//! [`decide`]: Session::decide
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::db::{self, BuildInput, ConfigInput, Database, Db, KeyError, Loaded};
+use crate::error::Error;
+use crate::explain::Reason;
+use crate::fresh::{self, Decision, Facts};
+use crate::graph::Selection;
+use crate::hash::{Digest, KeyPreimage};
+use crate::lock::{self, ProjectLock};
+use crate::project::{self, Locator, Sources};
+use crate::scan::{self, Found};
+use crate::source::Location;
+use crate::spec::section::Outline;
+use crate::spec::{InputKind, ProjectPath, SpecError, SpecErrorKind, TaskIdx, disk};
+use crate::spec_cache;
+use crate::state::{Preimages, State, StateStore, TaskState};
+
+/// Whether the session may write the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Build or accept: take the lock, save the state.
+    Write,
+    /// Dry run, list, status: no lock, nothing written.
+    Read,
+}
+
+/// A task's outputs as they are on disk now.
+#[derive(Debug, Default)]
+pub(crate) struct OutputsNow {
+    /// `(path, digest)` of every file, those of directory outputs one by one, sorted.
+    pub(crate) files: Vec<(String, Digest)>,
+    /// Declared outputs that do not exist (a file, or a directory output's directory).
+    pub(crate) missing: Vec<String>,
+}
+
+/// What `decide` found.
+#[derive(Debug)]
+pub(crate) struct Verdict {
+    pub(crate) key: Digest,
+    pub(crate) outputs: OutputsNow,
+    pub(crate) outcome: Outcome,
+}
+
+/// Fresh, or run with the reasons and the pre-image to record once it succeeds.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Fresh,
+    Run {
+        reasons: Vec<Reason>,
+        preimage: Box<KeyPreimage>,
+    },
+}
+
+/// An open project.
+pub(crate) struct Session {
+    pub(crate) root: scan::Root,
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) loaded: Arc<Loaded>,
+    pub(crate) state: State,
+    pub(crate) db: Database,
+    build: BuildInput,
+    store: StateStore,
+    preimages: Option<Preimages>,
+    /// Whether the state differs from what was loaded (else saving is skipped).
+    changed: bool,
+    /// Each task's outputs as stat'ed up front, until its first decision.
+    prefetched: FxHashMap<TaskIdx, OutputsNow>,
+    /// Produced Markdown files that tasks read sections of: read once their producer
+    /// settles.
+    generated_docs: HashSet<ProjectPath>,
+    access: Access,
+    _lock: Option<ProjectLock>,
+}
+
+impl Session {
+    /// Load the project at `locator`; with `Access::Write`, wait for the cache lock.
+    pub(crate) fn open(locator: &Locator, access: Access) -> Result<Session, Error> {
+        let (config_path, root) = locator.locate()?;
+        let sources = Sources::read(&config_path, &root)?;
+        let db = Database::default();
+        // The spec cache is only ever written to the default cache directory, so a hit
+        // also proves where the cache is: the lock can be taken, and the state read
+        // while the spec is decoded, before anything is parsed.
+        let spec_key = spec_cache::key(&sources.config, &sources.rules);
+        let default_cache = crate::spec::Project::default().cache.to_path(&root);
+        let mut lock = None;
+        let mut early_state = None;
+        let mut cached = None;
+        if let Some(payload) = spec_cache::probe(&default_cache, spec_key) {
+            if access == Access::Write {
+                lock = Some(take_lock(&default_cache)?);
+            }
+            let (spec, state) = std::thread::scope(|scope| {
+                let state = scope.spawn(|| StateStore::new(&default_cache).load());
+                let spec = spec_cache::decode(&payload, &sources.config);
+                (spec, state.join().ok())
+            });
+            cached = spec;
+            early_state = state;
+        }
+        let cache_hit = cached.is_some();
+        let config = ConfigInput::new(
+            &db,
+            sources.config.name().to_owned(),
+            sources.config.text().to_owned(),
+            sources.rules.clone(),
+            cached,
+        );
+        let loaded = match db::load(&db, config) {
+            Ok(loaded) if sources.errors.is_empty() => Arc::clone(loaded),
+            Ok(_) => return Err(project::config_error(&sources.config, sources.errors)),
+            Err(errors) => {
+                let mut all = sources.errors;
+                all.extend(errors.iter().cloned());
+                return Err(project::config_error(&sources.config, all));
+            }
+        };
+        let cache_dir = loaded.spec.project.cache.to_path(&root);
+        if cache_dir != default_cache {
+            lock = None;
+            early_state = None;
+        }
+        if access == Access::Write && lock.is_none() {
+            lock = Some(take_lock(&cache_dir)?);
+        }
+        if !cache_hit && access == Access::Write && cache_dir == default_cache {
+            // A cache that cannot be written only costs the next run a parse.
+            let _ = spec_cache::write(&cache_dir, spec_key, &loaded.spec, &loaded.graph);
+        }
+        let store = StateStore::new(&cache_dir);
+        let state = match early_state {
+            Some(state) => state,
+            None => store.load(),
+        };
+        let hash_env: BTreeMap<String, Option<String>> = loaded
+            .spec
+            .project
+            .hash_env
+            .iter()
+            .map(|name| (name.clone(), std::env::var(name).ok()))
+            .collect();
+        let build = BuildInput::new(&db, config, Vec::new(), hash_env);
+        Ok(Session {
+            root: scan::Root::new(&root),
+            cache_dir,
+            loaded,
+            state,
+            db,
+            build,
+            store,
+            preimages: None,
+            changed: false,
+            prefetched: FxHashMap::default(),
+            generated_docs: HashSet::new(),
+            access,
+            _lock: lock,
+        })
+    }
+
+    /// Check the selected tasks against the disk (exit 2 on missing inputs), then scan:
+    /// glob listings, command inputs, source digests, Markdown texts.
+    pub(crate) fn prepare(&mut self, selection: &Selection) -> Result<(), Error> {
+        let loaded = Arc::clone(&self.loaded);
+        let spec = &loaded.spec;
+        let mut errors = disk::check(
+            spec,
+            &self.root.path,
+            selection.tasks.iter().copied(),
+            disk::Leaves::Skip,
+        );
+        self.db.reset_task_outputs(spec.tasks.len());
+
+        // Globs expand against a listing of the directories they look into.
+        let mut roots: BTreeSet<String> = BTreeSet::new();
+        let mut commands: BTreeSet<String> = BTreeSet::new();
+        let mut markdown: BTreeSet<ProjectPath> = BTreeSet::new();
+        for &task in &selection.tasks {
+            for input in &spec.task(task).inputs {
+                match &input.kind {
+                    InputKind::Glob(glob) => {
+                        let literal: Vec<&str> = glob
+                            .text
+                            .split('/')
+                            .take_while(|c| !c.contains(['*', '?', '[', '{']))
+                            .collect();
+                        roots.insert(literal.join("/"));
+                    }
+                    InputKind::Command(command) => {
+                        commands.insert(command.clone());
+                    }
+                    InputKind::Section { file, .. } => {
+                        if spec.outputs.producer_of(file).is_none() {
+                            markdown.insert(file.clone());
+                        } else {
+                            self.generated_docs.insert(file.clone());
+                        }
+                    }
+                    InputKind::File(_) => {}
+                }
+            }
+        }
+        let listing = self.listing(&roots);
+        if self.build.listing(&self.db) != &listing {
+            salsa::Setter::to(self.build.set_listing(&mut self.db), listing);
+        }
+
+        let shell = spec.project.shell.clone();
+        let root = self.root.path.clone();
+        let outputs: Vec<(String, Option<Digest>)> = commands
+            .into_par_iter()
+            .map(|command| {
+                let digest = command_stdout(&shell, &command, &root).map(|out| Digest::of(&out));
+                (command, digest)
+            })
+            .collect();
+        for (command, digest) in outputs {
+            self.db.set_command_output(&command, digest);
+        }
+
+        for file in markdown {
+            let text = std::fs::read_to_string(file.to_path(&self.root.path)).ok();
+            self.db.set_file_text(&file, text);
+        }
+
+        // Every source file once, in one parallel pass: its digest, and whether it is
+        // there at all (a missing plain input is an error before anything runs).
+        let mut sources: Vec<ProjectPath> = Vec::new();
+        {
+            let mut seen: FxHashSet<&ProjectPath> = FxHashSet::default();
+            for &task in &selection.tasks {
+                for path in db::source_inputs(&self.db, self.build, task) {
+                    if seen.insert(path) {
+                        sources.push(path.clone());
+                    }
+                }
+            }
+        }
+        let found = self.scan_sources(&sources);
+        errors.extend(self.missing_sources(selection, &sources, &found));
+        if !errors.is_empty() {
+            return Err(project::config_error(&spec.source, errors));
+        }
+        self.prefetch_outputs(selection);
+        Ok(())
+    }
+
+    /// Stat (and where needed hash) source files; set their digests.
+    fn scan_sources(&mut self, paths: &[ProjectPath]) -> Vec<Found> {
+        let found = self.look(paths);
+        for (path, f) in paths.iter().zip(&found) {
+            self.db.set_file_digest(path, f.digest());
+        }
+        found
+    }
+
+    /// Plain inputs that are not there (or are directories, or lead out of the
+    /// project), and glob matches that lead out of it, as configuration errors.
+    fn missing_sources(
+        &self,
+        selection: &Selection,
+        paths: &[ProjectPath],
+        found: &[Found],
+    ) -> Vec<SpecError> {
+        let spec = &self.loaded.spec;
+        let by_path: FxHashMap<&ProjectPath, &Found> = paths.iter().zip(found).collect();
+        let mut errors = Vec::new();
+        let matches = db::glob_matches(&self.db, self.build);
+        for &task in &selection.tasks {
+            let t = spec.task(task);
+            for (i, input) in t.inputs.iter().enumerate() {
+                let checked: Vec<&ProjectPath> = match &input.kind {
+                    InputKind::File(path) => vec![path],
+                    InputKind::Glob(_) => matches
+                        .get(&(task.0, i as u32))
+                        .map(|m| m.iter().collect())
+                        .unwrap_or_default(),
+                    _ => continue,
+                };
+                for path in checked {
+                    let kind = match by_path.get(path) {
+                        Some(Found::Missing) if matches!(input.kind, InputKind::File(_)) => {
+                            SpecErrorKind::MissingInput {
+                                task: t.id.to_string(),
+                                path: path.to_string(),
+                            }
+                        }
+                        Some(Found::Directory) if matches!(input.kind, InputKind::File(_)) => {
+                            SpecErrorKind::InputIsDirectory {
+                                task: t.id.to_string(),
+                                path: path.to_string(),
+                            }
+                        }
+                        Some(Found::Outside { target }) => SpecErrorKind::SymlinkEscape {
+                            path: path.to_string(),
+                            target: target.display().to_string(),
+                        },
+                        _ => continue,
+                    };
+                    errors.push(SpecError {
+                        at: Location::new(&spec.source, input.span),
+                        kind,
+                    });
+                }
+            }
+        }
+        errors
+    }
+
+    /// Stat every declared output of the selection in one parallel pass; each task's
+    /// first decision then reads from it instead of stat'ing file by file.
+    fn prefetch_outputs(&mut self, selection: &Selection) {
+        let mut paths: Vec<ProjectPath> = Vec::new();
+        let mut plans = Vec::with_capacity(selection.tasks.len());
+        for &task in &selection.tasks {
+            let start = paths.len();
+            let missing_dirs = self.output_paths(task, &mut paths);
+            plans.push((task, start..paths.len(), missing_dirs));
+        }
+        let found = self.look(&paths);
+        for (task, range, missing_dirs) in plans {
+            let now =
+                self.collect_outputs(task, &paths[range.clone()], &found[range], missing_dirs);
+            self.prefetched.insert(task, now);
+        }
+    }
+
+    /// The files a task's outputs consist of now (directory outputs walked); returns
+    /// the directory outputs that do not exist.
+    fn output_paths(&self, task: TaskIdx, paths: &mut Vec<ProjectPath>) -> Vec<String> {
+        let mut missing = Vec::new();
+        for output in &self.loaded.spec.task(task).outputs {
+            if !output.is_dir {
+                paths.push(output.path.clone());
+            } else if output.path.to_path(&self.root.path).is_dir() {
+                paths.extend(scan::walk_files(&self.root.path, output.path.as_str(), &[]));
+            } else {
+                missing.push(output.display());
+            }
+        }
+        missing
+    }
+
+    /// Stat (and where needed hash) files through the stat cache, remembering them.
+    fn look(&mut self, paths: &[ProjectPath]) -> Vec<Found> {
+        let started = scan::now_ns();
+        let scanned = scan::look_all(&self.root, paths, &self.state.stat);
+        let mut found = Vec::with_capacity(paths.len());
+        for (path, scanned) in paths.iter().zip(scanned) {
+            let f = scanned.unwrap_or(Found::Missing);
+            self.changed |= scan::remember(&mut self.state.stat, path.as_str(), &f, started);
+            found.push(f);
+        }
+        found
+    }
+
+    fn collect_outputs(
+        &self,
+        task: TaskIdx,
+        paths: &[ProjectPath],
+        found: &[Found],
+        missing_dirs: Vec<String>,
+    ) -> OutputsNow {
+        let t = self.loaded.spec.task(task);
+        let mut now = OutputsNow {
+            files: Vec::with_capacity(paths.len()),
+            missing: missing_dirs,
+        };
+        for (path, found) in paths.iter().zip(found) {
+            match found.digest() {
+                Some(digest) => now.files.push((path.to_string(), digest)),
+                None => {
+                    if t.outputs.iter().any(|o| !o.is_dir && &o.path == path) {
+                        now.missing.push(path.to_string());
+                    }
+                }
+            }
+        }
+        now.files.sort();
+        now
+    }
+
+    fn listing(&self, roots: &BTreeSet<String>) -> Vec<ProjectPath> {
+        let project = &self.loaded.spec.project;
+        let skip = [".git", project.cache.as_str(), project.worktrees.as_str()];
+        let mut files: Vec<ProjectPath> = Vec::new();
+        let mut walked: Vec<&str> = Vec::new();
+        for root in roots {
+            // A root inside one already walked adds nothing.
+            if walked
+                .iter()
+                .any(|w| w.is_empty() || root == w || root.starts_with(&format!("{w}/")))
+            {
+                continue;
+            }
+            files.extend(scan::walk_files(&self.root.path, root, &skip));
+            walked.push(root);
+        }
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    /// The pre-images of the last successes, read on first use.
+    fn preimages(&mut self) -> &mut Preimages {
+        let store = &self.store;
+        self.preimages.get_or_insert_with(|| store.load_preimages())
+    }
+
+    /// Decide one task whose dependencies are settled. `Err` when its key cannot be
+    /// computed (an input vanished, a section is missing in a generated document).
+    pub(crate) fn decide(&mut self, task: TaskIdx, forced: bool) -> Result<Verdict, KeyError> {
+        let key = *db::task_key(&self.db, self.build, task)
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let outputs = self.outputs_now(task);
+        let loaded = Arc::clone(&self.loaded);
+        let id = loaded.spec.task(task).id.as_str();
+        let changed = self
+            .state
+            .tasks
+            .get(id)
+            .and_then(|s| s.success.as_ref())
+            .is_some_and(|s| s.key != key);
+        if changed {
+            self.preimages();
+        }
+        let preimage = db::task_preimage(&self.db, self.build, task)
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let previous = self.preimages.as_ref().and_then(|p| p.get(id));
+        let decision = fresh::decide(
+            &Facts {
+                key,
+                preimage,
+                state: self.state.tasks.get(id),
+                outputs_now: &outputs.files,
+                forced,
+            },
+            || previous,
+        );
+        // Only a task that runs needs its pre-image out of the database (to record it).
+        let outcome = match decision {
+            Decision::Fresh => Outcome::Fresh,
+            Decision::Run(reasons) => Outcome::Run {
+                reasons,
+                preimage: Box::new(preimage.clone()),
+            },
+        };
+        Ok(Verdict {
+            key,
+            outputs,
+            outcome,
+        })
+    }
+
+    /// A task's declared outputs as they are on disk now. The first call per task may
+    /// come from the prefetch; after the task ran, they are looked at again.
+    pub(crate) fn outputs_now(&mut self, task: TaskIdx) -> OutputsNow {
+        if let Some(now) = self.prefetched.remove(&task) {
+            return now;
+        }
+        let mut paths = Vec::new();
+        let missing_dirs = self.output_paths(task, &mut paths);
+        let found = self.look(&paths);
+        self.collect_outputs(task, &paths, &found, missing_dirs)
+    }
+
+    /// Settle a task for its dependents: its outputs as they are now.
+    pub(crate) fn settle(&mut self, task: TaskIdx, outputs: Vec<(String, Digest)>) {
+        let loaded = Arc::clone(&self.loaded);
+        // A generated Markdown document a later task reads sections of: read it now.
+        for output in &loaded.spec.task(task).outputs {
+            if self.generated_docs.contains(&output.path) {
+                let text = std::fs::read_to_string(output.path.to_path(&self.root.path)).ok();
+                self.db.set_file_text(&output.path, text);
+            }
+        }
+        self.db.set_task_outputs(task, outputs);
+    }
+
+    /// Whether the task's source inputs still have the digests its run started with.
+    pub(crate) fn inputs_unchanged(
+        &mut self,
+        task: TaskIdx,
+        preimage: &KeyPreimage,
+    ) -> Option<String> {
+        let paths = db::source_inputs(&self.db, self.build, task).clone();
+        let found = self.look(&paths);
+        let mut changed = None;
+        for (path, found) in paths.iter().zip(found) {
+            let before = preimage
+                .inputs
+                .binary_search_by(|(p, _)| p.as_str().cmp(path.as_str()))
+                .ok()
+                .map(|i| preimage.inputs[i].1);
+            if found.digest() != before && changed.is_none() {
+                changed = Some(path.to_string());
+            }
+        }
+        changed
+    }
+
+    /// The text of a section, for instruction files.
+    pub(crate) fn section_text(&self, file: &ProjectPath, section: &str) -> Option<String> {
+        let text = self.db.file_text(file)?.text(&self.db).as_ref()?;
+        let range = Outline::parse(text).find(section).ok()?;
+        Some(text[range].to_owned())
+    }
+
+    /// Remember a successful run's pre-image (for `--explain` next time).
+    pub(crate) fn record_preimage(&mut self, id: &str, preimage: KeyPreimage) {
+        self.preimages().insert(id.to_owned(), preimage);
+    }
+
+    /// The record of a task, to update after it ran (marks the state for saving).
+    pub(crate) fn task_state(&mut self, id: &str) -> &mut TaskState {
+        self.changed = true;
+        self.state.tasks.entry(id.to_owned()).or_default()
+    }
+
+    /// End the session: release the lock, but do not free the memory. The process is
+    /// about to exit, and dropping a 10,000-task database and state piece by piece costs
+    /// a tenth of a no-op build.
+    pub(crate) fn finish(mut self) {
+        drop(self._lock.take());
+        std::mem::forget(self);
+    }
+
+    /// Write the state (and the pre-images if they were touched). Read-only sessions
+    /// write nothing.
+    pub(crate) fn save(&mut self) -> Result<(), Error> {
+        if self.access == Access::Read || !self.changed {
+            return Ok(());
+        }
+        let ids: HashSet<&str> = self
+            .loaded
+            .spec
+            .tasks
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect();
+        self.state.tasks.retain(|id, _| ids.contains(id.as_str()));
+        let error = |source| Error::Cache {
+            path: self.cache_dir.clone(),
+            source,
+        };
+        if let Some(preimages) = &mut self.preimages {
+            preimages.retain(|id, _| ids.contains(id.as_str()));
+            self.store.save_preimages(preimages).map_err(error)?;
+        }
+        self.store.save(&self.state).map_err(error)?;
+        self.changed = false;
+        Ok(())
+    }
+}
+
+/// Take the cache lock, saying so if another conduct holds it.
+fn take_lock(cache_dir: &Path) -> Result<ProjectLock, Error> {
+    lock::acquire(cache_dir, |pid| {
+        let holder = pid.map_or_else(|| "another conduct".to_owned(), |p| format!("pid {p}"));
+        let _ = std::io::Write::write_all(
+            &mut anstream::stderr(),
+            format!("conduct: waiting for the lock on the cache (held by {holder})\n").as_bytes(),
+        );
+    })
+    .map_err(|source| Error::Cache {
+        path: cache_dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Run a `{ command = … }` input through the project shell and capture its stdout.
+fn command_stdout(shell: &[String], command: &str, root: &Path) -> Option<Vec<u8>> {
+    let (program, args) = shell.split_first()?;
+    let output = Command::new(program)
+        .args(args)
+        .arg(command)
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    output.status.success().then_some(output.stdout)
+}
