@@ -449,7 +449,9 @@ impl<'a> Coordinator<'a> {
                 }
             },
             Err(error) => {
-                self.reporter.will_run(&id, &[]);
+                // The key cannot be computed (say, a section missing from a document a
+                // dependency generated): the task fails without running.
+                self.reporter.will_run(&id, &[error.to_string()]);
                 self.give_up(
                     task,
                     RunStatus::Failed,
