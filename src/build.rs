@@ -32,7 +32,7 @@ use crate::graph::Selection;
 use crate::hash::{Digest, KeyPreimage};
 use crate::instruction;
 use crate::project::Locator;
-use crate::report::progress::{Counts, Reporter, Style};
+use crate::report::progress::{Counts, Reporter, Style, TaskEnd};
 use crate::session::{Access, Outcome, Session};
 use crate::spec::{Run, TaskIdx};
 use crate::state::{LastRun, RunStatus, Success};
@@ -656,16 +656,16 @@ impl<'a> Coordinator<'a> {
         if retry {
             let id = self.id(task);
             let title = self.loaded.spec.task(task).display_title().to_owned();
-            self.reporter.finished(
-                &id,
-                &title,
+            self.reporter.finished(&TaskEnd {
+                task: &id,
+                title: &title,
                 status,
                 duration,
                 attempt,
-                true,
-                detail.as_deref(),
-                &tail,
-            );
+                retrying: true,
+                detail: detail.as_deref(),
+                log_tail: &tail,
+            });
             self.pending.insert(task, pending);
             self.scheduler.retry(task);
             return;
@@ -715,16 +715,16 @@ impl<'a> Coordinator<'a> {
         }
         self.session.settle(task, outputs);
         self.counts.ran += 1;
-        self.reporter.finished(
-            &id,
-            &title,
-            RunStatus::Ok,
+        self.reporter.finished(&TaskEnd {
+            task: &id,
+            title: &title,
+            status: RunStatus::Ok,
             duration,
-            pending.attempt,
-            false,
-            None,
-            "",
-        );
+            attempt: pending.attempt,
+            retrying: false,
+            detail: None,
+            log_tail: "",
+        });
         self.scheduler.succeeded(task);
         self.dirty = true;
     }
@@ -746,16 +746,16 @@ impl<'a> Coordinator<'a> {
         let state = self.session.task_state(&id);
         state.last_run = Some(last_run(status, duration, attempt, reasons));
         self.counts.failed += 1;
-        self.reporter.finished(
-            &id,
-            &title,
+        self.reporter.finished(&TaskEnd {
+            task: &id,
+            title: &title,
             status,
             duration,
             attempt,
-            false,
-            detail.as_deref(),
-            &tail,
-        );
+            retrying: false,
+            detail: detail.as_deref(),
+            log_tail: &tail,
+        });
         for blocked in self.scheduler.failed(task) {
             self.counts.blocked += 1;
             let blocked = self.id(blocked);

@@ -195,12 +195,7 @@ impl Session {
             for input in &spec.task(task).inputs {
                 match &input.kind {
                     InputKind::Glob(glob) => {
-                        let literal: Vec<&str> = glob
-                            .text
-                            .split('/')
-                            .take_while(|c| !c.contains(['*', '?', '[', '{']))
-                            .collect();
-                        roots.insert(literal.join("/"));
+                        roots.insert(glob.literal_prefix());
                     }
                     InputKind::Command(command) => {
                         commands.insert(command.clone());

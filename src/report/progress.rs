@@ -46,6 +46,22 @@ impl Style {
     }
 }
 
+/// How one attempt of a task ended, for [`Reporter::finished`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TaskEnd<'a> {
+    pub(crate) task: &'a str,
+    pub(crate) title: &'a str,
+    pub(crate) status: RunStatus,
+    pub(crate) duration: Duration,
+    pub(crate) attempt: u32,
+    /// Another attempt follows.
+    pub(crate) retrying: bool,
+    /// Why it failed, when conduct knows more than the log (exit code, timeout).
+    pub(crate) detail: Option<&'a str>,
+    /// The end of the task's log, shown with failures.
+    pub(crate) log_tail: &'a str,
+}
+
 /// The final tally (`build_finished`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
@@ -203,20 +219,18 @@ impl Reporter {
         }
     }
 
-    /// The task's process ended (or failed before it could run: `detail` says why).
-    /// `retrying`: another attempt follows.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn finished(
-        &mut self,
-        task: &str,
-        title: &str,
-        status: RunStatus,
-        duration: Duration,
-        attempt: u32,
-        retrying: bool,
-        detail: Option<&str>,
-        log_tail: &str,
-    ) {
+    /// A task's attempt ended.
+    pub(crate) fn finished(&mut self, end: &TaskEnd<'_>) {
+        let TaskEnd {
+            task,
+            title,
+            status,
+            duration,
+            attempt,
+            retrying,
+            detail,
+            log_tail,
+        } = *end;
         self.running.remove(task);
         self.show_running();
         if !retrying {

@@ -89,12 +89,7 @@ pub(crate) fn check(
                     }
                 }
                 InputKind::Glob(glob) => {
-                    let literal: Vec<&str> = glob
-                        .text
-                        .split('/')
-                        .take_while(|c| !c.contains(['*', '?', '[', '{']))
-                        .collect();
-                    if let Ok(prefix) = ProjectPath::new(&literal.join("/"))
+                    if let Ok(prefix) = ProjectPath::new(&glob.literal_prefix())
                         && let Err(escape) = disk.lookup(prefix.as_str())
                     {
                         error(input.span, escape.into_error(&prefix));

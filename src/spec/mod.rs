@@ -307,6 +307,19 @@ impl Output {
     }
 }
 
+impl GlobPattern {
+    /// The directories before the first wildcard (`src/gen` for `src/gen/**/*.ts`):
+    /// where the files it can match live.
+    pub(crate) fn literal_prefix(&self) -> String {
+        let literal: Vec<&str> = self
+            .text
+            .split('/')
+            .take_while(|c| !c.contains(['*', '?', '[', '{']))
+            .collect();
+        literal.join("/")
+    }
+}
+
 impl From<GlobPattern> for String {
     fn from(glob: GlobPattern) -> String {
         glob.text
