@@ -12,8 +12,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Replace `path` with `bytes` atomically (creating parent directories).
+/// Replace `path` with `bytes` atomically (creating parent directories), flushed to disk
+/// before the rename: for the state, which nothing else can rebuild.
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, bytes, true)
+}
+
+/// Replace `path` atomically without waiting for the disk: for cache entries, which are
+/// verified when read, so a power cut can only turn one into a miss. A `kill -9` still
+/// leaves the old file or the new one.
+pub(crate) fn write_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, bytes, false)
+}
+
+fn write_with(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let name = path
@@ -27,7 +39,9 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let result = (|| {
         let mut file = File::create(&temp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         fs::rename(&temp, path)
     })();
     if result.is_err() {

@@ -111,6 +111,16 @@ pub(crate) fn build_with(
         )?;
         coordinator.run()
     };
+    if !options.dry_run {
+        let n = |count: usize| u32::try_from(count).unwrap_or(u32::MAX);
+        session.record_counts(crate::state::BuildCounts {
+            ran: n(counts.ran),
+            fresh: n(counts.fresh),
+            restored: n(counts.restored),
+            failed: n(counts.failed),
+            blocked: n(counts.blocked),
+        });
+    }
     let saved = session.save();
     session.finish();
     reporter.build_finished(counts, started.elapsed(), options.dry_run);
@@ -127,6 +137,8 @@ pub(crate) fn build_with(
 /// What a decision in dependency order found, without running anything.
 pub(crate) enum Planned {
     Fresh,
+    /// The cache would give the outputs back.
+    Restore(Vec<String>),
     Run(Vec<String>),
 }
 
@@ -173,6 +185,15 @@ pub(crate) fn plan(
                         session.settle(task, verdict.outputs.files);
                         Planned::Fresh
                     }
+                    Outcome::Restore { reasons, entry } => {
+                        let outputs = entry
+                            .outputs
+                            .iter()
+                            .map(|o| (o.path.clone(), o.digest))
+                            .collect();
+                        session.settle(task, outputs);
+                        Planned::Restore(explain::render(&reasons))
+                    }
                     Outcome::Run { reasons, .. } => Planned::Run(explain::render(&reasons)),
                 },
                 Err(error) => Planned::Run(vec![error.to_string()]),
@@ -203,6 +224,10 @@ fn dry_run(
             Planned::Fresh => {
                 counts.fresh += 1;
                 reporter.fresh(id);
+            }
+            Planned::Restore(reasons) => {
+                counts.restored += 1;
+                reporter.would_restore(id, &reasons);
             }
             Planned::Run(reasons) => {
                 counts.would_run += 1;
@@ -433,19 +458,46 @@ impl<'a> Coordinator<'a> {
                     self.reporter.fresh(&id);
                     self.scheduler.succeeded(task);
                 }
+                Outcome::Restore { reasons, entry } => {
+                    let rendered = explain::render(&reasons);
+                    match self
+                        .session
+                        .restore(task, &entry, &verdict.outputs, rendered.clone())
+                    {
+                        Ok(restored) => {
+                            let outputs = entry
+                                .outputs
+                                .iter()
+                                .map(|o| (o.path.clone(), o.digest))
+                                .collect();
+                            self.session.settle(task, outputs);
+                            self.counts.restored += 1;
+                            self.reporter.restored(&id, restored, &rendered);
+                            self.scheduler.succeeded(task);
+                            self.dirty = true;
+                        }
+                        Err(error) => {
+                            let mut reasons = reasons;
+                            reasons.push(Reason::CacheUnusable {
+                                why: error.to_string(),
+                            });
+                            match self.session.preimage(task) {
+                                Ok(preimage) => self.queue(task, verdict.key, preimage, &reasons),
+                                Err(error) => self.give_up(
+                                    task,
+                                    RunStatus::Failed,
+                                    Duration::ZERO,
+                                    1,
+                                    Some(error.to_string()),
+                                    String::new(),
+                                    Vec::new(),
+                                ),
+                            }
+                        }
+                    }
+                }
                 Outcome::Run { reasons, preimage } => {
-                    let reasons = explain::render(&reasons);
-                    self.reporter.will_run(&id, &reasons);
-                    self.pending.insert(
-                        task,
-                        Pending {
-                            key: verdict.key,
-                            preimage,
-                            reasons,
-                            attempt: 0,
-                        },
-                    );
-                    self.scheduler.queue(task);
+                    self.queue(task, verdict.key, preimage, &reasons);
                 }
             },
             Err(error) => {
@@ -463,6 +515,29 @@ impl<'a> Coordinator<'a> {
                 );
             }
         }
+    }
+
+    /// The task must run: explain why and put it in line.
+    fn queue(
+        &mut self,
+        task: TaskIdx,
+        key: Digest,
+        preimage: Box<KeyPreimage>,
+        reasons: &[Reason],
+    ) {
+        let id = self.id(task);
+        let reasons = explain::render(reasons);
+        self.reporter.will_run(&id, &reasons);
+        self.pending.insert(
+            task,
+            Pending {
+                key,
+                preimage,
+                reasons,
+                attempt: 0,
+            },
+        );
+        self.scheduler.queue(task);
     }
 
     fn start(&mut self, task: TaskIdx) {
@@ -700,11 +775,19 @@ impl<'a> Coordinator<'a> {
         ));
         match changed {
             None => {
+                let duration_ms = duration.as_millis() as u64;
                 state.success = Some(Success {
                     key: pending.key,
                     outputs: outputs.clone(),
-                    duration_ms: duration.as_millis() as u64,
+                    duration_ms,
                 });
+                if let Err(error) =
+                    self.session
+                        .store(pending.key, &pending.preimage, &outputs, duration_ms)
+                {
+                    self.reporter
+                        .warn(&format!("{id} could not be stored in the cache: {error}"));
+                }
                 self.session.record_preimage(&id, *pending.preimage);
             }
             Some(path) => {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::build::BuildOptions;
+use crate::commands::cache::CacheCommand;
 use crate::commands::graph::GraphFormat;
 use crate::project::Locator;
 use crate::report::progress::Style;
@@ -67,6 +68,18 @@ enum CliCommand {
         #[arg(value_name = "TARGET", required = true)]
         targets: Vec<String>,
     },
+    /// Remove outputs and/or the cache (both without flags)
+    Clean {
+        /// Remove every declared output (the next build restores them from the cache)
+        #[arg(long)]
+        outputs: bool,
+        /// Empty the cache directory (state, cache, logs)
+        #[arg(long)]
+        cache: bool,
+    },
+    /// Look after the build cache
+    #[command(subcommand)]
+    Cache(CacheArg),
     /// Show the last run of every task: status, duration, attempts, reasons
     Status {
         /// Print the status as JSON
@@ -99,6 +112,25 @@ enum CliCommand {
         /// The shell to complete for
         shell: ShellArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheArg {
+    /// Entries, blobs, size, and the last build's hit rate
+    Stats,
+    /// Evict least recently used entries until the cache fits (never what the current
+    /// state needs)
+    Gc {
+        /// The bound, e.g. 500M or 2G
+        #[arg(long = "max-size", value_name = "SIZE", value_parser = parse_size)]
+        max_size: u64,
+    },
+    /// Rehash every blob; drop corrupt blobs and entries that cannot be restored
+    Verify,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    crate::units::parse_size(text).ok_or_else(|| format!("`{text}` is not a size (try 500M or 2G)"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -134,6 +166,11 @@ pub(crate) enum Command {
     Status {
         json: bool,
     },
+    Clean {
+        outputs: bool,
+        cache: bool,
+    },
+    Cache(CacheCommand),
     Check {
         json: bool,
     },
@@ -190,6 +227,14 @@ impl From<Cli> for Options {
             }),
             CliCommand::Accept { targets } => Command::Accept { targets },
             CliCommand::Status { json } => Command::Status { json },
+            CliCommand::Clean { outputs, cache } => Command::Clean { outputs, cache },
+            CliCommand::Cache(command) => Command::Cache(match command {
+                CacheArg::Stats => CacheCommand::Stats,
+                CacheArg::Gc { max_size } => CacheCommand::Gc {
+                    max_bytes: max_size,
+                },
+                CacheArg::Verify => CacheCommand::Verify,
+            }),
             CliCommand::Check { json } => Command::Check { json },
             CliCommand::List { json } => Command::List { json },
             CliCommand::Graph { targets, format } => Command::Graph {

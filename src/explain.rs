@@ -77,6 +77,10 @@ pub(crate) enum Reason {
     },
     /// The key changed but the previous pre-image is not on record.
     KeyChanged,
+    /// The cache had this key but could not give its outputs back.
+    CacheUnusable {
+        why: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -126,6 +130,9 @@ impl fmt::Display for Reason {
             Reason::OutputModified { output } => write!(f, "output {output} modified"),
             Reason::KeyChanged => {
                 f.write_str("inputs changed (the previous ones are not on record)")
+            }
+            Reason::CacheUnusable { why } => {
+                write!(f, "the cached result could not be restored ({why})")
             }
         }
     }

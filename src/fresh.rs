@@ -1,11 +1,13 @@
 //! The one place that decides whether a task is up to date (SPEC §3).
 //!
-//! A task is fresh when its last successful run had the same key, every output is still
-//! on disk with the recorded digest, and its last attempt did not fail. Otherwise it
-//! runs, and every cause is recorded as a [`Reason`] on the line that finds it, so
-//! `--explain`, `--dry-run`, `list` and `build` can never disagree. The key comparison
-//! needs no pre-image; only when keys differ is the previous pre-image consulted, to name
-//! the component that changed (`input docs/plan.md#T9 changed`, not "key changed").
+//! A task is fresh when its last successful run had the same key and every output is
+//! still on disk with the recorded digest. When outputs were deleted or edited, or the
+//! key is one this checkout never ran but the cache holds (another checkout, CI), the
+//! outputs are restored from the cache instead of rerunning. Otherwise the task runs.
+//! Every cause is recorded as a [`Reason`] on the line that finds it, so `--explain`,
+//! `--dry-run`, `list` and `build` can never disagree. The key comparison needs no
+//! pre-image and no cache lookup; both are consulted, through [`History`], only when
+//! the cheap checks fail.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -18,7 +20,17 @@ use crate::state::{RunStatus, TaskState};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Decision {
     Fresh,
+    /// Up to date once the cache's outputs for this key are put back.
+    Restore(Vec<Reason>),
     Run(Vec<Reason>),
+}
+
+/// What `decide` may look up when the cheap checks fail.
+pub(crate) trait History {
+    /// The pre-image of the last successful run (to name what changed).
+    fn previous(&mut self) -> Option<&KeyPreimage>;
+    /// Whether the cache holds a sound, complete result for the current key.
+    fn cached(&mut self) -> bool;
 }
 
 /// What the coordinator knows about a task when it decides.
@@ -31,39 +43,34 @@ pub(crate) struct Facts<'a> {
     pub(crate) forced: bool,
 }
 
-/// Decide. `previous` yields the pre-image of the last success; it is only called when
-/// the key changed.
-pub(crate) fn decide<'p>(
-    facts: &Facts<'_>,
-    previous: impl FnOnce() -> Option<&'p KeyPreimage>,
-) -> Decision {
-    let mut reasons = Vec::new();
-    if facts.forced {
-        reasons.push(Reason::Forced);
-    }
+/// Decide.
+pub(crate) fn decide(facts: &Facts<'_>, history: &mut dyn History) -> Decision {
     let last_run = facts.state.and_then(|s| s.last_run.as_ref());
     let success = facts.state.and_then(|s| s.success.as_ref());
-    match success {
-        None => {
-            if last_run.is_none() {
-                reasons.push(Reason::NeverBuilt);
-            }
+    if facts.forced {
+        let mut reasons = vec![Reason::Forced];
+        reasons.extend(why_stale(facts, history));
+        return Decision::Run(reasons);
+    }
+    if let Some(success) = success
+        && success.key == facts.key
+    {
+        let mut reasons = Vec::new();
+        compare_outputs(&success.outputs, facts.outputs_now, &mut reasons);
+        if reasons.is_empty() {
+            return Decision::Fresh;
         }
-        Some(success) => {
-            if success.key != facts.key {
-                match previous() {
-                    Some(old) if old.key() == success.key => {
-                        let diff = diff(old, facts.preimage);
-                        if diff.is_empty() {
-                            reasons.push(Reason::KeyChanged);
-                        }
-                        reasons.extend(diff);
-                    }
-                    _ => reasons.push(Reason::KeyChanged),
-                }
-            }
-            compare_outputs(&success.outputs, facts.outputs_now, &mut reasons);
+        if history.cached() {
+            return Decision::Restore(reasons);
         }
+        return Decision::Run(reasons);
+    }
+    let mut reasons = why_stale(facts, history);
+    if history.cached() {
+        if success.is_none() && last_run.is_none() {
+            return Decision::Restore(vec![Reason::NeverBuilt]);
+        }
+        return Decision::Restore(reasons);
     }
     if let Some(last) = last_run
         && last.status != RunStatus::Ok
@@ -72,11 +79,34 @@ pub(crate) fn decide<'p>(
             status: last.status,
         });
     }
-    if reasons.is_empty() {
-        Decision::Fresh
-    } else {
-        Decision::Run(reasons)
+    Decision::Run(reasons)
+}
+
+/// Why the key is not the last success's: never built, or the components that changed.
+fn why_stale(facts: &Facts<'_>, history: &mut dyn History) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    let last_run = facts.state.and_then(|s| s.last_run.as_ref());
+    match facts.state.and_then(|s| s.success.as_ref()) {
+        None => {
+            if last_run.is_none() {
+                reasons.push(Reason::NeverBuilt);
+            }
+        }
+        Some(success) if success.key == facts.key => {
+            compare_outputs(&success.outputs, facts.outputs_now, &mut reasons);
+        }
+        Some(success) => match history.previous() {
+            Some(old) if old.key() == success.key => {
+                let diff = diff(old, facts.preimage);
+                if diff.is_empty() {
+                    reasons.push(Reason::KeyChanged);
+                }
+                reasons.extend(diff);
+            }
+            _ => reasons.push(Reason::KeyChanged),
+        },
     }
+    reasons
 }
 
 /// Recorded outputs against the disk: missing, modified, or extra files in a directory.
@@ -291,6 +321,22 @@ mod tests {
         }
     }
 
+    /// A fixed history for tests.
+    struct Known<'a> {
+        previous: Option<&'a KeyPreimage>,
+        cached: bool,
+    }
+
+    impl History for Known<'_> {
+        fn previous(&mut self) -> Option<&KeyPreimage> {
+            self.previous
+        }
+
+        fn cached(&mut self) -> bool {
+            self.cached
+        }
+    }
+
     fn decide_with(
         old: &KeyPreimage,
         new: &KeyPreimage,
@@ -305,7 +351,10 @@ mod tests {
                 outputs_now: now,
                 forced: false,
             },
-            || Some(old),
+            &mut Known {
+                previous: Some(old),
+                cached: false,
+            },
         )
     }
 
@@ -326,6 +375,7 @@ mod tests {
         ) {
             Decision::Run(reasons) => crate::explain::render(&reasons),
             Decision::Fresh => Vec::new(),
+            Decision::Restore(reasons) => panic!("nothing is cached here: {reasons:?}"),
         }
     }
 
@@ -443,19 +493,19 @@ mod tests {
                 outputs_now: &[],
                 forced: true,
             },
-            || None,
+            &mut Known {
+                previous: None,
+                cached: false,
+            },
         );
         assert_eq!(
             never,
             Decision::Run(vec![Reason::Forced, Reason::NeverBuilt])
         );
+        // A failed attempt after a success with this same key (forced, say) removed
+        // nothing that the success's outputs do not still show: fresh.
         let failed = state(&p, &outs(), Some(RunStatus::TimedOut));
-        assert_eq!(
-            decide_with(&p, &p, &failed, &outs()),
-            Decision::Run(vec![Reason::PreviousRun {
-                status: RunStatus::TimedOut
-            }])
-        );
+        assert_eq!(decide_with(&p, &p, &failed, &outs()), Decision::Fresh);
         let only_failed = TaskState {
             success: None,
             ..failed
@@ -468,7 +518,10 @@ mod tests {
                 outputs_now: &[],
                 forced: false,
             },
-            || None,
+            &mut Known {
+                previous: None,
+                cached: false,
+            },
         );
         assert_eq!(
             decision,
@@ -487,8 +540,71 @@ mod tests {
                 outputs_now: &outs(),
                 forced: false,
             },
-            || None,
+            &mut Known {
+                previous: None,
+                cached: false,
+            },
         );
         assert_eq!(decision, Decision::Run(vec![Reason::KeyChanged]));
+    }
+
+    fn decide_cached(
+        state: Option<&TaskState>,
+        now: &[(String, Digest)],
+        forced: bool,
+    ) -> Decision {
+        let p = preimage();
+        decide(
+            &Facts {
+                key: p.key(),
+                preimage: &p,
+                state,
+                outputs_now: now,
+                forced,
+            },
+            &mut Known {
+                previous: None,
+                cached: true,
+            },
+        )
+    }
+
+    #[test]
+    fn the_cache_restores_instead_of_rerunning() {
+        let p = preimage();
+        let recorded = state(&p, &outs(), Some(RunStatus::Ok));
+        assert_eq!(
+            decide_cached(Some(&recorded), &[], false),
+            Decision::Restore(vec![Reason::OutputMissing {
+                output: "out.txt".into()
+            }])
+        );
+        assert_eq!(
+            decide_cached(Some(&recorded), &outs(), false),
+            Decision::Fresh
+        );
+        assert_eq!(
+            decide_cached(None, &[], false),
+            Decision::Restore(vec![Reason::NeverBuilt]),
+            "another checkout built it"
+        );
+        assert_eq!(
+            decide_cached(Some(&recorded), &[], true),
+            Decision::Run(vec![
+                Reason::Forced,
+                Reason::OutputMissing {
+                    output: "out.txt".into()
+                }
+            ]),
+            "--force never restores"
+        );
+        let mut older = preimage();
+        older.inputs[0].1 = d("old");
+        let recorded_older = state(&older, &outs(), Some(RunStatus::Ok));
+        assert_eq!(
+            decide_cached(Some(&recorded_older), &outs(), false),
+            Decision::Restore(vec![Reason::KeyChanged]),
+            "inputs went back to a state the cache knows"
+        );
     }
 }

@@ -70,6 +70,11 @@ impl Digest {
     pub(crate) fn hex(&self) -> String {
         blake3::Hash::from_bytes(self.0).to_hex().to_string()
     }
+
+    /// Parse 64 hex digits (a cache file name).
+    pub(crate) fn from_hex(hex: &str) -> Option<Digest> {
+        blake3::Hash::from_hex(hex).ok().map(Digest::from)
+    }
 }
 
 impl From<blake3::Hash> for Digest {

@@ -11,6 +11,7 @@
 
 mod atomic;
 mod build;
+mod cache;
 mod cli;
 mod commands;
 mod db;

@@ -17,10 +17,11 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::cache::{ActionResult, BlobError, Cache};
 use crate::db::{self, BuildInput, ConfigInput, Database, Db, KeyError, Loaded};
 use crate::error::Error;
 use crate::explain::Reason;
-use crate::fresh::{self, Decision, Facts};
+use crate::fresh::{self, Decision, Facts, History};
 use crate::graph::Selection;
 use crate::hash::{Digest, KeyPreimage};
 use crate::lock::{self, ProjectLock};
@@ -28,7 +29,7 @@ use crate::project::{self, Locator, Sources};
 use crate::scan::{self, Found};
 use crate::source::Location;
 use crate::spec::section::Outline;
-use crate::spec::{InputKind, ProjectPath, SpecError, SpecErrorKind, TaskIdx, disk};
+use crate::spec::{InputKind, ProjectPath, SpecError, SpecErrorKind, Task, TaskIdx, disk};
 use crate::spec_cache;
 use crate::state::{Preimages, State, StateStore, TaskState};
 
@@ -58,14 +59,46 @@ pub(crate) struct Verdict {
     pub(crate) outcome: Outcome,
 }
 
-/// Fresh, or run with the reasons and the pre-image to record once it succeeds.
+/// Fresh, restorable from the cache, or run with the reasons and the pre-image to
+/// record once it succeeds.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Fresh,
+    Restore {
+        reasons: Vec<Reason>,
+        entry: Box<ActionResult>,
+    },
     Run {
         reasons: Vec<Reason>,
         preimage: Box<KeyPreimage>,
     },
+}
+
+/// What `fresh::decide` may look up, fetched only when asked.
+struct Lookups<'s> {
+    store: &'s StateStore,
+    preimages: &'s mut Option<Preimages>,
+    id: &'s str,
+    cache: &'s Cache,
+    task: &'s Task,
+    key: Digest,
+    entry: Option<ActionResult>,
+}
+
+impl History for Lookups<'_> {
+    fn previous(&mut self) -> Option<&KeyPreimage> {
+        let store = self.store;
+        self.preimages
+            .get_or_insert_with(|| store.load_preimages())
+            .get(self.id)
+    }
+
+    fn cached(&mut self) -> bool {
+        if self.entry.is_none() {
+            self.entry = self.cache.lookup(self.key, self.task);
+        }
+        self.entry.is_some()
+    }
 }
 
 /// An open project.
@@ -75,6 +108,7 @@ pub(crate) struct Session {
     pub(crate) loaded: Arc<Loaded>,
     pub(crate) state: State,
     pub(crate) db: Database,
+    pub(crate) cache: Cache,
     build: BuildInput,
     store: StateStore,
     preimages: Option<Preimages>,
@@ -145,6 +179,7 @@ impl Session {
             let _ = spec_cache::write(&cache_dir, spec_key, &loaded.spec, &loaded.graph);
         }
         let store = StateStore::new(&cache_dir);
+        let cache = Cache::new(&cache_dir);
         let state = match early_state {
             Some(state) => state,
             None => store.load(),
@@ -163,6 +198,7 @@ impl Session {
             loaded,
             state,
             db,
+            cache,
             build,
             store,
             preimages: None,
@@ -426,20 +462,20 @@ impl Session {
             .map_err(Clone::clone)?;
         let outputs = self.outputs_now(task);
         let loaded = Arc::clone(&self.loaded);
-        let id = loaded.spec.task(task).id.as_str();
-        let changed = self
-            .state
-            .tasks
-            .get(id)
-            .and_then(|s| s.success.as_ref())
-            .is_some_and(|s| s.key != key);
-        if changed {
-            self.preimages();
-        }
+        let t = loaded.spec.task(task);
+        let id = t.id.as_str();
         let preimage = db::task_preimage(&self.db, self.build, task)
             .as_ref()
             .map_err(Clone::clone)?;
-        let previous = self.preimages.as_ref().and_then(|p| p.get(id));
+        let mut lookups = Lookups {
+            store: &self.store,
+            preimages: &mut self.preimages,
+            id,
+            cache: &self.cache,
+            task: t,
+            key,
+            entry: None,
+        };
         let decision = fresh::decide(
             &Facts {
                 key,
@@ -448,12 +484,17 @@ impl Session {
                 outputs_now: &outputs.files,
                 forced,
             },
-            || previous,
+            &mut lookups,
         );
+        let entry = lookups.entry.take();
         // Only a task that runs needs its pre-image out of the database (to record it).
-        let outcome = match decision {
-            Decision::Fresh => Outcome::Fresh,
-            Decision::Run(reasons) => Outcome::Run {
+        let outcome = match (decision, entry) {
+            (Decision::Fresh, _) => Outcome::Fresh,
+            (Decision::Restore(reasons), Some(entry)) => Outcome::Restore {
+                reasons,
+                entry: Box::new(entry),
+            },
+            (Decision::Restore(reasons) | Decision::Run(reasons), _) => Outcome::Run {
                 reasons,
                 preimage: Box::new(preimage.clone()),
             },
@@ -519,9 +560,87 @@ impl Session {
         Some(text[range].to_owned())
     }
 
+    /// Put a task's outputs back from a cache entry and record it as a success.
+    /// Returns how many files were restored, or why the entry could not be used (then
+    /// its bad blob is dropped, so the rerun can store a good one).
+    pub(crate) fn restore(
+        &mut self,
+        task: TaskIdx,
+        entry: &ActionResult,
+        now: &OutputsNow,
+        reasons: Vec<String>,
+    ) -> Result<usize, BlobError> {
+        let loaded = Arc::clone(&self.loaded);
+        let t = loaded.spec.task(task);
+        match self.cache.restore(&self.root.path, entry, t, &now.files) {
+            Ok(restored) => {
+                let outputs: Vec<(String, Digest)> = entry
+                    .outputs
+                    .iter()
+                    .map(|o| (o.path.clone(), o.digest))
+                    .collect();
+                let state = self.task_state(t.id.as_str());
+                state.success = Some(crate::state::Success {
+                    key: entry.key,
+                    outputs,
+                    duration_ms: entry.duration_ms,
+                });
+                state.last_run = Some(crate::state::LastRun {
+                    status: crate::state::RunStatus::Ok,
+                    duration_ms: 0,
+                    attempts: 0,
+                    reasons,
+                    finished_at: crate::state::now_secs(),
+                });
+                self.record_preimage(t.id.as_str(), entry.preimage.clone());
+                Ok(restored)
+            }
+            Err(error) => {
+                if let BlobError::Corrupt = error {
+                    for output in &entry.outputs {
+                        if self.cache.blobs.check(output.digest).is_err() {
+                            let _ = self.cache.blobs.remove(output.digest);
+                        }
+                    }
+                }
+                let _ = self.cache.actions.remove(entry.key);
+                Err(error)
+            }
+        }
+    }
+
+    /// Store a successful run in the cache (a failure to store only costs a rerun
+    /// elsewhere, so it is reported, not fatal).
+    pub(crate) fn store(
+        &self,
+        key: Digest,
+        preimage: &KeyPreimage,
+        outputs: &[(String, Digest)],
+        duration_ms: u64,
+    ) -> Result<(), BlobError> {
+        self.cache
+            .store(&self.root.path, key, preimage, outputs, duration_ms)
+    }
+
+    /// A task's pre-image, to record once it runs (after a failed restore).
+    pub(crate) fn preimage(&self, task: TaskIdx) -> Result<Box<KeyPreimage>, KeyError> {
+        db::task_preimage(&self.db, self.build, task)
+            .as_ref()
+            .map(|p| Box::new(p.clone()))
+            .map_err(Clone::clone)
+    }
+
     /// Remember a successful run's pre-image (for `--explain` next time).
     pub(crate) fn record_preimage(&mut self, id: &str, preimage: KeyPreimage) {
         self.preimages().insert(id.to_owned(), preimage);
+    }
+
+    /// Remember what this build did (only a change marks the state for saving).
+    pub(crate) fn record_counts(&mut self, counts: crate::state::BuildCounts) {
+        if self.state.last_build != Some(counts) {
+            self.state.last_build = Some(counts);
+            self.changed = true;
+        }
     }
 
     /// The record of a task, to update after it ran (marks the state for saving).

@@ -21,7 +21,7 @@ use crate::hash::{Digest, KeyPreimage};
 use crate::scan::StatCache;
 
 const MAGIC: &[u8; 8] = b"CONDUCT\0";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// The outcome of one run of a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,12 +78,23 @@ pub(crate) struct TaskState {
     pub(crate) last_run: Option<LastRun>,
 }
 
+/// What the last build did (for the cache's hit rate).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BuildCounts {
+    pub(crate) ran: u32,
+    pub(crate) fresh: u32,
+    pub(crate) restored: u32,
+    pub(crate) failed: u32,
+    pub(crate) blocked: u32,
+}
+
 /// The contents of `state.bin`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct State {
     pub(crate) stat: StatCache,
     /// By task id.
     pub(crate) tasks: FxHashMap<String, TaskState>,
+    pub(crate) last_build: Option<BuildCounts>,
 }
 
 /// Pre-images of the last successful runs, by task id (`preimages.bin`).

@@ -76,25 +76,12 @@ fn example_copy() -> crate::test::Project {
         &std::fs::read_to_string(format!("{}/tasks.toml", repo())).unwrap(),
     );
     for dir in ["docs", "rules", "scripts"] {
-        copy_dir(
+        crate::test::copy_dir(
             &std::path::Path::new(repo()).join(dir),
             &project.path().join(dir),
         );
     }
     project
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -61,18 +61,36 @@ fn forced() {
 
 #[test]
 fn output_missing_or_modified() {
+    // With the cache, a damaged output comes back without a rerun; the reasons say why.
     let project = two_tasks();
     std::fs::remove_file(project.path().join("out/down.txt")).unwrap();
     assert!(
-        explain(&project, &["down"]).contains("down will run:\n  output out/down.txt missing\n")
+        explain(&project, &[]).contains(
+            "down is fresh (cache hit: restored 1 output)\n  output out/down.txt missing\n"
+        )
     );
     project.file("out/down.txt", "edited by hand\n");
-    assert!(
-        explain(&project, &["down"]).contains("down will run:\n  output out/down.txt modified\n")
-    );
+    assert!(explain(&project, &[]).contains(
+        "down is fresh (cache hit: restored 1 output)\n  output out/down.txt modified\n"
+    ));
     project.file("out/dir/extra.txt", "x");
+    assert!(explain(&project, &[]).contains(
+        "up is fresh (cache hit: restored 1 output)\n  output out/dir/extra.txt modified\n"
+    ));
     assert!(
-        explain(&project, &["up"]).contains("up will run:\n  output out/dir/extra.txt modified\n")
+        !project.exists("out/dir/extra.txt"),
+        "the directory output is as recorded"
+    );
+    // Without the cache, the same reasons make the task run.
+    assert_eq!(project.conduct(&["clean", "--cache"]).status, 0);
+    project.build(&[], 0);
+    project.ran();
+    std::fs::remove_file(project.path().join("out/down.txt")).unwrap();
+    std::fs::remove_dir_all(project.path().join(".cache/cas")).unwrap();
+    let out = explain(&project, &["down"]);
+    assert!(
+        out.contains("down will run:\n  output out/down.txt missing\n"),
+        "{out}"
     );
 }
 
@@ -80,9 +98,18 @@ fn output_missing_or_modified() {
 fn input_removed() {
     let project = two_tasks();
     project.file("src/b.md", "b\n");
+    project.file("src/c.md", "c\n");
     explain(&project, &["down"]);
     std::fs::remove_file(project.path().join("src/b.md")).unwrap();
     assert!(explain(&project, &["down"]).contains("down will run:\n  input src/b.md removed\n"));
+    // Back to a set of inputs the cache has seen: recorded from the cache, not run (its
+    // output, which does not depend on the Markdown files, needs no copying).
+    std::fs::remove_file(project.path().join("src/c.md")).unwrap();
+    let out = explain(&project, &[]);
+    assert!(
+        out.contains("down is fresh (cache hit: restored 0 outputs)\n  input src/c.md removed\n"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod test;
 
 mod build;
+mod cache;
 mod cli;
 mod config;
 mod example;

@@ -128,7 +128,8 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
             _ if failed => "failed",
             _ if !built && loaded.spec.task(task).run.is_some() => "never built",
             // A task without `run` only groups its dependencies.
-            Planned::Fresh => "fresh",
+            // A build would restore it from the cache without running it.
+            Planned::Fresh | Planned::Restore(_) => "fresh",
             Planned::Run(_) => "stale",
         };
     }

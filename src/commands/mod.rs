@@ -4,7 +4,9 @@
 //! closed pipe (`conduct list | head`) as a normal end rather than an error.
 
 pub(crate) mod accept;
+pub(crate) mod cache;
 pub(crate) mod check;
+pub(crate) mod clean;
 pub(crate) mod graph;
 pub(crate) mod list;
 pub(crate) mod status;
@@ -21,6 +23,10 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Build(build) => crate::build::build(&options.locator, build),
         Command::Accept { targets } => accept::run(&options.locator, targets, &mut out),
         Command::Status { json } => status::run(&options.locator, *json, &mut out),
+        Command::Clean { outputs, cache } => {
+            clean::run(&options.locator, *outputs, *cache, &mut out)
+        }
+        Command::Cache(command) => cache::run(&options.locator, *command, &mut out),
         Command::Check { json } => check::run(&options.locator, *json, &mut out),
         Command::List { json } => list::run(&options.locator, *json, &mut out),
         Command::Graph { targets, format } => {

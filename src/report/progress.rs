@@ -189,6 +189,55 @@ impl Reporter {
         }
     }
 
+    /// The task's outputs came back from the cache (`count` files).
+    pub(crate) fn restored(&mut self, task: &str, count: usize, reasons: &[String]) {
+        self.progress();
+        let files = format!("{count} output{}", if count == 1 { "" } else { "s" });
+        match self.style {
+            Style::Json => {
+                self.json(json!({"event": "task_restored", "task": task, "restored": count}))
+            }
+            Style::Quiet => {}
+            _ => {
+                if self.explain {
+                    self.explain_lines(
+                        format!("{task} is fresh (cache hit: restored {files})"),
+                        reasons,
+                    );
+                } else {
+                    let line = format!(
+                        "{} {}restored{} {task} ({files})",
+                        self.counter(),
+                        OK.render(),
+                        OK.render_reset()
+                    );
+                    self.line(&line);
+                }
+            }
+        }
+    }
+
+    /// `--dry-run`: the cache would give the task's outputs back.
+    pub(crate) fn would_restore(&mut self, task: &str, reasons: &[String]) {
+        self.progress();
+        match self.style {
+            Style::Json => {
+                self.json(json!({"event": "task_would_restore", "task": task, "reasons": reasons}))
+            }
+            Style::Quiet => {}
+            _ => {
+                if self.explain {
+                    self.explain_lines(
+                        format!("{task} would be restored from the cache:"),
+                        reasons,
+                    );
+                } else {
+                    self.line(&format!("{task} would be restored from the cache"));
+                }
+            }
+        }
+    }
+
     /// `--dry-run`: the task would run.
     pub(crate) fn would_run(&mut self, task: &str, reasons: &[String]) {
         self.progress();

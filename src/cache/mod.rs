@@ -1,0 +1,148 @@
+//! The build cache (SPEC §8): outputs by content, results by task key.
+//!
+//! After a task succeeds, its output files go to the content-addressed store
+//! ([`cas::BlobStore`]) and an [`action::ActionResult`] records, under the task's key,
+//! which output has which digest and mode. That is enough to restore the task anywhere
+//! the key is the same: after an output was deleted or edited by hand, or in another
+//! checkout (keys hold only project-relative paths), or on a CI runner that restored
+//! `.cache`. Everything read from the cache is checked: entries must name only the
+//! task's declared outputs, and blobs must hash to their names, so a damaged or
+//! tampered cache costs a rerun, never a wrong output or a write outside the project.
+
+pub(crate) mod action;
+pub(crate) mod cas;
+pub(crate) mod maintenance;
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::hash::{Digest, KeyPreimage};
+use crate::spec::{ProjectPath, Task};
+
+pub(crate) use action::{ActionCache, ActionResult, CachedOutput};
+pub(crate) use cas::{BlobError, BlobStore};
+
+/// The two stores of one cache directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Cache {
+    pub(crate) blobs: BlobStore,
+    pub(crate) actions: ActionCache,
+}
+
+impl Cache {
+    pub(crate) fn new(cache_dir: &Path) -> Cache {
+        Cache {
+            blobs: BlobStore::new(cache_dir),
+            actions: ActionCache::new(cache_dir),
+        }
+    }
+
+    /// Store a successful run: every output file as a blob, then the entry. Fails
+    /// (storing nothing under the key) if an output changed since it was hashed.
+    pub(crate) fn store(
+        &self,
+        root: &Path,
+        key: Digest,
+        preimage: &KeyPreimage,
+        outputs: &[(String, Digest)],
+        duration_ms: u64,
+    ) -> Result<(), BlobError> {
+        let mut cached = Vec::with_capacity(outputs.len());
+        for (path, digest) in outputs {
+            let full = root.join(path);
+            self.blobs.put(&full, *digest)?;
+            let mode = fs::metadata(&full)?.permissions().mode() & 0o7777;
+            cached.push(CachedOutput {
+                path: path.clone(),
+                digest: *digest,
+                mode,
+            });
+        }
+        self.actions
+            .put(&ActionResult {
+                key,
+                outputs: cached,
+                exit_code: 0,
+                duration_ms,
+                preimage: preimage.clone(),
+            })
+            .map_err(BlobError::Io)
+    }
+
+    /// The entry for `key`, if it is sound for `task` (names only its declared outputs)
+    /// and every blob it needs is present.
+    pub(crate) fn lookup(&self, key: Digest, task: &Task) -> Option<ActionResult> {
+        let entry = self.actions.get(key)?;
+        let sound = entry
+            .outputs
+            .iter()
+            .all(|o| declares(task, &o.path) && self.blobs.contains(o.digest));
+        let complete = task.outputs.iter().all(|declared| {
+            declared.is_dir
+                || entry
+                    .outputs
+                    .iter()
+                    .any(|o| o.path == declared.path.as_str())
+        });
+        (sound && complete).then_some(entry)
+    }
+
+    /// Make the task's outputs on disk exactly the entry's: files that differ from
+    /// `now` are copied out of the CAS (verified), files inside directory outputs that
+    /// the entry does not list are removed. Returns how many files were restored.
+    pub(crate) fn restore(
+        &self,
+        root: &Path,
+        entry: &ActionResult,
+        task: &Task,
+        now: &[(String, Digest)],
+    ) -> Result<usize, BlobError> {
+        let mut restored = 0;
+        // Both lists are sorted by path.
+        for output in &entry.outputs {
+            let current = now
+                .binary_search_by(|(p, _)| p.as_str().cmp(&output.path))
+                .ok()
+                .map(|i| now[i].1);
+            if current == Some(output.digest) {
+                continue;
+            }
+            let target = root.join(&output.path);
+            // A directory in the way (a file output that became a directory) goes.
+            if target.is_dir() {
+                fs::remove_dir_all(&target)?;
+            }
+            self.blobs.get(output.digest, &target, output.mode)?;
+            restored += 1;
+        }
+        for (path, _) in now {
+            let listed = entry
+                .outputs
+                .binary_search_by(|o| o.path.as_str().cmp(path))
+                .is_ok();
+            if !listed {
+                match fs::remove_file(root.join(path)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(BlobError::Io(e)),
+                    _ => restored += 1,
+                }
+            }
+        }
+        for declared in task.outputs.iter().filter(|o| o.is_dir) {
+            fs::create_dir_all(declared.path.to_path(root))?;
+        }
+        self.actions.touch(entry.key);
+        Ok(restored)
+    }
+}
+
+/// Whether `path` is one of the task's declared outputs or inside a directory output.
+fn declares(task: &Task, path: &str) -> bool {
+    let Ok(path) = ProjectPath::try_from(path.to_owned()) else {
+        return false;
+    };
+    task.outputs
+        .iter()
+        .any(|o| o.path == path || (o.is_dir && path.ancestors().any(|a| a == o.path.as_str())))
+}
