@@ -65,12 +65,15 @@ pub(crate) fn gc(cache: &Cache, max_bytes: u64, live: &FxHashSet<Digest>) -> io:
         ..GcReport::default()
     };
     let mut total = report.before;
+    let mut needed_blobs: FxHashSet<Digest> = FxHashSet::default();
     for (key, size, _) in entries.iter().filter(|e| live.contains(&e.0)) {
         report.needed += size;
-        for blob in &entry_blobs[key] {
-            report.needed += blob_sizes.get(blob).copied().unwrap_or(0);
-        }
+        needed_blobs.extend(entry_blobs[key].iter().copied());
     }
+    report.needed += needed_blobs
+        .iter()
+        .map(|b| blob_sizes.get(b).copied().unwrap_or(0))
+        .sum::<u64>();
     // Blobs no entry names are garbage whatever the bound.
     for (blob, size) in &blob_sizes {
         if !refs.contains_key(blob) {
