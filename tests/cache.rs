@@ -314,3 +314,23 @@ fn stats_report_sizes_and_the_hit_rate() {
         stats.stdout
     );
 }
+
+#[test]
+fn accepted_outputs_are_cached_for_other_checkouts() {
+    let project = project();
+    project.build(&[], 0);
+    project.ran();
+    project.write("src/0.txt", b"source 0 \n");
+    assert_eq!(project.conduct(&["accept", "t0"]).stdout, "accepted: t0\n");
+    let clone = Project::new(&project.read("tasks.toml"));
+    for dir in ["src", ".cache"] {
+        copy_dir(&project.path().join(dir), &clone.path().join(dir));
+    }
+    clone.write("seed.txt", b"seed\n");
+    clone.build(&[], 0);
+    assert!(
+        clone.ran().is_empty(),
+        "t0 restored as accepted, nothing ran"
+    );
+    assert_eq!(clone.read("out/0.txt"), expected(0, "seed"));
+}

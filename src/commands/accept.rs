@@ -76,6 +76,14 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
             reasons: vec!["accepted".to_owned()],
             finished_at: crate::state::now_secs(),
         });
+        // Stored like a run, so other checkouts restore the accepted outputs too.
+        if let Err(error) =
+            session.store(verdict.key, &preimage, &verdict.outputs.files, previous_ms)
+        {
+            text.push_str(&format!(
+                "note: {id} could not be stored in the cache: {error}\n"
+            ));
+        }
         session.record_preimage(&id, *preimage);
         session.settle(task, verdict.outputs.files);
         text.push_str(&format!("accepted: {id}\n"));
