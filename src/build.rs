@@ -788,7 +788,6 @@ impl<'a> Coordinator<'a> {
                     self.reporter
                         .warn(&format!("{id} could not be stored in the cache: {error}"));
                 }
-                self.session.record_preimage(&id, *pending.preimage);
             }
             Some(path) => {
                 self.reporter.warn(&format!(

@@ -31,7 +31,7 @@ use crate::source::Location;
 use crate::spec::section::Outline;
 use crate::spec::{InputKind, ProjectPath, SpecError, SpecErrorKind, Task, TaskIdx, disk};
 use crate::spec_cache;
-use crate::state::{Preimages, State, StateStore, TaskState};
+use crate::state::{State, StateStore, TaskState};
 
 /// Whether the session may write the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,23 +74,24 @@ pub(crate) enum Outcome {
     },
 }
 
-/// What `fresh::decide` may look up, fetched only when asked.
+/// What `fresh::decide` may look up, fetched only when asked: the cache entry of the
+/// last success (its pre-image names what changed) and the entry of the current key.
 struct Lookups<'s> {
-    store: &'s StateStore,
-    preimages: &'s mut Option<Preimages>,
-    id: &'s str,
     cache: &'s Cache,
     task: &'s Task,
     key: Digest,
+    /// The key of the last success, if any.
+    last: Option<Digest>,
+    previous: Option<ActionResult>,
     entry: Option<ActionResult>,
 }
 
 impl History for Lookups<'_> {
     fn previous(&mut self) -> Option<&KeyPreimage> {
-        let store = self.store;
-        self.preimages
-            .get_or_insert_with(|| store.load_preimages())
-            .get(self.id)
+        if self.previous.is_none() {
+            self.previous = self.last.and_then(|key| self.cache.actions.get(key));
+        }
+        self.previous.as_ref().map(|entry| &entry.preimage)
     }
 
     fn cached(&mut self) -> bool {
@@ -111,7 +112,6 @@ pub(crate) struct Session {
     pub(crate) cache: Cache,
     build: BuildInput,
     store: StateStore,
-    preimages: Option<Preimages>,
     /// Whether the state differs from what was loaded (else saving is skipped).
     changed: bool,
     /// Each task's outputs as stat'ed up front, until its first decision.
@@ -201,7 +201,6 @@ impl Session {
             cache,
             build,
             store,
-            preimages: None,
             changed: false,
             prefetched: FxHashMap::default(),
             generated_docs: HashSet::new(),
@@ -448,12 +447,6 @@ impl Session {
         files
     }
 
-    /// The pre-images of the last successes, read on first use.
-    fn preimages(&mut self) -> &mut Preimages {
-        let store = &self.store;
-        self.preimages.get_or_insert_with(|| store.load_preimages())
-    }
-
     /// Decide one task whose dependencies are settled. `Err` when its key cannot be
     /// computed (an input vanished, a section is missing in a generated document).
     pub(crate) fn decide(&mut self, task: TaskIdx, forced: bool) -> Result<Verdict, KeyError> {
@@ -467,20 +460,20 @@ impl Session {
         let preimage = db::task_preimage(&self.db, self.build, task)
             .as_ref()
             .map_err(Clone::clone)?;
+        let state = self.state.tasks.get(id);
         let mut lookups = Lookups {
-            store: &self.store,
-            preimages: &mut self.preimages,
-            id,
             cache: &self.cache,
             task: t,
             key,
+            last: state.and_then(|s| s.success.as_ref()).map(|s| s.key),
+            previous: None,
             entry: None,
         };
         let decision = fresh::decide(
             &Facts {
                 key,
                 preimage,
-                state: self.state.tasks.get(id),
+                state,
                 outputs_now: &outputs.files,
                 forced,
             },
@@ -592,7 +585,6 @@ impl Session {
                     reasons,
                     finished_at: crate::state::now_secs(),
                 });
-                self.record_preimage(t.id.as_str(), entry.preimage.clone());
                 Ok(restored)
             }
             Err(error) => {
@@ -630,11 +622,6 @@ impl Session {
             .map_err(Clone::clone)
     }
 
-    /// Remember a successful run's pre-image (for `--explain` next time).
-    pub(crate) fn record_preimage(&mut self, id: &str, preimage: KeyPreimage) {
-        self.preimages().insert(id.to_owned(), preimage);
-    }
-
     /// Remember what this build did (only a change marks the state for saving).
     pub(crate) fn record_counts(&mut self, counts: crate::state::BuildCounts) {
         if self.state.last_build != Some(counts) {
@@ -657,8 +644,7 @@ impl Session {
         std::mem::forget(self);
     }
 
-    /// Write the state (and the pre-images if they were touched). Read-only sessions
-    /// write nothing.
+    /// Write the state, if it changed. Read-only sessions write nothing.
     pub(crate) fn save(&mut self) -> Result<(), Error> {
         if self.access == Access::Read || !self.changed {
             return Ok(());
@@ -675,10 +661,6 @@ impl Session {
             path: self.cache_dir.clone(),
             source,
         };
-        if let Some(preimages) = &mut self.preimages {
-            preimages.retain(|id, _| ids.contains(id.as_str()));
-            self.store.save_preimages(preimages).map_err(error)?;
-        }
         self.store.save(&self.state).map_err(error)?;
         self.changed = false;
         Ok(())

@@ -2,12 +2,13 @@
 //!
 //! `state.bin` holds the stat cache and, per task, the last successful run (its key and
 //! output digests) and the last attempt (status, duration, attempts, reasons) for
-//! `conduct status`. `preimages.bin` holds the key pre-image of each last success; it is
-//! read only when some task is stale, since a no-op needs keys, not pre-images. Both are
-//! postcard (compact binary, no per-record JSON parsing on the no-op path), behind a
-//! magic header and version, and written atomically: a `kill -9` leaves the previous or
-//! the new file. A missing, foreign or older file means "nothing known": everything is
-//! rebuilt, never trusted wrongly.
+//! `conduct status`. (The key pre-image of a success lives in its cache entry, read only
+//! when a task is stale.) It is one postcard snapshot (compact binary, read in one go:
+//! about 13 ms for 10,000 tasks, half of what scanning the same records out of redb
+//! takes), behind a magic header and version, rewritten atomically and only when
+//! something changed: a `kill -9` leaves the previous or the new file. A missing,
+//! foreign or older file means "nothing known": everything is rebuilt or restored from
+//! the cache, never trusted wrongly.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
-use crate::hash::{Digest, KeyPreimage};
+use crate::hash::Digest;
 use crate::scan::StatCache;
 
 const MAGIC: &[u8; 8] = b"CONDUCT\0";
@@ -97,9 +98,6 @@ pub(crate) struct State {
     pub(crate) last_build: Option<BuildCounts>,
 }
 
-/// Pre-images of the last successful runs, by task id (`preimages.bin`).
-pub(crate) type Preimages = FxHashMap<String, KeyPreimage>;
-
 /// The state directory of a project's cache.
 #[derive(Debug, Clone)]
 pub(crate) struct StateStore {
@@ -117,24 +115,12 @@ impl StateStore {
         self.dir.join("state.bin")
     }
 
-    fn preimages_path(&self) -> PathBuf {
-        self.dir.join("preimages.bin")
-    }
-
     pub(crate) fn load(&self) -> State {
         read(&self.state_path()).unwrap_or_default()
     }
 
     pub(crate) fn save(&self, state: &State) -> io::Result<()> {
         write(&self.state_path(), state)
-    }
-
-    pub(crate) fn load_preimages(&self) -> Preimages {
-        read(&self.preimages_path()).unwrap_or_default()
-    }
-
-    pub(crate) fn save_preimages(&self, preimages: &Preimages) -> io::Result<()> {
-        write(&self.preimages_path(), preimages)
     }
 }
 

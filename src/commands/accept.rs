@@ -84,7 +84,6 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
                 "note: {id} could not be stored in the cache: {error}\n"
             ));
         }
-        session.record_preimage(&id, *preimage);
         session.settle(task, verdict.outputs.files);
         text.push_str(&format!("accepted: {id}\n"));
     }
