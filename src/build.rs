@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use crate::cache::{self, Collected};
 use crate::db::Loaded;
 use crate::error::Error;
 use crate::exec::process::{self, Exit, Job, ProcessRunner, Runner, Stop, WorkerEvent};
@@ -271,6 +272,48 @@ impl Prep {
     }
 }
 
+/// What the coordinator hears from the workers.
+enum Event {
+    Started {
+        task: TaskIdx,
+        pid: u32,
+    },
+    /// The process ended; after a success, the worker has also hashed the outputs and
+    /// stored them in the CAS, so the coordinator only records.
+    Finished {
+        task: TaskIdx,
+        attempt: u32,
+        exit: Exit,
+        duration: Duration,
+        collected: Option<Collected>,
+    },
+}
+
+/// How a task's last attempt failed, for the record and the report.
+struct Failure {
+    status: RunStatus,
+    duration: Duration,
+    attempt: u32,
+    detail: Option<String>,
+    /// The end of the task's log.
+    tail: String,
+    reasons: Vec<String>,
+}
+
+impl Failure {
+    /// The task could not even start (its key, its files): it fails with `detail`.
+    fn before_running(detail: String) -> Failure {
+        Failure {
+            status: RunStatus::Failed,
+            duration: Duration::ZERO,
+            attempt: 1,
+            detail: Some(detail),
+            tail: String::new(),
+            reasons: Vec::new(),
+        }
+    }
+}
+
 /// A running process.
 struct Running {
     pid: Option<u32>,
@@ -319,8 +362,8 @@ struct Coordinator<'a> {
     jobs: usize,
     pool: rayon::ThreadPool,
     runner: Arc<dyn Runner>,
-    events: Sender<WorkerEvent>,
-    inbox: Receiver<WorkerEvent>,
+    events: Sender<Event>,
+    inbox: Receiver<Event>,
     pending: HashMap<TaskIdx, Pending>,
     running: HashMap<TaskIdx, Running>,
     counts: Counts,
@@ -374,7 +417,7 @@ impl<'a> Coordinator<'a> {
                 }
             })?;
         }
-        let (events, inbox) = mpsc::channel();
+        let (events, inbox) = mpsc::channel::<Event>();
         Ok(Coordinator {
             session,
             loaded,
@@ -483,15 +526,9 @@ impl<'a> Coordinator<'a> {
                             });
                             match self.session.preimage(task) {
                                 Ok(preimage) => self.queue(task, verdict.key, preimage, &reasons),
-                                Err(error) => self.give_up(
-                                    task,
-                                    RunStatus::Failed,
-                                    Duration::ZERO,
-                                    1,
-                                    Some(error.to_string()),
-                                    String::new(),
-                                    Vec::new(),
-                                ),
+                                Err(error) => {
+                                    self.give_up(task, Failure::before_running(error.to_string()))
+                                }
                             }
                         }
                     }
@@ -504,15 +541,7 @@ impl<'a> Coordinator<'a> {
                 // The key cannot be computed (say, a section missing from a document a
                 // dependency generated): the task fails without running.
                 self.reporter.will_run(&id, &[error.to_string()]);
-                self.give_up(
-                    task,
-                    RunStatus::Failed,
-                    Duration::ZERO,
-                    1,
-                    Some(error.to_string()),
-                    String::new(),
-                    Vec::new(),
-                );
+                self.give_up(task, Failure::before_running(error.to_string()));
             }
         }
     }
@@ -562,20 +591,45 @@ impl<'a> Coordinator<'a> {
         );
         let runner = Arc::clone(&self.runner);
         let events = self.events.clone();
-        // The file work before a run happens on the worker too, so the
-        // coordinator is free to start the next task.
-        self.pool.spawn(move || match prep.apply() {
-            Ok(()) => runner.run(job, &events),
-            Err(error) => {
-                let _ = events.send(WorkerEvent::Exited {
-                    task: job.task,
-                    attempt: job.attempt,
-                    exit: Exit::SpawnFailed {
+        let outputs = self.loaded.spec.task(task).outputs.clone();
+        let root = self.session.root.clone();
+        let blobs = self.session.cache.blobs.clone();
+        // The file work before and after a run happens on the worker, so the coordinator
+        // is free to start the next task.
+        self.pool.spawn(move || {
+            let ended = std::cell::RefCell::new(None);
+            match prep.apply() {
+                Ok(()) => runner.run(job, &|event| match event {
+                    WorkerEvent::Started { task, pid } => {
+                        let _ = events.send(Event::Started {
+                            task: TaskIdx(task),
+                            pid,
+                        });
+                    }
+                    WorkerEvent::Exited { exit, duration, .. } => {
+                        *ended.borrow_mut() = Some((exit, duration));
+                    }
+                }),
+                Err(error) => {
+                    let exit = Exit::SpawnFailed {
                         error: format!("could not prepare the task: {error}"),
-                    },
-                    duration: Duration::ZERO,
-                });
+                    };
+                    *ended.borrow_mut() = Some((exit, Duration::ZERO));
+                }
             }
+            let (exit, duration) = ended.into_inner().unwrap_or_else(|| {
+                let error = "the runner reported no exit".to_owned();
+                (Exit::SpawnFailed { error }, Duration::ZERO)
+            });
+            let collected =
+                (exit == Exit::Success).then(|| cache::collect(&root, &outputs, &blobs));
+            let _ = events.send(Event::Finished {
+                task,
+                attempt,
+                exit,
+                duration,
+                collected,
+            });
         });
     }
 
@@ -635,7 +689,6 @@ impl<'a> Coordinator<'a> {
             env,
             log,
             stream: self.options.verbose,
-            attempt,
         };
         (prep, job)
     }
@@ -647,10 +700,9 @@ impl<'a> Coordinator<'a> {
             .join(format!("{}.log", self.loaded.spec.task(task).id))
     }
 
-    fn handle(&mut self, event: WorkerEvent) {
+    fn handle(&mut self, event: Event) {
         match event {
-            WorkerEvent::Started { task, pid } => {
-                let task = TaskIdx(task);
+            Event::Started { task, pid } => {
                 let timeout = self.loaded.spec.task(task).timeout;
                 let interrupted = self.interrupted;
                 if let Some(running) = self.running.get_mut(&task) {
@@ -663,16 +715,24 @@ impl<'a> Coordinator<'a> {
                     }
                 }
             }
-            WorkerEvent::Exited {
+            Event::Finished {
                 task,
                 attempt,
                 exit,
                 duration,
-            } => self.exited(TaskIdx(task), attempt, exit, duration),
+                collected,
+            } => self.exited(task, attempt, exit, duration, collected),
         }
     }
 
-    fn exited(&mut self, task: TaskIdx, attempt: u32, exit: Exit, duration: Duration) {
+    fn exited(
+        &mut self,
+        task: TaskIdx,
+        attempt: u32,
+        exit: Exit,
+        duration: Duration,
+        collected: Option<Collected>,
+    ) {
         let running = self.running.remove(&task);
         let status = match (&running, &exit) {
             (Some(r), _) if r.interrupted => RunStatus::Interrupted,
@@ -705,8 +765,10 @@ impl<'a> Coordinator<'a> {
         };
         let mut status = status;
         let mut outputs = Vec::new();
-        if status == RunStatus::Ok {
-            let now = self.session.outputs_now(task);
+        if status == RunStatus::Ok
+            && let Some(collected) = &collected
+        {
+            let now = self.session.outputs_after_run(task, collected);
             if let Some(missing) = now.missing.first() {
                 status = RunStatus::Failed;
                 detail = Some(format!(
@@ -718,8 +780,10 @@ impl<'a> Coordinator<'a> {
         let Some(pending) = self.pending.remove(&task) else {
             return;
         };
-        if status == RunStatus::Ok {
-            self.succeeded(task, pending, outputs, duration);
+        if status == RunStatus::Ok
+            && let Some(collected) = collected
+        {
+            self.succeeded(task, pending, outputs, &collected, duration);
             return;
         }
         let retries = self.loaded.spec.task(task).retries;
@@ -747,12 +811,14 @@ impl<'a> Coordinator<'a> {
         }
         self.give_up(
             task,
-            status,
-            duration,
-            attempt,
-            detail,
-            tail,
-            pending.reasons,
+            Failure {
+                status,
+                duration,
+                attempt,
+                detail,
+                tail,
+                reasons: pending.reasons,
+            },
         );
     }
 
@@ -761,6 +827,7 @@ impl<'a> Coordinator<'a> {
         task: TaskIdx,
         pending: Pending,
         outputs: Vec<(String, Digest)>,
+        collected: &Collected,
         duration: Duration,
     ) {
         let id = self.id(task);
@@ -783,7 +850,7 @@ impl<'a> Coordinator<'a> {
                 });
                 if let Err(error) =
                     self.session
-                        .store(pending.key, &pending.preimage, &outputs, duration_ms)
+                        .record_run(pending.key, &pending.preimage, collected, duration_ms)
                 {
                     self.reporter
                         .warn(&format!("{id} could not be stored in the cache: {error}"));
@@ -812,17 +879,15 @@ impl<'a> Coordinator<'a> {
     }
 
     /// A final failure: record it, report it, block what depends on it.
-    #[allow(clippy::too_many_arguments)]
-    fn give_up(
-        &mut self,
-        task: TaskIdx,
-        status: RunStatus,
-        duration: Duration,
-        attempt: u32,
-        detail: Option<String>,
-        tail: String,
-        reasons: Vec<String>,
-    ) {
+    fn give_up(&mut self, task: TaskIdx, failure: Failure) {
+        let Failure {
+            status,
+            duration,
+            attempt,
+            detail,
+            tail,
+            reasons,
+        } = failure;
         let id = self.id(task);
         let title = self.loaded.spec.task(task).display_title().to_owned();
         let state = self.session.task_state(&id);
@@ -920,18 +985,16 @@ pub(crate) struct FakeRunner {
 
 #[cfg(test)]
 impl Runner for FakeRunner {
-    fn run(&self, job: Job, events: &Sender<WorkerEvent>) {
+    fn run(&self, job: Job, events: &dyn Fn(WorkerEvent)) {
         if let Ok(mut ran) = self.ran.lock() {
             ran.push(job.id.clone());
         }
         let exit = (self.outcome)(&job);
-        let _ = events.send(WorkerEvent::Started {
+        events(WorkerEvent::Started {
             task: job.task,
             pid: 0,
         });
-        let _ = events.send(WorkerEvent::Exited {
-            task: job.task,
-            attempt: job.attempt,
+        events(WorkerEvent::Exited {
             exit,
             duration: Duration::from_millis(1),
         });

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::cache::{ActionResult, BlobError, Cache};
+use crate::cache::{ActionResult, BlobError, Cache, CachedOutput, Collected};
 use crate::db::{self, BuildInput, ConfigInput, Database, Db, KeyError, Loaded};
 use crate::error::Error;
 use crate::explain::Reason;
@@ -497,6 +497,48 @@ impl Session {
             outputs,
             outcome,
         })
+    }
+
+    /// Take in what the worker found after a run (see `cache::collect`): remember the
+    /// stats, and give the outputs as `outputs_now` would.
+    pub(crate) fn outputs_after_run(&mut self, task: TaskIdx, collected: &Collected) -> OutputsNow {
+        let mut paths = Vec::with_capacity(collected.files.len());
+        let mut found = Vec::with_capacity(collected.files.len());
+        for (path, f, _) in &collected.files {
+            self.changed |=
+                scan::remember(&mut self.state.stat, path.as_str(), f, collected.started_ns);
+            paths.push(path.clone());
+            found.push(f.clone());
+        }
+        self.collect_outputs(task, &paths, &found, collected.missing_dirs.clone())
+    }
+
+    /// Record a successful run in the action cache; its blobs were stored by the worker.
+    pub(crate) fn record_run(
+        &self,
+        key: Digest,
+        preimage: &KeyPreimage,
+        collected: &Collected,
+        duration_ms: u64,
+    ) -> Result<(), String> {
+        if !collected.stored {
+            return Err("an output changed while it was stored".to_owned());
+        }
+        let mut outputs: Vec<CachedOutput> = collected
+            .files
+            .iter()
+            .filter_map(|(path, found, mode)| {
+                found.digest().map(|digest| CachedOutput {
+                    path: path.to_string(),
+                    digest,
+                    mode: *mode,
+                })
+            })
+            .collect();
+        outputs.sort_by(|a, b| a.path.cmp(&b.path));
+        self.cache
+            .record(key, preimage, outputs, duration_ms)
+            .map_err(|e| e.to_string())
     }
 
     /// A task's declared outputs as they are on disk now. The first call per task may

@@ -39,6 +39,23 @@ impl Cache {
         }
     }
 
+    /// Record a run whose outputs are already in the CAS (see [`collect`]).
+    pub(crate) fn record(
+        &self,
+        key: Digest,
+        preimage: &KeyPreimage,
+        outputs: Vec<CachedOutput>,
+        duration_ms: u64,
+    ) -> io::Result<()> {
+        self.actions.put(&ActionResult {
+            key,
+            outputs,
+            exit_code: 0,
+            duration_ms,
+            preimage: preimage.clone(),
+        })
+    }
+
     /// Store a successful run: every output file as a blob, then the entry. Fails
     /// (storing nothing under the key) if an output changed since it was hashed.
     pub(crate) fn store(
@@ -134,6 +151,63 @@ impl Cache {
         }
         self.actions.touch(entry.key);
         Ok(restored)
+    }
+}
+
+/// A task's outputs right after it ran, looked at by the worker that ran it: every file
+/// stat'ed, hashed and copied into the CAS, so the coordinator only records.
+#[derive(Debug)]
+pub(crate) struct Collected {
+    /// Each file of the outputs (directory outputs walked), what was found, its mode.
+    pub(crate) files: Vec<(ProjectPath, crate::scan::Found, u32)>,
+    /// Declared directory outputs that do not exist.
+    pub(crate) missing_dirs: Vec<String>,
+    /// When the look started (for the stat cache's racy rule).
+    pub(crate) started_ns: i64,
+    /// Every file is in the CAS under the digest it was hashed to.
+    pub(crate) stored: bool,
+}
+
+/// Look at and store `outputs` (a task's declared outputs) under `root`.
+pub(crate) fn collect(
+    root: &crate::scan::Root,
+    outputs: &[crate::spec::Output],
+    blobs: &BlobStore,
+) -> Collected {
+    let started_ns = crate::scan::now_ns();
+    let mut paths = Vec::new();
+    let mut missing_dirs = Vec::new();
+    for output in outputs {
+        if !output.is_dir {
+            paths.push(output.path.clone());
+        } else if output.path.to_path(&root.path).is_dir() {
+            paths.extend(crate::scan::walk_files(
+                &root.path,
+                output.path.as_str(),
+                &[],
+            ));
+        } else {
+            missing_dirs.push(output.display());
+        }
+    }
+    let mut stored = true;
+    let files = paths
+        .into_iter()
+        .map(|path| {
+            let full = path.to_path(&root.path);
+            let found = crate::scan::look(&full, None, root).unwrap_or(crate::scan::Found::Missing);
+            let mode = fs::metadata(&full).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+            if let Some(digest) = found.digest() {
+                stored &= blobs.put(&full, digest).is_ok();
+            }
+            (path, found, mode)
+        })
+        .collect();
+    Collected {
+        files,
+        missing_dirs,
+        started_ns,
+        stored,
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The build coordinator owns all state and hands plain [`Job`] values to worker threads;
 //! a worker calls [`Runner::run`], which blocks until the process has ended and reports
-//! over a channel: [`WorkerEvent::Started`] (with the pid) and then exactly one
+//! through a callback: [`WorkerEvent::Started`] (with the pid) and then exactly one
 //! [`WorkerEvent::Exited`]. The trait exists so the scheduler can be tested against a
 //! fake, as ninja tests its `Builder` with a `FakeCommandRunner`.
 //!
@@ -28,7 +28,6 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::Sender;
 use std::sync::{Mutex, PoisonError};
 use std::thread::{self, Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
@@ -53,8 +52,6 @@ pub(crate) struct Job {
     pub(crate) log: PathBuf,
     /// `-v`: also copy the output live, line by line, to conduct's stderr as "[id] line".
     pub(crate) stream: bool,
-    /// 1-based attempt number (echoed back).
-    pub(crate) attempt: u32,
 }
 
 /// How a task process ended.
@@ -77,20 +74,15 @@ pub(crate) enum WorkerEvent {
     /// The process started; `pid` is also its process-group id.
     Started { task: u32, pid: u32 },
     /// The process ended (after its output was fully copied to the log).
-    Exited {
-        task: u32,
-        attempt: u32,
-        exit: Exit,
-        duration: Duration,
-    },
+    Exited { exit: Exit, duration: Duration },
 }
 
 /// Runs jobs. The trait is the seam that lets the scheduler be tested with a fake (ninja's
 /// CommandRunner/FakeCommandRunner).
 pub(crate) trait Runner: Send + Sync {
-    /// Run `job` to completion, blocking the calling thread: send `Started` (not for
-    /// SpawnFailed), then exactly one `Exited`. Never panics; send errors are ignored.
-    fn run(&self, job: Job, events: &Sender<WorkerEvent>);
+    /// Run `job` to completion, blocking the calling thread: report `Started` (not for
+    /// SpawnFailed), then exactly one `Exited`. Never panics.
+    fn run(&self, job: Job, events: &dyn Fn(WorkerEvent));
 }
 
 /// The real runner: spawns processes.
@@ -105,14 +97,9 @@ pub(crate) trait Runner: Send + Sync {
 pub(crate) struct ProcessRunner;
 
 impl Runner for ProcessRunner {
-    fn run(&self, job: Job, events: &Sender<WorkerEvent>) {
+    fn run(&self, job: Job, events: &dyn Fn(WorkerEvent)) {
         let (exit, duration) = run_job(&job, events);
-        let _ = events.send(WorkerEvent::Exited {
-            task: job.task,
-            attempt: job.attempt,
-            exit,
-            duration,
-        });
+        events(WorkerEvent::Exited { exit, duration });
     }
 }
 
@@ -200,7 +187,7 @@ fn tail_start(buf: &[u8], lines: usize) -> Option<usize> {
 }
 
 /// Run one job to its end; the caller sends `Exited`.
-fn run_job(job: &Job, events: &Sender<WorkerEvent>) -> (Exit, Duration) {
+fn run_job(job: &Job, events: &dyn Fn(WorkerEvent)) -> (Exit, Duration) {
     let spawn_failed = |error: String| (Exit::SpawnFailed { error }, Duration::ZERO);
     let log = match File::create(&job.log) {
         Ok(log) => log,
@@ -221,7 +208,7 @@ fn run_job(job: &Job, events: &Sender<WorkerEvent>) -> (Exit, Duration) {
             return spawn_failed(error);
         }
     };
-    let _ = events.send(WorkerEvent::Started {
+    events(WorkerEvent::Started {
         task: job.task,
         pid: child.id(),
     });
@@ -413,17 +400,15 @@ mod tests {
             env: Vec::new(),
             log: dir.join("logs").join("T7.log"),
             stream: false,
-            attempt: 2,
         }
     }
 
     /// Run `job` on this thread and return every event it sent.
     fn run(job: Job) -> Vec<WorkerEvent> {
         std::fs::create_dir_all(job.log.parent().unwrap()).unwrap();
-        let (tx, rx) = channel();
-        ProcessRunner.run(job, &tx);
-        drop(tx);
-        rx.into_iter().collect()
+        let events = std::cell::RefCell::new(Vec::new());
+        ProcessRunner.run(job, &|event| events.borrow_mut().push(event));
+        events.into_inner()
     }
 
     /// The exit of a run that started (Started, then Exited), checking both events.
@@ -431,12 +416,7 @@ mod tests {
         match events {
             [
                 WorkerEvent::Started { task: 7, pid },
-                WorkerEvent::Exited {
-                    task: 7,
-                    attempt: 2,
-                    exit,
-                    ..
-                },
+                WorkerEvent::Exited { exit, .. },
             ] if *pid > 1 => exit.clone(),
             other => panic!("unexpected events: {other:?}"),
         }
@@ -447,8 +427,6 @@ mod tests {
         match events {
             [
                 WorkerEvent::Exited {
-                    task: 7,
-                    attempt: 2,
                     exit: Exit::SpawnFailed { error },
                     duration,
                 },
@@ -465,7 +443,11 @@ mod tests {
     fn start(job: Job) -> (Receiver<WorkerEvent>, u32) {
         std::fs::create_dir_all(job.log.parent().unwrap()).unwrap();
         let (tx, rx) = channel();
-        thread::spawn(move || ProcessRunner.run(job, &tx));
+        thread::spawn(move || {
+            ProcessRunner.run(job, &|event| {
+                let _ = tx.send(event);
+            })
+        });
         match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
             WorkerEvent::Started { pid, .. } => (rx, pid),
             other => panic!("expected Started, got {other:?}"),
