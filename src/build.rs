@@ -34,9 +34,10 @@ use crate::hash::{Digest, KeyPreimage};
 use crate::instruction;
 use crate::project::Locator;
 use crate::report::progress::{Counts, Reporter, Style, TaskEnd};
-use crate::session::{Access, Outcome, Session};
+use crate::rules::check::{self, Evaluated};
+use crate::session::{Access, Outcome, PlannedCheck, Session};
 use crate::spec::{Run, TaskIdx};
-use crate::state::{LastRun, RunStatus, Success};
+use crate::state::{CheckRecord, LastRun, RunStatus, Success};
 
 /// How long a task's process group gets between TERM and KILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -140,7 +141,39 @@ pub(crate) enum Planned {
     Fresh,
     /// The cache would give the outputs back.
     Restore(Vec<String>),
+    /// The command would not run, but checks would run again or fail again.
+    Recheck {
+        reasons: Vec<String>,
+        failing: bool,
+    },
     Run(Vec<String>),
+}
+
+/// Whether settled outputs still pass their checks without running any: `None` if so,
+/// else what would be checked again or fail again.
+fn recheck(session: &Session, task: TaskIdx, outputs: &[(String, Digest)]) -> Option<Planned> {
+    let loaded = &session.loaded;
+    let mut reasons = Vec::new();
+    let mut failing = false;
+    for planned in session.plan_checks(task, outputs) {
+        let rule = loaded.rules.at(planned.rule);
+        match &planned.known {
+            None => reasons.push(planned.reason.map_or_else(
+                || format!("check {} has not run on these outputs", rule.name),
+                |r| r.to_string(),
+            )),
+            Some(result) if !result.passed && rule.required => {
+                failing = true;
+                let reason = Reason::CheckFailed {
+                    rule: rule.name.clone(),
+                    message: result.message.clone(),
+                };
+                reasons.push(reason.to_string());
+            }
+            Some(_) => {}
+        }
+    }
+    (!reasons.is_empty()).then_some(Planned::Recheck { reasons, failing })
 }
 
 /// Decide every selected task in dependency order as a build would, without running:
@@ -183,24 +216,26 @@ pub(crate) fn plan(
             match session.decide(task, forced[task.index()]) {
                 Ok(verdict) => match verdict.outcome {
                     Outcome::Fresh => {
+                        let again = recheck(session, task, &verdict.outputs.files);
                         session.settle(task, verdict.outputs.files);
-                        Planned::Fresh
+                        again.unwrap_or(Planned::Fresh)
                     }
                     Outcome::Restore { reasons, entry } => {
-                        let outputs = entry
+                        let outputs: Vec<(String, Digest)> = entry
                             .outputs
                             .iter()
                             .map(|o| (o.path.clone(), o.digest))
                             .collect();
+                        let again = recheck(session, task, &outputs);
                         session.settle(task, outputs);
-                        Planned::Restore(explain::render(&reasons))
+                        again.unwrap_or(Planned::Restore(explain::render(&reasons)))
                     }
                     Outcome::Run { reasons, .. } => Planned::Run(explain::render(&reasons)),
                 },
                 Err(error) => Planned::Run(vec![error.to_string()]),
             }
         };
-        if matches!(verdict, Planned::Run(_)) {
+        if matches!(verdict, Planned::Run(_) | Planned::Recheck { .. }) {
             would_run[task.index()] = true;
             if let Some(g) = t.group {
                 group_would_run[g.index()].get_or_insert(task);
@@ -230,6 +265,10 @@ fn dry_run(
                 counts.restored += 1;
                 reporter.would_restore(id, &reasons);
             }
+            Planned::Recheck { reasons, .. } => {
+                counts.would_run += 1;
+                reporter.would_recheck(id, &reasons);
+            }
             Planned::Run(reasons) => {
                 counts.would_run += 1;
                 reporter.would_run(id, &reasons);
@@ -245,6 +284,30 @@ struct Pending {
     preimage: Box<KeyPreimage>,
     reasons: Vec<String>,
     attempt: u32,
+    /// What the failed checks of the last attempt said (`CONDUCT_FEEDBACK`).
+    feedback: Option<String>,
+}
+
+/// How a task's command part was settled, while its checks decide whether it is done.
+enum Settled {
+    Fresh,
+    Restored {
+        files: usize,
+        reasons: Vec<String>,
+    },
+    Ran {
+        pending: Pending,
+        duration: Duration,
+    },
+}
+
+/// A task whose checks are being evaluated.
+struct Checking {
+    settled: Settled,
+    outputs: Vec<(String, Digest)>,
+    checks: Vec<PlannedCheck>,
+    /// Checks still running on the pool.
+    waiting: usize,
 }
 
 /// The file work before a task runs: its stale outputs removed, their parent
@@ -252,6 +315,8 @@ struct Pending {
 struct Prep {
     outputs: Vec<PathBuf>,
     instruction: (PathBuf, String),
+    /// What the failed checks of the previous attempt said.
+    feedback: Option<(PathBuf, String)>,
 }
 
 impl Prep {
@@ -268,6 +333,12 @@ impl Prep {
         }
         // Rewritten before every run, read only by the task: no need for the atomic,
         // synced write the state gets.
+        if let Some((path, text)) = &self.feedback {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(path, text)?;
+        }
         std::fs::write(&self.instruction.0, &self.instruction.1)
     }
 }
@@ -277,6 +348,13 @@ enum Event {
     Started {
         task: TaskIdx,
         pid: u32,
+    },
+    /// A check of a task's outputs reached its verdict.
+    Checked {
+        task: TaskIdx,
+        /// Its place in the task's planned checks.
+        index: usize,
+        evaluated: Evaluated,
     },
     /// The process ended; after a success, the worker has also hashed the outputs and
     /// stored them in the CAS, so the coordinator only records.
@@ -366,6 +444,7 @@ struct Coordinator<'a> {
     inbox: Receiver<Event>,
     pending: HashMap<TaskIdx, Pending>,
     running: HashMap<TaskIdx, Running>,
+    checking: HashMap<TaskIdx, Checking>,
     counts: Counts,
     signals: Signals,
     interrupted: bool,
@@ -432,6 +511,7 @@ impl<'a> Coordinator<'a> {
             inbox,
             pending: HashMap::new(),
             running: HashMap::new(),
+            checking: HashMap::new(),
             counts: Counts::default(),
             signals: Signals::register(),
             interrupted: false,
@@ -456,7 +536,7 @@ impl<'a> Coordinator<'a> {
             while let Some(task) = self.scheduler.next(self.jobs) {
                 self.start(task);
             }
-            if self.scheduler.is_idle() {
+            if self.scheduler.is_idle() && self.checking.is_empty() {
                 break;
             }
             match self.inbox.recv_timeout(self.next_wakeup()) {
@@ -496,10 +576,7 @@ impl<'a> Coordinator<'a> {
         match self.session.decide(task, self.forced[task.index()]) {
             Ok(verdict) => match verdict.outcome {
                 Outcome::Fresh => {
-                    self.session.settle(task, verdict.outputs.files);
-                    self.counts.fresh += 1;
-                    self.reporter.fresh(&id);
-                    self.scheduler.succeeded(task);
+                    self.check(task, Settled::Fresh, verdict.outputs.files);
                 }
                 Outcome::Restore { reasons, entry } => {
                     let rendered = explain::render(&reasons);
@@ -507,16 +584,17 @@ impl<'a> Coordinator<'a> {
                         .session
                         .restore(task, &entry, &verdict.outputs, rendered.clone())
                     {
-                        Ok(restored) => {
+                        Ok(files) => {
                             let outputs = entry
                                 .outputs
                                 .iter()
                                 .map(|o| (o.path.clone(), o.digest))
                                 .collect();
-                            self.session.settle(task, outputs);
-                            self.counts.restored += 1;
-                            self.reporter.restored(&id, restored, &rendered);
-                            self.scheduler.succeeded(task);
+                            let settled = Settled::Restored {
+                                files,
+                                reasons: rendered,
+                            };
+                            self.check(task, settled, outputs);
                             self.dirty = true;
                         }
                         Err(error) => {
@@ -564,6 +642,7 @@ impl<'a> Coordinator<'a> {
                 preimage,
                 reasons,
                 attempt: 0,
+                feedback: None,
             },
         );
         self.scheduler.queue(task);
@@ -652,9 +731,22 @@ impl<'a> Coordinator<'a> {
             task,
             &|file, section| self.session.section_text(file, section),
         );
+        let feedback = self
+            .pending
+            .get(&task)
+            .and_then(|p| p.feedback.clone())
+            .map(|text| {
+                let path = self
+                    .session
+                    .cache_dir
+                    .join("feedback")
+                    .join(format!("{}.md", t.id));
+                (path, text)
+            });
         let prep = Prep {
             outputs: t.outputs.iter().map(|o| o.path.to_path(&root)).collect(),
             instruction: (instruction.clone(), text),
+            feedback: feedback.clone(),
         };
         let log = self.log_path(task);
         let argv = match &t.run {
@@ -680,6 +772,9 @@ impl<'a> Coordinator<'a> {
             ("CONDUCT_OUTPUTS".to_owned(), outputs.join("\n")),
             ("CONDUCT_ATTEMPT".to_owned(), attempt.to_string()),
         ];
+        if let Some((path, _)) = &feedback {
+            env.push(("CONDUCT_FEEDBACK".to_owned(), path.display().to_string()));
+        }
         env.extend(t.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let job = Job {
             task: task.0,
@@ -722,6 +817,11 @@ impl<'a> Coordinator<'a> {
                 duration,
                 collected,
             } => self.exited(task, attempt, exit, duration, collected),
+            Event::Checked {
+                task,
+                index,
+                evaluated,
+            } => self.checked(task, index, evaluated),
         }
     }
 
@@ -831,14 +931,13 @@ impl<'a> Coordinator<'a> {
         duration: Duration,
     ) {
         let id = self.id(task);
-        let title = self.loaded.spec.task(task).display_title().to_owned();
         let changed = self.session.inputs_unchanged(task, &pending.preimage);
         let state = self.session.task_state(&id);
         state.last_run = Some(last_run(
             RunStatus::Ok,
             duration,
             pending.attempt,
-            pending.reasons,
+            pending.reasons.clone(),
         ));
         match changed {
             None => {
@@ -862,20 +961,209 @@ impl<'a> Coordinator<'a> {
                 ));
             }
         }
-        self.session.settle(task, outputs);
-        self.counts.ran += 1;
-        self.reporter.finished(&TaskEnd {
-            task: &id,
-            title: &title,
-            status: RunStatus::Ok,
-            duration,
-            attempt: pending.attempt,
-            retrying: false,
-            detail: None,
-            log_tail: "",
-        });
-        self.scheduler.succeeded(task);
         self.dirty = true;
+        self.check(task, Settled::Ran { pending, duration }, outputs);
+    }
+
+    /// The command part of `task` is settled with `outputs`: evaluate its checks (known
+    /// verdicts from the state or the check cache, the rest on the pool), then finish.
+    fn check(&mut self, task: TaskIdx, settled: Settled, outputs: Vec<(String, Digest)>) {
+        let checks = self.session.plan_checks(task, &outputs);
+        let rechecks: Vec<String> = checks
+            .iter()
+            .filter_map(|c| c.reason.as_ref().map(ToString::to_string))
+            .collect();
+        if !rechecks.is_empty() {
+            let id = self.id(task);
+            self.reporter.rechecking(&id, &rechecks);
+        }
+        let mut waiting = 0;
+        for (index, planned) in checks.iter().enumerate() {
+            if planned.known.is_none() {
+                waiting += 1;
+                self.spawn_check(task, index, planned);
+            }
+        }
+        self.checking.insert(
+            task,
+            Checking {
+                settled,
+                outputs,
+                checks,
+                waiting,
+            },
+        );
+        if waiting == 0 {
+            self.finish(task);
+        }
+    }
+
+    fn spawn_check(&mut self, task: TaskIdx, index: usize, planned: &PlannedCheck) {
+        let loaded = Arc::clone(&self.loaded);
+        let events = self.events.clone();
+        let cancel = Arc::clone(&self.signals.flag);
+        let root = self.session.root.path.clone();
+        let rule = planned.rule;
+        let files = planned.files.clone();
+        let id = self.id(task);
+        let log = self
+            .session
+            .cache_dir
+            .join("logs")
+            .join(format!("{id}.{}.check.log", loaded.rules.at(rule).name));
+        // A check is bounded by its task's timeout, counted from when it starts.
+        let timeout = loaded.spec.task(task).timeout;
+        self.pool.spawn(move || {
+            let context = check::Context {
+                root: &root,
+                task: &id,
+                shell: &loaded.spec.project.shell,
+                log,
+                deadline: timeout.map(|t| Instant::now() + t),
+                cancel: &cancel,
+            };
+            let evaluated = check::run(loaded.rules.at(rule), &files, &context);
+            let _ = events.send(Event::Checked {
+                task,
+                index,
+                evaluated,
+            });
+        });
+    }
+
+    /// A check's verdict arrived.
+    fn checked(&mut self, task: TaskIdx, index: usize, evaluated: Evaluated) {
+        let Some(checking) = self.checking.get_mut(&task) else {
+            return;
+        };
+        let planned = &mut checking.checks[index];
+        if evaluated.cacheable
+            && let Err(error) = self
+                .session
+                .cache
+                .checks
+                .put(planned.key, &evaluated.result)
+        {
+            self.reporter
+                .warn(&format!("a check result could not be cached: {error}"));
+        }
+        planned.known = Some(evaluated.result);
+        checking.waiting -= 1;
+        if checking.waiting == 0 {
+            self.finish(task);
+        }
+    }
+
+    /// Every check of `task` has its verdict: report them, then settle the task, retry
+    /// it with the checks' feedback, or fail it.
+    fn finish(&mut self, task: TaskIdx) {
+        let Some(checking) = self.checking.remove(&task) else {
+            return;
+        };
+        let loaded = Arc::clone(&self.loaded);
+        let id = self.id(task);
+        let title = loaded.spec.task(task).display_title().to_owned();
+        let mut records = Vec::with_capacity(checking.checks.len());
+        let mut failures = Vec::new();
+        for planned in checking.checks {
+            let rule = loaded.rules.at(planned.rule);
+            let result = planned
+                .known
+                .unwrap_or_else(|| crate::rules::check::CheckResult {
+                    passed: false,
+                    message: "no verdict".to_owned(),
+                    metric: None,
+                });
+            self.reporter
+                .check_finished(&id, &rule.name, &result, rule.required);
+            if !result.passed {
+                if rule.required {
+                    failures.push(format!("check {} failed: {}", rule.name, result.message));
+                } else {
+                    self.counts.warnings += 1;
+                    self.reporter.warn(&format!(
+                        "{id}: advisory check {} failed: {}",
+                        rule.name, result.message
+                    ));
+                }
+            }
+            records.push(CheckRecord {
+                rule: rule.name.clone(),
+                key: planned.key,
+                result,
+            });
+        }
+        let state = self.session.task_state(&id);
+        if state.checks != records {
+            state.checks = records;
+        }
+        if failures.is_empty() {
+            self.session.settle(task, checking.outputs);
+            match checking.settled {
+                Settled::Fresh => {
+                    self.counts.fresh += 1;
+                    self.reporter.fresh(&id);
+                }
+                Settled::Restored { files, reasons } => {
+                    self.counts.restored += 1;
+                    self.reporter.restored(&id, files, &reasons);
+                }
+                Settled::Ran { pending, duration } => {
+                    self.counts.ran += 1;
+                    self.reporter.finished(&TaskEnd {
+                        task: &id,
+                        title: &title,
+                        status: RunStatus::Ok,
+                        duration,
+                        attempt: pending.attempt,
+                        retrying: false,
+                        detail: None,
+                        log_tail: "",
+                    });
+                }
+            }
+            self.scheduler.succeeded(task);
+            return;
+        }
+        let detail = failures.join("; ");
+        let (duration, attempt, reasons) = match checking.settled {
+            Settled::Ran {
+                mut pending,
+                duration,
+            } => {
+                let retries = loaded.spec.task(task).retries;
+                if pending.attempt <= retries && !self.interrupted && !self.options.fail_fast {
+                    // Run the command again, telling it what failed.
+                    self.reporter.finished(&TaskEnd {
+                        task: &id,
+                        title: &title,
+                        status: RunStatus::Failed,
+                        duration,
+                        attempt: pending.attempt,
+                        retrying: true,
+                        detail: Some(&detail),
+                        log_tail: "",
+                    });
+                    pending.feedback = Some(failures.join("\n"));
+                    self.pending.insert(task, pending);
+                    self.scheduler.retry(task);
+                    return;
+                }
+                (duration, pending.attempt, pending.reasons)
+            }
+            Settled::Fresh | Settled::Restored { .. } => (Duration::ZERO, 0, Vec::new()),
+        };
+        self.give_up(
+            task,
+            Failure {
+                status: RunStatus::Failed,
+                duration,
+                attempt,
+                detail: Some(detail),
+                tail: String::new(),
+                reasons,
+            },
+        );
     }
 
     /// A final failure: record it, report it, block what depends on it.

@@ -81,6 +81,15 @@ pub(crate) enum Reason {
     CacheUnusable {
         why: String,
     },
+    /// A rule the task's outputs are checked with changed: its check runs again.
+    RuleChanged {
+        rule: String,
+    },
+    /// A check of the outputs failed (from its cache: the command does not rerun).
+    CheckFailed {
+        rule: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -134,6 +143,8 @@ impl fmt::Display for Reason {
             Reason::CacheUnusable { why } => {
                 write!(f, "the cached result could not be restored ({why})")
             }
+            Reason::RuleChanged { rule } => write!(f, "rule {rule} changed"),
+            Reason::CheckFailed { rule, message } => write!(f, "check {rule} failed: {message}"),
         }
     }
 }

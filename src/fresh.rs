@@ -318,6 +318,7 @@ mod tests {
                 reasons: Vec::new(),
                 finished_at: 0,
             }),
+            checks: Vec::new(),
         }
     }
 

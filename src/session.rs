@@ -26,6 +26,7 @@ use crate::graph::Selection;
 use crate::hash::{Digest, KeyPreimage};
 use crate::lock::{self, ProjectLock};
 use crate::project::{self, Locator, Sources};
+use crate::rules::check::{self, CheckResult};
 use crate::scan::{self, Found};
 use crate::source::Location;
 use crate::spec::section::Outline;
@@ -49,6 +50,20 @@ pub(crate) struct OutputsNow {
     pub(crate) files: Vec<(String, Digest)>,
     /// Declared outputs that do not exist (a file, or a directory output's directory).
     pub(crate) missing: Vec<String>,
+}
+
+/// One check a task's outputs are due, and its verdict if one is already known.
+#[derive(Debug)]
+pub(crate) struct PlannedCheck {
+    /// Position of the rule in the rule set.
+    pub(crate) rule: usize,
+    pub(crate) key: Digest,
+    /// The outputs it applies to (project-relative).
+    pub(crate) files: Vec<String>,
+    /// From the state (the last verdict for the same key) or the check cache.
+    pub(crate) known: Option<CheckResult>,
+    /// Why it must run again when an earlier verdict for this rule exists.
+    pub(crate) reason: Option<Reason>,
 }
 
 /// What `decide` found.
@@ -110,6 +125,8 @@ pub(crate) struct Session {
     pub(crate) state: State,
     pub(crate) db: Database,
     pub(crate) cache: Cache,
+    /// `check::rule_digest` of every rule, by position.
+    rule_digests: Vec<Digest>,
     build: BuildInput,
     store: StateStore,
     /// Whether the state differs from what was loaded (else saving is skipped).
@@ -180,6 +197,7 @@ impl Session {
         }
         let store = StateStore::new(&cache_dir);
         let cache = Cache::new(&cache_dir);
+        let rule_digests = loaded.rules.iter().map(check::rule_digest).collect();
         let state = match early_state {
             Some(state) => state,
             None => store.load(),
@@ -199,6 +217,7 @@ impl Session {
             state,
             db,
             cache,
+            rule_digests,
             build,
             store,
             changed: false,
@@ -497,6 +516,60 @@ impl Session {
             outputs,
             outcome,
         })
+    }
+
+    /// The checks `task`'s `outputs` are due: every rule in its `checks` that applies to
+    /// at least one output, with its key and any verdict already known for that key.
+    pub(crate) fn plan_checks(
+        &self,
+        task: TaskIdx,
+        outputs: &[(String, Digest)],
+    ) -> Vec<PlannedCheck> {
+        let t = self.loaded.spec.task(task);
+        let recorded = self
+            .state
+            .tasks
+            .get(t.id.as_str())
+            .map_or(&[][..], |s| &s.checks[..]);
+        let mut planned = Vec::with_capacity(t.checks.len());
+        for name in &t.checks {
+            let Some(rule) = self.loaded.rules.position(name) else {
+                continue;
+            };
+            let applies = &self.loaded.rules.at(rule).applies_to;
+            let files: Vec<(String, Digest)> = outputs
+                .iter()
+                .filter(|(path, _)| {
+                    applies.as_ref().is_none_or(|a| {
+                        ProjectPath::try_from(path.clone()).is_ok_and(|p| a.matches(&p))
+                    })
+                })
+                .cloned()
+                .collect();
+            if files.is_empty() {
+                continue;
+            }
+            let key = check::check_key(self.rule_digests[rule], &files);
+            let earlier = recorded.iter().find(|r| &r.rule == name);
+            let known = match earlier {
+                Some(record) if record.key == key => Some(record.result.clone()),
+                _ => self.cache.checks.get(key),
+            };
+            let reason = match earlier {
+                Some(record) if record.key != key && known.is_none() => {
+                    Some(Reason::RuleChanged { rule: name.clone() })
+                }
+                _ => None,
+            };
+            planned.push(PlannedCheck {
+                rule,
+                key,
+                files: files.into_iter().map(|(path, _)| path).collect(),
+                known,
+                reason,
+            });
+        }
+        planned
     }
 
     /// Take in what the worker found after a run (see `cache::collect`): remember the

@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic;
 use crate::hash::Digest;
+use crate::rules::check::CheckResult;
 use crate::scan::StatCache;
 
 const MAGIC: &[u8; 8] = b"CONDUCT\0";
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 
 /// The outcome of one run of a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,11 +73,22 @@ pub(crate) struct LastRun {
     pub(crate) finished_at: u64,
 }
 
+/// The last verdict of one of a task's checks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CheckRecord {
+    pub(crate) rule: String,
+    /// The check key it was reached for (rule definition and output digests).
+    pub(crate) key: Digest,
+    pub(crate) result: CheckResult,
+}
+
 /// Everything known about one task.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TaskState {
     pub(crate) success: Option<Success>,
     pub(crate) last_run: Option<LastRun>,
+    /// The checks of the last success's outputs, in `checks` order.
+    pub(crate) checks: Vec<CheckRecord>,
 }
 
 /// What the last build did (for the cache's hit rate).
@@ -160,6 +172,7 @@ mod tests {
                     duration_ms: 12,
                 }),
                 last_run: None,
+                checks: Vec::new(),
             },
         );
         store.save(&state).unwrap();

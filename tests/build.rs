@@ -568,7 +568,7 @@ fn json_events_parse_and_count_what_ran() {
     let counts = &events.last().unwrap()["counts"];
     assert_eq!(
         *counts,
-        serde_json::json!({"ran": 1, "fresh": 3, "restored": 0, "failed": 0, "blocked": 0})
+        serde_json::json!({"ran": 1, "fresh": 3, "restored": 0, "failed": 0, "blocked": 0, "warnings": 0})
     );
     assert_eq!(project.ran(), ["d"]);
 

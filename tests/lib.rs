@@ -5,6 +5,7 @@ mod test;
 
 mod build;
 mod cache;
+mod checks;
 mod cli;
 mod config;
 mod example;

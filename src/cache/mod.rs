@@ -11,6 +11,7 @@
 
 pub(crate) mod action;
 pub(crate) mod cas;
+pub(crate) mod checks;
 pub(crate) mod maintenance;
 
 use std::fs;
@@ -24,11 +25,12 @@ use crate::spec::{ProjectPath, Task};
 pub(crate) use action::{ActionCache, ActionResult, CachedOutput};
 pub(crate) use cas::{BlobError, BlobStore};
 
-/// The two stores of one cache directory.
+/// The stores of one cache directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Cache {
     pub(crate) blobs: BlobStore,
     pub(crate) actions: ActionCache,
+    pub(crate) checks: checks::CheckCache,
 }
 
 impl Cache {
@@ -36,6 +38,7 @@ impl Cache {
         Cache {
             blobs: BlobStore::new(cache_dir),
             actions: ActionCache::new(cache_dir),
+            checks: checks::CheckCache::new(cache_dir),
         }
     }
 

@@ -130,6 +130,8 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
             // A task without `run` only groups its dependencies.
             // A build would restore it from the cache without running it.
             Planned::Fresh | Planned::Restore(_) => "fresh",
+            Planned::Recheck { failing: true, .. } => "failed",
+            Planned::Recheck { failing: false, .. } => "stale",
             Planned::Run(_) => "stale",
         };
     }

@@ -19,6 +19,7 @@ use anstyle::{AnsiColor, Style as Colour};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::rules::check::CheckResult;
 use crate::state::RunStatus;
 
 /// How build output looks.
@@ -72,6 +73,8 @@ pub(crate) struct Counts {
     pub(crate) blocked: usize,
     /// `--dry-run`: tasks that would run.
     pub(crate) would_run: usize,
+    /// Advisory checks that failed.
+    pub(crate) warnings: usize,
 }
 
 const OK: Colour = AnsiColor::Green.on_default();
@@ -189,6 +192,33 @@ impl Reporter {
         }
     }
 
+    /// A check of a task's outputs reached its verdict (failures are reported with the
+    /// task; this is the JSON event).
+    pub(crate) fn check_finished(
+        &mut self,
+        task: &str,
+        rule: &str,
+        result: &CheckResult,
+        required: bool,
+    ) {
+        if self.style == Style::Json {
+            let mut event = json!({
+                "event": "check_finished",
+                "task": task,
+                "rule": rule,
+                "passed": result.passed,
+                "required": required,
+            });
+            if !result.passed {
+                event["message"] = json!(result.message);
+            }
+            if let Some(metric) = result.metric {
+                event["metric"] = json!(metric);
+            }
+            self.json(event);
+        }
+    }
+
     /// The task's outputs came back from the cache (`count` files).
     pub(crate) fn restored(&mut self, task: &str, count: usize, reasons: &[String]) {
         self.progress();
@@ -235,6 +265,25 @@ impl Reporter {
                     self.line(&format!("{task} would be restored from the cache"));
                 }
             }
+        }
+    }
+
+    /// `--explain`: a fresh task's checks run again (a rule changed).
+    pub(crate) fn rechecking(&mut self, task: &str, reasons: &[String]) {
+        if self.explain && matches!(self.style, Style::Tty | Style::Plain) {
+            self.explain_lines(format!("{task} is checked again:"), reasons);
+        }
+    }
+
+    /// `--dry-run`: the command would not run, but checks would run again or fail.
+    pub(crate) fn would_recheck(&mut self, task: &str, reasons: &[String]) {
+        self.progress();
+        match self.style {
+            Style::Json => {
+                self.json(json!({"event": "task_would_recheck", "task": task, "reasons": reasons}))
+            }
+            Style::Quiet => {}
+            _ => self.explain_lines(format!("{task} would be checked again:"), reasons),
         }
     }
 
@@ -380,6 +429,7 @@ impl Reporter {
                     "restored": counts.restored,
                     "failed": counts.failed,
                     "blocked": counts.blocked,
+                    "warnings": counts.warnings,
                 },
                 "duration_ms": duration.as_millis() as u64,
             });
@@ -395,13 +445,17 @@ impl Reporter {
             format!("{} ran, ", counts.ran)
         };
         text.push_str(&format!(
-            "{} fresh, {} restored, {} failed, {} blocked in {:.2}s",
-            counts.fresh,
-            counts.restored,
-            counts.failed,
-            counts.blocked,
-            duration.as_secs_f64()
+            "{} fresh, {} restored, {} failed, {} blocked",
+            counts.fresh, counts.restored, counts.failed, counts.blocked,
         ));
+        if counts.warnings > 0 {
+            text.push_str(&format!(
+                ", {} warning{}",
+                counts.warnings,
+                if counts.warnings == 1 { "" } else { "s" }
+            ));
+        }
+        text.push_str(&format!(" in {:.2}s", duration.as_secs_f64()));
         if self.style == Style::Quiet && counts.failed + counts.blocked == 0 {
             return;
         }

@@ -7,6 +7,8 @@
 //! checks belongs to the build; what lives here is the validated definition, whose
 //! source text will later be hashed into each check's cache key.
 
+pub(crate) mod check;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -97,12 +99,18 @@ impl Default for RuleSet {
                 description: Some(
                     match name {
                         "non_empty" => "every output exists and is not empty",
-                        "json" => "every output parses as JSON",
-                        _ => "every output parses as TOML",
+                        "json" => "every .json output parses as JSON",
+                        _ => "every .toml output parses as TOML",
                     }
                     .to_owned(),
                 ),
-                applies_to: None,
+                // `json` and `toml` look at the outputs of their kind, so a task can
+                // name them whatever else it writes.
+                applies_to: match name {
+                    "json" => AppliesTo::of(&["**/*.json"]),
+                    "toml" => AppliesTo::of(&["**/*.toml"]),
+                    _ => None,
+                },
                 check: RuleCheck::Builtin(name),
                 gate: None,
                 required: true,
@@ -130,6 +138,15 @@ impl RuleSet {
     /// Built-ins first, then project rules by name.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Rule> {
         self.rules.iter()
+    }
+
+    /// The position of a rule (for plain-data references to it).
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub(crate) fn at(&self, position: usize) -> &Rule {
+        &self.rules[position]
     }
 
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
@@ -393,11 +410,19 @@ impl Reader<'_> {
 }
 
 impl AppliesTo {
+    /// Built from globs known to be valid.
+    fn of(globs: &[&str]) -> Option<AppliesTo> {
+        let mut builder = GlobSetBuilder::new();
+        for glob in globs {
+            builder.add(GlobPattern::new(glob).ok()?.glob);
+        }
+        Some(AppliesTo {
+            globs: globs.iter().map(|g| (*g).to_owned()).collect(),
+            set: builder.build().ok()?,
+        })
+    }
+
     /// Whether the rule checks this output.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "checks run with the rules issue")
-    )]
     pub(crate) fn matches(&self, path: &ProjectPath) -> bool {
         self.set.is_match(path.as_str())
     }
