@@ -34,6 +34,7 @@ use crate::hash::{Digest, KeyPreimage};
 use crate::instruction;
 use crate::project::Locator;
 use crate::report::progress::{Counts, Reporter, Style, TaskEnd};
+use crate::rules::RuleCheck;
 use crate::rules::check::{self, Evaluated};
 use crate::session::{Access, Outcome, PlannedCheck, Session};
 use crate::spec::{Run, TaskIdx};
@@ -367,6 +368,35 @@ enum Event {
     },
 }
 
+/// One thread for the checks that only read files (built-ins, patterns): it blocks
+/// while idle, unlike a rayon pool whose spinning threads would compete with the task
+/// processes for the cores.
+struct Checker {
+    queue: Option<Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Checker {
+    fn new() -> Checker {
+        Checker { queue: None }
+    }
+
+    fn run(&mut self, work: Box<dyn FnOnce() + Send>) {
+        let queue = self.queue.get_or_insert_with(|| {
+            let (queue, jobs) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+            std::thread::spawn(move || {
+                for job in jobs {
+                    job();
+                }
+            });
+            queue
+        });
+        if let Err(mpsc::SendError(work)) = queue.send(work) {
+            // The thread is gone (it cannot panic, but never lose a check): run here.
+            work();
+        }
+    }
+}
+
 /// How a task's last attempt failed, for the record and the report.
 struct Failure {
     status: RunStatus,
@@ -445,6 +475,7 @@ struct Coordinator<'a> {
     pending: HashMap<TaskIdx, Pending>,
     running: HashMap<TaskIdx, Running>,
     checking: HashMap<TaskIdx, Checking>,
+    checker: Checker,
     counts: Counts,
     signals: Signals,
     interrupted: bool,
@@ -512,6 +543,7 @@ impl<'a> Coordinator<'a> {
             pending: HashMap::new(),
             running: HashMap::new(),
             checking: HashMap::new(),
+            checker: Checker::new(),
             counts: Counts::default(),
             signals: Signals::register(),
             interrupted: false,
@@ -1013,7 +1045,11 @@ impl<'a> Coordinator<'a> {
             .join(format!("{id}.{}.check.log", loaded.rules.at(rule).name));
         // A check is bounded by its task's timeout, counted from when it starts.
         let timeout = loaded.spec.task(task).timeout;
-        self.pool.spawn(move || {
+        // A `run` rule starts a process: it takes a place among the -j workers. The
+        // others only read files, on the checker thread, so they never wait behind
+        // running tasks (which would hold up the checked task's dependents).
+        let runs_a_process = matches!(loaded.rules.at(rule).check, RuleCheck::Run(_));
+        let work = move || {
             let context = check::Context {
                 root: &root,
                 task: &id,
@@ -1028,7 +1064,12 @@ impl<'a> Coordinator<'a> {
                 index,
                 evaluated,
             });
-        });
+        };
+        if runs_a_process {
+            self.pool.spawn(work);
+        } else {
+            self.checker.run(Box::new(work));
+        }
     }
 
     /// A check's verdict arrived.
