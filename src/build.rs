@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use crate::cache::action::CachedOutput;
 use crate::cache::{self, Collected};
 use crate::db::Loaded;
 use crate::error::Error;
@@ -299,6 +300,9 @@ enum Settled {
     Ran {
         pending: Pending,
         duration: Duration,
+        /// The outputs to record in the action cache with the checks' verdicts; `None`
+        /// when the run must not be cached (an input changed while it ran).
+        record: Option<Vec<CachedOutput>>,
     },
 }
 
@@ -971,30 +975,39 @@ impl<'a> Coordinator<'a> {
             pending.attempt,
             pending.reasons.clone(),
         ));
-        match changed {
+        let record = match changed {
             None => {
-                let duration_ms = duration.as_millis() as u64;
                 state.success = Some(Success {
                     key: pending.key,
                     outputs: outputs.clone(),
-                    duration_ms,
+                    duration_ms: duration.as_millis() as u64,
                 });
-                if let Err(error) =
-                    self.session
-                        .record_run(pending.key, &pending.preimage, collected, duration_ms)
-                {
-                    self.reporter
-                        .warn(&format!("{id} could not be stored in the cache: {error}"));
+                match Session::cached_outputs(collected) {
+                    Ok(outputs) => Some(outputs),
+                    Err(error) => {
+                        self.reporter
+                            .warn(&format!("{id} could not be stored in the cache: {error}"));
+                        None
+                    }
                 }
             }
             Some(path) => {
                 self.reporter.warn(&format!(
                     "input {path} of {id} changed while it ran; {id} will run again next time"
                 ));
+                None
             }
-        }
+        };
         self.dirty = true;
-        self.check(task, Settled::Ran { pending, duration }, outputs);
+        self.check(
+            task,
+            Settled::Ran {
+                pending,
+                duration,
+                record,
+            },
+            outputs,
+        );
     }
 
     /// The command part of `task` is settled with `outputs`: evaluate its checks (known
@@ -1078,17 +1091,8 @@ impl<'a> Coordinator<'a> {
             return;
         };
         let planned = &mut checking.checks[index];
-        if evaluated.cacheable
-            && let Err(error) = self
-                .session
-                .cache
-                .checks
-                .put(planned.key, &evaluated.result)
-        {
-            self.reporter
-                .warn(&format!("a check result could not be cached: {error}"));
-        }
         planned.known = Some(evaluated.result);
+        planned.cacheable = evaluated.cacheable;
         checking.waiting -= 1;
         if checking.waiting == 0 {
             self.finish(task);
@@ -1098,7 +1102,7 @@ impl<'a> Coordinator<'a> {
     /// Every check of `task` has its verdict: report them, then settle the task, retry
     /// it with the checks' feedback, or fail it.
     fn finish(&mut self, task: TaskIdx) {
-        let Some(checking) = self.checking.remove(&task) else {
+        let Some(mut checking) = self.checking.remove(&task) else {
             return;
         };
         let loaded = Arc::clone(&self.loaded);
@@ -1128,16 +1132,17 @@ impl<'a> Coordinator<'a> {
                     ));
                 }
             }
-            records.push(CheckRecord {
-                rule: rule.name.clone(),
-                key: planned.key,
-                result,
-            });
+            // A timeout or a check that could not start says nothing about the files:
+            // it is neither kept nor cached, so the next build asks again.
+            if planned.cacheable {
+                records.push(CheckRecord {
+                    rule: rule.name.clone(),
+                    key: planned.key,
+                    result,
+                });
+            }
         }
-        let state = self.session.task_state(&id);
-        if state.checks != records {
-            state.checks = records;
-        }
+        self.keep_verdicts(&id, &mut checking.settled, records);
         if failures.is_empty() {
             self.session.settle(task, checking.outputs);
             match checking.settled {
@@ -1149,7 +1154,9 @@ impl<'a> Coordinator<'a> {
                     self.counts.restored += 1;
                     self.reporter.restored(&id, files, &reasons);
                 }
-                Settled::Ran { pending, duration } => {
+                Settled::Ran {
+                    pending, duration, ..
+                } => {
                     self.counts.ran += 1;
                     self.reporter.finished(&TaskEnd {
                         task: &id,
@@ -1171,6 +1178,7 @@ impl<'a> Coordinator<'a> {
             Settled::Ran {
                 mut pending,
                 duration,
+                ..
             } => {
                 let retries = loaded.spec.task(task).retries;
                 if pending.attempt <= retries && !self.interrupted && !self.options.fail_fast {
@@ -1205,6 +1213,54 @@ impl<'a> Coordinator<'a> {
                 reasons,
             },
         );
+    }
+
+    /// Keep `task`'s check verdicts in the state and the action cache: with the run's
+    /// entry when it ran (checks pass or not, the entry is true to the command), added
+    /// to the entry its outputs came from when they were fresh or restored.
+    fn keep_verdicts(&mut self, id: &str, settled: &mut Settled, records: Vec<CheckRecord>) {
+        let state = self.session.task_state(id);
+        let known_before: Vec<Digest> = state.checks.iter().map(|r| r.key).collect();
+        let success = state.success.as_ref().map(|s| s.key);
+        let verdicts: Vec<(Digest, crate::rules::check::CheckResult)> =
+            records.iter().map(|r| (r.key, r.result.clone())).collect();
+        if state.checks != records {
+            state.checks = records;
+        }
+        let written = match settled {
+            Settled::Ran {
+                pending,
+                duration,
+                record,
+            } => match record.take() {
+                Some(outputs) => self.session.record_run(
+                    pending.key,
+                    &pending.preimage,
+                    outputs,
+                    duration.as_millis() as u64,
+                    verdicts,
+                ),
+                None => Ok(()),
+            },
+            Settled::Fresh | Settled::Restored { .. } => {
+                let new: Vec<_> = verdicts
+                    .into_iter()
+                    .filter(|(key, _)| !known_before.contains(key))
+                    .collect();
+                match success {
+                    Some(key) if !new.is_empty() => self
+                        .session
+                        .cache
+                        .add_verdicts(key, &new)
+                        .map_err(|e| e.to_string()),
+                    _ => Ok(()),
+                }
+            }
+        };
+        if let Err(error) = written {
+            self.reporter
+                .warn(&format!("{id} could not be stored in the cache: {error}"));
+        }
     }
 
     /// A final failure: record it, report it, block what depends on it.

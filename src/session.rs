@@ -60,8 +60,11 @@ pub(crate) struct PlannedCheck {
     pub(crate) key: Digest,
     /// The outputs it applies to (project-relative).
     pub(crate) files: Vec<String>,
-    /// From the state (the last verdict for the same key) or the check cache.
+    /// From the state (the last verdict for the same key) or the run's cache entry.
     pub(crate) known: Option<CheckResult>,
+    /// Whether `known` is a verdict on the files, fit to keep and cache (not a timeout,
+    /// say). Known verdicts are: only such verdicts are kept.
+    pub(crate) cacheable: bool,
     /// Why it must run again when an earlier verdict for this rule exists.
     pub(crate) reason: Option<Reason>,
 }
@@ -531,6 +534,13 @@ impl Session {
             .tasks
             .get(t.id.as_str())
             .map_or(&[][..], |s| &s.checks[..]);
+        let success = self
+            .state
+            .tasks
+            .get(t.id.as_str())
+            .and_then(|s| s.success.as_ref())
+            .map(|s| s.key);
+        let mut cached: Option<Option<ActionResult>> = None;
         let mut planned = Vec::with_capacity(t.checks.len());
         for name in &t.checks {
             let Some(rule) = self.loaded.rules.position(name) else {
@@ -553,7 +563,16 @@ impl Session {
             let earlier = recorded.iter().find(|r| &r.rule == name);
             let known = match earlier {
                 Some(record) if record.key == key => Some(record.result.clone()),
-                _ => self.cache.checks.get(key),
+                _ => {
+                    // The cache entry of the outputs' run may know (another checkout,
+                    // a rule changed back), read once for all of the task's checks.
+                    let entry = cached
+                        .get_or_insert_with(|| success.and_then(|s| self.cache.actions.get(s)));
+                    entry
+                        .as_ref()
+                        .and_then(|e| e.checks.iter().find(|(k, _)| *k == key))
+                        .map(|(_, verdict)| verdict.clone())
+                }
             };
             let reason = match earlier {
                 Some(record) if record.key != key && known.is_none() => {
@@ -565,6 +584,7 @@ impl Session {
                 rule,
                 key,
                 files: files.into_iter().map(|(path, _)| path).collect(),
+                cacheable: known.is_some(),
                 known,
                 reason,
             });
@@ -586,14 +606,9 @@ impl Session {
         self.collect_outputs(task, &paths, &found, collected.missing_dirs.clone())
     }
 
-    /// Record a successful run in the action cache; its blobs were stored by the worker.
-    pub(crate) fn record_run(
-        &self,
-        key: Digest,
-        preimage: &KeyPreimage,
-        collected: &Collected,
-        duration_ms: u64,
-    ) -> Result<(), String> {
+    /// What a successful run left for the action cache: its outputs, whose blobs the
+    /// worker stored, or why it cannot be cached.
+    pub(crate) fn cached_outputs(collected: &Collected) -> Result<Vec<CachedOutput>, String> {
         if !collected.stored {
             return Err("an output changed while it was stored".to_owned());
         }
@@ -609,8 +624,20 @@ impl Session {
             })
             .collect();
         outputs.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(outputs)
+    }
+
+    /// Record a successful run and its checks' verdicts in the action cache.
+    pub(crate) fn record_run(
+        &self,
+        key: Digest,
+        preimage: &KeyPreimage,
+        outputs: Vec<CachedOutput>,
+        duration_ms: u64,
+        checks: Vec<(Digest, CheckResult)>,
+    ) -> Result<(), String> {
         self.cache
-            .record(key, preimage, outputs, duration_ms)
+            .record(key, preimage, outputs, duration_ms, checks)
             .map_err(|e| e.to_string())
     }
 

@@ -221,6 +221,56 @@ fn a_restored_task_keeps_its_cached_checks() {
 }
 
 #[test]
+fn a_verdict_reached_after_a_rule_edit_is_cached_too() {
+    let project = project("\"counted\"");
+    project.file(
+        "rules/counted.toml",
+        "run = \"echo counted >> checks.log\"\n",
+    );
+    project.build(&[], 0);
+    project.file(
+        "rules/counted.toml",
+        "# edited\nrun = \"echo counted >> checks.log\"\n",
+    );
+    project.build(&[], 0);
+    assert_eq!(project.read("checks.log"), "counted\ncounted\n");
+    // Another checkout: no state, no outputs, the same cache.
+    std::fs::remove_file(project.path().join("src/app.ts")).unwrap();
+    std::fs::remove_file(project.path().join(".cache/state/state.bin")).unwrap();
+    project.ran();
+    let run = project.build(&[], 0);
+    assert!(run.stdout.contains("restored app"), "{}", run.stdout);
+    assert_eq!(
+        project.read("checks.log"),
+        "counted\ncounted\n",
+        "the edited rule's verdict came from the cache"
+    );
+}
+
+#[test]
+fn a_timed_out_check_is_asked_again_next_build() {
+    let project = project("\"slow_once\"");
+    let toml = project.read("tasks.toml");
+    project.write(
+        "tasks.toml",
+        toml.replace("[tasks.app]\n", "[tasks.app]\ntimeout = \"1s\"\n")
+            .as_bytes(),
+    );
+    project.file(
+        "rules/slow_once.toml",
+        "run = \"echo check >> checks.log; test -f once || { touch once; sleep 30; }\"\n",
+    );
+    let run = project.build(&[], 1);
+    assert!(run.stderr.contains("timed out"), "{run:#?}");
+    project.build(&[], 0);
+    assert_eq!(
+        project.read("checks.log"),
+        "check\ncheck\n",
+        "a timeout is not a verdict on the files"
+    );
+}
+
+#[test]
 fn a_hanging_check_is_bound_by_the_tasks_timeout() {
     let project = project("\"hangs\"");
     let toml = project.read("tasks.toml");

@@ -6,7 +6,9 @@
 //! the task can restore it and still explain it. Only successful runs are stored
 //! (DICE's `validity`: errors are never cached). Entries are written atomically and
 //! read defensively: a foreign, old or damaged file is a miss. A file's mtime is its
-//! last use, which `cache gc` evicts by.
+//! last use, which `cache gc` evicts by. The entry also keeps the verdicts of the
+//! checks its outputs went through, by check key (rule definition and output digests):
+//! a checkout that restores the outputs gets their verdicts with them.
 
 use std::fs::{self, File};
 use std::io;
@@ -17,9 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic;
 use crate::hash::{Digest, KeyPreimage};
+use crate::rules::check::CheckResult;
 
 const MAGIC: &[u8; 8] = b"CONDUCTA";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// One output of a cached run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +35,7 @@ pub(crate) struct CachedOutput {
 }
 
 /// A cached successful run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ActionResult {
     pub(crate) key: Digest,
     /// Sorted by path.
@@ -40,6 +43,8 @@ pub(crate) struct ActionResult {
     pub(crate) exit_code: i32,
     pub(crate) duration_ms: u64,
     pub(crate) preimage: KeyPreimage,
+    /// Verdicts of checks on these outputs, by check key.
+    pub(crate) checks: Vec<(Digest, CheckResult)>,
 }
 
 /// The action cache directory.

@@ -11,7 +11,6 @@
 
 pub(crate) mod action;
 pub(crate) mod cas;
-pub(crate) mod checks;
 pub(crate) mod maintenance;
 
 use std::fs;
@@ -20,6 +19,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::hash::{Digest, KeyPreimage};
+use crate::rules::check::CheckResult;
 use crate::spec::{ProjectPath, Task};
 
 pub(crate) use action::{ActionCache, ActionResult, CachedOutput};
@@ -30,7 +30,6 @@ pub(crate) use cas::{BlobError, BlobStore};
 pub(crate) struct Cache {
     pub(crate) blobs: BlobStore,
     pub(crate) actions: ActionCache,
-    pub(crate) checks: checks::CheckCache,
 }
 
 impl Cache {
@@ -38,17 +37,18 @@ impl Cache {
         Cache {
             blobs: BlobStore::new(cache_dir),
             actions: ActionCache::new(cache_dir),
-            checks: checks::CheckCache::new(cache_dir),
         }
     }
 
-    /// Record a run whose outputs are already in the CAS (see [`collect`]).
+    /// Record a run whose outputs are already in the CAS (see [`collect`]), with the
+    /// verdicts of its checks.
     pub(crate) fn record(
         &self,
         key: Digest,
         preimage: &KeyPreimage,
         outputs: Vec<CachedOutput>,
         duration_ms: u64,
+        checks: Vec<(Digest, CheckResult)>,
     ) -> io::Result<()> {
         self.actions.put(&ActionResult {
             key,
@@ -56,7 +56,36 @@ impl Cache {
             exit_code: 0,
             duration_ms,
             preimage: preimage.clone(),
+            checks,
         })
+    }
+
+    /// Add check verdicts to the entry of `key` (a rule changed since it was stored). A
+    /// missing entry is left missing: the state still remembers the verdicts.
+    pub(crate) fn add_verdicts(
+        &self,
+        key: Digest,
+        verdicts: &[(Digest, CheckResult)],
+    ) -> io::Result<()> {
+        let Some(mut entry) = self.actions.get(key) else {
+            return Ok(());
+        };
+        let before = entry.checks.len();
+        let mut changed = false;
+        for (check, verdict) in verdicts {
+            match entry.checks.iter_mut().find(|(k, _)| k == check) {
+                Some((_, known)) if known == verdict => {}
+                Some((_, known)) => {
+                    *known = verdict.clone();
+                    changed = true;
+                }
+                None => entry.checks.push((*check, verdict.clone())),
+            }
+        }
+        if !changed && entry.checks.len() == before {
+            return Ok(());
+        }
+        self.actions.put(&entry)
     }
 
     /// Store a successful run: every output file as a blob, then the entry. Fails
@@ -87,6 +116,7 @@ impl Cache {
                 exit_code: 0,
                 duration_ms,
                 preimage: preimage.clone(),
+                checks: Vec::new(),
             })
             .map_err(BlobError::Io)
     }
