@@ -27,6 +27,7 @@ use crate::cache::action::CachedOutput;
 use crate::cache::{self, Collected};
 use crate::db::Loaded;
 use crate::error::Error;
+use crate::estimate;
 use crate::exec::process::{self, Exit, Job, ProcessRunner, Runner, Stop, WorkerEvent};
 use crate::exec::scheduler::Scheduler;
 use crate::explain::{self, Reason};
@@ -100,10 +101,7 @@ pub(crate) fn build_with(
             false,
         )
     } else {
-        let jobs = options
-            .jobs
-            .or(loaded.spec.project.jobs.map(|j| j.get()))
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let jobs = loaded.spec.project.jobs_with(options.jobs);
         let coordinator = Coordinator::new(
             &mut session,
             &selection,
@@ -500,20 +498,7 @@ impl<'a> Coordinator<'a> {
     ) -> Result<Coordinator<'a>, Error> {
         let loaded = Arc::clone(&session.loaded);
         let spec = &loaded.spec;
-        let weight = |task: TaskIdx| {
-            let t = spec.task(task);
-            let recorded = session.state.tasks.get(t.id.as_str()).and_then(|s| {
-                s.success
-                    .as_ref()
-                    .map(|s| s.duration_ms)
-                    .or(s.last_run.as_ref().map(|r| r.duration_ms))
-            });
-            match (recorded, t.effort) {
-                (Some(ms), _) => ms as f64 / 1000.0,
-                (None, Some(effort)) => effort.as_secs_f64(),
-                (None, None) => 1.0,
-            }
-        };
+        let weight = |task: TaskIdx| estimate::expected_seconds(spec, &session.state, task).0;
         let scheduler = Scheduler::new(&loaded.graph, spec, selection, weight);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(jobs.max(1))

@@ -13,6 +13,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use crate::build::BuildOptions;
 use crate::commands::cache::CacheCommand;
 use crate::commands::graph::GraphFormat;
+use crate::commands::plan::PlanOptions;
 use crate::project::Locator;
 use crate::report::progress::Style;
 
@@ -95,6 +96,24 @@ enum CliCommand {
     /// List tasks by group with status, title, effort, agent and dependencies
     List {
         /// Print the list as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Estimate a build: waves, critical path, total work, makespan with N at once
+    Plan {
+        /// Task ids, groups, or `all`
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+        /// Plan for at most N tasks at once [default: project.jobs, else the number of cores]
+        #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        jobs: Option<u32>,
+        /// Plan every selected task, not only those a build would run now
+        #[arg(long)]
+        all: bool,
+        /// Break the work and the strict-barrier stages down by group
+        #[arg(long = "by-group")]
+        by_group: bool,
+        /// Print the plan as JSON
         #[arg(long)]
         json: bool,
     },
@@ -181,6 +200,7 @@ pub(crate) enum Command {
         targets: Vec<String>,
         format: GraphFormat,
     },
+    Plan(PlanOptions),
     Completions(Completions),
 }
 
@@ -237,6 +257,19 @@ impl From<Cli> for Options {
             }),
             CliCommand::Check { json } => Command::Check { json },
             CliCommand::List { json } => Command::List { json },
+            CliCommand::Plan {
+                targets,
+                jobs,
+                all,
+                by_group,
+                json,
+            } => Command::Plan(PlanOptions {
+                targets,
+                jobs: jobs.map(|j| j as usize),
+                all,
+                by_group,
+                json,
+            }),
             CliCommand::Graph { targets, format } => Command::Graph {
                 targets,
                 format: match format {

@@ -16,6 +16,7 @@ mod cli;
 mod commands;
 mod db;
 mod error;
+mod estimate;
 mod exec;
 mod explain;
 mod fresh;

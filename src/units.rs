@@ -23,6 +23,16 @@ pub(crate) fn format_duration(duration: Duration) -> String {
     parts.join(" ")
 }
 
+/// Seconds as `format_duration` writes them, with hundredths below a minute (recorded
+/// durations of quick tasks are fractions of a second).
+pub(crate) fn format_seconds(seconds: f64) -> String {
+    if seconds < 60.0 {
+        format!("{seconds:.2}s")
+    } else {
+        format_duration(Duration::from_secs_f64(seconds.round()))
+    }
+}
+
 /// A size such as `500M`, `2G`, `100k`, `1.5GiB` or `1234` (bytes); units are powers of
 /// 1024.
 pub(crate) fn parse_size(text: &str) -> Option<u64> {
@@ -88,5 +98,8 @@ mod tests {
         assert_eq!(format_duration(h(45)), "45s");
         assert_eq!(format_duration(h(3601)), "1h 1s");
         assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(format_seconds(0.014), "0.01s");
+        assert_eq!(format_seconds(12.5), "12.50s");
+        assert_eq!(format_seconds(34.0 * 3600.0), "34h");
     }
 }

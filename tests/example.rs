@@ -71,7 +71,7 @@ fn the_example_graph_renders() {
 }
 
 /// A copy of the shipped example in a temporary directory (building writes outputs).
-fn example_copy() -> crate::test::Project {
+pub(crate) fn example_copy() -> crate::test::Project {
     let project = crate::test::Project::new(
         &std::fs::read_to_string(format!("{}/tasks.toml", repo())).unwrap(),
     );

@@ -11,5 +11,6 @@ mod config;
 mod example;
 mod explain;
 mod graph;
+mod plan;
 mod rules;
 mod sections;

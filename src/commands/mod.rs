@@ -9,6 +9,7 @@ pub(crate) mod check;
 pub(crate) mod clean;
 pub(crate) mod graph;
 pub(crate) mod list;
+pub(crate) mod plan;
 pub(crate) mod status;
 
 use std::io::{self, Write};
@@ -29,6 +30,7 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Cache(command) => cache::run(&options.locator, *command, &mut out),
         Command::Check { json } => check::run(&options.locator, *json, &mut out),
         Command::List { json } => list::run(&options.locator, *json, &mut out),
+        Command::Plan(plan) => plan::run(&options.locator, plan, &mut out),
         Command::Graph { targets, format } => {
             let project = options.locator.load()?;
             graph::run(&project, targets, *format, &mut out)

@@ -105,6 +105,14 @@ pub(crate) struct Project {
     pub(crate) worktree_setup: Option<String>,
 }
 
+impl Project {
+    /// How many tasks run at once: `-j` wins, then `jobs`, then the machine's cores.
+    pub(crate) fn jobs_with(&self, flag: Option<usize>) -> usize {
+        flag.or(self.jobs.map(NonZeroUsize::get))
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
 impl Default for Project {
     fn default() -> Project {
         let path = |p: &str| ProjectPath::new(p).unwrap_or_else(|_| unreachable!("constant path"));
