@@ -36,6 +36,7 @@ use crate::hash::{Digest, KeyPreimage};
 use crate::instruction;
 use crate::project::Locator;
 use crate::report::progress::{Counts, Reporter, Style, TaskEnd};
+use crate::report::record::{self, Recorder};
 use crate::rules::RuleCheck;
 use crate::rules::check::{self, Evaluated};
 use crate::session::{Access, Outcome, PlannedCheck, Session};
@@ -95,13 +96,23 @@ pub(crate) fn build_with(
         loaded.graph.select_named(&loaded.spec, &options.targets)?
     };
     let mut reporter = Reporter::new(options.style, options.explain, selection.tasks.len());
+    let jobs = loaded.spec.project.jobs_with(options.jobs);
+    let keep_runs = loaded.spec.project.keep_runs;
+    if !options.dry_run && keep_runs > 0 {
+        reporter.record_with(Recorder::new(
+            &loaded.spec,
+            &loaded.graph,
+            &selection,
+            &options.targets,
+            jobs,
+        ));
+    }
     let (counts, interrupted) = if options.dry_run {
         (
             dry_run(&mut session, &selection, &forced, &mut reporter),
             false,
         )
     } else {
-        let jobs = loaded.spec.project.jobs_with(options.jobs);
         let coordinator = Coordinator::new(
             &mut session,
             &selection,
@@ -123,7 +134,24 @@ pub(crate) fn build_with(
             blocked: n(counts.blocked),
         });
     }
+    // The run record is written beside the state, on its own thread.
+    let recording = reporter.take_record().map(|recorder| {
+        let dir = session.cache_dir.join("runs");
+        std::thread::spawn(move || {
+            let record = recorder.finish(counts, interrupted);
+            record::save(&dir, &record, keep_runs)
+        })
+    });
     let saved = session.save();
+    if let Some(recording) = recording {
+        match recording.join() {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                reporter.warn(&format!("the run record could not be written: {error}"))
+            }
+            Err(_) => reporter.warn("the run record could not be written"),
+        }
+    }
     session.finish();
     reporter.build_finished(counts, started.elapsed(), options.dry_run);
     saved?;

@@ -14,6 +14,7 @@ use crate::build::BuildOptions;
 use crate::commands::cache::CacheCommand;
 use crate::commands::graph::GraphFormat;
 use crate::commands::plan::PlanOptions;
+use crate::commands::report::ReportOptions;
 use crate::project::Locator;
 use crate::report::progress::Style;
 
@@ -117,6 +118,18 @@ enum CliCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The last run as a Markdown execution log (default: on stdout) or a Gantt page
+    Report {
+        /// Write the Markdown execution log to FILE (`-`: standard output)
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// Write a self-contained HTML page with a Gantt chart to FILE
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Report this run record instead of the newest in .cache/runs/
+        #[arg(long, value_name = "FILE")]
+        run: Option<PathBuf>,
+    },
     /// Print the dependency graph (of TARGETs and what they need, or of every task)
     Graph {
         /// Task ids, groups, or `all`
@@ -201,6 +214,7 @@ pub(crate) enum Command {
         format: GraphFormat,
     },
     Plan(PlanOptions),
+    Report(ReportOptions),
     Completions(Completions),
 }
 
@@ -257,6 +271,15 @@ impl From<Cli> for Options {
             }),
             CliCommand::Check { json } => Command::Check { json },
             CliCommand::List { json } => Command::List { json },
+            CliCommand::Report {
+                markdown,
+                html,
+                run,
+            } => Command::Report(ReportOptions {
+                markdown,
+                html,
+                run,
+            }),
             CliCommand::Plan {
                 targets,
                 jobs,

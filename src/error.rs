@@ -53,6 +53,13 @@ pub(crate) enum Error {
     },
     #[error("cannot use the cache at `{}`: {source}", path.display())]
     Cache { path: PathBuf, source: io::Error },
+    #[error("no build has been recorded in `{}` yet", dir.display())]
+    NoRunRecord { dir: PathBuf },
+    #[error("cannot use the run record `{}`: {source}", path.display())]
+    RunRecord {
+        path: PathBuf,
+        source: crate::report::record::LoadError,
+    },
     #[error("cannot write to {what}: {source}")]
     Write {
         what: &'static str,
@@ -83,6 +90,10 @@ impl Error {
             Error::ConfigNotFound { .. } => {
                 Some("run conduct inside a project, or pass `-C DIR` or `-f FILE`".to_owned())
             }
+            Error::NoRunRecord { .. } => Some(
+                "every `conduct build` records its run there; `[project] keep_runs` sets how many are kept"
+                    .to_owned(),
+            ),
             Error::UnknownTarget { suggestion, .. } => Some(match suggestion {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => {

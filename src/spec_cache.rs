@@ -19,7 +19,7 @@ use crate::spec::Spec;
 
 const MAGIC: &[u8; 8] = b"CONDSPEC";
 /// Bump when `Spec` or `Graph` change shape.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// A validated spec and graph read from the cache.
 #[derive(Debug, Clone)]

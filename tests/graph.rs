@@ -181,6 +181,74 @@ fn mermaid_output_uses_safe_node_names() {
         .run();
     assert_eq!(
         finished.stdout,
-        "flowchart LR\n  t0[\"end: end\"]\n  t1[\"build-app: Say #quot;hi#quot;\"]\n  t0 -.-> t1\n"
+        "flowchart LR\n  t0[\"end: end\"]\n  t1[\"build-app: Say #quot;hi#quot;\"]\n  t0 -.-> t1\n  classDef stale fill:#fff3c4,stroke:#b28704\n  class t0,t1 stale\n"
     );
+}
+
+#[test]
+fn tasks_are_coloured_fresh_stale_failed_and_blocked() {
+    let project = crate::test::Project::new(
+        r#"
+        [tasks.ok]
+        outputs = ["ok.txt"]
+        run = "echo ok > ok.txt"
+        [tasks.edited]
+        inputs = ["in.txt"]
+        outputs = ["edited.txt"]
+        run = "cp in.txt edited.txt"
+        [tasks.broken]
+        run = "exit 1"
+        [tasks.after_broken]
+        deps = ["broken"]
+        run = "true"
+        [tasks.further]
+        deps = ["after_broken"]
+        run = "true"
+        "#,
+    );
+    project.file("in.txt", "1");
+    project.build(&[], 1);
+    project.file("in.txt", "2");
+    let json: Value =
+        serde_json::from_str(&project.conduct(&["graph", "--format", "json"]).stdout).unwrap();
+    let status = |id: &str| {
+        json["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .map(|t| t["status"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(status("ok"), "fresh");
+    assert_eq!(status("edited"), "stale");
+    assert_eq!(status("broken"), "failed");
+    assert_eq!(status("after_broken"), "blocked");
+    assert_eq!(status("further"), "blocked");
+    let dot = project.conduct(&["graph"]).stdout;
+    assert!(
+        dot.contains("\"ok\" [label=\"ok\\nok\", style=\"rounded,filled\", fillcolor=\"#c8e6c9\""),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("fillcolor=\"#ffcdd2\", color=\"#c62828\", tooltip=\"failed\""),
+        "{dot}"
+    );
+    let mermaid = project.conduct(&["graph", "--format", "mermaid"]).stdout;
+    assert!(mermaid.contains("  class t3,t4 blocked\n"), "{mermaid}");
+    assert!(
+        mermaid.contains("  classDef failed fill:#ffcdd2,stroke:#c62828\n"),
+        "{mermaid}"
+    );
+}
+
+#[test]
+fn a_plan_whose_files_do_not_exist_yet_still_draws() {
+    let finished = Test::new()
+        .tasks_toml("[tasks.a]\ninputs = [\"later.txt\"]\nrun = \"true\"\n")
+        .args(["graph", "--format", "json"])
+        .run();
+    let json = finished.json();
+    assert_eq!(json["tasks"][0]["id"], "a");
+    assert!(json["tasks"][0].get("status").is_none());
 }

@@ -12,5 +12,6 @@ mod example;
 mod explain;
 mod graph;
 mod plan;
+mod report;
 mod rules;
 mod sections;

@@ -191,3 +191,58 @@ fn group_pools_and_unknown_targets() {
     assert_eq!(run.status, 2);
     assert!(run.stderr.contains("nope"), "{run:#?}");
 }
+
+/// The estimate is honest: a layered workload of `sleep` tasks with random durations,
+/// built once (which records every duration), then `plan --all -j 4` against the wall
+/// time of a forced rebuild at -j 4. Ignored by default (about 10 s of sleeping); run
+/// with `cargo test --test integration plan::estimate -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow: sleeps for real"]
+fn estimate_matches_a_real_build_within_15_percent() {
+    let mut seed: u64 = 0x5eed;
+    let mut random = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let mut toml = String::new();
+    let (layers, width) = (6, 8);
+    for layer in 0..layers {
+        for i in 0..width {
+            let id = format!("t{layer}_{i}");
+            let ms = 100 + random(500);
+            let deps: Vec<String> = if layer == 0 {
+                Vec::new()
+            } else {
+                (0..1 + random(3))
+                    .map(|_| format!("\"t{}_{}\"", layer - 1, random(width)))
+                    .collect()
+            };
+            toml.push_str(&format!(
+                "[tasks.{id}]\ndeps = [{}]\nrun = \"sleep {}.{:03}\"\n",
+                deps.join(", "),
+                ms / 1000,
+                ms % 1000
+            ));
+        }
+    }
+    let project = Project::new(&toml);
+    project.build(&["-j", "4"], 0);
+    let json = plan(&project, &["-j", "4", "--all"]);
+    let estimate = json["makespan_seconds"].as_f64().unwrap();
+    let started = std::time::Instant::now();
+    project.build(&["-j", "4", "--force"], 0);
+    let real = started.elapsed().as_secs_f64();
+    let error = (real - estimate) / estimate;
+    println!(
+        "{} tasks, -j 4: estimate {estimate:.2}s, real {real:.2}s ({:+.1} %), total work {:.2}s",
+        layers * width,
+        error * 100.0,
+        json["total_work_seconds"].as_f64().unwrap()
+    );
+    assert!(
+        error.abs() < 0.15,
+        "estimate {estimate:.2}s vs real {real:.2}s"
+    );
+}

@@ -4,16 +4,25 @@
 //! are drawn as clusters/subgraphs; an `after` barrier is one dashed edge between two
 //! groups rather than |A|×|B| edges. Node names in Mermaid are generated (`t0`, `g0`)
 //! because task ids such as `end` or `a-b` are not valid Mermaid identifiers.
+//!
+//! Tasks are coloured by where they stand, decided as `list` and `build` decide:
+//! fresh, stale (would run), failed (last run or a required check), or blocked
+//! (downstream of a failure). A plan whose input files do not exist yet draws
+//! uncoloured rather than failing.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::commands::Stdout;
 use crate::commands::check::to_json;
+use crate::commands::list::{self, TaskStatus};
 use crate::error::Error;
 use crate::graph::DepReason;
-use crate::project::Project;
+use crate::graph::Selection;
+use crate::project::{Locator, Project};
+use crate::session::{Access, Session};
 use crate::spec::{Group, Spec, TaskIdx};
 
 /// The output formats of `conduct graph`.
@@ -25,13 +34,23 @@ pub(crate) enum GraphFormat {
 }
 
 pub(crate) fn run(
-    project: &Project,
+    locator: &Locator,
     targets: &[String],
     format: GraphFormat,
     out: &mut Stdout,
 ) -> Result<i32, Error> {
-    let selection = project.loaded.graph.select(&project.loaded.spec, targets)?;
-    let view = View::new(project, &selection.tasks);
+    let (project, selection, statuses) = match with_statuses(locator, targets) {
+        Ok(found) => found,
+        // Statuses need the inputs on disk (hashing); a plan whose files do not exist
+        // yet still draws, uncoloured.
+        Err(error @ Error::UnknownTarget { .. }) => return Err(error),
+        Err(_) => {
+            let project = locator.load()?;
+            let selection = project.loaded.graph.select(&project.loaded.spec, targets)?;
+            (project, selection, None)
+        }
+    };
+    let view = View::new(&project, &selection.tasks, statuses);
     let text = match format {
         GraphFormat::Dot => dot(&view),
         GraphFormat::Mermaid => mermaid(&view),
@@ -41,16 +60,89 @@ pub(crate) fn run(
     Ok(0)
 }
 
+/// Where a task stands, as the graph colours it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Fresh,
+    Stale,
+    Failed,
+    /// Downstream of a failed task.
+    Blocked,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Fresh => "fresh",
+            Status::Stale => "stale",
+            Status::Failed => "failed",
+            Status::Blocked => "blocked",
+        }
+    }
+
+    /// (fill, border) colours.
+    fn colours(self) -> (&'static str, &'static str) {
+        match self {
+            Status::Fresh => ("#c8e6c9", "#2e7d32"),
+            Status::Stale => ("#fff3c4", "#b28704"),
+            Status::Failed => ("#ffcdd2", "#c62828"),
+            Status::Blocked => ("#e0e0e0", "#616161"),
+        }
+    }
+
+    const ALL: [Status; 4] = [
+        Status::Fresh,
+        Status::Stale,
+        Status::Failed,
+        Status::Blocked,
+    ];
+}
+
+/// The project, the selection and each task's status, as `list` decides it.
+fn with_statuses(
+    locator: &Locator,
+    targets: &[String],
+) -> Result<(Project, Selection, Option<Vec<Status>>), Error> {
+    let mut session = Session::open(locator, Access::Read)?;
+    let loaded = Arc::clone(&session.loaded);
+    let selection = loaded.graph.select(&loaded.spec, targets)?;
+    session.prepare(&selection)?;
+    let decided = list::statuses(&mut session, &selection);
+    session.finish();
+    let mut statuses: Vec<Status> = decided
+        .iter()
+        .map(|s| match s {
+            TaskStatus::Fresh => Status::Fresh,
+            TaskStatus::Failed => Status::Failed,
+            TaskStatus::Stale | TaskStatus::NeverBuilt => Status::Stale,
+        })
+        .collect();
+    // In dependency order, so blocking reaches the whole cone.
+    for &task in &selection.tasks {
+        if statuses[task.index()] != Status::Failed
+            && loaded
+                .graph
+                .task_deps(task)
+                .iter()
+                .any(|d| matches!(statuses[d.task.index()], Status::Failed | Status::Blocked))
+        {
+            statuses[task.index()] = Status::Blocked;
+        }
+    }
+    Ok((Project { loaded }, selection, Some(statuses)))
+}
+
 /// The part of the graph being drawn: the selected tasks, their groups and the edges
 /// between them.
 struct View<'p> {
     spec: &'p Spec,
     project: &'p Project,
     selected: Vec<bool>,
+    statuses: Option<Vec<Status>>,
 }
 
 impl<'p> View<'p> {
-    fn new(project: &'p Project, tasks: &[TaskIdx]) -> View<'p> {
+    fn new(project: &'p Project, tasks: &[TaskIdx], statuses: Option<Vec<Status>>) -> View<'p> {
         let mut selected = vec![false; project.loaded.spec.tasks.len()];
         for t in tasks {
             selected[t.index()] = true;
@@ -59,7 +151,12 @@ impl<'p> View<'p> {
             spec: &project.loaded.spec,
             project,
             selected,
+            statuses,
         }
+    }
+
+    fn status(&self, task: TaskIdx) -> Option<Status> {
+        self.statuses.as_ref().map(|s| s[task.index()])
     }
 
     fn tasks(&self) -> impl Iterator<Item = TaskIdx> + '_ {
@@ -125,9 +222,16 @@ fn dot(view: &View<'_>) -> String {
     out.push_str("  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
     let node = |out: &mut String, indent: &str, idx: TaskIdx| {
         let task = spec.task(idx);
+        let colour = view.status(idx).map_or(String::new(), |status| {
+            let (fill, border) = status.colours();
+            format!(
+                ", style=\"rounded,filled\", fillcolor=\"{fill}\", color=\"{border}\", tooltip=\"{}\"",
+                status.as_str()
+            )
+        });
         let _ = writeln!(
             out,
-            "{indent}{} [label={}];",
+            "{indent}{} [label={}{colour}];",
             dot_quote(task.id.as_str()),
             dot_quote(&format!("{}\n{}", task.id, task.display_title()))
         );
@@ -232,6 +336,25 @@ fn mermaid(view: &View<'_>) -> String {
             }
         }
     }
+    if view.statuses.is_some() {
+        for status in Status::ALL {
+            let members: Vec<String> = view
+                .tasks()
+                .filter(|&t| view.status(t) == Some(status))
+                .map(|t| format!("t{}", t.0))
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let (fill, border) = status.colours();
+            let _ = writeln!(
+                out,
+                "  classDef {} fill:{fill},stroke:{border}",
+                status.as_str()
+            );
+            let _ = writeln!(out, "  class {} {}", members.join(","), status.as_str());
+        }
+    }
     out
 }
 
@@ -247,6 +370,10 @@ struct JsonNode<'a> {
     id: &'a str,
     title: &'a str,
     group: Option<&'a str>,
+    /// `fresh`, `stale`, `failed` or `blocked`; absent when the inputs could not be
+    /// looked at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -277,6 +404,7 @@ fn json<'p>(view: &View<'p>) -> JsonGraph<'p> {
                     id: t.id.as_str(),
                     title: t.display_title(),
                     group: t.group.map(|g| spec.group(g).name.as_str()),
+                    status: view.status(idx).map(Status::as_str),
                 }
             })
             .collect(),

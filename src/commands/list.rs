@@ -15,6 +15,7 @@ use crate::error::Error;
 use std::sync::Arc;
 
 use crate::build::{self, Planned};
+use crate::graph::Selection;
 use crate::project::{Locator, Project};
 use crate::rules::{Rule, RuleCheck};
 use crate::session::{Access, Session};
@@ -39,6 +40,7 @@ struct JsonProject<'a> {
     cache: &'a str,
     worktrees: &'a str,
     worktree_setup: Option<&'a str>,
+    keep_runs: usize,
 }
 
 #[derive(Serialize)]
@@ -116,25 +118,10 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
     let loaded = Arc::clone(&session.loaded);
     let selection = loaded.graph.select(&loaded.spec, &[])?;
     session.prepare(&selection)?;
-    let no_force = vec![false; loaded.spec.tasks.len()];
-    let mut statuses = vec!["never built"; loaded.spec.tasks.len()];
-    for (task, planned) in build::plan(&mut session, &selection, &no_force) {
-        let state = session.state.tasks.get(loaded.spec.task(task).id.as_str());
-        let failed = state
-            .and_then(|s| s.last_run.as_ref())
-            .is_some_and(|l| l.status != RunStatus::Ok);
-        let built = state.is_some_and(|s| s.success.is_some());
-        statuses[task.index()] = match planned {
-            _ if failed => "failed",
-            _ if !built && loaded.spec.task(task).run.is_some() => "never built",
-            // A task without `run` only groups its dependencies.
-            // A build would restore it from the cache without running it.
-            Planned::Fresh | Planned::Restore(_) => "fresh",
-            Planned::Recheck { failing: true, .. } => "failed",
-            Planned::Recheck { failing: false, .. } => "stale",
-            Planned::Run(_) => "stale",
-        };
-    }
+    let statuses: Vec<&'static str> = statuses(&mut session, &selection)
+        .into_iter()
+        .map(TaskStatus::as_str)
+        .collect();
     let project = Project { loaded };
     let text = if json {
         to_json(&json_list(&project, &statuses)) + "\n"
@@ -143,6 +130,51 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
     };
     out.write(&text)?;
     Ok(0)
+}
+
+/// Where a task stands now, as a build would decide it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskStatus {
+    Fresh,
+    Stale,
+    Failed,
+    NeverBuilt,
+}
+
+impl TaskStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Fresh => "fresh",
+            TaskStatus::Stale => "stale",
+            TaskStatus::Failed => "failed",
+            TaskStatus::NeverBuilt => "never built",
+        }
+    }
+}
+
+/// Every task's status (by task index; unselected tasks count as never built), from the
+/// decision a build would make (`build::plan`) and the last run.
+pub(crate) fn statuses(session: &mut Session, selection: &Selection) -> Vec<TaskStatus> {
+    let loaded = Arc::clone(&session.loaded);
+    let no_force = vec![false; loaded.spec.tasks.len()];
+    let mut statuses = vec![TaskStatus::NeverBuilt; loaded.spec.tasks.len()];
+    for (task, planned) in build::plan(session, selection, &no_force) {
+        let state = session.state.tasks.get(loaded.spec.task(task).id.as_str());
+        let failed = state
+            .and_then(|s| s.last_run.as_ref())
+            .is_some_and(|l| l.status != RunStatus::Ok);
+        let built = state.is_some_and(|s| s.success.is_some());
+        statuses[task.index()] = match planned {
+            _ if failed => TaskStatus::Failed,
+            _ if !built && loaded.spec.task(task).run.is_some() => TaskStatus::NeverBuilt,
+            // A task without `run` only groups its dependencies.
+            // A build would restore it from the cache without running it.
+            Planned::Fresh | Planned::Restore(_) => TaskStatus::Fresh,
+            Planned::Recheck { failing: true, .. } => TaskStatus::Failed,
+            Planned::Recheck { failing: false, .. } | Planned::Run(_) => TaskStatus::Stale,
+        };
+    }
+    statuses
 }
 
 fn deps(project: &Project, task: TaskIdx) -> Vec<&str> {
@@ -171,6 +203,7 @@ fn json_list<'p>(project: &'p Project, statuses: &[&'static str]) -> JsonList<'p
             cache: settings.cache.as_str(),
             worktrees: settings.worktrees.as_str(),
             worktree_setup: settings.worktree_setup.as_deref(),
+            keep_runs: settings.keep_runs,
         },
         groups: spec
             .groups

@@ -10,6 +10,7 @@ pub(crate) mod clean;
 pub(crate) mod graph;
 pub(crate) mod list;
 pub(crate) mod plan;
+pub(crate) mod report;
 pub(crate) mod status;
 
 use std::io::{self, Write};
@@ -31,9 +32,9 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Check { json } => check::run(&options.locator, *json, &mut out),
         Command::List { json } => list::run(&options.locator, *json, &mut out),
         Command::Plan(plan) => plan::run(&options.locator, plan, &mut out),
+        Command::Report(report) => report::run(&options.locator, report, &mut out),
         Command::Graph { targets, format } => {
-            let project = options.locator.load()?;
-            graph::run(&project, targets, *format, &mut out)
+            graph::run(&options.locator, targets, *format, &mut out)
         }
         Command::Completions(completions) => {
             completions.write(&mut out.inner);

@@ -19,6 +19,7 @@ use anstyle::{AnsiColor, Style as Colour};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::report::record::Recorder;
 use crate::rules::check::CheckResult;
 use crate::state::RunStatus;
 
@@ -90,6 +91,8 @@ pub(crate) struct Reporter {
     running: BTreeSet<String>,
     bar: Option<ProgressBar>,
     out: anstream::Stdout,
+    /// The run record being written from the same events.
+    record: Option<Recorder>,
 }
 
 impl Reporter {
@@ -113,7 +116,18 @@ impl Reporter {
             running: BTreeSet::new(),
             bar,
             out: anstream::stdout(),
+            record: None,
         }
+    }
+
+    /// Also build a run record from the events.
+    pub(crate) fn record_with(&mut self, recorder: Recorder) {
+        self.record = Some(recorder);
+    }
+
+    /// The run record, to be closed and saved when the build ends.
+    pub(crate) fn take_record(&mut self) -> Option<Recorder> {
+        self.record.take()
     }
 
     fn json(&mut self, value: Value) {
@@ -173,6 +187,9 @@ impl Reporter {
 
     /// The task is up to date.
     pub(crate) fn fresh(&mut self, task: &str) {
+        if let Some(record) = &mut self.record {
+            record.fresh(task);
+        }
         self.progress();
         match self.style {
             Style::Json => self.json(json!({"event": "task_fresh", "task": task})),
@@ -201,6 +218,9 @@ impl Reporter {
         result: &CheckResult,
         required: bool,
     ) {
+        if let Some(record) = &mut self.record {
+            record.check_finished(task, rule, result, required);
+        }
         if self.style == Style::Json {
             let mut event = json!({
                 "event": "check_finished",
@@ -221,6 +241,9 @@ impl Reporter {
 
     /// The task's outputs came back from the cache (`count` files).
     pub(crate) fn restored(&mut self, task: &str, count: usize, reasons: &[String]) {
+        if let Some(record) = &mut self.record {
+            record.restored(task, reasons);
+        }
         self.progress();
         let files = format!("{count} output{}", if count == 1 { "" } else { "s" });
         match self.style {
@@ -306,6 +329,9 @@ impl Reporter {
     }
 
     pub(crate) fn started(&mut self, task: &str, attempt: u32, reasons: &[String]) {
+        if let Some(record) = &mut self.record {
+            record.started(task, reasons);
+        }
         self.running.insert(task.to_owned());
         self.show_running();
         if self.style == Style::Json {
@@ -329,6 +355,9 @@ impl Reporter {
             detail,
             log_tail,
         } = *end;
+        if let Some(record) = &mut self.record {
+            record.finished(task, status, retrying, detail);
+        }
         self.running.remove(task);
         self.show_running();
         if !retrying {
@@ -392,6 +421,9 @@ impl Reporter {
 
     /// The task cannot run because `by` failed.
     pub(crate) fn blocked(&mut self, task: &str, by: &str) {
+        if let Some(record) = &mut self.record {
+            record.blocked(task, by);
+        }
         self.progress();
         match self.style {
             Style::Json => self.json(json!({"event": "task_blocked", "task": task, "by": by})),

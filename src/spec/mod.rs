@@ -103,6 +103,8 @@ pub(crate) struct Project {
     pub(crate) cache: ProjectPath,
     pub(crate) worktrees: ProjectPath,
     pub(crate) worktree_setup: Option<String>,
+    /// How many run records `.cache/runs/` keeps (0: none are written).
+    pub(crate) keep_runs: usize,
 }
 
 impl Project {
@@ -124,6 +126,7 @@ impl Default for Project {
             cache: path(".cache"),
             worktrees: path(".conductor/workspaces"),
             worktree_setup: None,
+            keep_runs: 50,
         }
     }
 }

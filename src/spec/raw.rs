@@ -29,6 +29,7 @@ const PROJECT_KEYS: &[&str] = &[
     "cache",
     "worktrees",
     "worktree_setup",
+    "keep_runs",
 ];
 const GROUP_KEYS: &[&str] = &["title", "after", "jobs", "timeout"];
 const TASK_KEYS: &[&str] = &[
@@ -193,6 +194,11 @@ impl Reader<'_> {
                 }
                 "worktree_setup" => {
                     project.worktree_setup = self.non_empty_string("worktree_setup", value)
+                }
+                "keep_runs" => {
+                    if let Some(n) = self.integer("keep_runs", value, 0, 100_000) {
+                        project.keep_runs = usize::try_from(n).unwrap_or(usize::MAX);
+                    }
                 }
                 _ => self.unknown_key(key, "[project]", PROJECT_KEYS),
             }

@@ -1,0 +1,86 @@
+//! `conduct report`: the last run (or `--run FILE`) as a Markdown execution log or a
+//! self-contained HTML page with a Gantt chart. It reads the run record only: no config
+//! is hashed and nothing is run, so it works while another build holds the lock.
+
+use std::path::{Path, PathBuf};
+
+use crate::commands::Stdout;
+use crate::error::Error;
+use crate::project::Locator;
+use crate::report::record::{self, RunRecord};
+use crate::report::{html, markdown};
+use crate::session::{Access, Session};
+
+/// What `conduct report` was asked: where each format goes (`-` is standard output).
+#[derive(Debug)]
+pub(crate) struct ReportOptions {
+    pub(crate) markdown: Option<PathBuf>,
+    pub(crate) html: Option<PathBuf>,
+    /// A run record to report instead of the newest.
+    pub(crate) run: Option<PathBuf>,
+}
+
+pub(crate) fn run(
+    locator: &Locator,
+    options: &ReportOptions,
+    out: &mut Stdout,
+) -> Result<i32, Error> {
+    let path = match &options.run {
+        Some(path) => path.clone(),
+        None => newest(locator)?,
+    };
+    let record = record::load(&path).map_err(|source| Error::RunRecord {
+        path: path.clone(),
+        source,
+    })?;
+    let stdout_markdown = options.markdown.is_none() && options.html.is_none();
+    if stdout_markdown {
+        out.write(&markdown::render(&record))?;
+    }
+    if let Some(target) = &options.markdown {
+        emit(target, &markdown::render(&record), out)?;
+    }
+    if let Some(target) = &options.html {
+        emit(target, &html::render(&record), out)?;
+    }
+    say_written(&record, options);
+    Ok(0)
+}
+
+/// The newest run record of the project at `locator`.
+fn newest(locator: &Locator) -> Result<PathBuf, Error> {
+    let session = Session::open(locator, Access::Read)?;
+    let dir = session.cache_dir.join("runs");
+    let runs = record::list(&dir).map_err(|source| Error::Read {
+        path: dir.clone(),
+        source,
+    })?;
+    session.finish();
+    runs.into_iter()
+        .next_back()
+        .ok_or(Error::NoRunRecord { dir })
+}
+
+fn emit(target: &Path, text: &str, out: &mut Stdout) -> Result<(), Error> {
+    if target == Path::new("-") {
+        return out.write(text);
+    }
+    std::fs::write(target, text).map_err(|source| Error::Write {
+        what: "the report file",
+        source,
+    })
+}
+
+/// Say where the files went (on stderr, so `-` output stays clean).
+fn say_written(record: &RunRecord, options: &ReportOptions) {
+    for path in [&options.markdown, &options.html].into_iter().flatten() {
+        if path != Path::new("-") {
+            eprintln!(
+                "wrote {} ({} tasks, run of {})",
+                path.display(),
+                record.tasks.len(),
+                record.started_at
+            );
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! Run records: every build leaves `.cache/runs/<timestamp>.json`, what happened to each
+//! task (status, when it started and ended, attempts, reasons, outputs, checks, cache
+//! hits), so `conduct report` can draw the run long after the terminal scrolled away.
+//! Like turborepo's run summary, the record is self-contained (titles, groups and
+//! dependencies included) and versioned ([`SCHEMA_VERSION`]); the newest N are kept.
+//!
+//! The [`Recorder`] hears the same events as the terminal output (the `Reporter` hands
+//! them over), stamping each with the time since the build started.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::graph::{Graph, Selection};
+use crate::report::progress::Counts;
+use crate::rules::check::CheckResult;
+use crate::spec::Spec;
+use crate::state::RunStatus;
+
+/// Bumped when a field changes meaning or goes away (new optional fields do not).
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+/// One build, as `conduct report` reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RunRecord {
+    pub(crate) schema_version: u32,
+    pub(crate) conduct_version: String,
+    pub(crate) project: Option<String>,
+    /// RFC 3339, UTC, milliseconds.
+    pub(crate) started_at: String,
+    pub(crate) duration_ms: u64,
+    pub(crate) jobs: usize,
+    pub(crate) targets: Vec<String>,
+    pub(crate) interrupted: bool,
+    pub(crate) counts: RecordCounts,
+    /// Every group of the project, in declaration order.
+    pub(crate) groups: Vec<GroupRecord>,
+    /// The selected tasks, each after its dependencies.
+    pub(crate) tasks: Vec<TaskRecord>,
+}
+
+/// The build's tally.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RecordCounts {
+    pub(crate) ran: usize,
+    pub(crate) fresh: usize,
+    pub(crate) restored: usize,
+    pub(crate) failed: usize,
+    pub(crate) blocked: usize,
+    pub(crate) warnings: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupRecord {
+    pub(crate) name: String,
+    pub(crate) title: Option<String>,
+}
+
+/// How a task ended in this build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TaskStatus {
+    /// Ran and passed its checks.
+    Ok,
+    Failed,
+    TimedOut,
+    Interrupted,
+    /// Up to date: nothing ran.
+    Fresh,
+    /// Up to date thanks to the cache.
+    Restored,
+    /// A dependency failed (or the build stopped first).
+    Blocked,
+    /// Never reached a verdict (the record of a build that ended abruptly).
+    Pending,
+}
+
+impl TaskStatus {
+    /// The word used in reports (`ok`, `timed_out`, ...).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Ok => "ok",
+            TaskStatus::Failed => "failed",
+            TaskStatus::TimedOut => "timed_out",
+            TaskStatus::Interrupted => "interrupted",
+            TaskStatus::Fresh => "fresh",
+            TaskStatus::Restored => "restored",
+            TaskStatus::Blocked => "blocked",
+            TaskStatus::Pending => "pending",
+        }
+    }
+}
+
+impl From<RunStatus> for TaskStatus {
+    fn from(status: RunStatus) -> TaskStatus {
+        match status {
+            RunStatus::Ok => TaskStatus::Ok,
+            RunStatus::Failed => TaskStatus::Failed,
+            RunStatus::TimedOut => TaskStatus::TimedOut,
+            RunStatus::Interrupted => TaskStatus::Interrupted,
+        }
+    }
+}
+
+/// One task in one build. Times are milliseconds since the build started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TaskRecord {
+    pub(crate) id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) group: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) deps: Vec<String>,
+    pub(crate) status: TaskStatus,
+    /// When it was decided (fresh, restored) or its first attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) start_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) end_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) attempts: Vec<Attempt>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) reasons: Vec<String>,
+    /// Declared outputs (project-relative).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) outputs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) checks: Vec<CheckOutcome>,
+    /// Restored from the cache instead of running.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) cache_hit: bool,
+    /// The failed task that blocked this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) blocked_by: Option<String>,
+    /// Why it failed, when conduct knows (exit code, timeout, failed check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+}
+
+/// One attempt of a task's command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Attempt {
+    pub(crate) start_ms: u64,
+    pub(crate) end_ms: Option<u64>,
+    pub(crate) status: Option<TaskStatus>,
+}
+
+/// A check's verdict on the task's outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CheckOutcome {
+    pub(crate) rule: String,
+    pub(crate) passed: bool,
+    pub(crate) required: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) metric: Option<f64>,
+}
+
+/// Builds the record of the running build from its events.
+pub(crate) struct Recorder {
+    started: Instant,
+    started_at: SystemTime,
+    spec: Arc<Spec>,
+    /// By task index: the task's place in `record.tasks` (`u32::MAX`: not selected).
+    positions: Vec<u32>,
+    record: RunRecord,
+}
+
+impl Recorder {
+    /// Every selected task starts `pending`, with what the report needs to draw it.
+    pub(crate) fn new(
+        spec: &Arc<Spec>,
+        graph: &Graph,
+        selection: &Selection,
+        targets: &[String],
+        jobs: usize,
+    ) -> Recorder {
+        let mut positions = vec![u32::MAX; spec.tasks.len()];
+        let tasks = selection
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, &task)| {
+                let t = spec.task(task);
+                positions[task.index()] = i as u32;
+                TaskRecord {
+                    id: t.id.to_string(),
+                    title: t.title.clone(),
+                    group: t.group.map(|g| spec.group(g).name.to_string()),
+                    deps: graph
+                        .task_deps(task)
+                        .iter()
+                        .map(|d| spec.task(d.task).id.to_string())
+                        .collect(),
+                    status: TaskStatus::Pending,
+                    start_ms: None,
+                    end_ms: None,
+                    attempts: Vec::new(),
+                    reasons: Vec::new(),
+                    outputs: t.outputs.iter().map(|o| o.display()).collect(),
+                    checks: Vec::new(),
+                    cache_hit: false,
+                    blocked_by: None,
+                    error: None,
+                }
+            })
+            .collect();
+        Recorder {
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            spec: Arc::clone(spec),
+            positions,
+            record: RunRecord {
+                schema_version: SCHEMA_VERSION,
+                conduct_version: env!("CARGO_PKG_VERSION").to_owned(),
+                project: spec.project.name.clone(),
+                started_at: String::new(),
+                duration_ms: 0,
+                jobs,
+                targets: targets.to_vec(),
+                interrupted: false,
+                counts: RecordCounts::default(),
+                groups: spec
+                    .groups
+                    .iter()
+                    .map(|g| GroupRecord {
+                        name: g.name.to_string(),
+                        title: g.title.clone(),
+                    })
+                    .collect(),
+                tasks,
+            },
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn task(&mut self, id: &str) -> Option<&mut TaskRecord> {
+        let task = self.spec.find_task(id)?;
+        let i = *self.positions.get(task.index())?;
+        self.record.tasks.get_mut(i as usize)
+    }
+
+    /// Up to date without running (or with checks only).
+    pub(crate) fn fresh(&mut self, id: &str) {
+        let now = self.now_ms();
+        if let Some(t) = self.task(id) {
+            t.status = TaskStatus::Fresh;
+            t.start_ms = Some(now);
+            t.end_ms = Some(now);
+        }
+    }
+
+    pub(crate) fn restored(&mut self, id: &str, reasons: &[String]) {
+        let now = self.now_ms();
+        if let Some(t) = self.task(id) {
+            t.status = TaskStatus::Restored;
+            t.cache_hit = true;
+            t.reasons = reasons.to_vec();
+            t.start_ms = Some(now);
+            t.end_ms = Some(now);
+        }
+    }
+
+    pub(crate) fn started(&mut self, id: &str, reasons: &[String]) {
+        let now = self.now_ms();
+        if let Some(t) = self.task(id) {
+            t.start_ms.get_or_insert(now);
+            if t.reasons.is_empty() {
+                t.reasons = reasons.to_vec();
+            }
+            t.attempts.push(Attempt {
+                start_ms: now,
+                end_ms: None,
+                status: None,
+            });
+        }
+    }
+
+    /// An attempt ended; unless another follows, so did the task.
+    pub(crate) fn finished(
+        &mut self,
+        id: &str,
+        status: RunStatus,
+        retrying: bool,
+        error: Option<&str>,
+    ) {
+        let now = self.now_ms();
+        if let Some(t) = self.task(id) {
+            match t.attempts.last_mut() {
+                Some(attempt) if attempt.end_ms.is_none() => {
+                    attempt.end_ms = Some(now);
+                    attempt.status = Some(status.into());
+                }
+                // Failed without running (fresh outputs that fail their checks).
+                _ => {
+                    t.start_ms.get_or_insert(now);
+                }
+            }
+            if !retrying {
+                t.status = status.into();
+                t.end_ms = Some(now);
+                t.error = error.map(str::to_owned);
+            }
+        }
+    }
+
+    pub(crate) fn check_finished(
+        &mut self,
+        id: &str,
+        rule: &str,
+        result: &CheckResult,
+        required: bool,
+    ) {
+        if let Some(t) = self.task(id) {
+            let outcome = CheckOutcome {
+                rule: rule.to_owned(),
+                passed: result.passed,
+                required,
+                message: if result.passed {
+                    String::new()
+                } else {
+                    result.message.clone()
+                },
+                metric: result.metric,
+            };
+            // A retried task is checked again: keep the last verdict per rule.
+            match t.checks.iter_mut().find(|c| c.rule == rule) {
+                Some(known) => *known = outcome,
+                None => t.checks.push(outcome),
+            }
+        }
+    }
+
+    pub(crate) fn blocked(&mut self, id: &str, by: &str) {
+        if let Some(t) = self.task(id) {
+            t.status = TaskStatus::Blocked;
+            t.blocked_by = Some(by.to_owned());
+        }
+    }
+
+    /// The build ended: close the record.
+    pub(crate) fn finish(mut self, counts: Counts, interrupted: bool) -> RunRecord {
+        self.record.duration_ms = self.now_ms();
+        self.record.started_at = humantime::format_rfc3339_millis(self.started_at).to_string();
+        self.record.interrupted = interrupted;
+        self.record.counts = RecordCounts {
+            ran: counts.ran,
+            fresh: counts.fresh,
+            restored: counts.restored,
+            failed: counts.failed,
+            blocked: counts.blocked,
+            warnings: counts.warnings,
+        };
+        self.record
+    }
+}
+
+/// Write `record` into `dir` under its start time, then keep only the newest `keep`.
+pub(crate) fn save(dir: &Path, record: &RunRecord, keep: usize) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let stamp: String = record
+        .started_at
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    let mut path = dir.join(format!("{stamp}.json"));
+    let mut n = 1;
+    while path.exists() {
+        path = dir.join(format!("{stamp}-{n}.json"));
+        n += 1;
+    }
+    // About 200 bytes a task: one allocation instead of a dozen regrowths.
+    let mut text = Vec::with_capacity(1024 + 256 * record.tasks.len());
+    serde_json::to_writer(&mut text, record).map_err(io::Error::other)?;
+    atomic::write_unsynced(&path, &text)?;
+    let mut runs = list(dir)?;
+    if runs.len() > keep {
+        let excess = runs.len() - keep;
+        for old in runs.drain(..excess) {
+            let _ = std::fs::remove_file(old);
+        }
+    }
+    Ok(path)
+}
+
+/// The run records in `dir`, oldest first (names sort by time).
+pub(crate) fn list(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut runs: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    runs.sort();
+    Ok(runs)
+}
+
+/// Why a run record cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("not a conduct run record: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("written by a conduct with run record schema {found}; this one reads {SCHEMA_VERSION}")]
+    Schema { found: u64 },
+}
+
+/// Read a run record, checking its schema version first.
+pub(crate) fn load(path: &Path) -> Result<RunRecord, LoadError> {
+    let bytes = std::fs::read(path)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)?;
+    let found = value["schema_version"].as_u64().unwrap_or(0);
+    if found != u64::from(SCHEMA_VERSION) {
+        return Err(LoadError::Schema { found });
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
+/// The tasks of a record under one heading: a group of the project, a group the record
+/// names but does not list, or (`name: None`) the tasks without a group.
+pub(crate) struct Section<'r> {
+    pub(crate) name: Option<&'r str>,
+    pub(crate) title: Option<&'r str>,
+    /// Indices into `record.tasks`, in record order.
+    pub(crate) tasks: Vec<usize>,
+}
+
+/// The record's tasks by group: the project's groups in declaration order, then unknown
+/// groups in order of appearance, then the tasks without a group. Empty groups are left
+/// out.
+pub(crate) fn sections(record: &RunRecord) -> Vec<Section<'_>> {
+    let mut sections: Vec<Section<'_>> = record
+        .groups
+        .iter()
+        .map(|g| Section {
+            name: Some(g.name.as_str()),
+            title: g.title.as_deref(),
+            tasks: Vec::new(),
+        })
+        .collect();
+    let mut by_name: FxHashMap<&str, usize> = record
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.name.as_str(), i))
+        .collect();
+    let mut loose = Vec::new();
+    for (i, task) in record.tasks.iter().enumerate() {
+        let Some(name) = task.group.as_deref() else {
+            loose.push(i);
+            continue;
+        };
+        let at = *by_name.entry(name).or_insert_with(|| {
+            sections.push(Section {
+                name: Some(name),
+                title: None,
+                tasks: Vec::new(),
+            });
+            sections.len() - 1
+        });
+        sections[at].tasks.push(i);
+    }
+    sections.push(Section {
+        name: None,
+        title: None,
+        tasks: loose,
+    });
+    sections.retain(|s| !s.tasks.is_empty());
+    sections
+}
+
+/// The run's critical path, first task first (indices into `record.tasks`): from the
+/// task that ended last, back through the dependency that ended last before it started,
+/// the chain that decided when the build ended. Tasks that did not run (fresh, restored
+/// in no time) only pass the chain on.
+pub(crate) fn critical_path(record: &RunRecord) -> Vec<usize> {
+    let index: FxHashMap<&str, usize> = record
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.as_str(), i))
+        .collect();
+    let end = |i: usize| record.tasks[i].end_ms;
+    let last = (0..record.tasks.len())
+        .filter(|&i| end(i).is_some())
+        .max_by_key(|&i| (end(i), std::cmp::Reverse(i)));
+    let mut path = Vec::new();
+    let mut at = last;
+    while let Some(i) = at {
+        let task = &record.tasks[i];
+        if !task.attempts.is_empty() {
+            path.push(i);
+        }
+        at = task
+            .deps
+            .iter()
+            .filter_map(|d| index.get(d.as_str()).copied())
+            .filter(|&d| end(d).is_some())
+            .max_by_key(|&d| (end(d), std::cmp::Reverse(d)));
+    }
+    path.reverse();
+    path
+}
