@@ -564,6 +564,7 @@ fn every_field_parses_into_the_model() {
             cache = ".build-cache"
             worktrees = ".wt"
             worktree_setup = "npm ci"
+            keep_runs = 7
 
             [groups.A]
             title = "First"
@@ -612,7 +613,7 @@ fn every_field_parses_into_the_model() {
         serde_json::json!({
             "name": "demo", "jobs": 3, "shell": ["bash", "-eu", "-c"],
             "hash_env": ["NODE_ENV"], "cache": ".build-cache", "worktrees": ".wt",
-            "worktree_setup": "npm ci"
+            "worktree_setup": "npm ci", "keep_runs": 7
         })
     );
     assert_eq!(json["groups"][0]["timeout_seconds"], 7200);
