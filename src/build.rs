@@ -30,6 +30,7 @@ use crate::error::Error;
 use crate::estimate;
 use crate::exec::process::{self, Exit, Job, ProcessRunner, Runner, Stop, WorkerEvent};
 use crate::exec::scheduler::Scheduler;
+use crate::exec::worktree::{self, Repo};
 use crate::explain::{self, Reason};
 use crate::graph::Selection;
 use crate::hash::{Digest, KeyPreimage};
@@ -40,7 +41,7 @@ use crate::report::record::{self, Recorder};
 use crate::rules::RuleCheck;
 use crate::rules::check::{self, Evaluated};
 use crate::session::{Access, Outcome, PlannedCheck, Session};
-use crate::spec::{Run, TaskIdx};
+use crate::spec::{Run, TaskIdx, Workspace};
 use crate::state::{CheckRecord, LastRun, RunStatus, Success};
 
 /// How long a task's process group gets between TERM and KILL.
@@ -95,6 +96,7 @@ pub(crate) fn build_with(
     } else {
         loaded.graph.select_named(&loaded.spec, &options.targets)?
     };
+    let repo = find_repo(&session, &selection)?;
     let mut reporter = Reporter::new(options.style, options.explain, selection.tasks.len());
     let jobs = loaded.spec.project.jobs_with(options.jobs);
     let keep_runs = loaded.spec.project.keep_runs;
@@ -113,7 +115,7 @@ pub(crate) fn build_with(
             false,
         )
     } else {
-        let coordinator = Coordinator::new(
+        let mut coordinator = Coordinator::new(
             &mut session,
             &selection,
             options,
@@ -122,6 +124,7 @@ pub(crate) fn build_with(
             runner,
             &mut reporter,
         )?;
+        coordinator.repo = repo;
         coordinator.run()
     };
     if !options.dry_run {
@@ -274,6 +277,45 @@ pub(crate) fn plan(
     planned
 }
 
+/// One check's verdict as a commit message lists it.
+fn verdict_line(rule: &str, required: bool, result: &crate::rules::check::CheckResult) -> String {
+    let mut line = rule.to_owned();
+    if !required {
+        line.push_str(" (advisory)");
+    }
+    line.push_str(if result.passed {
+        ": passed"
+    } else {
+        ": failed"
+    });
+    if let Some(metric) = result.metric {
+        line.push_str(&format!(", {metric}"));
+    }
+    if !result.passed {
+        line.push_str(&format!(" ({})", result.message));
+    }
+    line
+}
+
+/// The git repository, when a selected task runs in a worktree: found before anything
+/// runs, so a project that is not a repository fails at once (exit 2), not task by task.
+fn find_repo(session: &Session, selection: &Selection) -> Result<Option<Arc<Repo>>, Error> {
+    let spec = &session.loaded.spec;
+    let tasks: Vec<String> = selection
+        .tasks
+        .iter()
+        .map(|&t| spec.task(t))
+        .filter(|t| t.workspace == Workspace::Worktree && t.run.is_some())
+        .map(|t| t.id.to_string())
+        .collect();
+    if tasks.is_empty() {
+        return Ok(None);
+    }
+    Repo::find(&session.root.path)
+        .map(|repo| Some(Arc::new(repo)))
+        .map_err(|source| Error::Worktree { tasks, source })
+}
+
 fn dry_run(
     session: &mut Session,
     selection: &Selection,
@@ -344,14 +386,20 @@ struct Checking {
 /// The file work before a task runs: its stale outputs removed, their parent
 /// directories made, its instruction written.
 struct Prep {
+    /// The task's worktree to make or reuse first (a worktree task).
+    worktree: Option<worktree::Prepare>,
     outputs: Vec<PathBuf>,
-    instruction: (PathBuf, String),
+    /// Where the instruction goes: `.cache/instructions/`, and the worktree.
+    instruction: (Vec<PathBuf>, String),
     /// What the failed checks of the previous attempt said.
     feedback: Option<(PathBuf, String)>,
 }
 
 impl Prep {
     fn apply(&self) -> io::Result<()> {
+        if let Some(prepare) = &self.worktree {
+            prepare.apply().map_err(io::Error::other)?;
+        }
         for path in &self.outputs {
             match std::fs::symlink_metadata(path) {
                 Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path)?,
@@ -370,7 +418,10 @@ impl Prep {
             }
             std::fs::write(path, text)?;
         }
-        std::fs::write(&self.instruction.0, &self.instruction.1)
+        for path in &self.instruction.0 {
+            std::fs::write(path, &self.instruction.1)?;
+        }
+        Ok(())
     }
 }
 
@@ -512,6 +563,8 @@ struct Coordinator<'a> {
     first_failure: Option<TaskIdx>,
     last_save: Instant,
     dirty: bool,
+    /// The repository worktree tasks branch from (`None`: no worktree task selected).
+    repo: Option<Arc<Repo>>,
 }
 
 impl<'a> Coordinator<'a> {
@@ -567,6 +620,7 @@ impl<'a> Coordinator<'a> {
             first_failure: None,
             last_save: Instant::now(),
             dirty: false,
+            repo: None,
         })
     }
 
@@ -722,6 +776,7 @@ impl<'a> Coordinator<'a> {
         let outputs = self.loaded.spec.task(task).outputs.clone();
         let root = self.session.root.clone();
         let blobs = self.session.cache.blobs.clone();
+        let workspace = self.workspace_of(task);
         // The file work before and after a run happens on the worker, so the coordinator
         // is free to start the next task.
         self.pool.spawn(move || {
@@ -749,8 +804,14 @@ impl<'a> Coordinator<'a> {
                 let error = "the runner reported no exit".to_owned();
                 (Exit::SpawnFailed { error }, Duration::ZERO)
             });
+            // A worktree task's outputs are stored and checked where they were made;
+            // they reach the project root only once their checks pass (`finish`).
+            let made_in = match &workspace {
+                Some(workspace) => crate::scan::Root::new(&workspace.dir),
+                None => root,
+            };
             let collected =
-                (exit == Exit::Success).then(|| cache::collect(&root, &outputs, &blobs));
+                (exit == Exit::Success).then(|| cache::collect(&made_in, &outputs, &blobs));
             let _ = events.send(Event::Finished {
                 task,
                 attempt,
@@ -768,11 +829,32 @@ impl<'a> Coordinator<'a> {
         let spec = &loaded.spec;
         let t = spec.task(task);
         let root = self.session.root.path.clone();
-        let instruction = self
-            .session
-            .cache_dir
-            .join("instructions")
-            .join(format!("{}.md", t.id));
+        let prepare = self.worktree_prepare(task);
+        // Where the task runs: the project root, or its worktree's counterpart.
+        let (cwd, instruction) = match &prepare {
+            Some(p) => {
+                let dir = p.repo.locate(&p.worktrees, &p.id, p.agent.as_deref()).dir;
+                let instruction = dir.join("TASK_INSTRUCTION.md");
+                (dir, instruction)
+            }
+            None => {
+                let instruction = self
+                    .session
+                    .cache_dir
+                    .join("instructions")
+                    .join(format!("{}.md", t.id));
+                (root.clone(), instruction)
+            }
+        };
+        let mut instructions = vec![
+            self.session
+                .cache_dir
+                .join("instructions")
+                .join(format!("{}.md", t.id)),
+        ];
+        if prepare.is_some() {
+            instructions.push(instruction.clone());
+        }
         let text = instruction::render(
             spec,
             &loaded.graph,
@@ -793,8 +875,9 @@ impl<'a> Coordinator<'a> {
                 (path, text)
             });
         let prep = Prep {
-            outputs: t.outputs.iter().map(|o| o.path.to_path(&root)).collect(),
-            instruction: (instruction.clone(), text),
+            worktree: prepare,
+            outputs: t.outputs.iter().map(|o| o.path.to_path(&cwd)).collect(),
+            instruction: (instructions, text),
             feedback: feedback.clone(),
         };
         let log = self.log_path(task);
@@ -808,12 +891,11 @@ impl<'a> Coordinator<'a> {
             None => Vec::new(),
         };
         let outputs: Vec<String> = t.outputs.iter().map(|o| o.path.to_string()).collect();
-        let root_text = root.display().to_string();
         let mut env = vec![
             ("CONDUCT_TASK".to_owned(), t.id.to_string()),
             ("CONDUCT_TITLE".to_owned(), t.display_title().to_owned()),
-            ("CONDUCT_ROOT".to_owned(), root_text.clone()),
-            ("CONDUCT_WORKSPACE".to_owned(), root_text),
+            ("CONDUCT_ROOT".to_owned(), root.display().to_string()),
+            ("CONDUCT_WORKSPACE".to_owned(), cwd.display().to_string()),
             (
                 "CONDUCT_INSTRUCTION".to_owned(),
                 instruction.display().to_string(),
@@ -829,12 +911,64 @@ impl<'a> Coordinator<'a> {
             task: task.0,
             id: t.id.to_string(),
             argv,
-            cwd: root,
+            cwd,
             env,
             log,
             stream: self.options.verbose,
         };
         (prep, job)
+    }
+
+    /// For a worktree task: its workspace and what to bring into it (the files its key
+    /// was computed from: source inputs, section files, its dependencies' outputs).
+    fn worktree_prepare(&self, task: TaskIdx) -> Option<worktree::Prepare> {
+        let t = self.loaded.spec.task(task);
+        if t.workspace != Workspace::Worktree {
+            return None;
+        }
+        let repo = Arc::clone(self.repo.as_ref()?);
+        let project = &self.loaded.spec.project;
+        let mut bring: Vec<String> = Vec::new();
+        if let Some(pending) = self.pending.get(&task) {
+            let p = &pending.preimage;
+            bring.extend(p.inputs.iter().map(|(path, _)| path.clone()));
+            bring.extend(p.sections.iter().map(|(file, _, _)| file.clone()));
+            for (_, outputs) in &p.deps {
+                bring.extend(outputs.iter().map(|(path, _)| path.clone()));
+            }
+        }
+        bring.sort();
+        bring.dedup();
+        let setup = project.worktree_setup.as_ref().map(|command| {
+            let mut argv = project.shell.clone();
+            argv.push(command.clone());
+            argv
+        });
+        Some(worktree::Prepare {
+            repo,
+            worktrees: project.worktrees.to_path(&self.session.root.path),
+            id: t.id.to_string(),
+            agent: t.agent.clone(),
+            setup,
+            root: self.session.root.path.clone(),
+            bring,
+        })
+    }
+
+    /// Where a worktree task's workspace is, to say so when it fails.
+    fn workspace_of(&self, task: TaskIdx) -> Option<worktree::Workspace> {
+        let t = self.loaded.spec.task(task);
+        let repo = self
+            .repo
+            .as_ref()
+            .filter(|_| t.workspace == Workspace::Worktree)?;
+        let worktrees = self
+            .loaded
+            .spec
+            .project
+            .worktrees
+            .to_path(&self.session.root.path);
+        Some(repo.locate(&worktrees, t.id.as_str(), t.agent.as_deref()))
     }
 
     fn log_path(&self, task: TaskIdx) -> PathBuf {
@@ -1035,11 +1169,17 @@ impl<'a> Coordinator<'a> {
             let id = self.id(task);
             self.reporter.rechecking(&id, &rechecks);
         }
+        // A worktree task that ran is checked in its worktree, before its outputs are
+        // brought out; fresh and restored outputs are checked where they are, the root.
+        let checked_in = match (&settled, self.workspace_of(task)) {
+            (Settled::Ran { .. }, Some(workspace)) => workspace.dir,
+            _ => self.session.root.path.clone(),
+        };
         let mut waiting = 0;
         for (index, planned) in checks.iter().enumerate() {
             if planned.known.is_none() {
                 waiting += 1;
-                self.spawn_check(task, index, planned);
+                self.spawn_check(task, index, planned, checked_in.clone());
             }
         }
         self.checking.insert(
@@ -1056,11 +1196,10 @@ impl<'a> Coordinator<'a> {
         }
     }
 
-    fn spawn_check(&mut self, task: TaskIdx, index: usize, planned: &PlannedCheck) {
+    fn spawn_check(&mut self, task: TaskIdx, index: usize, planned: &PlannedCheck, root: PathBuf) {
         let loaded = Arc::clone(&self.loaded);
         let events = self.events.clone();
         let cancel = Arc::clone(&self.signals.flag);
-        let root = self.session.root.path.clone();
         let rule = planned.rule;
         let files = planned.files.clone();
         let id = self.id(task);
@@ -1123,6 +1262,7 @@ impl<'a> Coordinator<'a> {
         let title = loaded.spec.task(task).display_title().to_owned();
         let mut records = Vec::with_capacity(checking.checks.len());
         let mut failures = Vec::new();
+        let mut verdicts = Vec::with_capacity(checking.checks.len());
         for planned in checking.checks {
             let rule = loaded.rules.at(planned.rule);
             let result = planned
@@ -1134,6 +1274,7 @@ impl<'a> Coordinator<'a> {
                 });
             self.reporter
                 .check_finished(&id, &rule.name, &result, rule.required);
+            verdicts.push(verdict_line(&rule.name, rule.required, &result));
             if !result.passed {
                 if rule.required {
                     failures.push(format!("check {} failed: {}", rule.name, result.message));
@@ -1156,6 +1297,13 @@ impl<'a> Coordinator<'a> {
             }
         }
         self.keep_verdicts(&id, &mut checking.settled, records);
+        if failures.is_empty()
+            && let Err(error) = self.bring_out(task, &checking.settled)
+        {
+            failures.push(format!(
+                "its outputs could not be copied out of the worktree: {error}"
+            ));
+        }
         if failures.is_empty() {
             self.session.settle(task, checking.outputs);
             match checking.settled {
@@ -1181,6 +1329,7 @@ impl<'a> Coordinator<'a> {
                         detail: None,
                         log_tail: "",
                     });
+                    self.commit(task, &pending, &verdicts);
                 }
             }
             self.scheduler.succeeded(task);
@@ -1226,6 +1375,52 @@ impl<'a> Coordinator<'a> {
                 reasons,
             },
         );
+    }
+
+    /// A worktree task ran and passed its checks: its outputs replace the project
+    /// root's (SPEC §7). Anything else has its outputs in the root already.
+    fn bring_out(&self, task: TaskIdx, settled: &Settled) -> std::io::Result<()> {
+        let Settled::Ran { .. } = settled else {
+            return Ok(());
+        };
+        let Some(workspace) = self.workspace_of(task) else {
+            return Ok(());
+        };
+        let outputs = &self.loaded.spec.task(task).outputs;
+        worktree::bring_out(&workspace.dir, &self.session.root.path, outputs)
+    }
+
+    /// A worktree task ran and passed its checks: commit its outputs on its branch,
+    /// `feat(<ID>): <title>` with the verdicts in the body. A commit that fails (a hook
+    /// said no) is a warning: the outputs are in the root and the cache all the same.
+    fn commit(&mut self, task: TaskIdx, pending: &Pending, verdicts: &[String]) {
+        let Some(workspace) = self.workspace_of(task) else {
+            return;
+        };
+        let t = self.loaded.spec.task(task);
+        let mut message = format!("feat({}): {}\n\n", t.id, t.display_title());
+        if !verdicts.is_empty() {
+            message.push_str("Checks:\n");
+            for line in verdicts {
+                message.push_str(&format!("- {line}\n"));
+            }
+            message.push('\n');
+        }
+        message.push_str(&format!(
+            "Made by conduct: attempt {}, because {}.\n",
+            pending.attempt,
+            pending.reasons.join("; ")
+        ));
+        let outputs: Vec<String> = t.outputs.iter().map(|o| o.path.to_string()).collect();
+        let id = t.id.to_string();
+        match workspace.commit(&outputs, &message) {
+            Ok(Some(commit)) => self.reporter.committed(&id, &workspace.branch, &commit),
+            Ok(None) => {}
+            Err(error) => self.reporter.warn(&format!(
+                "{id}: the outputs could not be committed in {}: {error}",
+                workspace.path.display()
+            )),
+        }
     }
 
     /// Keep `task`'s check verdicts in the state and the action cache: with the run's
@@ -1288,6 +1483,15 @@ impl<'a> Coordinator<'a> {
         } = failure;
         let id = self.id(task);
         let title = self.loaded.spec.task(task).display_title().to_owned();
+        let detail = match self.workspace_of(task) {
+            Some(workspace) => Some(format!(
+                "{}{}its worktree is kept for inspection: {}",
+                detail.as_deref().unwrap_or(""),
+                if detail.is_some() { "; " } else { "" },
+                workspace.path.display()
+            )),
+            None => detail,
+        };
         let state = self.session.task_state(&id);
         state.last_run = Some(last_run(status, duration, attempt, reasons));
         self.counts.failed += 1;

@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::build::BuildOptions;
 use crate::commands::cache::CacheCommand;
+use crate::commands::clean::CleanOptions;
 use crate::commands::graph::GraphFormat;
 use crate::commands::plan::PlanOptions;
 use crate::commands::report::ReportOptions;
@@ -70,7 +71,7 @@ enum CliCommand {
         #[arg(value_name = "TARGET", required = true)]
         targets: Vec<String>,
     },
-    /// Remove outputs and/or the cache (both without flags)
+    /// Remove outputs and/or the cache (both without flags), or agent worktrees
     Clean {
         /// Remove every declared output (the next build restores them from the cache)
         #[arg(long)]
@@ -78,6 +79,12 @@ enum CliCommand {
         /// Empty the cache directory (state, cache, logs)
         #[arg(long)]
         cache: bool,
+        /// Remove the agent worktrees (with anything uncommitted in them)
+        #[arg(long)]
+        worktrees: bool,
+        /// With --worktrees: delete their branches too
+        #[arg(long, requires = "worktrees")]
+        branches: bool,
     },
     /// Look after the build cache
     #[command(subcommand)]
@@ -117,6 +124,12 @@ enum CliCommand {
         /// Print the plan as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Print the TASK_INSTRUCTION.md a task's agent gets, without running anything
+    Show {
+        /// The task id
+        #[arg(value_name = "TASK")]
+        task: String,
     },
     /// The last run as a Markdown execution log (default: on stdout) or a Gantt page
     Report {
@@ -198,10 +211,7 @@ pub(crate) enum Command {
     Status {
         json: bool,
     },
-    Clean {
-        outputs: bool,
-        cache: bool,
-    },
+    Clean(CleanOptions),
     Cache(CacheCommand),
     Check {
         json: bool,
@@ -215,6 +225,9 @@ pub(crate) enum Command {
     },
     Plan(PlanOptions),
     Report(ReportOptions),
+    Show {
+        task: String,
+    },
     Completions(Completions),
 }
 
@@ -261,7 +274,17 @@ impl From<Cli> for Options {
             }),
             CliCommand::Accept { targets } => Command::Accept { targets },
             CliCommand::Status { json } => Command::Status { json },
-            CliCommand::Clean { outputs, cache } => Command::Clean { outputs, cache },
+            CliCommand::Clean {
+                outputs,
+                cache,
+                worktrees,
+                branches,
+            } => Command::Clean(CleanOptions {
+                outputs,
+                cache,
+                worktrees,
+                branches,
+            }),
             CliCommand::Cache(command) => Command::Cache(match command {
                 CacheArg::Stats => CacheCommand::Stats,
                 CacheArg::Gc { max_size } => CacheCommand::Gc {
@@ -271,6 +294,7 @@ impl From<Cli> for Options {
             }),
             CliCommand::Check { json } => Command::Check { json },
             CliCommand::List { json } => Command::List { json },
+            CliCommand::Show { task } => Command::Show { task },
             CliCommand::Report {
                 markdown,
                 html,

@@ -60,6 +60,11 @@ pub(crate) enum Error {
         path: PathBuf,
         source: crate::report::record::LoadError,
     },
+    #[error("{source}; tasks {} run in a git worktree", tasks.join(", "))]
+    Worktree {
+        tasks: Vec<String>,
+        source: crate::exec::worktree::WorktreeError,
+    },
     #[error("cannot write to {what}: {source}")]
     Write {
         what: &'static str,
@@ -90,6 +95,9 @@ impl Error {
             Error::ConfigNotFound { .. } => {
                 Some("run conduct inside a project, or pass `-C DIR` or `-f FILE`".to_owned())
             }
+            Error::Worktree { .. } => Some(
+                "run `git init` and commit, or set `workspace = \"root\"` on these tasks".to_owned(),
+            ),
             Error::NoRunRecord { .. } => Some(
                 "every `conduct build` records its run there; `[project] keep_runs` sets how many are kept"
                     .to_owned(),

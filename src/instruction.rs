@@ -9,12 +9,51 @@
 use std::fmt::Write as _;
 
 use crate::graph::Graph;
-use crate::rules::RuleSet;
-use crate::spec::{InputKind, Spec, TaskIdx};
+use crate::rules::{Rule, RuleCheck, RuleSet};
+use crate::spec::{InputKind, Spec, TaskIdx, Workspace};
 use crate::units::format_duration;
 
 /// The text of one section input, looked up by the caller (`None`: not available).
 pub(crate) type SectionText<'a> = &'a dyn Fn(&crate::spec::ProjectPath, &str) -> Option<String>;
+
+/// What a rule does, in a few words an agent can act on (built-ins describe themselves).
+fn how_it_checks(rule: &Rule) -> Option<String> {
+    let what = match &rule.check {
+        RuleCheck::Builtin(_) => None,
+        RuleCheck::Pattern {
+            regex,
+            forbid: true,
+        } => Some(format!("must not match `{}`", regex.as_str())),
+        RuleCheck::Pattern {
+            regex,
+            forbid: false,
+        } => Some(format!("must match `{}`", regex.as_str())),
+        RuleCheck::Run(command) => Some(match &rule.gate {
+            Some(gate) => {
+                let mut bound = Vec::new();
+                if let Some(min) = gate.min {
+                    bound.push(format!("at least {min}"));
+                }
+                if let Some(max) = gate.max {
+                    bound.push(format!("at most {max}"));
+                }
+                format!(
+                    "`{command}` prints `metric {} <value>`, which must be {}",
+                    gate.metric,
+                    bound.join(" and ")
+                )
+            }
+            None => format!("`{command}` must succeed"),
+        }),
+    };
+    let scope = rule
+        .applies_to
+        .as_ref()
+        .map(|a| format!("on outputs matching `{}`", a.globs.join("`, `")));
+    let advisory = (!rule.required).then(|| "advisory".to_owned());
+    let parts: Vec<String> = [what, scope, advisory].into_iter().flatten().collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
 
 /// Render the instruction for `task`.
 pub(crate) fn render(
@@ -91,20 +130,28 @@ pub(crate) fn render(
     if !t.checks.is_empty() {
         out.push_str("## Checks the outputs must pass\n\n");
         for name in &t.checks {
-            match rules
-                .iter()
-                .find(|r| &r.name == name)
-                .and_then(|r| r.description.as_deref())
-            {
-                Some(description) => {
-                    let _ = writeln!(out, "- `{name}`: {description}");
-                }
-                None => {
-                    let _ = writeln!(out, "- `{name}`");
-                }
+            let rule = rules.iter().find(|r| &r.name == name);
+            let mut line = format!("- `{name}`");
+            if let Some(description) = rule.and_then(|r| r.description.as_deref()) {
+                line.push_str(&format!(": {description}"));
             }
+            if let Some(how) = rule.and_then(how_it_checks) {
+                line.push_str(&format!(" ({how})"));
+            }
+            let _ = writeln!(out, "{line}");
         }
-        out.push('\n');
+        out.push_str(
+            "\nconduct runs them when the command succeeds; if a required check fails and \
+             the task has retries left, it runs again with the failures in the file \
+             `CONDUCT_FEEDBACK` names.\n\n",
+        );
+    }
+    if t.workspace == Workspace::Worktree {
+        out.push_str(
+            "## Workspace\n\nYou work in your own git worktree. When your outputs pass \
+             their checks, conduct commits them on your branch and copies them into the \
+             project.\n\n",
+        );
     }
     let deps = graph.task_deps(task);
     if !deps.is_empty() {

@@ -15,3 +15,4 @@ mod plan;
 mod report;
 mod rules;
 mod sections;
+mod worktree;

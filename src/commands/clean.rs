@@ -1,7 +1,9 @@
-//! `conduct clean [--outputs] [--cache]`: remove what builds made. `--outputs` removes
-//! every declared output (the state and cache stay, so the next build restores them);
-//! `--cache` empties the cache directory (state, cache, logs, instructions), keeping
-//! only its lock, which it holds meanwhile. Without flags, both.
+//! `conduct clean [--outputs] [--cache] [--worktrees [--branches]]`: remove what builds
+//! made. `--outputs` removes every declared output (the state and cache stay, so the
+//! next build restores them); `--cache` empties the cache directory (state, cache, logs,
+//! instructions), keeping only its lock, which it holds meanwhile. Without flags, both.
+//! `--worktrees` removes the agent worktrees (never by default: they may hold work an
+//! agent left uncommitted), `--branches` their branches too.
 
 use std::fs;
 use std::io;
@@ -9,26 +11,40 @@ use std::path::Path;
 
 use crate::commands::Stdout;
 use crate::error::Error;
+use crate::exec::worktree::Repo;
 use crate::project::Locator;
 use crate::session::{Access, Session};
+use crate::spec::Workspace;
+
+/// What `conduct clean` removes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CleanOptions {
+    pub(crate) outputs: bool,
+    pub(crate) cache: bool,
+    pub(crate) worktrees: bool,
+    /// With `worktrees`: delete their branches too.
+    pub(crate) branches: bool,
+}
 
 pub(crate) fn run(
     locator: &Locator,
-    outputs: bool,
-    cache: bool,
+    options: CleanOptions,
     out: &mut Stdout,
 ) -> Result<i32, Error> {
-    let (outputs, cache) = if outputs || cache {
-        (outputs, cache)
+    let (outputs, cache) = if options.outputs || options.cache || options.worktrees {
+        (options.outputs, options.cache)
     } else {
         (true, true)
     };
     let session = Session::open(locator, Access::Write)?;
+    let mut text = String::new();
+    if options.worktrees {
+        text.push_str(&worktrees(&session, options.branches)?);
+    }
     let error = |source| Error::Cache {
         path: session.cache_dir.clone(),
         source,
     };
-    let mut text = String::new();
     if outputs {
         let mut removed = 0;
         for task in &session.loaded.spec.tasks {
@@ -54,6 +70,37 @@ pub(crate) fn run(
     session.finish();
     out.write(&text)?;
     Ok(0)
+}
+
+/// Remove the worktrees under `[project] worktrees` (and their branches).
+fn worktrees(session: &Session, branches: bool) -> Result<String, Error> {
+    let spec = &session.loaded.spec;
+    let dir = spec.project.worktrees.to_path(&session.root.path);
+    let tasks: Vec<String> = spec
+        .tasks
+        .iter()
+        .filter(|t| t.workspace == Workspace::Worktree)
+        .map(|t| t.id.to_string())
+        .collect();
+    let failed = |source| Error::Worktree {
+        tasks: tasks.clone(),
+        source,
+    };
+    let repo = Repo::find(&session.root.path).map_err(failed)?;
+    let found = repo.workspaces(&dir).map_err(failed)?;
+    let mut removed = Vec::new();
+    for (path, branch) in &found {
+        let branch = branch.as_deref().filter(|_| branches);
+        repo.remove(path, branch).map_err(failed)?;
+        removed.push(match branch {
+            Some(branch) => format!("removed worktree {} and branch {branch}\n", path.display()),
+            None => format!("removed worktree {}\n", path.display()),
+        });
+    }
+    if removed.is_empty() {
+        removed.push(format!("no worktrees under {}\n", dir.display()));
+    }
+    Ok(removed.concat())
 }
 
 /// Remove a file or a directory tree; whether there was something.

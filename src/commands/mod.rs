@@ -11,6 +11,7 @@ pub(crate) mod graph;
 pub(crate) mod list;
 pub(crate) mod plan;
 pub(crate) mod report;
+pub(crate) mod show;
 pub(crate) mod status;
 
 use std::io::{self, Write};
@@ -25,14 +26,13 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Build(build) => crate::build::build(&options.locator, build),
         Command::Accept { targets } => accept::run(&options.locator, targets, &mut out),
         Command::Status { json } => status::run(&options.locator, *json, &mut out),
-        Command::Clean { outputs, cache } => {
-            clean::run(&options.locator, *outputs, *cache, &mut out)
-        }
+        Command::Clean(clean) => clean::run(&options.locator, *clean, &mut out),
         Command::Cache(command) => cache::run(&options.locator, *command, &mut out),
         Command::Check { json } => check::run(&options.locator, *json, &mut out),
         Command::List { json } => list::run(&options.locator, *json, &mut out),
         Command::Plan(plan) => plan::run(&options.locator, plan, &mut out),
         Command::Report(report) => report::run(&options.locator, report, &mut out),
+        Command::Show { task } => show::run(&options.locator, task, &mut out),
         Command::Graph { targets, format } => {
             graph::run(&options.locator, targets, *format, &mut out)
         }

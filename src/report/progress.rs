@@ -419,6 +419,21 @@ impl Reporter {
         self.alert(&text);
     }
 
+    /// A worktree task's outputs were committed on its branch.
+    pub(crate) fn committed(&mut self, task: &str, branch: &str, commit: &str) {
+        let short = commit.get(..10).unwrap_or(commit);
+        match self.style {
+            Style::Json => self.json(json!({
+                "event": "task_committed",
+                "task": task,
+                "branch": branch,
+                "commit": commit,
+            })),
+            Style::Quiet => {}
+            _ => self.line(&format!("       {task}: committed {short} on {branch}")),
+        }
+    }
+
     /// The task cannot run because `by` failed.
     pub(crate) fn blocked(&mut self, task: &str, by: &str) {
         if let Some(record) = &mut self.record {

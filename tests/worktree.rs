@@ -1,0 +1,380 @@
+//! Agent workspaces (SPEC §7) through the real binary, in temporary git repositories:
+//! worktree tasks run in their own worktrees on their own branches, commit what they
+//! made with their check results, and hand their outputs to the root, the cache and
+//! their dependents. Tasks append their id to `$CONDUCT_ROOT/ran.log`, so the count of
+//! what ran is the same as in every other test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::test::{Project, Test};
+
+/// `git ARGS` in `dir`; panics with git's stderr when it fails.
+#[track_caller]
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim_end()
+        .to_owned()
+}
+
+/// A project that is a git repository with everything committed.
+fn repository(tasks_toml: &str, files: &[(&str, &str)]) -> Project {
+    let project = Project::new(tasks_toml);
+    project.file(".gitignore", ".cache/\n.conductor/\nran.log\n*.here\n");
+    for (path, text) in files {
+        project.file(path, text);
+    }
+    let dir = project.path();
+    git(dir, &["init", "--quiet", "--initial-branch=main"]);
+    git(dir, &["config", "user.name", "Test"]);
+    git(dir, &["config", "user.email", "test@example.com"]);
+    git(dir, &["config", "commit.gpgsign", "false"]);
+    git(dir, &["add", "--all"]);
+    git(dir, &["commit", "--quiet", "-m", "start"]);
+    project
+}
+
+fn workspace(project: &Project, name: &str) -> PathBuf {
+    project.path().join(".conductor/workspaces").join(name)
+}
+
+/// Each of `a` and `b` says it is here, then waits (up to 20 s) for the other: both
+/// finish only if they ran at the same time.
+const MEET: &str = r#"
+    [tasks.A]
+    title = "Write the schema"
+    agent = "db"
+    workspace = "worktree"
+    inputs = ["spec.md#A"]
+    outputs = ["schema.sql"]
+    checks = ["non_empty"]
+    run = '''
+    echo A >> "$CONDUCT_ROOT/ran.log"; pwd > "$CONDUCT_ROOT/A.here"
+    for i in $(seq 200); do [ -e "$CONDUCT_ROOT/B.here" ] && break; sleep 0.1; done
+    [ -e "$CONDUCT_ROOT/B.here" ] && echo "create table a;" > schema.sql
+    '''
+
+    [tasks.B]
+    title = "Write the API"
+    agent = "api"
+    workspace = "worktree"
+    outputs = ["api.ts"]
+    run = '''
+    echo B >> "$CONDUCT_ROOT/ran.log"; pwd > "$CONDUCT_ROOT/B.here"
+    for i in $(seq 200); do [ -e "$CONDUCT_ROOT/A.here" ] && break; sleep 0.1; done
+    [ -e "$CONDUCT_ROOT/A.here" ] && echo "export {}" > api.ts
+    '''
+"#;
+
+const SPEC: &str = "# Spec\n\n## A: Schema\n\nOne table.\n\n## B: API\n\nOne route.\n";
+
+#[test]
+fn two_worktree_tasks_run_in_parallel_each_on_its_branch_and_commit() {
+    let project = repository(MEET, &[("spec.md", SPEC)]);
+    let run = project.build(&["-j", "2"], 0);
+    let mut ran = project.ran();
+    ran.sort();
+    assert_eq!(ran, ["A", "B"]);
+
+    // Separate worktrees, on the branches SPEC §7 names, each from HEAD.
+    let (a, b) = (
+        workspace(&project, "agent-A-db"),
+        workspace(&project, "agent-B-api"),
+    );
+    let here = |task: &str| PathBuf::from(project.read(&format!("{task}.here")).trim());
+    assert_eq!(here("A").canonicalize().ok(), a.canonicalize().ok());
+    assert_eq!(here("B").canonicalize().ok(), b.canonicalize().ok());
+    let worktrees = git(project.path(), &["worktree", "list", "--porcelain"]);
+    assert!(
+        worktrees.contains("branch refs/heads/agent/A/db")
+            && worktrees.contains("branch refs/heads/agent/B/api"),
+        "{worktrees}"
+    );
+
+    // Each branch got one commit on top of main: the title, then the check results.
+    let start = git(project.path(), &["rev-parse", "main"]);
+    for (branch, title, file) in [
+        ("agent/A/db", "feat(A): Write the schema", "schema.sql"),
+        ("agent/B/api", "feat(B): Write the API", "api.ts"),
+    ] {
+        assert_eq!(
+            git(project.path(), &["rev-parse", &format!("{branch}~1")]),
+            start
+        );
+        let message = git(project.path(), &["log", "-1", "--format=%B", branch]);
+        assert_eq!(message.lines().next(), Some(title), "{message}");
+        assert_eq!(
+            git(
+                project.path(),
+                &["show", "--format=", "--name-only", branch]
+            ),
+            file
+        );
+        assert!(
+            run.stdout.contains(&format!("on {branch}")),
+            "{}",
+            run.stdout
+        );
+    }
+    let message = git(project.path(), &["log", "-1", "--format=%B", "agent/A/db"]);
+    assert!(
+        message.contains("Checks:\n- non_empty: passed"),
+        "the check results are in the body: {message}"
+    );
+    // main itself is untouched: the work is on the branches, for review.
+    assert_eq!(git(project.path(), &["rev-parse", "HEAD"]), start);
+
+    // The outputs are in the root and in the cache.
+    assert_eq!(project.read("schema.sql"), "create table a;\n");
+    assert_eq!(project.read("api.ts"), "export {}\n");
+    std::fs::remove_file(project.path().join("schema.sql")).expect("remove an output");
+    let run = project.build(&[], 0);
+    assert!(project.ran().is_empty(), "restored, not rerun: {run:#?}");
+    assert_eq!(project.read("schema.sql"), "create table a;\n");
+}
+
+#[test]
+fn a_dependent_sees_its_dependencys_outputs_and_an_edit_reuses_the_worktree() {
+    let project = repository(
+        r#"
+        [tasks.A]
+        workspace = "worktree"
+        inputs = ["spec.md#A"]
+        outputs = ["gen/schema.sql"]
+        run = 'echo A >> "$CONDUCT_ROOT/ran.log"; mkdir -p gen; grep -c . spec.md > gen/schema.sql'
+
+        [tasks.B]
+        workspace = "worktree"
+        inputs = ["gen/schema.sql", "spec.md#B"]
+        outputs = ["api.txt"]
+        run = 'echo B >> "$CONDUCT_ROOT/ran.log"; cp gen/schema.sql api.txt; cat TASK_INSTRUCTION.md > instruction.copy'
+        "#,
+        &[("spec.md", SPEC)],
+    );
+    project.build(&[], 0);
+    assert_eq!(project.ran(), ["A", "B"]);
+    // B ran in its own worktree with A's output brought in.
+    let b = workspace(&project, "agent-B");
+    assert_eq!(project.read("api.txt"), project.read("gen/schema.sql"));
+    let instruction = std::fs::read_to_string(b.join("instruction.copy")).expect("copy");
+    assert!(instruction.contains("One route."), "{instruction}");
+    assert_eq!(project.read(".cache/instructions/B.md"), instruction);
+    let head_before = git(&b, &["rev-parse", "HEAD"]);
+    std::fs::write(b.join("left.by.a.human"), "notes").expect("write into the worktree");
+
+    // Edit B's section only: B reruns in the same worktree, on top of its last commit.
+    project.file("spec.md", &SPEC.replace("One route.", "Two routes."));
+    let run = project.build(&[], 0);
+    assert_eq!(project.ran(), ["B"], "{run:#?}");
+    assert!(
+        b.join("left.by.a.human").exists(),
+        "the same worktree, not a new one"
+    );
+    let instruction = std::fs::read_to_string(b.join("instruction.copy")).expect("copy");
+    assert!(instruction.contains("Two routes."), "{instruction}");
+    let list = git(project.path(), &["worktree", "list"]);
+    assert_eq!(list.lines().count(), 3, "main, A and B: {list}");
+    // The content of api.txt did not change, so there is nothing new to commit.
+    assert_eq!(git(&b, &["rev-parse", "HEAD"]), head_before);
+}
+
+#[test]
+fn a_failing_task_keeps_its_worktree_says_where_and_blocks_dependents() {
+    let project = repository(
+        r#"
+        [tasks.A]
+        agent = "db"
+        workspace = "worktree"
+        outputs = ["a.txt"]
+        run = 'echo A >> "$CONDUCT_ROOT/ran.log"; echo half > a.txt; echo "agent gave up" >&2; exit 3'
+
+        [tasks.B]
+        inputs = ["a.txt"]
+        outputs = ["b.txt"]
+        run = 'echo B >> "$CONDUCT_ROOT/ran.log"; cp a.txt b.txt'
+        "#,
+        &[],
+    );
+    let run = project.build(&[], 1);
+    assert_eq!(project.ran(), ["A"]);
+    let a = workspace(&project, "agent-A-db");
+    assert!(
+        run.stderr.contains(&format!(
+            "its worktree is kept for inspection: {}",
+            a.display()
+        )),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("blocked B (by A)"), "{run:#?}");
+    assert_eq!(
+        std::fs::read_to_string(a.join("a.txt")).ok().as_deref(),
+        Some("half\n")
+    );
+    // Nothing half-done reached the root, and nothing was committed.
+    assert!(!project.exists("a.txt"));
+    let start = git(project.path(), &["rev-parse", "main"]);
+    assert_eq!(git(project.path(), &["rev-parse", "agent/A/db"]), start);
+}
+
+#[test]
+fn a_failing_check_keeps_the_outputs_out_of_the_root() {
+    let project = repository(
+        r#"
+        [tasks.A]
+        workspace = "worktree"
+        outputs = ["a.txt"]
+        checks = ["non_empty"]
+        run = 'echo A >> "$CONDUCT_ROOT/ran.log"; : > a.txt'
+        "#,
+        &[],
+    );
+    let run = project.build(&[], 1);
+    assert_eq!(project.ran(), ["A"]);
+    assert!(run.stderr.contains("check non_empty failed"), "{run:#?}");
+    assert!(
+        !project.exists("a.txt"),
+        "an unchecked output stays in the worktree"
+    );
+    assert!(workspace(&project, "agent-A").join("a.txt").exists());
+}
+
+#[test]
+fn clean_worktrees_removes_them_and_their_branches_on_request() {
+    let project = repository(MEET, &[("spec.md", SPEC)]);
+    project.build(&["-j", "2"], 0);
+    let run = project.conduct(&["clean", "--worktrees"]);
+    assert_eq!(run.status, 0, "{run:#?}");
+    assert!(!workspace(&project, "agent-A-db").exists());
+    let list = git(project.path(), &["worktree", "list"]);
+    assert_eq!(list.lines().count(), 1, "{list}");
+    let branches = git(project.path(), &["branch", "--list", "agent/*"]);
+    assert_eq!(
+        branches.lines().count(),
+        2,
+        "branches stay by default: {branches}"
+    );
+
+    project.build(&["-j", "2", "--force", "A", "B"], 0);
+    let run = project.conduct(&["clean", "--worktrees", "--branches"]);
+    assert_eq!(run.status, 0, "{run:#?}");
+    assert_eq!(git(project.path(), &["branch", "--list", "agent/*"]), "");
+}
+
+#[test]
+fn worktree_tasks_outside_a_git_repository_are_refused() {
+    Test::new()
+        .tasks_toml(
+            r#"
+            [tasks.A]
+            workspace = "worktree"
+            outputs = ["a.txt"]
+            run = "echo a > a.txt"
+            "#,
+        )
+        .args(["build"])
+        .status(2)
+        .stderr_contains("is not inside a git repository")
+        .stderr_contains("git init")
+        .run();
+}
+
+#[test]
+fn show_prints_the_instruction_without_running() {
+    let project = repository(
+        &format!(
+            "{MEET}{}",
+            r#"
+            [groups.api]
+            title = "The API"
+
+            [tasks.C]
+            title = "Wire the API to the schema"
+            group = "api"
+            priority = "high"
+            effort = "2h"
+            agent = "api"
+            workspace = "worktree"
+            deps = ["B"]
+            inputs = ["schema.sql", "spec.md#B", "notes/*.txt"]
+            outputs = ["wired.ts"]
+            checks = ["non_empty", "exports"]
+            run = "true"
+            "#
+        ),
+        &[("spec.md", SPEC), ("notes/one.txt", "1\n")],
+    );
+    project.file(
+        "rules/exports.toml",
+        r#"
+        description = "TypeScript outputs export something"
+        applies_to = ["**/*.ts"]
+        pattern = '(?m)^export '
+        forbid = false
+        required = false
+        "#,
+    );
+    let run = project.conduct(&["show", "C"]);
+    assert_eq!(run.status, 0, "{run:#?}");
+    assert!(project.ran().is_empty());
+    assert!(
+        !project.path().join(".conductor").exists(),
+        "nothing was set up"
+    );
+    insta::assert_snapshot!("the_instruction_of_a_worktree_task", run.stdout);
+
+    let run = project.conduct(&["show", "c"]);
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("`C`"), "{run:#?}");
+}
+
+#[test]
+fn worktree_setup_runs_once_per_new_worktree_and_a_failing_one_fails_the_task() {
+    let project = repository(
+        r#"
+        [project]
+        worktree_setup = 'echo "$CONDUCT_WORKSPACE" >> "$CONDUCT_ROOT/setup.log"; cp "$CONDUCT_ROOT/untracked.env" .'
+
+        [tasks.A]
+        workspace = "worktree"
+        outputs = ["a.txt"]
+        run = 'echo A >> "$CONDUCT_ROOT/ran.log"; cp untracked.env a.txt'
+        "#,
+        &[],
+    );
+    project.file("untracked.env", "KEY=1\n");
+    project.build(&[], 0);
+    assert_eq!(
+        project.read("a.txt"),
+        "KEY=1\n",
+        "setup copied the untracked file"
+    );
+    project.build(&["--force", "A"], 0);
+    assert_eq!(project.ran(), ["A", "A"]);
+    let setups = project.read("setup.log");
+    assert_eq!(
+        setups.lines().count(),
+        1,
+        "once, for the new worktree: {setups}"
+    );
+
+    project.conduct(&["clean", "--worktrees"]);
+    std::fs::remove_file(project.path().join("untracked.env")).expect("remove");
+    let run = project.build(&["--force", "A"], 1);
+    assert!(project.ran().is_empty(), "the task did not start: {run:#?}");
+    assert!(run.stderr.contains("`worktree_setup` failed"), "{run:#?}");
+    assert!(
+        !workspace(&project, "agent-A").exists(),
+        "a worktree whose setup failed is removed, so the next build sets it up again"
+    );
+}
