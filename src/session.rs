@@ -597,11 +597,15 @@ impl Session {
     pub(crate) fn outputs_after_run(&mut self, task: TaskIdx, collected: &Collected) -> OutputsNow {
         let mut paths = Vec::with_capacity(collected.files.len());
         let mut found = Vec::with_capacity(collected.files.len());
-        for (path, f, _) in &collected.files {
-            self.changed |=
-                scan::remember(&mut self.state.stat, path.as_str(), f, collected.started_ns);
-            paths.push(path.clone());
-            found.push(f.clone());
+        for file in &collected.files {
+            self.changed |= scan::remember(
+                &mut self.state.stat,
+                file.path.as_str(),
+                &file.found,
+                collected.started_ns,
+            );
+            paths.push(file.path.clone());
+            found.push(file.found.clone());
         }
         self.collect_outputs(task, &paths, &found, collected.missing_dirs.clone())
     }
@@ -615,11 +619,12 @@ impl Session {
         let mut outputs: Vec<CachedOutput> = collected
             .files
             .iter()
-            .filter_map(|(path, found, mode)| {
-                found.digest().map(|digest| CachedOutput {
-                    path: path.to_string(),
+            .filter_map(|file| {
+                file.found.digest().map(|digest| CachedOutput {
+                    path: file.path.to_string(),
                     digest,
-                    mode: *mode,
+                    mode: file.mode,
+                    inline: file.inline.clone(),
                 })
             })
             .collect();

@@ -140,9 +140,12 @@ fn flip_a_byte(path: &std::path::Path) {
 #[test]
 fn a_corrupt_blob_is_a_miss_never_a_wrong_output() {
     let project = project();
+    // Outputs over 16 KiB are CAS blobs (smaller ones live inside their entry).
+    let big = "seed".repeat(5000);
+    project.write("seed.txt", format!("{big}\n").as_bytes());
     project.build(&[], 0);
     project.ran();
-    flip_a_byte(&blob_of(&project, &expected(5, "seed")));
+    flip_a_byte(&blob_of(&project, &expected(5, &big)));
     std::fs::remove_file(project.path().join("out/5.txt")).unwrap();
     let run = project.build(&["--explain"], 0);
     assert_eq!(project.ran(), ["t5"], "the task reran instead");
@@ -152,14 +155,14 @@ fn a_corrupt_blob_is_a_miss_never_a_wrong_output() {
         "{}",
         run.stdout
     );
-    assert_eq!(project.read("out/5.txt"), expected(5, "seed"));
+    assert_eq!(project.read("out/5.txt"), expected(5, &big));
     // The rerun stored a good blob again: the next restore works.
     std::fs::remove_file(project.path().join("out/5.txt")).unwrap();
     project.build(&[], 0);
     assert!(project.ran().is_empty());
-    assert_eq!(project.read("out/5.txt"), expected(5, "seed"));
+    assert_eq!(project.read("out/5.txt"), expected(5, &big));
 
-    flip_a_byte(&blob_of(&project, &expected(6, "seed")));
+    flip_a_byte(&blob_of(&project, &expected(6, &big)));
     let verify = project.conduct(&["cache", "verify"]);
     assert_eq!(verify.status, 1, "{verify:#?}");
     assert!(verify.stdout.contains("corrupt blob"), "{}", verify.stdout);
@@ -171,6 +174,42 @@ fn a_corrupt_blob_is_a_miss_never_a_wrong_output() {
     let verify = project.conduct(&["cache", "verify"]);
     assert_eq!(verify.status, 0, "{verify:#?}");
     assert!(verify.stdout.ends_with("ok\n"));
+}
+
+#[test]
+fn a_tampered_inline_output_is_a_miss_never_a_wrong_output() {
+    let project = project();
+    project.build(&[], 0);
+    project.ran();
+    // The entry holding out/5.txt's bytes (not all_of_them's, whose joined.txt holds
+    // them too): change one of them.
+    let wanted = expected(5, "seed");
+    let other = expected(4, "seed");
+    let entry = std::fs::read_dir(project.path().join(".cache/ac"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let bytes = std::fs::read(p).unwrap();
+            let holds = |text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+            holds(&wanted) && !holds(&other)
+        })
+        .expect("an entry with the output inline");
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let at = bytes
+        .windows(wanted.len())
+        .position(|w| w == wanted.as_bytes())
+        .unwrap();
+    bytes[at + wanted.len() - 2] ^= 0x01;
+    std::fs::write(&entry, bytes).unwrap();
+    std::fs::remove_file(project.path().join("out/5.txt")).unwrap();
+    project.build(&[], 0);
+    assert_eq!(project.ran(), ["t5"], "the task reran instead");
+    assert_eq!(project.read("out/5.txt"), wanted);
+    let verify = project.conduct(&["cache", "verify"]);
+    assert_eq!(
+        verify.status, 0,
+        "the rerun replaced the entry: {verify:#?}"
+    );
 }
 
 #[test]
@@ -302,7 +341,7 @@ fn stats_report_sizes_and_the_hit_rate() {
     project.build(&[], 0);
     let stats = project.conduct(&["cache", "stats"]);
     assert!(
-        stats.stdout.starts_with("13 entries, 14 blobs, "),
+        stats.stdout.starts_with("13 entries, 0 blobs, "),
         "{}",
         stats.stdout
     );

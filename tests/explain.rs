@@ -86,7 +86,7 @@ fn output_missing_or_modified() {
     project.build(&[], 0);
     project.ran();
     std::fs::remove_file(project.path().join("out/down.txt")).unwrap();
-    std::fs::remove_dir_all(project.path().join(".cache/cas")).unwrap();
+    std::fs::remove_dir_all(project.path().join(".cache/ac")).unwrap();
     let out = explain(&project, &["down"]);
     assert!(
         out.contains("down will run:\n  output out/down.txt missing\n"),

@@ -1,8 +1,8 @@
-//! `ActionCache`: what a successful run of a task key produced, under
-//! `.cache/ac/ab/<key>`.
+//! `ActionCache`: what a successful run of a task key produced, under `.cache/ac/<key>`.
 //!
-//! An entry names each output with its digest and mode (the contents are blobs in the
-//! CAS), and keeps the run's duration and key pre-image, so a checkout that never ran
+//! An entry names each output with its digest and mode, and keeps small outputs' bytes
+//! inline (as Bazel's `ActionResult` can): a task that writes a few hundred bytes then
+//! costs one cache file, not two (larger contents are blobs in the CAS). It keeps the run's duration and key pre-image, so a checkout that never ran
 //! the task can restore it and still explain it. Only successful runs are stored
 //! (DICE's `validity`: errors are never cached). Entries are written atomically and
 //! read defensively: a foreign, old or damaged file is a miss. A file's mtime is its
@@ -22,7 +22,10 @@ use crate::hash::{Digest, KeyPreimage};
 use crate::rules::check::CheckResult;
 
 const MAGIC: &[u8; 8] = b"CONDUCTA";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+
+/// Outputs up to this size are kept inside the entry instead of as a CAS blob.
+pub(crate) const INLINE_MAX: u64 = 16 * 1024;
 
 /// One output of a cached run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +35,24 @@ pub(crate) struct CachedOutput {
     pub(crate) digest: Digest,
     /// Unix permission bits.
     pub(crate) mode: u32,
+    /// The contents, for an output of at most [`INLINE_MAX`] bytes (else in the CAS).
+    pub(crate) inline: Option<Vec<u8>>,
+}
+
+impl CachedOutput {
+    /// The CAS blob this output needs (none when its bytes are inline).
+    pub(crate) fn blob(&self) -> Option<Digest> {
+        self.inline.is_none().then_some(self.digest)
+    }
+
+    /// Whether its contents can be restored: inline bytes that hash right, or a blob
+    /// that is present (the blob is verified again when copied out).
+    pub(crate) fn available(&self, blobs: &crate::cache::BlobStore) -> bool {
+        match &self.inline {
+            Some(bytes) => Digest::of(bytes) == self.digest,
+            None => blobs.contains(self.digest),
+        }
+    }
 }
 
 /// A cached successful run.
@@ -65,9 +86,10 @@ impl ActionCache {
         &self.dir
     }
 
+    /// One flat directory: ext4 and its peers index large directories, and a cold
+    /// build would otherwise spend 256 directory creations on shards.
     fn path(&self, key: Digest) -> PathBuf {
-        let hex = key.hex();
-        self.dir.join(&hex[..2]).join(hex)
+        self.dir.join(key.hex())
     }
 
     /// The entry for `key`, if there is a sound one.
@@ -105,23 +127,17 @@ impl ActionCache {
 
     /// Every entry's key, size and last use, in no particular order.
     pub(crate) fn list(&self) -> Vec<(Digest, u64, SystemTime)> {
-        let mut entries = Vec::new();
-        let Ok(shards) = fs::read_dir(&self.dir) else {
-            return entries;
+        let Ok(files) = fs::read_dir(&self.dir) else {
+            return Vec::new();
         };
-        for shard in shards.filter_map(Result::ok) {
-            let Ok(files) = fs::read_dir(shard.path()) else {
-                continue;
-            };
-            for file in files.filter_map(Result::ok) {
-                if let Some(key) = file.file_name().to_str().and_then(Digest::from_hex)
-                    && let Ok(meta) = file.metadata()
-                {
-                    let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                    entries.push((key, meta.len(), used));
-                }
-            }
-        }
-        entries
+        files
+            .filter_map(Result::ok)
+            .filter_map(|file| {
+                let key = file.file_name().to_str().and_then(Digest::from_hex)?;
+                let meta = file.metadata().ok().filter(fs::Metadata::is_file)?;
+                let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                Some((key, meta.len(), used))
+            })
+            .collect()
     }
 }

@@ -87,6 +87,19 @@ impl BlobStore {
         copy_verified(&mut blob, dir, target, digest, Some(mode))
     }
 
+    /// Write `bytes` (an output kept inside its cache entry) to `target` with
+    /// permissions `mode`, atomically, if they hash to `digest`.
+    pub(crate) fn write_inline(
+        bytes: &[u8],
+        digest: Digest,
+        target: &Path,
+        mode: u32,
+    ) -> Result<(), BlobError> {
+        let dir = target.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir)?;
+        copy_verified(&mut &bytes[..], dir, target, digest, Some(mode))
+    }
+
     /// Rehash one stored blob.
     pub(crate) fn check(&self, digest: Digest) -> Result<(), BlobError> {
         let mut blob = File::open(self.path(digest))?;
@@ -133,7 +146,7 @@ impl BlobStore {
 /// Copy `from` into a temporary file in `dir`, hashing as it goes; rename it to
 /// `target` only if the content hashes to `digest`.
 fn copy_verified(
-    from: &mut File,
+    from: &mut dyn Read,
     dir: &Path,
     target: &Path,
     digest: Digest,

@@ -53,7 +53,7 @@ pub(crate) fn gc(cache: &Cache, max_bytes: u64, live: &FxHashSet<Digest>) -> io:
         let blobs: Vec<Digest> = cache
             .actions
             .get(*key)
-            .map(|e| e.outputs.iter().map(|o| o.digest).collect())
+            .map(|e| e.outputs.iter().filter_map(|o| o.blob()).collect())
             .unwrap_or_default();
         for blob in &blobs {
             *refs.entry(*blob).or_default() += 1;
@@ -140,7 +140,7 @@ pub(crate) fn verify(cache: &Cache) -> io::Result<VerifyReport> {
         let sound = cache
             .actions
             .get(key)
-            .is_some_and(|e| e.outputs.iter().all(|o| cache.blobs.contains(o.digest)));
+            .is_some_and(|e| e.outputs.iter().all(|o| o.available(&cache.blobs)));
         if !sound {
             cache.actions.remove(key)?;
             report.broken_entries.push(key);
@@ -192,7 +192,7 @@ mod tests {
                 .unwrap();
             let used =
                 std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 + i as u64);
-            let path = cache.actions.dir().join(&key.hex()[..2]).join(key.hex());
+            let path = cache.actions.dir().join(key.hex());
             std::fs::File::options()
                 .append(true)
                 .open(path)
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn gc_evicts_least_recently_used_but_never_what_is_needed() {
         let dir = tempfile::tempdir().unwrap();
-        let big = "x".repeat(10_000);
+        let big = "x".repeat(20_000);
         let (cache, keys) = cache_with(
             dir.path(),
             &[("old", &big), ("needed", &big), ("new", &big)],
@@ -248,14 +248,22 @@ mod tests {
     #[test]
     fn verify_drops_corrupt_blobs_and_their_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let (cache, keys) = cache_with(dir.path(), &[("a", "aaa"), ("b", "bbb")]);
-        let bad = Digest::of(b"aaa");
+        let (a, b) = ("a".repeat(20_000), "b".repeat(20_000));
+        let (cache, keys) = cache_with(dir.path(), &[("a", &a), ("b", &b), ("small", "ccc")]);
+        assert_eq!(stats(&cache).blobs, 2, "the small output is inline");
+        let bad = Digest::of(a.as_bytes());
         let mut bytes = std::fs::read(cache.blobs.path(bad)).unwrap();
         bytes[1] ^= 0x20;
         std::fs::write(cache.blobs.path(bad), bytes).unwrap();
+        // An inline output whose bytes no longer match its digest.
+        let mut tampered = cache.actions.get(keys[2]).unwrap();
+        tampered.outputs[0].inline = Some(b"ccd".to_vec());
+        cache.actions.put(&tampered).unwrap();
         let report = verify(&cache).unwrap();
         assert_eq!(report.corrupt_blobs, [bad]);
-        assert_eq!(report.broken_entries, [keys[0]]);
+        let mut broken = vec![keys[0], keys[2]];
+        broken.sort();
+        assert_eq!(report.broken_entries, broken);
         assert_eq!(
             verify(&cache).unwrap().corrupt_blobs,
             Vec::<Digest>::new(),

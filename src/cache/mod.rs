@@ -22,7 +22,7 @@ use crate::hash::{Digest, KeyPreimage};
 use crate::rules::check::CheckResult;
 use crate::spec::{ProjectPath, Task};
 
-pub(crate) use action::{ActionCache, ActionResult, CachedOutput};
+pub(crate) use action::{ActionCache, ActionResult, CachedOutput, INLINE_MAX};
 pub(crate) use cas::{BlobError, BlobStore};
 
 /// The stores of one cache directory.
@@ -101,12 +101,22 @@ impl Cache {
         let mut cached = Vec::with_capacity(outputs.len());
         for (path, digest) in outputs {
             let full = root.join(path);
-            self.blobs.put(&full, *digest)?;
-            let mode = fs::metadata(&full)?.permissions().mode() & 0o7777;
+            let meta = fs::metadata(&full)?;
+            let inline = if meta.len() <= INLINE_MAX {
+                let bytes = fs::read(&full)?;
+                if Digest::of(&bytes) != *digest {
+                    return Err(BlobError::Corrupt);
+                }
+                Some(bytes)
+            } else {
+                self.blobs.put(&full, *digest)?;
+                None
+            };
             cached.push(CachedOutput {
                 path: path.clone(),
                 digest: *digest,
-                mode,
+                mode: meta.permissions().mode() & 0o7777,
+                inline,
             });
         }
         self.actions
@@ -128,7 +138,7 @@ impl Cache {
         let sound = entry
             .outputs
             .iter()
-            .all(|o| declares(task, &o.path) && self.blobs.contains(o.digest));
+            .all(|o| declares(task, &o.path) && o.available(&self.blobs));
         let complete = task.outputs.iter().all(|declared| {
             declared.is_dir
                 || entry
@@ -164,7 +174,10 @@ impl Cache {
             if target.is_dir() {
                 fs::remove_dir_all(&target)?;
             }
-            self.blobs.get(output.digest, &target, output.mode)?;
+            match &output.inline {
+                Some(bytes) => BlobStore::write_inline(bytes, output.digest, &target, output.mode)?,
+                None => self.blobs.get(output.digest, &target, output.mode)?,
+            }
             restored += 1;
         }
         for (path, _) in now {
@@ -188,17 +201,29 @@ impl Cache {
 }
 
 /// A task's outputs right after it ran, looked at by the worker that ran it: every file
-/// stat'ed, hashed and copied into the CAS, so the coordinator only records.
+/// stat'ed and hashed, small ones read for their cache entry, larger ones copied into
+/// the CAS, so the coordinator only records.
 #[derive(Debug)]
 pub(crate) struct Collected {
-    /// Each file of the outputs (directory outputs walked), what was found, its mode.
-    pub(crate) files: Vec<(ProjectPath, crate::scan::Found, u32)>,
+    /// Each file of the outputs (directory outputs walked).
+    pub(crate) files: Vec<CollectedFile>,
     /// Declared directory outputs that do not exist.
     pub(crate) missing_dirs: Vec<String>,
     /// When the look started (for the stat cache's racy rule).
     pub(crate) started_ns: i64,
-    /// Every file is in the CAS under the digest it was hashed to.
+    /// Every file is in the CAS or inline, under the digest it was hashed to.
     pub(crate) stored: bool,
+}
+
+/// One output file as a run left it.
+#[derive(Debug)]
+pub(crate) struct CollectedFile {
+    pub(crate) path: ProjectPath,
+    pub(crate) found: crate::scan::Found,
+    /// Unix permission bits.
+    pub(crate) mode: u32,
+    /// The contents of a file of at most [`INLINE_MAX`] bytes, for its cache entry.
+    pub(crate) inline: Option<Vec<u8>>,
 }
 
 /// Look at and store `outputs` (a task's declared outputs) under `root`.
@@ -230,10 +255,25 @@ pub(crate) fn collect(
             let full = path.to_path(&root.path);
             let found = crate::scan::look(&full, None, root).unwrap_or(crate::scan::Found::Missing);
             let mode = fs::metadata(&full).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-            if let Some(digest) = found.digest() {
-                stored &= blobs.put(&full, digest).is_ok();
+            let mut inline = None;
+            if let crate::scan::Found::File { stamp, digest } = &found {
+                if stamp.size <= INLINE_MAX {
+                    // Read again (from the page cache): what is kept must be what was
+                    // hashed, or the run is not cached.
+                    match fs::read(&full) {
+                        Ok(bytes) if Digest::of(&bytes) == *digest => inline = Some(bytes),
+                        _ => stored = false,
+                    }
+                } else {
+                    stored &= blobs.put(&full, *digest).is_ok();
+                }
             }
-            (path, found, mode)
+            CollectedFile {
+                path,
+                found,
+                mode,
+                inline,
+            }
         })
         .collect();
     Collected {
