@@ -10,6 +10,8 @@
 //! through the one renderer in `error`.
 
 mod atomic;
+#[doc(hidden)]
+pub mod bench;
 mod build;
 mod cache;
 mod cli;
