@@ -12,10 +12,14 @@
 //!   directly: the coordinator decides, and [`stop_group`] then reaches the task *and
 //!   everything it started* (`sh -c 'a & b'`). The same primitive serves timeouts (TERM,
 //!   then KILL after 5 s, SPEC §4).
-//! - **Output goes straight to the log file.** Without `-v`, stdout and stderr are the
-//!   same open file: the kernel keeps their order, no thread copies bytes, and the log is
-//!   complete even if conduct itself dies. Only with `-v` are both piped and copied line
-//!   by line, raw to the log and as `[id] line` to conduct's stderr.
+//! - **A log file only when there is output.** Without `-v`, stdout and stderr are one
+//!   pipe (the kernel keeps their order) that the worker copies to `.cache/logs/<id>.log`,
+//!   creating the file at the first byte. Most tasks of a large build print nothing, and
+//!   a file created per task is a measurable share of a cold build (each creation is an
+//!   inode allocation, slow on file systems with many recently deleted ones). An
+//!   existing log is truncated and reused, so a stale one never remains. With `-v` both
+//!   streams are piped and copied line by line, raw to the log and as `[id] line` to
+//!   conduct's stderr.
 //! - **Failures are data.** A program that cannot be started is reported as
 //!   [`Exit::SpawnFailed`] (and written to the log, where the user looks), not as an
 //!   error of the worker; `run` never panics.
@@ -89,10 +93,11 @@ pub(crate) trait Runner: Send + Sync {
 ///
 /// Each process gets stdin from /dev/null, the inherited environment plus `job.env`, and
 /// its own process group. Without `stream`, the worker returns as soon as the process
-/// itself has exited, even if a background child of it still runs (and writes to the
-/// log). With `stream`, the worker also waits until every holder of the output pipes has
-/// closed them, so a lingering background child keeps it busy until that child exits or
-/// the group is stopped with [`stop_group`].
+/// itself has exited (noticed within [`EXIT_POLL`]), even if a background child of it
+/// still runs: a detached thread goes on copying that child's output to the log. With
+/// `stream`, the worker also waits until every holder of the output pipes has closed
+/// them, so a lingering background child keeps it busy until that child exits or the
+/// group is stopped with [`stop_group`].
 #[derive(Debug, Default)]
 pub(crate) struct ProcessRunner;
 
@@ -189,22 +194,28 @@ fn tail_start(buf: &[u8], lines: usize) -> Option<usize> {
 /// Run one job to its end; the caller sends `Exited`.
 fn run_job(job: &Job, events: &dyn Fn(WorkerEvent)) -> (Exit, Duration) {
     let spawn_failed = |error: String| (Exit::SpawnFailed { error }, Duration::ZERO);
-    let log = match File::create(&job.log) {
-        Ok(log) => log,
+    let mut log = Log::reuse(&job.log);
+    let pipe = if job.stream {
+        // The copiers write as lines arrive: the file must be there.
+        log.create().map(|_| None)
+    } else {
+        io::pipe().map(Some)
+    };
+    let pipe = match pipe {
+        Ok(pipe) => pipe,
         Err(e) => {
             return spawn_failed(format!(
-                "cannot create log file `{}`: {e}",
+                "cannot create the log file `{}` or its pipe: {e}",
                 job.log.display()
             ));
         }
     };
     let start = Instant::now();
-    let child = command(job, &log).and_then(|mut command| command.spawn());
-    let mut child = match child {
-        Ok(child) => child,
+    let (mut child, reader) = match spawn(job, pipe) {
+        Ok(spawned) => spawned,
         Err(e) => {
             let error = spawn_error(job, &e);
-            let _ = writeln!(&log, "conduct: {error}");
+            log.write(format!("conduct: {error}\n").as_bytes());
             return spawn_failed(error);
         }
     };
@@ -212,11 +223,9 @@ fn run_job(job: &Job, events: &dyn Fn(WorkerEvent)) -> (Exit, Duration) {
         task: job.task,
         pid: child.id(),
     });
-    let status = if job.stream {
-        wait_streaming(job, &mut child, log, start)
-    } else {
-        drop(log);
-        child.wait().map(|status| (status, start.elapsed()))
+    let status = match reader {
+        Some(reader) => wait_logging(&mut child, reader, log, start),
+        None => wait_streaming(job, &mut child, log, start),
     };
     match status {
         Ok((status, duration)) => (exit_of(status), duration),
@@ -235,9 +244,142 @@ fn run_job(job: &Job, events: &dyn Fn(WorkerEvent)) -> (Exit, Duration) {
     }
 }
 
-/// The command for `job`: its own process group, stdin from /dev/null, and output either
-/// into `log` or into pipes (for `stream`).
-fn command(job: &Job, log: &File) -> io::Result<Command> {
+/// Start the job's process with its output in `pipe` (one pipe for both streams), or,
+/// without one, in two pipes for [`wait_streaming`]. Returns the child and the read end
+/// of `pipe`; the parent's copies of the write end are closed before this returns, so
+/// the pipe ends when the task's processes are done with it.
+fn spawn(
+    job: &Job,
+    pipe: Option<(io::PipeReader, io::PipeWriter)>,
+) -> io::Result<(Child, Option<io::PipeReader>)> {
+    let mut command = command(job)?;
+    let reader = match pipe {
+        None => {
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            None
+        }
+        Some((reader, writer)) => {
+            command.stdout(writer.try_clone()?).stderr(writer);
+            Some(reader)
+        }
+    };
+    let child = command.spawn()?;
+    drop(command);
+    Ok((child, reader))
+}
+
+/// A task's log file, created at the first byte written to it.
+struct Log {
+    path: PathBuf,
+    file: Option<File>,
+    /// False after a write failed (disk full, ...); later output is dropped, not retried.
+    ok: bool,
+}
+
+impl Log {
+    /// The log at `path`: an existing one is truncated (and its inode reused), a
+    /// missing one is left missing until there is something to write.
+    fn reuse(path: &Path) -> Log {
+        let file = File::options().write(true).truncate(true).open(path).ok();
+        Log {
+            path: path.to_path_buf(),
+            file,
+            ok: true,
+        }
+    }
+
+    fn create(&mut self) -> io::Result<&File> {
+        if self.file.is_none() {
+            self.file = Some(File::create(&self.path)?);
+        }
+        self.file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no log file"))
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if !self.ok || bytes.is_empty() {
+            return;
+        }
+        self.ok = match self.create() {
+            Ok(mut file) => file.write_all(bytes).is_ok(),
+            Err(_) => false,
+        };
+    }
+}
+
+/// How often a worker whose task's output pipe is still open checks whether the task's
+/// own process has exited (a background child may hold the pipe).
+const EXIT_POLL: Duration = Duration::from_millis(50);
+
+/// Copy the output pipe to the log until it closes, and reap the child. If the child
+/// has exited but the pipe stays open (a background process of the task holds it), a
+/// detached thread goes on copying, and the worker is free.
+fn wait_logging(
+    child: &mut Child,
+    reader: io::PipeReader,
+    mut log: Log,
+    start: Instant,
+) -> io::Result<(ExitStatus, Duration)> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut exited = None;
+    let timeout = Timespec {
+        tv_sec: 0,
+        tv_nsec: EXIT_POLL.as_nanos() as _,
+    };
+    let mut reader = reader;
+    loop {
+        let mut fds = [PollFd::new(&reader, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) => {
+                if exited.is_none()
+                    && let Some(status) = child.try_wait()?
+                {
+                    exited = Some((status, start.elapsed()));
+                }
+                if exited.is_some() {
+                    drain_detached(reader, log);
+                    break;
+                }
+            }
+            Ok(_) | Err(Errno::INTR) => match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => log.write(&buffer[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            },
+            Err(_) => break,
+        }
+    }
+    match exited {
+        Some(exited) => Ok(exited),
+        None => child.wait().map(|status| (status, start.elapsed())),
+    }
+}
+
+/// Keep copying `reader` to `log` on a thread of its own until the pipe closes. If no
+/// thread can be started, the pipe is closed: a later write by the lingering process
+/// fails instead of blocking it.
+fn drain_detached(mut reader: io::PipeReader, mut log: Log) {
+    let _ = thread::Builder::new()
+        .name("conduct-drain".to_owned())
+        .spawn(move || {
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => return,
+                    Ok(n) => log.write(&buffer[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return,
+                }
+            }
+        });
+}
+
+/// The command for `job`: its own process group, stdin from /dev/null (the caller
+/// chooses where the output goes).
+fn command(job: &Job) -> io::Result<Command> {
     let (program, args) = job
         .argv
         .split_first()
@@ -249,13 +391,6 @@ fn command(job: &Job, log: &File) -> io::Result<Command> {
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .process_group(0);
-    if job.stream {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    } else {
-        command
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log.try_clone()?));
-    }
     Ok(command)
 }
 
@@ -291,13 +426,10 @@ fn exit_of(status: ExitStatus) -> Exit {
 fn wait_streaming(
     job: &Job,
     child: &mut Child,
-    log: File,
+    log: Log,
     start: Instant,
 ) -> io::Result<(ExitStatus, Duration)> {
-    let log = Mutex::new(LogSink {
-        file: log,
-        ok: true,
-    });
+    let log = Mutex::new(log);
     let prefix = format!("[{}] ", job.id);
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let pid = child.id();
@@ -320,7 +452,7 @@ fn wait_streaming(
 fn spawn_copier<'scope>(
     scope: &'scope Scope<'scope, '_>,
     pipe: impl Read + Send + 'scope,
-    log: &'scope Mutex<LogSink>,
+    log: &'scope Mutex<Log>,
     prefix: &'scope str,
     pid: u32,
 ) -> Option<ScopedJoinHandle<'scope, ()>> {
@@ -340,21 +472,6 @@ fn spawn_copier<'scope>(
     }
 }
 
-/// The log file shared by the two copying threads.
-struct LogSink {
-    file: File,
-    /// False after a write failed (disk full, ...); later output is dropped, not retried.
-    ok: bool,
-}
-
-impl LogSink {
-    fn write(&mut self, bytes: &[u8]) {
-        if self.ok && self.file.write_all(bytes).is_err() {
-            self.ok = false;
-        }
-    }
-}
-
 /// The longest piece of a line copied at once; a longer line is split, so a task printing
 /// without newlines cannot exhaust memory.
 const MAX_LINE: u64 = 64 * 1024;
@@ -362,7 +479,7 @@ const MAX_LINE: u64 = 64 * 1024;
 /// Copy `pipe` until end of file: each line raw to `log`, and whole, with `prefix`, to
 /// conduct's stderr. Stops early only on a read error; the pipe is then closed, so the
 /// task cannot block on it.
-fn copy_lines(pipe: impl Read, log: &Mutex<LogSink>, prefix: &str) {
+fn copy_lines(pipe: impl Read, log: &Mutex<Log>, prefix: &str) {
     let mut reader = BufReader::new(pipe);
     let mut line = Vec::new();
     let mut shown = Vec::new();
@@ -536,6 +653,48 @@ mod tests {
         std::fs::write(&job.log, "old output, longer than the new one\n").unwrap();
         run(job.clone());
         assert_eq!(read_log(&job), "new\n");
+    }
+
+    #[test]
+    fn a_silent_task_makes_no_log_file_and_empties_a_stale_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path(), &["true"]);
+        std::fs::create_dir_all(job.log.parent().unwrap()).unwrap();
+        assert_eq!(started_then_exited(&run(job.clone())), Exit::Success);
+        assert!(!job.log.exists(), "no output, no file");
+        std::fs::write(&job.log, "the last run's output\n").unwrap();
+        run(job.clone());
+        assert_eq!(read_log(&job), "", "a stale log never stays");
+    }
+
+    #[test]
+    fn a_background_child_does_not_hold_the_worker_and_its_output_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let go = fifo(dir.path());
+        // The background subshell holds the output pipe and waits for the test.
+        let script = r#"echo early; ( read line < "$GO"; echo late ) & exit 0"#;
+        let mut job = job(dir.path(), &["sh", "-c", script]);
+        job.env = vec![("GO".to_owned(), go.display().to_string())];
+        let (events, pid) = start(job.clone());
+        let _guard = KillOnDrop(pid);
+        let exited = events.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(
+            matches!(
+                exited,
+                WorkerEvent::Exited {
+                    exit: Exit::Success,
+                    ..
+                }
+            ),
+            "{exited:?}"
+        );
+        std::fs::write(&go, "go\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while read_log(&job) != "early\nlate\n" {
+            assert!(Instant::now() < deadline, "log: {:?}", read_log(&job));
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_group_ends(pid);
     }
 
     #[test]
