@@ -100,7 +100,10 @@ pub(crate) fn build_with(
     let mut reporter = Reporter::new(options.style, options.explain, selection.tasks.len());
     let jobs = loaded.spec.project.jobs_with(options.jobs);
     let keep_runs = loaded.spec.project.keep_runs;
-    if !options.dry_run && keep_runs > 0 {
+    // Nothing changed since a clean build of everything: every task is fresh.
+    let unchanged =
+        !options.dry_run && !options.force && session.unchanged_since_clean_build(&selection);
+    if !options.dry_run && !unchanged && keep_runs > 0 {
         reporter.record_with(Recorder::new(
             &loaded.spec,
             &loaded.graph,
@@ -114,6 +117,16 @@ pub(crate) fn build_with(
             dry_run(&mut session, &selection, &forced, &mut reporter),
             false,
         )
+    } else if unchanged {
+        session.settle_unchanged();
+        for &task in &selection.tasks {
+            reporter.fresh(loaded.spec.task(task).id.as_str());
+        }
+        let counts = Counts {
+            fresh: selection.tasks.len(),
+            ..Counts::default()
+        };
+        (counts, false)
     } else {
         let mut coordinator = Coordinator::new(
             &mut session,
@@ -128,6 +141,9 @@ pub(crate) fn build_with(
         coordinator.run()
     };
     if !options.dry_run {
+        let clean = !interrupted
+            && counts.failed + counts.blocked + counts.warnings + reporter.warnings == 0;
+        session.remember_build(&selection, clean);
         let n = |count: usize| u32::try_from(count).unwrap_or(u32::MAX);
         session.record_counts(crate::state::BuildCounts {
             ran: n(counts.ran),
@@ -137,14 +153,20 @@ pub(crate) fn build_with(
             blocked: n(counts.blocked),
         });
     }
-    // The run record is written beside the state, on its own thread.
-    let recording = reporter.take_record().map(|recorder| {
-        let dir = session.cache_dir.join("runs");
-        std::thread::spawn(move || {
-            let record = recorder.finish(counts, interrupted);
-            record::save(&dir, &record, keep_runs)
-        })
-    });
+    // The run record is written beside the state, on its own thread; a build that
+    // found everything fresh has nothing to tell (and a no-op must stay cheap).
+    let did_something =
+        interrupted || counts.ran + counts.restored + counts.failed + counts.blocked > 0;
+    let recording = reporter
+        .take_record()
+        .filter(|_| did_something)
+        .map(|recorder| {
+            let dir = session.cache_dir.join("runs");
+            std::thread::spawn(move || {
+                let record = recorder.finish(counts, interrupted);
+                record::save(&dir, &record, keep_runs)
+            })
+        });
     let saved = session.save();
     if let Some(recording) = recording {
         match recording.join() {
@@ -1427,13 +1449,16 @@ impl<'a> Coordinator<'a> {
     /// entry when it ran (checks pass or not, the entry is true to the command), added
     /// to the entry its outputs came from when they were fresh or restored.
     fn keep_verdicts(&mut self, id: &str, settled: &mut Settled, records: Vec<CheckRecord>) {
-        let state = self.session.task_state(id);
-        let known_before: Vec<Digest> = state.checks.iter().map(|r| r.key).collect();
-        let success = state.success.as_ref().map(|s| s.key);
+        // Read first: a fresh task's verdicts are usually the ones already kept, and
+        // marking the state changed would rewrite it on every no-op build.
+        let state = self.session.state.tasks.get(id);
+        let known = state.map_or(&[][..], |s| s.checks.as_slice());
+        let known_before: Vec<Digest> = known.iter().map(|r| r.key).collect();
+        let success = state.and_then(|s| s.success.as_ref()).map(|s| s.key);
         let verdicts: Vec<(Digest, crate::rules::check::CheckResult)> =
             records.iter().map(|r| (r.key, r.result.clone())).collect();
-        if state.checks != records {
-            state.checks = records;
+        if known != records.as_slice() {
+            self.session.task_state(id).checks = records;
         }
         let written = match settled {
             Settled::Ran {

@@ -134,6 +134,16 @@ pub(crate) struct Session {
     store: StateStore,
     /// Whether the state differs from what was loaded (else saving is skipped).
     changed: bool,
+    /// `spec_cache::key` of tasks.toml and the rules: the configuration as text.
+    spec_key: Digest,
+    /// The environment's values of `hash_env`.
+    hash_env: BTreeMap<String, Option<String>>,
+    /// Everything but the outputs that a build's keys are made of, as `prepare` found
+    /// it: see [`Session::unchanged_since_clean_build`].
+    world: Option<Digest>,
+    /// Per task, a digest of its outputs as `prepare` found them / as it settled.
+    outputs_found: Vec<Option<Digest>>,
+    outputs_settled: Vec<Option<Digest>>,
     /// Each task's outputs as stat'ed up front, until its first decision.
     prefetched: FxHashMap<TaskIdx, OutputsNow>,
     /// Produced Markdown files that tasks read sections of: read once their producer
@@ -212,7 +222,8 @@ impl Session {
             .iter()
             .map(|name| (name.clone(), std::env::var(name).ok()))
             .collect();
-        let build = BuildInput::new(&db, config, Vec::new(), hash_env);
+        let build = BuildInput::new(&db, config, Vec::new(), hash_env.clone());
+        let tasks = loaded.spec.tasks.len();
         Ok(Session {
             root: scan::Root::new(&root),
             cache_dir,
@@ -224,6 +235,11 @@ impl Session {
             build,
             store,
             changed: false,
+            spec_key,
+            hash_env,
+            world: None,
+            outputs_found: vec![None; tasks],
+            outputs_settled: vec![None; tasks],
             prefetched: FxHashMap::default(),
             generated_docs: HashSet::new(),
             access,
@@ -269,6 +285,17 @@ impl Session {
             }
         }
         let listing = self.listing(&roots);
+        let mut world = blake3::Hasher::new();
+        world.update(&crate::hash::KEY_VERSION.to_le_bytes());
+        world.update(env!("CARGO_PKG_VERSION").as_bytes());
+        world.update(&self.spec_key.0);
+        for (name, value) in &self.hash_env {
+            hash_field(&mut world, name.as_bytes());
+            hash_field(&mut world, value.as_deref().unwrap_or("\0unset").as_bytes());
+        }
+        for path in &listing {
+            hash_field(&mut world, path.as_str().as_bytes());
+        }
         if self.build.listing(&self.db) != &listing {
             salsa::Setter::to(self.build.set_listing(&mut self.db), listing);
         }
@@ -283,11 +310,18 @@ impl Session {
             })
             .collect();
         for (command, digest) in outputs {
+            hash_field(&mut world, command.as_bytes());
+            world.update(&digest.map_or([0; 32], |d| d.0));
             self.db.set_command_output(&command, digest);
         }
 
         for file in markdown {
             let text = std::fs::read_to_string(file.to_path(&self.root.path)).ok();
+            hash_field(&mut world, file.as_str().as_bytes());
+            hash_field(
+                &mut world,
+                text.as_deref().unwrap_or("\0missing").as_bytes(),
+            );
             self.db.set_file_text(&file, text);
         }
 
@@ -305,12 +339,60 @@ impl Session {
             }
         }
         let found = self.scan_sources(&sources);
+        for (path, found) in sources.iter().zip(&found) {
+            hash_field(&mut world, path.as_str().as_bytes());
+            world.update(&found.digest().map_or([0; 32], |d| d.0));
+        }
+        self.world = Some(world.finalize().into());
         errors.extend(self.missing_sources(selection, &sources, &found));
         if !errors.is_empty() {
             return Err(project::config_error(&spec.source, errors));
         }
         self.prefetch_outputs(selection);
         Ok(())
+    }
+
+    /// Whether the world is exactly as a complete, clean build of every task left it:
+    /// the same configuration, environment, directory listings, command outputs and
+    /// source contents as that build started from, and every output as it settled. Then
+    /// every task's key and outputs are those recorded, so every task is fresh, and a
+    /// no-op build need not compute a single key (what ninja gets from comparing
+    /// mtimes, with content digests through the stat cache: a `touch` still matches).
+    pub(crate) fn unchanged_since_clean_build(&self, selection: &Selection) -> bool {
+        self.state.clean_build.is_some()
+            && self.state.clean_build == self.fingerprint(selection, &self.outputs_found)
+    }
+
+    /// Every task is fresh as found (see [`Session::unchanged_since_clean_build`]).
+    pub(crate) fn settle_unchanged(&mut self) {
+        self.outputs_settled.clone_from(&self.outputs_found);
+    }
+
+    /// After a build: remember its fingerprint if it was complete and clean (every task
+    /// selected, none failed or blocked, no warning, not interrupted), else forget any.
+    pub(crate) fn remember_build(&mut self, selection: &Selection, clean: bool) {
+        let fingerprint = if clean {
+            self.fingerprint(selection, &self.outputs_settled)
+        } else {
+            None
+        };
+        if self.state.clean_build != fingerprint {
+            self.state.clean_build = fingerprint;
+            self.changed = true;
+        }
+    }
+
+    fn fingerprint(&self, selection: &Selection, outputs: &[Option<Digest>]) -> Option<Digest> {
+        if selection.tasks.len() != self.loaded.spec.tasks.len() {
+            return None;
+        }
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&self.world?.0);
+        for &task in &selection.tasks {
+            hasher.update(&task.0.to_le_bytes());
+            hasher.update(&outputs.get(task.0 as usize).copied().flatten()?.0);
+        }
+        Some(hasher.finalize().into())
     }
 
     /// Stat (and where needed hash) source files; set their digests.
@@ -389,6 +471,11 @@ impl Session {
         for (task, range, missing_dirs) in plans {
             let now =
                 self.collect_outputs(task, &paths[range.clone()], &found[range], missing_dirs);
+            if now.missing.is_empty()
+                && let Some(slot) = self.outputs_found.get_mut(task.0 as usize)
+            {
+                *slot = Some(outputs_digest(&now.files));
+            }
             self.prefetched.insert(task, now);
         }
     }
@@ -668,6 +755,9 @@ impl Session {
                 self.db.set_file_text(&output.path, text);
             }
         }
+        if let Some(slot) = self.outputs_settled.get_mut(task.0 as usize) {
+            *slot = Some(outputs_digest(&outputs));
+        }
         self.db.set_task_outputs(task, outputs);
     }
 
@@ -812,6 +902,22 @@ impl Session {
         self.changed = false;
         Ok(())
     }
+}
+
+/// One variable-length field of a fingerprint: its length, then its bytes.
+fn hash_field(hasher: &mut blake3::Hasher, bytes: &[u8]) {
+    hasher.update(&(bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+/// A task's output files (sorted by path) as one digest.
+fn outputs_digest(files: &[(String, Digest)]) -> Digest {
+    let mut hasher = blake3::Hasher::new();
+    for (path, digest) in files {
+        hash_field(&mut hasher, path.as_bytes());
+        hasher.update(&digest.0);
+    }
+    hasher.finalize().into()
 }
 
 /// Take the cache lock, saying so if another conduct holds it.

@@ -23,7 +23,7 @@ use crate::rules::check::CheckResult;
 use crate::scan::StatCache;
 
 const MAGIC: &[u8; 8] = b"CONDUCT\0";
-const VERSION: u32 = 4;
+const VERSION: u32 = 5;
 
 /// The outcome of one run of a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +108,10 @@ pub(crate) struct State {
     /// By task id.
     pub(crate) tasks: FxHashMap<String, TaskState>,
     pub(crate) last_build: Option<BuildCounts>,
+    /// The world a complete, clean build of every task left (see
+    /// `Session::unchanged_since_clean_build`): while it is the same, every task is
+    /// fresh without a key being computed.
+    pub(crate) clean_build: Option<Digest>,
 }
 
 /// The state directory of a project's cache.

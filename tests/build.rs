@@ -846,3 +846,102 @@ impl Project {
         std::fs::read_to_string(self.path().join(path)).unwrap_or_default()
     }
 }
+
+/// The counts of the last `--json` build.
+#[track_caller]
+fn counts(project: &Project, env: &[(&str, &str)]) -> serde_json::Value {
+    let run = project.conduct_env(&["build", "--json"], env);
+    assert_eq!(run.status, 0, "{run:#?}");
+    run.events().last().expect("build_finished")["counts"].clone()
+}
+
+#[test]
+fn nothing_changed_since_a_clean_build_is_all_fresh_and_any_change_still_counts() {
+    let project = Project::new(
+        r#"
+        [project]
+        hash_env = ["FLAVOUR"]
+        [tasks.a]
+        inputs = ["src/a.txt", "notes/*.md"]
+        outputs = ["out/a.txt"]
+        run = "echo a >> ran.log && mkdir -p out && cat src/a.txt > out/a.txt"
+        [tasks.b]
+        inputs = ["out/a.txt", { command = "cat version.txt" }]
+        outputs = ["out/b.txt"]
+        run = "echo b >> ran.log && cat out/a.txt version.txt > out/b.txt"
+        "#,
+    );
+    project
+        .file("src/a.txt", "one\n")
+        .file("version.txt", "1\n");
+    let env = [("FLAVOUR", "sweet")];
+    assert_eq!(counts(&project, &env)["ran"], 2);
+    project.ran();
+    // Twice: the first no-op records the clean build's fingerprint as its own.
+    for _ in 0..2 {
+        assert_eq!(counts(&project, &env)["fresh"], 2);
+        assert!(project.ran().is_empty());
+    }
+    // Same content, new mtime: still nothing to do.
+    let touched = std::fs::File::options()
+        .append(true)
+        .open(project.path().join("src/a.txt"))
+        .unwrap();
+    touched
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(counts(&project, &env)["fresh"], 2);
+    assert!(project.ran().is_empty());
+    // Each kind of change is seen.
+    project.file("src/a.txt", "two\n");
+    counts(&project, &env);
+    assert_eq!(project.ran(), ["a", "b"], "a source");
+    counts(&project, &[("FLAVOUR", "sour")]);
+    assert_eq!(project.ran(), ["a", "b"], "a hash_env value");
+    project.file("version.txt", "2\n");
+    counts(&project, &[("FLAVOUR", "sour")]);
+    assert_eq!(project.ran(), ["b"], "a command input");
+    project.file("notes/new.md", "x\n");
+    counts(&project, &[("FLAVOUR", "sour")]);
+    assert_eq!(
+        project.ran(),
+        ["a"],
+        "a new glob match (b's input is unchanged)"
+    );
+    std::fs::remove_file(project.path().join("out/b.txt")).unwrap();
+    assert_eq!(counts(&project, &[("FLAVOUR", "sour")])["restored"], 1);
+    project.file("out/a.txt", "edited by hand\n");
+    assert_eq!(counts(&project, &[("FLAVOUR", "sour")])["restored"], 1);
+    assert_eq!(project.read("out/a.txt"), "two\n");
+    let toml = project
+        .read("tasks.toml")
+        .replace("version.txt > out/b.txt", "version.txt  > out/b.txt");
+    project.file("tasks.toml", &toml);
+    counts(&project, &[("FLAVOUR", "sour")]);
+    assert_eq!(project.ran(), ["b"], "the configuration");
+    assert!(project.ran().is_empty());
+}
+
+#[test]
+fn warnings_of_a_build_are_repeated_by_the_next_one() {
+    let project = Project::new(
+        r#"
+        [tasks.a]
+        outputs = ["a.txt"]
+        checks = ["has_todo"]
+        run = "echo a >> ran.log && echo done > a.txt"
+        "#,
+    );
+    project.file(
+        "rules/has_todo.toml",
+        "description = \"Mentions TODO\"\npattern = 'TODO'\nforbid = false\nrequired = false\n",
+    );
+    for round in 0..3 {
+        let run = project.build(&[], 0);
+        assert!(
+            run.stderr.contains("advisory check has_todo failed"),
+            "round {round}: {run:#?}"
+        );
+    }
+    assert_eq!(project.ran(), ["a"]);
+}

@@ -107,6 +107,20 @@ fn every_build_records_its_run_and_the_newest_are_kept() {
 }
 
 #[test]
+fn a_build_that_finds_everything_fresh_records_nothing() {
+    let project = Project::new("[tasks.a]\noutputs = [\"a.txt\"]\nrun = \"echo a > a.txt\"\n");
+    project.build(&[], 0);
+    assert_eq!(runs(&project).len(), 1);
+    project.build(&[], 0);
+    assert_eq!(runs(&project).len(), 1, "a no-op leaves no record");
+    assert_eq!(
+        task(&newest(&project), "a")["status"],
+        "ok",
+        "the last one that ran"
+    );
+}
+
+#[test]
 fn keep_runs_zero_writes_none() {
     let project = Project::new("[project]\nkeep_runs = 0\n[tasks.a]\nrun = \"true\"\n");
     project.build(&[], 0);

@@ -93,6 +93,8 @@ pub(crate) struct Reporter {
     out: anstream::Stdout,
     /// The run record being written from the same events.
     record: Option<Recorder>,
+    /// How many warnings were printed (a build with warnings is not a clean one).
+    pub(crate) warnings: usize,
 }
 
 impl Reporter {
@@ -117,6 +119,7 @@ impl Reporter {
             bar,
             out: anstream::stdout(),
             record: None,
+            warnings: 0,
         }
     }
 
@@ -455,6 +458,7 @@ impl Reporter {
 
     /// Something the user should know that is not a task event.
     pub(crate) fn warn(&mut self, text: &str) {
+        self.warnings += 1;
         if self.style == Style::Json {
             self.json(json!({"event": "warning", "message": text}));
         } else {
