@@ -1,28 +1,42 @@
-//! `ActionCache`: what a successful run of a task key produced, under `.cache/ac/<key>`.
+//! `ActionCache`: what a successful run of a task key produced, in append-only pack
+//! files under `.cache/ac/`.
 //!
 //! An entry names each output with its digest and mode, and keeps small outputs' bytes
-//! inline (as Bazel's `ActionResult` can): a task that writes a few hundred bytes then
-//! costs one cache file, not two (larger contents are blobs in the CAS). It keeps the run's duration and key pre-image, so a checkout that never ran
-//! the task can restore it and still explain it. Only successful runs are stored
-//! (DICE's `validity`: errors are never cached). Entries are written atomically and
-//! read defensively: a foreign, old or damaged file is a miss. A file's mtime is its
-//! last use, which `cache gc` evicts by. The entry also keeps the verdicts of the
-//! checks its outputs went through, by check key (rule definition and output digests):
-//! a checkout that restores the outputs gets their verdicts with them.
+//! inline (as Bazel's `ActionResult` can; larger contents are blobs in the CAS). It
+//! keeps the run's duration and key pre-image, so a checkout that never ran the task
+//! can restore it and still explain it, and the verdicts of the checks its outputs went
+//! through, by check key, so a checkout that restores the outputs gets them too. Only
+//! successful runs are stored (DICE's `validity`: errors are never cached).
+//!
+//! Why packs and not a file per entry: creating a file is an inode allocation, and on
+//! file systems that skip recently freed inodes (ext4 without a journal scans past
+//! every one) it cost a build of many small tasks milliseconds per task. Each process
+//! that writes appends its records to one pack of its own (`<nanos>-<pid>.pack`), so a
+//! build creates one file. A record is `[u32 length][32-byte key][payload]`; a later
+//! record for the same key wins, an empty payload is a removal. Records are read
+//! defensively: a torn tail (a `kill -9` mid-write), a foreign or damaged record is a
+//! miss, never an error. A key's last use is the time of the newest pack holding it
+//! (restoring an entry from an older pack copies it forward), which `cache gc` evicts
+//! by; `compact` rewrites the live entries into one pack. One build at a time holds the
+//! cache lock, so one writer appends at a time.
 
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::hash::{Digest, KeyPreimage};
 use crate::rules::check::CheckResult;
 
 const MAGIC: &[u8; 8] = b"CONDUCTA";
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
+/// Length and key, before a record's payload.
+const HEADER: usize = 4 + 32;
 
 /// Outputs up to this size are kept inside the entry instead of as a CAS blob.
 pub(crate) const INLINE_MAX: u64 = 16 * 1024;
@@ -72,30 +86,52 @@ pub(crate) struct ActionResult {
 #[derive(Debug, Clone)]
 pub(crate) struct ActionCache {
     dir: PathBuf,
+    inner: Arc<Mutex<Packs>>,
+}
+
+/// Where each live record is, once the packs were read, and this process's pack.
+#[derive(Debug, Default)]
+struct Packs {
+    /// Pack files by number (oldest first); `index` refers to them.
+    files: Vec<PathBuf>,
+    index: Option<FxHashMap<Digest, Place>>,
+    /// The pack this process appends to, and its number in `files`.
+    writer: Option<(File, u32, u64)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    pack: u32,
+    /// Of the payload.
+    offset: u64,
+    len: u32,
 }
 
 impl ActionCache {
     pub(crate) fn new(cache_dir: &Path) -> ActionCache {
         ActionCache {
             dir: cache_dir.join("ac"),
+            inner: Arc::default(),
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// One flat directory: ext4 and its peers index large directories, and a cold
-    /// build would otherwise spend 256 directory creations on shards.
-    fn path(&self, key: Digest) -> PathBuf {
-        self.dir.join(key.hex())
+    fn packs(&self) -> std::sync::MutexGuard<'_, Packs> {
+        let mut packs = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if packs.index.is_none() {
+            packs.load(&self.dir);
+        }
+        packs
     }
 
     /// The entry for `key`, if there is a sound one.
     pub(crate) fn get(&self, key: Digest) -> Option<ActionResult> {
-        let bytes = fs::read(self.path(key)).ok()?;
-        let body = bytes.strip_prefix(MAGIC.as_slice())?;
+        let packs = self.packs();
+        let place = *packs.index.as_ref()?.get(&key)?;
+        let mut payload = vec![0; place.len as usize];
+        File::open(&packs.files[place.pack as usize])
+            .and_then(|file| file.read_exact_at(&mut payload, place.offset))
+            .ok()?;
+        let body = payload.strip_prefix(MAGIC.as_slice())?;
         let (version, payload) = body.split_at_checked(4)?;
         if version != VERSION.to_le_bytes() {
             return None;
@@ -105,39 +141,252 @@ impl ActionCache {
     }
 
     pub(crate) fn put(&self, entry: &ActionResult) -> io::Result<()> {
-        let mut bytes = MAGIC.to_vec();
-        bytes.extend_from_slice(&VERSION.to_le_bytes());
-        let bytes = postcard::to_extend(entry, bytes).map_err(io::Error::other)?;
-        atomic::write_unsynced(&self.path(entry.key), &bytes)
+        let mut payload = MAGIC.to_vec();
+        payload.extend_from_slice(&VERSION.to_le_bytes());
+        let payload = postcard::to_extend(entry, payload).map_err(io::Error::other)?;
+        self.packs().append(&self.dir, entry.key, &payload)
     }
 
-    /// Mark an entry as just used (for least-recently-used eviction).
+    /// Mark an entry as just used (for least-recently-used eviction): copied forward
+    /// into this process's pack unless it is there already.
     pub(crate) fn touch(&self, key: Digest) {
-        if let Ok(file) = File::options().append(true).open(self.path(key)) {
-            let _ = file.set_modified(SystemTime::now());
+        let current = {
+            let packs = self.packs();
+            let place = packs
+                .index
+                .as_ref()
+                .and_then(|index| index.get(&key))
+                .copied();
+            place.is_some_and(|p| packs.writer.as_ref().is_some_and(|w| w.1 == p.pack))
+        };
+        if !current && let Some(entry) = self.get(key) {
+            let _ = self.put(&entry);
         }
     }
 
     pub(crate) fn remove(&self, key: Digest) -> io::Result<()> {
-        match fs::remove_file(self.path(key)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        let mut packs = self.packs();
+        if packs
+            .index
+            .as_ref()
+            .is_some_and(|index| index.contains_key(&key))
+        {
+            packs.append(&self.dir, key, &[])?;
         }
+        Ok(())
     }
 
     /// Every entry's key, size and last use, in no particular order.
     pub(crate) fn list(&self) -> Vec<(Digest, u64, SystemTime)> {
-        let Ok(files) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        files
-            .filter_map(Result::ok)
-            .filter_map(|file| {
-                let key = file.file_name().to_str().and_then(Digest::from_hex)?;
-                let meta = file.metadata().ok().filter(fs::Metadata::is_file)?;
-                let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                Some((key, meta.len(), used))
+        let packs = self.packs();
+        let times: Vec<SystemTime> = packs
+            .files
+            .iter()
+            .map(|f| {
+                fs::metadata(f)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH)
+            })
+            .collect();
+        packs
+            .index
+            .iter()
+            .flatten()
+            .map(|(key, place)| {
+                let size = (HEADER as u64) + u64::from(place.len);
+                (*key, size, times[place.pack as usize])
             })
             .collect()
+    }
+
+    /// Rewrite the live entries into one pack and delete the others (after `gc` or
+    /// `verify` removed entries), keeping each entry's last use as the pack's time.
+    pub(crate) fn compact(&self) -> io::Result<()> {
+        let mut by_time: Vec<(SystemTime, ActionResult)> = self
+            .list()
+            .into_iter()
+            .filter_map(|(key, _, used)| self.get(key).map(|entry| (used, entry)))
+            .collect();
+        by_time.sort_by_key(|(used, _)| *used);
+        let mut packs = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = std::mem::take(&mut packs.files);
+        *packs = Packs::default();
+        packs.index = Some(FxHashMap::default());
+        let newest = by_time.last().map(|(used, _)| *used);
+        for (_, entry) in &by_time {
+            let mut payload = MAGIC.to_vec();
+            payload.extend_from_slice(&VERSION.to_le_bytes());
+            let payload = postcard::to_extend(entry, payload).map_err(io::Error::other)?;
+            packs.append(&self.dir, entry.key, &payload)?;
+        }
+        if let (Some((file, _, _)), Some(newest)) = (packs.writer.take(), newest) {
+            file.set_modified(newest)?;
+        }
+        let kept: Vec<PathBuf> = packs.files.clone();
+        for file in old.iter().filter(|f| !kept.contains(f)) {
+            match fs::remove_file(file) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Close this process's pack: the next write starts a new one (tests use it to
+    /// give entries different last uses).
+    #[cfg(test)]
+    pub(crate) fn seal(&self) -> Option<PathBuf> {
+        let mut packs = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_, number, _) = packs.writer.take()?;
+        packs.files.get(number as usize).cloned()
+    }
+}
+
+impl Packs {
+    /// Read every pack's record headers (payloads are read when asked for).
+    fn load(&mut self, dir: &Path) {
+        let mut names: Vec<PathBuf> = fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        let mut index = FxHashMap::default();
+        for (number, path) in names.iter().enumerate() {
+            let Ok(bytes) = fs::read(path) else {
+                continue;
+            };
+            let mut at = 0usize;
+            while let Some(header) = bytes.get(at..at + HEADER) {
+                let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+                let Ok(key) = <[u8; 32]>::try_from(&header[4..]) else {
+                    break;
+                };
+                let start = at + HEADER;
+                let end = start + len as usize;
+                if end > bytes.len() {
+                    break; // a torn tail
+                }
+                if len == 0 {
+                    index.remove(&Digest(key));
+                } else {
+                    let place = Place {
+                        pack: number as u32,
+                        offset: start as u64,
+                        len,
+                    };
+                    index.insert(Digest(key), place);
+                }
+                at = end;
+            }
+        }
+        self.files = names;
+        self.index = Some(index);
+    }
+
+    /// Append one record to this process's pack (made at the first write).
+    fn append(&mut self, dir: &Path, key: Digest, payload: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(payload.len()).map_err(io::Error::other)?;
+        if self.writer.is_none() {
+            fs::create_dir_all(dir)?;
+            let nanos = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let path = dir.join(format!("{nanos:024}-{}.pack", std::process::id()));
+            let file = File::options().create_new(true).append(true).open(&path)?;
+            self.files.push(path);
+            self.writer = Some((file, (self.files.len() - 1) as u32, 0));
+        }
+        let Some((file, number, size)) = self.writer.as_mut() else {
+            return Err(io::Error::other("no pack to write to"));
+        };
+        let mut record = Vec::with_capacity(HEADER + payload.len());
+        record.extend_from_slice(&len.to_le_bytes());
+        record.extend_from_slice(&key.0);
+        record.extend_from_slice(payload);
+        if let Err(error) = file.write_all(&record) {
+            // A torn record ends this pack: the next write starts a new one.
+            self.writer = None;
+            return Err(error);
+        }
+        let place = Place {
+            pack: *number,
+            offset: *size + HEADER as u64,
+            len,
+        };
+        *size += record.len() as u64;
+        let index = self.index.get_or_insert_with(FxHashMap::default);
+        if len == 0 {
+            index.remove(&key);
+        } else {
+            index.insert(key, place);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::hash::{KEY_VERSION, RunKey};
+
+    fn entry(key: &str, duration_ms: u64) -> ActionResult {
+        ActionResult {
+            key: Digest::of(key.as_bytes()),
+            outputs: Vec::new(),
+            exit_code: 0,
+            duration_ms,
+            preimage: KeyPreimage {
+                version: KEY_VERSION,
+                run: RunKey::None,
+                env: BTreeMap::new(),
+                hash_env: BTreeMap::new(),
+                workspace: "root".into(),
+                inputs: Vec::new(),
+                sections: Vec::new(),
+                commands: Vec::new(),
+                outputs: Vec::new(),
+                deps: Vec::new(),
+                barriers: Vec::new(),
+            },
+            checks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn packs_keep_the_newest_record_survive_a_torn_tail_and_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ActionCache::new(dir.path());
+        cache.put(&entry("a", 1)).unwrap();
+        cache.put(&entry("b", 2)).unwrap();
+        cache.put(&entry("a", 3)).unwrap();
+        cache.remove(Digest::of(b"b")).unwrap();
+        let pack = cache.seal().unwrap();
+        // A second writer (another build) and a torn record at the end of the first.
+        let other = ActionCache::new(dir.path());
+        other.put(&entry("c", 4)).unwrap();
+        let mut torn = fs::read(&pack).unwrap();
+        torn.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3]);
+        fs::write(&pack, torn).unwrap();
+
+        let reader = ActionCache::new(dir.path());
+        assert_eq!(reader.get(Digest::of(b"a")).unwrap().duration_ms, 3);
+        assert!(reader.get(Digest::of(b"b")).is_none(), "removed");
+        assert_eq!(reader.get(Digest::of(b"c")).unwrap().duration_ms, 4);
+        assert_eq!(reader.list().len(), 2);
+
+        reader.compact().unwrap();
+        let packs = fs::read_dir(dir.path().join("ac")).unwrap().count();
+        assert_eq!(packs, 1, "one pack holds what is live");
+        let after = ActionCache::new(dir.path());
+        assert_eq!(after.get(Digest::of(b"a")).unwrap().duration_ms, 3);
+        assert_eq!(after.get(Digest::of(b"c")).unwrap().duration_ms, 4);
+        assert_eq!(after.list().len(), 2);
     }
 }

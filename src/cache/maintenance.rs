@@ -1,6 +1,7 @@
 //! `conduct cache stats | gc | verify`: looking after the cache as a whole.
 //!
-//! `gc` evicts least recently used entries (an entry's mtime is its last use) until the
+//! `gc` evicts least recently used entries (an entry's last use is the time of the pack
+//! it was last written to) until the
 //! cache fits the bound, and never an entry the current state needs: those are what
 //! make the current checkout fresh or restorable. A blob goes when no remaining entry
 //! names it. `verify` rehashes every blob (in parallel) and drops the corrupt ones and
@@ -101,6 +102,9 @@ pub(crate) fn gc(cache: &Cache, max_bytes: u64, live: &FxHashSet<Digest>) -> io:
             }
         }
     }
+    if report.removed_entries > 0 {
+        cache.actions.compact()?;
+    }
     report.after = total;
     Ok(report)
 }
@@ -145,6 +149,9 @@ pub(crate) fn verify(cache: &Cache) -> io::Result<VerifyReport> {
             cache.actions.remove(key)?;
             report.broken_entries.push(key);
         }
+    }
+    if !report.broken_entries.is_empty() {
+        cache.actions.compact()?;
     }
     report.corrupt_blobs.sort();
     report.broken_entries.sort();
@@ -192,10 +199,10 @@ mod tests {
                 .unwrap();
             let used =
                 std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 + i as u64);
-            let path = cache.actions.dir().join(key.hex());
+            let pack = cache.actions.seal().unwrap();
             std::fs::File::options()
                 .append(true)
-                .open(path)
+                .open(pack)
                 .unwrap()
                 .set_modified(used)
                 .unwrap();
