@@ -8,6 +8,13 @@
 //! `--dry-run`, `list` and `build` can never disagree. The key comparison needs no
 //! pre-image and no cache lookup; both are consulted, through [`History`], only when
 //! the cheap checks fail.
+//!
+//! Before any of that, one comparison can settle a whole build: when the [`World`] (the
+//! configuration, environment, directory listings, command outputs and source contents)
+//! and every task's outputs are exactly what a complete, clean build of every task left,
+//! every key and every output is the recorded one, so every task is fresh and no key
+//! needs computing. That is ninja's "nothing to do" from comparing mtimes, but with
+//! content digests (through the stat cache), so a `touch` still matches.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -15,6 +22,69 @@ use std::collections::BTreeMap;
 use crate::explain::Reason;
 use crate::hash::{Digest, KeyPreimage};
 use crate::state::{RunStatus, TaskState};
+
+/// The fingerprint of what every task's key is made of, except the outputs: fields
+/// are length-prefixed, so no two worlds hash alike by shifting bytes between them.
+pub(crate) struct World(blake3::Hasher);
+
+impl World {
+    /// A world of this configuration (tasks.toml and rules, as text), for this version
+    /// of conduct and of the key format.
+    pub(crate) fn new(config: Digest) -> World {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&crate::hash::KEY_VERSION.to_le_bytes());
+        hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+        hasher.update(&config.0);
+        World(hasher)
+    }
+
+    /// A name, path, value or text.
+    pub(crate) fn field(&mut self, bytes: &[u8]) {
+        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    /// A digest, or its absence (a missing file, a failed command).
+    pub(crate) fn digest(&mut self, digest: Option<Digest>) {
+        self.0.update(&digest.map_or([0; 32], |d| d.0));
+    }
+
+    pub(crate) fn finish(self) -> Digest {
+        self.0.finalize().into()
+    }
+}
+
+/// A task's output files (sorted by path) as one digest.
+pub(crate) fn outputs_digest(files: &[(String, Digest)]) -> Digest {
+    let mut world = World(blake3::Hasher::new());
+    for (path, digest) in files {
+        world.field(path.as_bytes());
+        world.digest(Some(*digest));
+    }
+    world.finish()
+}
+
+/// The world and every task's outputs (by task number), or `None` when a task's
+/// outputs are incomplete.
+pub(crate) fn fingerprint(
+    world: Digest,
+    outputs: impl Iterator<Item = (u32, Option<Digest>)>,
+) -> Option<Digest> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&world.0);
+    for (task, digest) in outputs {
+        hasher.update(&task.to_le_bytes());
+        hasher.update(&digest?.0);
+    }
+    Some(hasher.finalize().into())
+}
+
+/// Whether every task is fresh because nothing changed since the complete, clean build
+/// whose fingerprint was `recorded` (a build with a failure, a warning or only some
+/// tasks records none).
+pub(crate) fn unchanged_since_clean_build(recorded: Option<Digest>, now: Option<Digest>) -> bool {
+    recorded.is_some() && recorded == now
+}
 
 /// The verdict for one task.
 #[derive(Clone, Debug, PartialEq, Eq)]

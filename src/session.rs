@@ -285,16 +285,13 @@ impl Session {
             }
         }
         let listing = self.listing(&roots);
-        let mut world = blake3::Hasher::new();
-        world.update(&crate::hash::KEY_VERSION.to_le_bytes());
-        world.update(env!("CARGO_PKG_VERSION").as_bytes());
-        world.update(&self.spec_key.0);
+        let mut world = fresh::World::new(self.spec_key);
         for (name, value) in &self.hash_env {
-            hash_field(&mut world, name.as_bytes());
-            hash_field(&mut world, value.as_deref().unwrap_or("\0unset").as_bytes());
+            world.field(name.as_bytes());
+            world.digest(value.as_deref().map(|v| Digest::of(v.as_bytes())));
         }
         for path in &listing {
-            hash_field(&mut world, path.as_str().as_bytes());
+            world.field(path.as_str().as_bytes());
         }
         if self.build.listing(&self.db) != &listing {
             salsa::Setter::to(self.build.set_listing(&mut self.db), listing);
@@ -310,18 +307,15 @@ impl Session {
             })
             .collect();
         for (command, digest) in outputs {
-            hash_field(&mut world, command.as_bytes());
-            world.update(&digest.map_or([0; 32], |d| d.0));
+            world.field(command.as_bytes());
+            world.digest(digest);
             self.db.set_command_output(&command, digest);
         }
 
         for file in markdown {
             let text = std::fs::read_to_string(file.to_path(&self.root.path)).ok();
-            hash_field(&mut world, file.as_str().as_bytes());
-            hash_field(
-                &mut world,
-                text.as_deref().unwrap_or("\0missing").as_bytes(),
-            );
+            world.field(file.as_str().as_bytes());
+            world.digest(text.as_deref().map(|t| Digest::of(t.as_bytes())));
             self.db.set_file_text(&file, text);
         }
 
@@ -340,10 +334,10 @@ impl Session {
         }
         let found = self.scan_sources(&sources);
         for (path, found) in sources.iter().zip(&found) {
-            hash_field(&mut world, path.as_str().as_bytes());
-            world.update(&found.digest().map_or([0; 32], |d| d.0));
+            world.field(path.as_str().as_bytes());
+            world.digest(found.digest());
         }
-        self.world = Some(world.finalize().into());
+        self.world = Some(world.finish());
         errors.extend(self.missing_sources(selection, &sources, &found));
         if !errors.is_empty() {
             return Err(project::config_error(&spec.source, errors));
@@ -352,15 +346,13 @@ impl Session {
         Ok(())
     }
 
-    /// Whether the world is exactly as a complete, clean build of every task left it:
-    /// the same configuration, environment, directory listings, command outputs and
-    /// source contents as that build started from, and every output as it settled. Then
-    /// every task's key and outputs are those recorded, so every task is fresh, and a
-    /// no-op build need not compute a single key (what ninja gets from comparing
-    /// mtimes, with content digests through the stat cache: a `touch` still matches).
+    /// Whether nothing changed since a complete, clean build of every task (the rule is
+    /// [`fresh::unchanged_since_clean_build`]'s).
     pub(crate) fn unchanged_since_clean_build(&self, selection: &Selection) -> bool {
-        self.state.clean_build.is_some()
-            && self.state.clean_build == self.fingerprint(selection, &self.outputs_found)
+        fresh::unchanged_since_clean_build(
+            self.state.clean_build,
+            self.fingerprint(selection, &self.outputs_found),
+        )
     }
 
     /// Every task is fresh as found (see [`Session::unchanged_since_clean_build`]).
@@ -382,17 +374,16 @@ impl Session {
         }
     }
 
+    /// The fingerprint of a build of every task, with these outputs.
     fn fingerprint(&self, selection: &Selection, outputs: &[Option<Digest>]) -> Option<Digest> {
         if selection.tasks.len() != self.loaded.spec.tasks.len() {
             return None;
         }
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&self.world?.0);
-        for &task in &selection.tasks {
-            hasher.update(&task.0.to_le_bytes());
-            hasher.update(&outputs.get(task.0 as usize).copied().flatten()?.0);
-        }
-        Some(hasher.finalize().into())
+        let outputs = selection
+            .tasks
+            .iter()
+            .map(|&task| (task.0, outputs.get(task.0 as usize).copied().flatten()));
+        fresh::fingerprint(self.world?, outputs)
     }
 
     /// Stat (and where needed hash) source files; set their digests.
@@ -474,7 +465,7 @@ impl Session {
             if now.missing.is_empty()
                 && let Some(slot) = self.outputs_found.get_mut(task.0 as usize)
             {
-                *slot = Some(outputs_digest(&now.files));
+                *slot = Some(fresh::outputs_digest(&now.files));
             }
             self.prefetched.insert(task, now);
         }
@@ -756,7 +747,7 @@ impl Session {
             }
         }
         if let Some(slot) = self.outputs_settled.get_mut(task.0 as usize) {
-            *slot = Some(outputs_digest(&outputs));
+            *slot = Some(fresh::outputs_digest(&outputs));
         }
         self.db.set_task_outputs(task, outputs);
     }
@@ -902,22 +893,6 @@ impl Session {
         self.changed = false;
         Ok(())
     }
-}
-
-/// One variable-length field of a fingerprint: its length, then its bytes.
-fn hash_field(hasher: &mut blake3::Hasher, bytes: &[u8]) {
-    hasher.update(&(bytes.len() as u64).to_le_bytes());
-    hasher.update(bytes);
-}
-
-/// A task's output files (sorted by path) as one digest.
-fn outputs_digest(files: &[(String, Digest)]) -> Digest {
-    let mut hasher = blake3::Hasher::new();
-    for (path, digest) in files {
-        hash_field(&mut hasher, path.as_bytes());
-        hasher.update(&digest.0);
-    }
-    hasher.finalize().into()
 }
 
 /// Take the cache lock, saying so if another conduct holds it.
