@@ -698,7 +698,13 @@ impl<'a> Coordinator<'a> {
             self.scheduler.succeeded(task);
             return;
         }
-        match self.session.decide(task, self.forced[task.index()]) {
+        let forced = self.forced[task.index()];
+        if !forced && self.session.unchanged_task(task) {
+            let outputs = self.session.outputs_now(task).files;
+            self.check(task, Settled::Fresh, outputs);
+            return;
+        }
+        match self.session.decide(task, forced) {
             Ok(verdict) => match verdict.outcome {
                 Outcome::Fresh => {
                     self.check(task, Settled::Fresh, verdict.outputs.files);

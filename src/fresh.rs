@@ -9,21 +9,23 @@
 //! pre-image and no cache lookup; both are consulted, through [`History`], only when
 //! the cheap checks fail.
 //!
-//! Before any of that, one comparison can settle a whole build: when the [`World`] (the
-//! configuration, environment, directory listings, command outputs and source contents)
-//! and every task's outputs are exactly what a complete, clean build of every task left,
-//! every key and every output is the recorded one, so every task is fresh and no key
-//! needs computing. That is ninja's "nothing to do" from comparing mtimes, but with
-//! content digests (through the stat cache), so a `touch` still matches.
+//! Before any of that, a cheaper comparison settles most tasks of most builds: when the
+//! [`World`] (configuration, environment, directory listings, command outputs,
+//! Markdown texts), a task's source digests, its outputs and its dependencies' outputs
+//! are what a complete, clean build of every task left ([`CleanBuild`]), its key and
+//! outputs are the recorded ones, so it is fresh and its key need not be computed; when
+//! that holds for every task, the whole build is settled by one comparison. That is
+//! ninja's mtime comparison, but with content digests (through the stat cache), so a
+//! `touch` still matches.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use crate::explain::Reason;
 use crate::hash::{Digest, KeyPreimage};
-use crate::state::{RunStatus, TaskState};
+use crate::state::{CleanBuild, RunStatus, TaskState};
 
-/// The fingerprint of what every task's key is made of, except the outputs: fields
+/// The fingerprint of what every task's key is made of but sources and outputs: fields
 /// are length-prefixed, so no two worlds hash alike by shifting bytes between them.
 pub(crate) struct World(blake3::Hasher);
 
@@ -56,34 +58,56 @@ impl World {
 
 /// A task's output files (sorted by path) as one digest.
 pub(crate) fn outputs_digest(files: &[(String, Digest)]) -> Digest {
+    files_digest(
+        files
+            .iter()
+            .map(|(path, digest)| (path.as_str(), Some(*digest))),
+    )
+}
+
+/// Files and their digests (`None`: missing) as one digest.
+pub(crate) fn files_digest<'a>(files: impl Iterator<Item = (&'a str, Option<Digest>)>) -> Digest {
     let mut world = World(blake3::Hasher::new());
     for (path, digest) in files {
         world.field(path.as_bytes());
-        world.digest(Some(*digest));
+        world.digest(digest);
     }
     world.finish()
 }
 
-/// The world and every task's outputs (by task number), or `None` when a task's
-/// outputs are incomplete.
-pub(crate) fn fingerprint(
-    world: Digest,
-    outputs: impl Iterator<Item = (u32, Option<Digest>)>,
-) -> Option<Digest> {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&world.0);
-    for (task, digest) in outputs {
-        hasher.update(&task.to_le_bytes());
-        hasher.update(&digest?.0);
-    }
-    Some(hasher.finalize().into())
+/// Whether every task is fresh because nothing changed since the complete, clean build
+/// `recorded` (a build with a failure, a warning or only some tasks records none).
+pub(crate) fn unchanged_since_clean_build(
+    recorded: Option<&CleanBuild>,
+    now: Option<&CleanBuild>,
+) -> bool {
+    recorded.is_some() && recorded == now
 }
 
-/// Whether every task is fresh because nothing changed since the complete, clean build
-/// whose fingerprint was `recorded` (a build with a failure, a warning or only some
-/// tasks records none).
-pub(crate) fn unchanged_since_clean_build(recorded: Option<Digest>, now: Option<Digest>) -> bool {
-    recorded.is_some() && recorded == now
+/// Whether one task is fresh because its part of the world is what the clean build
+/// `recorded` saw: the same configuration and environment, the same source digests
+/// (`sources`) and outputs (`outputs`), and every dependency's outputs as that build
+/// left them (`deps`: each dependency's number and its outputs as settled in this
+/// build). Its key is then the recorded one, without computing it.
+pub(crate) fn unchanged_task(
+    recorded: Option<&CleanBuild>,
+    world: Option<Digest>,
+    task: usize,
+    sources: Option<Digest>,
+    outputs: Option<Digest>,
+    mut deps: impl Iterator<Item = (usize, Option<Digest>)>,
+) -> bool {
+    let Some(clean) = recorded else {
+        return false;
+    };
+    let Some(&(clean_sources, clean_outputs)) = clean.tasks.get(task) else {
+        return false;
+    };
+    world == Some(clean.world)
+        && sources == Some(clean_sources)
+        && outputs == Some(clean_outputs)
+        && deps
+            .all(|(dep, settled)| settled.is_some() && clean.tasks.get(dep).map(|t| t.1) == settled)
 }
 
 /// The verdict for one task.
@@ -346,6 +370,56 @@ mod tests {
     use super::*;
     use crate::hash::{KEY_VERSION, RunKey};
     use crate::state::{LastRun, Success};
+
+    #[test]
+    fn a_task_is_unchanged_only_if_its_whole_part_of_the_world_is() {
+        let d = |s: &str| Digest::of(s.as_bytes());
+        let clean = CleanBuild {
+            world: d("world"),
+            tasks: vec![(d("src0"), d("out0")), (d("src1"), d("out1"))],
+        };
+        let task1 = |world: &str, src: &str, out: &str, dep_out: Option<&str>| {
+            unchanged_task(
+                Some(&clean),
+                Some(d(world)),
+                1,
+                Some(d(src)),
+                Some(d(out)),
+                [(0, dep_out.map(d))].into_iter(),
+            )
+        };
+        assert!(task1("world", "src1", "out1", Some("out0")));
+        assert!(
+            !task1("other", "src1", "out1", Some("out0")),
+            "configuration"
+        );
+        assert!(!task1("world", "edited", "out1", Some("out0")), "a source");
+        assert!(
+            !task1("world", "src1", "edited", Some("out0")),
+            "its outputs"
+        );
+        assert!(
+            !task1("world", "src1", "out1", Some("new")),
+            "a dependency's outputs"
+        );
+        assert!(
+            !task1("world", "src1", "out1", None),
+            "a dependency not settled"
+        );
+        assert!(!unchanged_task(
+            None,
+            Some(d("world")),
+            1,
+            None,
+            None,
+            std::iter::empty()
+        ));
+        assert!(unchanged_since_clean_build(
+            Some(&clean),
+            Some(&clean.clone())
+        ));
+        assert!(!unchanged_since_clean_build(None, None));
+    }
 
     fn d(s: &str) -> Digest {
         Digest::of(s.as_bytes())

@@ -32,7 +32,7 @@ use crate::source::Location;
 use crate::spec::section::Outline;
 use crate::spec::{InputKind, ProjectPath, SpecError, SpecErrorKind, Task, TaskIdx, disk};
 use crate::spec_cache;
-use crate::state::{State, StateStore, TaskState};
+use crate::state::{CleanBuild, State, StateStore, TaskState};
 
 /// Whether the session may write the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +141,8 @@ pub(crate) struct Session {
     /// Everything but the outputs that a build's keys are made of, as `prepare` found
     /// it: see [`Session::unchanged_since_clean_build`].
     world: Option<Digest>,
+    /// Per task, a digest of its source inputs as `prepare` found them.
+    sources_found: Vec<Option<Digest>>,
     /// Per task, a digest of its outputs as `prepare` found them / as it settled.
     outputs_found: Vec<Option<Digest>>,
     outputs_settled: Vec<Option<Digest>>,
@@ -238,6 +240,7 @@ impl Session {
             spec_key,
             hash_env,
             world: None,
+            sources_found: vec![None; tasks],
             outputs_found: vec![None; tasks],
             outputs_settled: vec![None; tasks],
             prefetched: FxHashMap::default(),
@@ -333,11 +336,20 @@ impl Session {
             }
         }
         let found = self.scan_sources(&sources);
-        for (path, found) in sources.iter().zip(&found) {
-            world.field(path.as_str().as_bytes());
-            world.digest(found.digest());
-        }
         self.world = Some(world.finish());
+        {
+            let digests: FxHashMap<&ProjectPath, Option<Digest>> = sources
+                .iter()
+                .zip(&found)
+                .map(|(path, found)| (path, found.digest()))
+                .collect();
+            for &task in &selection.tasks {
+                let files = db::source_inputs(&self.db, self.build, task)
+                    .iter()
+                    .map(|path| (path.as_str(), digests.get(path).copied().flatten()));
+                self.sources_found[task.index()] = Some(fresh::files_digest(files));
+            }
+        }
         errors.extend(self.missing_sources(selection, &sources, &found));
         if !errors.is_empty() {
             return Err(project::config_error(&spec.source, errors));
@@ -350,8 +362,32 @@ impl Session {
     /// [`fresh::unchanged_since_clean_build`]'s).
     pub(crate) fn unchanged_since_clean_build(&self, selection: &Selection) -> bool {
         fresh::unchanged_since_clean_build(
-            self.state.clean_build,
-            self.fingerprint(selection, &self.outputs_found),
+            self.state.clean_build.as_ref(),
+            self.clean_build(selection, &self.outputs_found).as_ref(),
+        )
+    }
+
+    /// Whether `task` is fresh because its part of the world is as the last clean
+    /// build left it (the rule is [`fresh::unchanged_task`]'s). Its dependencies must
+    /// have settled in this build.
+    pub(crate) fn unchanged_task(&self, task: TaskIdx) -> bool {
+        let graph = &self.loaded.graph;
+        let nodes = graph.node_deps(task.0);
+        // A barrier's digest covers whole groups: such tasks take the long way.
+        if nodes.iter().any(|&node| graph.task_of(node).is_none()) {
+            return false;
+        }
+        let i = task.index();
+        fresh::unchanged_task(
+            self.state.clean_build.as_ref(),
+            self.world,
+            i,
+            self.sources_found.get(i).copied().flatten(),
+            self.outputs_found.get(i).copied().flatten(),
+            graph.task_deps(task).iter().map(|dep| {
+                let d = dep.task.index();
+                (d, self.outputs_settled.get(d).copied().flatten())
+            }),
         )
     }
 
@@ -360,30 +396,35 @@ impl Session {
         self.outputs_settled.clone_from(&self.outputs_found);
     }
 
-    /// After a build: remember its fingerprint if it was complete and clean (every task
-    /// selected, none failed or blocked, no warning, not interrupted), else forget any.
+    /// After a build: remember what it left if it was complete and clean (every task
+    /// selected, none failed or blocked, no warning, not interrupted), else forget it.
     pub(crate) fn remember_build(&mut self, selection: &Selection, clean: bool) {
-        let fingerprint = if clean {
-            self.fingerprint(selection, &self.outputs_settled)
+        let left = if clean {
+            self.clean_build(selection, &self.outputs_settled)
         } else {
             None
         };
-        if self.state.clean_build != fingerprint {
-            self.state.clean_build = fingerprint;
+        if self.state.clean_build != left {
+            self.state.clean_build = left;
             self.changed = true;
         }
     }
 
-    /// The fingerprint of a build of every task, with these outputs.
-    fn fingerprint(&self, selection: &Selection, outputs: &[Option<Digest>]) -> Option<Digest> {
+    /// What a build of every task with these outputs starts from and leaves.
+    fn clean_build(&self, selection: &Selection, outputs: &[Option<Digest>]) -> Option<CleanBuild> {
         if selection.tasks.len() != self.loaded.spec.tasks.len() {
             return None;
         }
-        let outputs = selection
-            .tasks
+        let tasks = self
+            .sources_found
             .iter()
-            .map(|&task| (task.0, outputs.get(task.0 as usize).copied().flatten()));
-        fresh::fingerprint(self.world?, outputs)
+            .zip(outputs)
+            .map(|(sources, outputs)| Some(((*sources)?, (*outputs)?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(CleanBuild {
+            world: self.world?,
+            tasks,
+        })
     }
 
     /// Stat (and where needed hash) source files; set their digests.

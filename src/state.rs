@@ -108,10 +108,18 @@ pub(crate) struct State {
     /// By task id.
     pub(crate) tasks: FxHashMap<String, TaskState>,
     pub(crate) last_build: Option<BuildCounts>,
-    /// The world a complete, clean build of every task left (see
-    /// `Session::unchanged_since_clean_build`): while it is the same, every task is
-    /// fresh without a key being computed.
-    pub(crate) clean_build: Option<Digest>,
+    /// What a complete, clean build of every task left (see `fresh::CleanBuild`).
+    pub(crate) clean_build: Option<CleanBuild>,
+}
+
+/// What a complete, clean build of every task started from and left: while a task's
+/// part of it is the same, the task is fresh without its key being computed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CleanBuild {
+    /// Configuration, environment, listings, command outputs, Markdown texts.
+    pub(crate) world: Digest,
+    /// Per task (by number): its source inputs and its outputs, each as one digest.
+    pub(crate) tasks: Vec<(Digest, Digest)>,
 }
 
 /// The state directory of a project's cache.

@@ -21,7 +21,7 @@
 //! cache lock, so one writer appends at a time.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,6 +37,8 @@ const MAGIC: &[u8; 8] = b"CONDUCTA";
 const VERSION: u32 = 4;
 /// Length and key, before a record's payload.
 const HEADER: usize = 4 + 32;
+/// Packs beyond which the next writer first merges them all into one.
+const MAX_PACKS: usize = 64;
 
 /// Outputs up to this size are kept inside the entry instead of as a CAS blob.
 pub(crate) const INLINE_MAX: u64 = 16 * 1024;
@@ -141,6 +143,15 @@ impl ActionCache {
     }
 
     pub(crate) fn put(&self, entry: &ActionResult) -> io::Result<()> {
+        // Every writing build adds a pack: now and then they are merged into one, so
+        // finding the keys stays a few file reads.
+        let merge = {
+            let packs = self.packs();
+            packs.writer.is_none() && packs.files.len() >= MAX_PACKS
+        };
+        if merge {
+            self.compact()?;
+        }
         let mut payload = MAGIC.to_vec();
         payload.extend_from_slice(&VERSION.to_le_bytes());
         let payload = postcard::to_extend(entry, payload).map_err(io::Error::other)?;
@@ -243,7 +254,8 @@ impl ActionCache {
 }
 
 impl Packs {
-    /// Read every pack's record headers (payloads are read when asked for).
+    /// Read every pack's record headers (payloads are read when asked for), through a
+    /// small buffer: a large cache is not loaded into memory to find its keys.
     fn load(&mut self, dir: &Path) {
         let mut names: Vec<PathBuf> = fs::read_dir(dir)
             .map(|entries| {
@@ -257,18 +269,20 @@ impl Packs {
         names.sort();
         let mut index = FxHashMap::default();
         for (number, path) in names.iter().enumerate() {
-            let Ok(bytes) = fs::read(path) else {
+            let Ok(file) = File::open(path) else {
                 continue;
             };
-            let mut at = 0usize;
-            while let Some(header) = bytes.get(at..at + HEADER) {
+            let size = file.metadata().map_or(0, |m| m.len());
+            let mut reader = io::BufReader::with_capacity(64 * 1024, file);
+            let mut at = 0u64;
+            let mut header = [0u8; HEADER];
+            while at + HEADER as u64 <= size && reader.read_exact(&mut header).is_ok() {
                 let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
                 let Ok(key) = <[u8; 32]>::try_from(&header[4..]) else {
                     break;
                 };
-                let start = at + HEADER;
-                let end = start + len as usize;
-                if end > bytes.len() {
+                let start = at + HEADER as u64;
+                if start + u64::from(len) > size || reader.seek_relative(i64::from(len)).is_err() {
                     break; // a torn tail
                 }
                 if len == 0 {
@@ -276,12 +290,12 @@ impl Packs {
                 } else {
                     let place = Place {
                         pack: number as u32,
-                        offset: start as u64,
+                        offset: start,
                         len,
                     };
                     index.insert(Digest(key), place);
                 }
-                at = end;
+                at = start + u64::from(len);
             }
         }
         self.files = names;
@@ -388,5 +402,23 @@ mod tests {
         assert_eq!(after.get(Digest::of(b"a")).unwrap().duration_ms, 3);
         assert_eq!(after.get(Digest::of(b"c")).unwrap().duration_ms, 4);
         assert_eq!(after.list().len(), 2);
+    }
+
+    #[test]
+    fn many_packs_are_merged_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..MAX_PACKS + 3 {
+            ActionCache::new(dir.path())
+                .put(&entry(&i.to_string(), i as u64))
+                .unwrap();
+        }
+        let writer = ActionCache::new(dir.path());
+        writer.put(&entry("last", 0)).unwrap();
+        let packs = fs::read_dir(dir.path().join("ac")).unwrap().count();
+        // Merged when the 65th writer came; the five after it added one each.
+        assert_eq!(packs, 5);
+        let reader = ActionCache::new(dir.path());
+        assert_eq!(reader.list().len(), MAX_PACKS + 4);
+        assert_eq!(reader.get(Digest::of(b"7")).unwrap().duration_ms, 7);
     }
 }
