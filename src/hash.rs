@@ -151,6 +151,24 @@ pub(crate) struct KeyPreimage {
 }
 
 impl KeyPreimage {
+    /// A task with nothing in it, for tests of what stores pre-images.
+    #[cfg(test)]
+    pub(crate) fn empty() -> KeyPreimage {
+        KeyPreimage {
+            version: KEY_VERSION,
+            run: RunKey::None,
+            env: BTreeMap::new(),
+            hash_env: BTreeMap::new(),
+            workspace: "root".into(),
+            inputs: Vec::new(),
+            sections: Vec::new(),
+            commands: Vec::new(),
+            outputs: Vec::new(),
+            deps: Vec::new(),
+            barriers: Vec::new(),
+        }
+    }
+
     /// The key: BLAKE3 over the serialised pre-image.
     pub(crate) fn key(&self) -> Digest {
         // One reused buffer per thread, then one hash call: feeding the hasher field by

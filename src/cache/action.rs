@@ -345,10 +345,7 @@ impl Packs {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::hash::{KEY_VERSION, RunKey};
 
     fn entry(key: &str, duration_ms: u64) -> ActionResult {
         ActionResult {
@@ -356,19 +353,7 @@ mod tests {
             outputs: Vec::new(),
             exit_code: 0,
             duration_ms,
-            preimage: KeyPreimage {
-                version: KEY_VERSION,
-                run: RunKey::None,
-                env: BTreeMap::new(),
-                hash_env: BTreeMap::new(),
-                workspace: "root".into(),
-                inputs: Vec::new(),
-                sections: Vec::new(),
-                commands: Vec::new(),
-                outputs: Vec::new(),
-                deps: Vec::new(),
-                barriers: Vec::new(),
-            },
+            preimage: KeyPreimage::empty(),
             checks: Vec::new(),
         }
     }

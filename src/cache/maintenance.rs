@@ -161,24 +161,7 @@ pub(crate) fn verify(cache: &Cache) -> io::Result<VerifyReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::{KEY_VERSION, KeyPreimage, RunKey};
-    use std::collections::BTreeMap;
-
-    fn preimage() -> KeyPreimage {
-        KeyPreimage {
-            version: KEY_VERSION,
-            run: RunKey::None,
-            env: BTreeMap::new(),
-            hash_env: BTreeMap::new(),
-            workspace: "root".into(),
-            inputs: Vec::new(),
-            sections: Vec::new(),
-            commands: Vec::new(),
-            outputs: Vec::new(),
-            deps: Vec::new(),
-            barriers: Vec::new(),
-        }
-    }
+    use crate::hash::KeyPreimage;
 
     /// A cache with one entry per (key, content), stored oldest first.
     fn cache_with(dir: &std::path::Path, runs: &[(&str, &str)]) -> (Cache, Vec<Digest>) {
@@ -192,7 +175,7 @@ mod tests {
                 .store(
                     dir,
                     key,
-                    &preimage(),
+                    &KeyPreimage::empty(),
                     &[(file, Digest::of(content.as_bytes()))],
                     1,
                 )
