@@ -48,7 +48,7 @@ use crate::state::{CheckRecord, LastRun, RunStatus, Success};
 const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How often the coordinator wakes up without events (Ctrl-C, timers).
 const TICK: Duration = Duration::from_millis(50);
-/// How often the state is saved while tasks keep finishing.
+/// The shortest wait between saves of the state while tasks keep finishing.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Lines of a failed task's log printed with the failure.
 const LOG_TAIL: usize = 20;
@@ -584,6 +584,8 @@ struct Coordinator<'a> {
     interrupted: bool,
     first_failure: Option<TaskIdx>,
     last_save: Instant,
+    /// How long to wait between saves of the state during the build.
+    save_every: Duration,
     dirty: bool,
     /// The repository worktree tasks branch from (`None`: no worktree task selected).
     repo: Option<Arc<Repo>>,
@@ -641,6 +643,7 @@ impl<'a> Coordinator<'a> {
             interrupted: false,
             first_failure: None,
             last_save: Instant::now(),
+            save_every: SAVE_EVERY,
             dirty: false,
             repo: None,
         })
@@ -1589,12 +1592,16 @@ impl<'a> Coordinator<'a> {
 
     /// Save the state now and then, so a crash loses at most a second of results.
     fn save_now_and_then(&mut self) {
-        if self.dirty && self.last_save.elapsed() >= SAVE_EVERY {
+        if self.dirty && self.last_save.elapsed() >= self.save_every {
+            let started = Instant::now();
             if let Err(e) = self.session.save() {
                 self.reporter.warn(&e.to_string());
             }
             self.dirty = false;
             self.last_save = Instant::now();
+            // A large state (100k tasks: tens of MB) is not rewritten every second: the
+            // saves stay under about 5% of the build.
+            self.save_every = SAVE_EVERY.max(started.elapsed() * 20);
         }
     }
 }
