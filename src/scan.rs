@@ -125,29 +125,10 @@ impl Root {
 /// inside `root`), and a hash only when the stat cache cannot vouch for it. `previous`
 /// is its stat-cache entry.
 pub(crate) fn look(full: &Path, previous: Option<&StatEntry>, root: &Root) -> io::Result<Found> {
-    let meta = match fs::symlink_metadata(full) {
+    let meta = match regular_file(full, root)? {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
-        Err(e) => return Err(e),
+        Err(found) => return Ok(found),
     };
-    let meta = if meta.file_type().is_symlink() {
-        let Ok(target) = fs::canonicalize(full) else {
-            return Ok(Found::Missing);
-        };
-        if root
-            .canonical
-            .as_ref()
-            .is_some_and(|r| !target.starts_with(r))
-        {
-            return Ok(Found::Outside { target });
-        }
-        fs::metadata(full)?
-    } else {
-        meta
-    };
-    if meta.is_dir() {
-        return Ok(Found::Directory);
-    }
     let stamp = Stamp::of(&meta);
     if let Some(entry) = previous
         && entry.trusted
@@ -159,6 +140,61 @@ pub(crate) fn look(full: &Path, previous: Option<&StatEntry>, root: &Root) -> io
         });
     }
     hash_file(full).map(|digest| Found::File { stamp, digest })
+}
+
+/// A file a task just wrote: what [`look`] finds (never from the stat cache), its
+/// permission bits, and, when it is at most `keep` bytes, its contents, read once for
+/// both the digest and whoever keeps them.
+pub(crate) fn look_written(
+    full: &Path,
+    root: &Root,
+    keep: u64,
+) -> io::Result<(Found, u32, Option<Vec<u8>>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match regular_file(full, root)? {
+        Ok(meta) => meta,
+        Err(found) => return Ok((found, 0o644, None)),
+    };
+    let stamp = Stamp::of(&meta);
+    let mode = meta.permissions().mode() & 0o7777;
+    if meta.len() <= keep {
+        let bytes = fs::read(full)?;
+        // Grown past `keep` since the stat: hashed below, not kept.
+        if bytes.len() as u64 <= keep {
+            let digest = Digest::of(&bytes);
+            return Ok((Found::File { stamp, digest }, mode, Some(bytes)));
+        }
+    }
+    hash_file(full).map(|digest| (Found::File { stamp, digest }, mode, None))
+}
+
+/// The metadata of `full` if it is a regular file inside `root` (following a symlink
+/// that stays inside), else what was found instead.
+fn regular_file(full: &Path, root: &Root) -> io::Result<Result<Metadata, Found>> {
+    let meta = match fs::symlink_metadata(full) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(Found::Missing)),
+        Err(e) => return Err(e),
+    };
+    let meta = if meta.file_type().is_symlink() {
+        let Ok(target) = fs::canonicalize(full) else {
+            return Ok(Err(Found::Missing));
+        };
+        if root
+            .canonical
+            .as_ref()
+            .is_some_and(|r| !target.starts_with(r))
+        {
+            return Ok(Err(Found::Outside { target }));
+        }
+        fs::metadata(full)?
+    } else {
+        meta
+    };
+    if meta.is_dir() {
+        return Ok(Err(Found::Directory));
+    }
+    Ok(Ok(meta))
 }
 
 /// Look at many files in parallel against `cache`.
@@ -239,6 +275,23 @@ pub(crate) fn walk_files(root: &Path, dir: &str, skip: &[&str]) -> Vec<ProjectPa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_file_is_read_once_and_kept_only_when_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        fs::write(dir.path().join("small"), "hello").unwrap();
+        fs::write(dir.path().join("large"), "x".repeat(100)).unwrap();
+        let (found, mode, kept) = look_written(&dir.path().join("small"), &root, 10).unwrap();
+        assert_eq!(found.digest(), Some(Digest::of(b"hello")));
+        assert_eq!(kept.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(mode & 0o600, 0o600);
+        let (found, _, kept) = look_written(&dir.path().join("large"), &root, 10).unwrap();
+        assert_eq!(found.digest(), Some(Digest::of("x".repeat(100).as_bytes())));
+        assert!(kept.is_none());
+        let (found, _, _) = look_written(dir.path(), &root, 10).unwrap();
+        assert_eq!(found, Found::Directory);
+    }
 
     #[test]
     fn unchanged_trusted_stamps_are_not_rehashed() {

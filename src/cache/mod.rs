@@ -253,20 +253,14 @@ pub(crate) fn collect(
         .into_iter()
         .map(|path| {
             let full = path.to_path(&root.path);
-            let found = crate::scan::look(&full, None, root).unwrap_or(crate::scan::Found::Missing);
-            let mode = fs::metadata(&full).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-            let mut inline = None;
-            if let crate::scan::Found::File { stamp, digest } = &found {
-                if stamp.size <= INLINE_MAX {
-                    // Read again (from the page cache): what is kept must be what was
-                    // hashed, or the run is not cached.
-                    match fs::read(&full) {
-                        Ok(bytes) if Digest::of(&bytes) == *digest => inline = Some(bytes),
-                        _ => stored = false,
-                    }
-                } else {
-                    stored &= blobs.put(&full, *digest).is_ok();
-                }
+            let (found, mode, inline) = crate::scan::look_written(&full, root, INLINE_MAX)
+                .unwrap_or((crate::scan::Found::Missing, 0o644, None));
+            if inline.is_none()
+                && let Some(digest) = found.digest()
+            {
+                // The copy is verified against the digest: a file that changed since
+                // it was hashed is not cached.
+                stored &= blobs.put(&full, digest).is_ok();
             }
             CollectedFile {
                 path,
