@@ -36,11 +36,10 @@ pub(crate) struct Loaded {
 /// tasks.toml and the rule files, as text.
 #[salsa::input(debug)]
 pub(crate) struct ConfigInput {
-    /// The config's display name (`tasks.toml`).
+    /// The config file, shared with the session (a 100,000-task tasks.toml is 20 MB:
+    /// one copy is enough).
     #[returns(ref)]
-    pub(crate) name: String,
-    #[returns(ref)]
-    pub(crate) text: String,
+    pub(crate) source: Arc<SourceFile>,
     /// `(file stem, text)` of every `rules/*.toml`, sorted by name.
     #[returns(ref)]
     pub(crate) rules: Vec<(String, String)>,
@@ -274,8 +273,7 @@ pub(crate) fn load(db: &dyn Db, config: ConfigInput) -> Result<Arc<Loaded>, Arc<
             }));
         }
     }
-    let source = SourceFile::new(config.name(db).clone(), config.text(db).clone());
-    crate::project::parse(&source, config.rules(db))
+    crate::project::parse(config.source(db), config.rules(db))
         .map(Arc::new)
         .map_err(Arc::new)
 }
@@ -539,7 +537,7 @@ mod tests {
     #[test]
     fn editing_one_section_recomputes_only_the_task_that_reads_it() {
         let (mut db, log) = logging_db();
-        let config = ConfigInput::new(&db, "tasks.toml".into(), CONFIG.into(), Vec::new(), None);
+        let config = ConfigInput::new(&db, SourceFile::new("tasks.toml", CONFIG), Vec::new(), None);
         let build = BuildInput::new(&db, config, Vec::new(), BTreeMap::new());
         let plan = ProjectPath::new("plan.md").unwrap();
         db.set_file_text(&plan, Some(PLAN.into()));
@@ -573,7 +571,7 @@ mod tests {
     #[test]
     fn a_missing_section_is_a_key_error() {
         let mut db = Database::default();
-        let config = ConfigInput::new(&db, "tasks.toml".into(), CONFIG.into(), Vec::new(), None);
+        let config = ConfigInput::new(&db, SourceFile::new("tasks.toml", CONFIG), Vec::new(), None);
         let build = BuildInput::new(&db, config, Vec::new(), BTreeMap::new());
         db.set_file_text(
             &ProjectPath::new("plan.md").unwrap(),

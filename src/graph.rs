@@ -43,8 +43,10 @@ pub(crate) type Node = u32;
 pub(crate) struct Graph {
     task_count: usize,
     /// Direct task-to-task dependencies with their reasons, per task, sorted by task.
+    #[serde(deserialize_with = "crate::presized::vec")]
     task_deps: Vec<Vec<TaskDep>>,
     /// Prerequisites of every node (tasks, then barriers), deduplicated.
+    #[serde(deserialize_with = "crate::presized::vec")]
     deps: Vec<Vec<Node>>,
     /// The group each barrier node stands for (index: node - task_count).
     barrier_groups: Vec<GroupIdx>,

@@ -26,6 +26,7 @@ mod graph;
 mod hash;
 mod instruction;
 mod lock;
+mod presized;
 mod project;
 mod report;
 mod rules;

@@ -146,8 +146,8 @@ pub(crate) struct Session {
     /// Per task, a digest of its outputs as `prepare` found them / as it settled.
     outputs_found: Vec<Option<Digest>>,
     outputs_settled: Vec<Option<Digest>>,
-    /// Each task's outputs as stat'ed up front, until its first decision.
-    prefetched: FxHashMap<TaskIdx, OutputsNow>,
+    /// Each task's outputs as stat'ed up front, until its first decision (by task).
+    prefetched: Vec<Option<OutputsNow>>,
     /// Produced Markdown files that tasks read sections of: read once their producer
     /// settles.
     generated_docs: HashSet<ProjectPath>,
@@ -184,8 +184,7 @@ impl Session {
         let cache_hit = cached.is_some();
         let config = ConfigInput::new(
             &db,
-            sources.config.name().to_owned(),
-            sources.config.text().to_owned(),
+            Arc::clone(&sources.config),
             sources.rules.clone(),
             cached,
         );
@@ -243,7 +242,7 @@ impl Session {
             sources_found: vec![None; tasks],
             outputs_found: vec![None; tasks],
             outputs_settled: vec![None; tasks],
-            prefetched: FxHashMap::default(),
+            prefetched: Vec::new(),
             generated_docs: HashSet::new(),
             access,
             _lock: lock,
@@ -500,6 +499,8 @@ impl Session {
             plans.push((task, start..paths.len(), missing_dirs));
         }
         let found = self.look(&paths);
+        self.prefetched
+            .resize_with(self.loaded.spec.tasks.len(), || None);
         for (task, range, missing_dirs) in plans {
             let now =
                 self.collect_outputs(task, &paths[range.clone()], &found[range], missing_dirs);
@@ -508,7 +509,9 @@ impl Session {
             {
                 *slot = Some(fresh::outputs_digest(&now.files));
             }
-            self.prefetched.insert(task, now);
+            if let Some(slot) = self.prefetched.get_mut(task.index()) {
+                *slot = Some(now);
+            }
         }
     }
 
@@ -768,7 +771,7 @@ impl Session {
     /// A task's declared outputs as they are on disk now. The first call per task may
     /// come from the prefetch; after the task ran, they are looked at again.
     pub(crate) fn outputs_now(&mut self, task: TaskIdx) -> OutputsNow {
-        if let Some(now) = self.prefetched.remove(&task) {
+        if let Some(now) = self.prefetched.get_mut(task.index()).and_then(Option::take) {
             return now;
         }
         let mut paths = Vec::new();

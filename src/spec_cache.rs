@@ -50,21 +50,22 @@ pub(crate) fn key(config: &SourceFile, rules: &[(String, String)]) -> Digest {
     hasher.finalize().into()
 }
 
-/// The cache file, if it holds the spec for `key` (not yet decoded).
+/// Bytes of the file before the payload.
+const HEADER: usize = MAGIC.len() + 4 + 32;
+
+/// The cache file, if it holds the spec for `key` (not yet decoded; header included).
 pub(crate) fn probe(cache_dir: &Path, key: Digest) -> Option<Vec<u8>> {
-    let mut bytes = std::fs::read(path(cache_dir)).ok()?;
-    let header = MAGIC.len() + 4 + 32;
+    let bytes = std::fs::read(path(cache_dir)).ok()?;
     let expected = [MAGIC.as_slice(), &VERSION.to_le_bytes(), &key.0].concat();
-    if bytes.get(..header)? != expected.as_slice() {
+    if bytes.get(..HEADER)? != expected.as_slice() {
         return None;
     }
-    bytes.drain(..header);
     Some(bytes)
 }
 
 /// Decode what `probe` found, attached to `source` (the text it was parsed from).
-pub(crate) fn decode(payload: &[u8], source: &Arc<SourceFile>) -> Option<CachedSpec> {
-    let (mut spec, graph): (Spec, Graph) = postcard::from_bytes(payload).ok()?;
+pub(crate) fn decode(file: &[u8], source: &Arc<SourceFile>) -> Option<CachedSpec> {
+    let (mut spec, graph): (Spec, Graph) = postcard::from_bytes(file.get(HEADER..)?).ok()?;
     if graph.node_count() < spec.tasks.len() {
         return None;
     }

@@ -104,8 +104,10 @@ pub(crate) struct BuildCounts {
 /// The contents of `state.bin`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct State {
+    #[serde(deserialize_with = "crate::presized::map")]
     pub(crate) stat: StatCache,
     /// By task id.
+    #[serde(deserialize_with = "crate::presized::map")]
     pub(crate) tasks: FxHashMap<String, TaskState>,
     pub(crate) last_build: Option<BuildCounts>,
     /// What a complete, clean build of every task left (see `fresh::CleanBuild`).
@@ -119,6 +121,7 @@ pub(crate) struct CleanBuild {
     /// Configuration, environment, listings, command outputs, Markdown texts.
     pub(crate) world: Digest,
     /// Per task (by number): its source inputs and its outputs, each as one digest.
+    #[serde(deserialize_with = "crate::presized::vec")]
     pub(crate) tasks: Vec<(Digest, Digest)>,
 }
 

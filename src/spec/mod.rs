@@ -62,8 +62,10 @@ pub(crate) struct Spec {
     pub(crate) source: Arc<SourceFile>,
     pub(crate) project: Project,
     pub(crate) groups: Vec<Group>,
+    #[serde(deserialize_with = "crate::presized::vec")]
     pub(crate) tasks: Vec<Task>,
     pub(crate) outputs: OutputIndex,
+    #[serde(deserialize_with = "crate::presized::map")]
     task_index: FxHashMap<TaskId, TaskIdx>,
     group_index: FxHashMap<GroupName, GroupIdx>,
 }
@@ -267,8 +269,9 @@ pub(crate) struct Input {
 pub(crate) enum InputKind {
     /// One file.
     File(ProjectPath),
-    /// Every file matching a glob; `dir/` is written as the glob `dir/**`.
-    Glob(GlobPattern),
+    /// Every file matching a glob; `dir/` is written as the glob `dir/**`. Boxed: a
+    /// compiled glob is ~250 bytes, and every input is as large as its largest form.
+    Glob(Box<GlobPattern>),
     /// One section of a Markdown file (`{path, section}` or `file.md#section`).
     Section { file: ProjectPath, section: String },
     /// A command whose stdout is hashed (a tool's version).

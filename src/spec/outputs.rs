@@ -14,6 +14,7 @@ use crate::spec::{Output, TaskIdx};
 /// Every declared output, by path.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct OutputIndex {
+    #[serde(deserialize_with = "crate::presized::map")]
     files: FxHashMap<ProjectPath, TaskIdx>,
     dirs: FxHashMap<ProjectPath, TaskIdx>,
 }

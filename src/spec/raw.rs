@@ -372,7 +372,7 @@ impl Reader<'_> {
 
     fn glob(&mut self, pattern: &str, written: &str, span: Range<usize>) -> Option<InputKind> {
         match GlobPattern::new(pattern) {
-            Ok(glob) => Some(InputKind::Glob(glob)),
+            Ok(glob) => Some(InputKind::Glob(Box::new(glob))),
             Err(e) => {
                 self.err(
                     span,
