@@ -358,11 +358,32 @@ pub(crate) fn source_inputs(db: &dyn Db, build: BuildInput, task: TaskIdx) -> Ve
         return paths;
     };
     let spec = &loaded.spec;
+    let globs = spec
+        .task(task)
+        .inputs
+        .iter()
+        .any(|input| matches!(input.kind, InputKind::Glob(_)));
+    // Only a task with globs depends on the listing.
+    let matches = globs.then(|| glob_matches(db, build));
+    collect_source_inputs(spec, matches, task, &mut paths);
+    paths
+}
+
+/// What [`source_inputs`] returns, into `paths` (cleared first), without leaving a memo
+/// behind: a no-op build asks this of every task, and at 100,000 tasks the memos were
+/// tens of megabytes. `matches` is [`glob_matches`] (needed only for glob inputs).
+pub(crate) fn collect_source_inputs(
+    spec: &Spec,
+    matches: Option<&HashMap<(u32, u32), Vec<ProjectPath>>>,
+    task: TaskIdx,
+    paths: &mut Vec<ProjectPath>,
+) {
+    paths.clear();
     for (i, input) in spec.task(task).inputs.iter().enumerate() {
         match &input.kind {
             InputKind::File(path) => paths.push(path.clone()),
             InputKind::Glob(_) => {
-                if let Some(matched) = glob_matches(db, build).get(&(task.0, i as u32)) {
+                if let Some(matched) = matches.and_then(|m| m.get(&(task.0, i as u32))) {
                     paths.extend(matched.iter().cloned());
                 }
             }
@@ -372,7 +393,6 @@ pub(crate) fn source_inputs(db: &dyn Db, build: BuildInput, task: TaskIdx) -> Ve
     paths.retain(|p| spec.outputs.producer_of(p).is_none());
     paths.sort();
     paths.dedup();
-    paths
 }
 
 /// The task's key pre-image (SPEC §3). Every dependency must be settled first.

@@ -143,6 +143,10 @@ pub(crate) struct Session {
     world: Option<Digest>,
     /// Per task, a digest of its source inputs as `prepare` found them.
     sources_found: Vec<Option<Digest>>,
+    /// Every source input's digest as `prepare` found it (`None`: missing).
+    source_digests: FxHashMap<ProjectPath, Option<Digest>>,
+    /// Per task, whether the database has its source digests yet.
+    sources_in_db: Vec<bool>,
     /// Per task, a digest of its outputs as `prepare` found them / as it settled.
     outputs_found: Vec<Option<Digest>>,
     outputs_settled: Vec<Option<Digest>>,
@@ -240,6 +244,8 @@ impl Session {
             hash_env,
             world: None,
             sources_found: vec![None; tasks],
+            source_digests: FxHashMap::default(),
+            sources_in_db: vec![false; tasks],
             outputs_found: vec![None; tasks],
             outputs_settled: vec![None; tasks],
             prefetched: Vec::new(),
@@ -322,30 +328,37 @@ impl Session {
         }
 
         // Every source file once, in one parallel pass: its digest, and whether it is
-        // there at all (a missing plain input is an error before anything runs).
+        // there at all (a missing plain input is an error before anything runs). The
+        // digests reach the database only for tasks whose keys are computed.
         let mut sources: Vec<ProjectPath> = Vec::new();
+        let mut task_sources = Vec::new();
         {
-            let mut seen: FxHashSet<&ProjectPath> = FxHashSet::default();
+            let matches = Some(db::glob_matches(&self.db, self.build));
+            let mut seen: FxHashSet<ProjectPath> = FxHashSet::default();
             for &task in &selection.tasks {
-                for path in db::source_inputs(&self.db, self.build, task) {
-                    if seen.insert(path) {
+                db::collect_source_inputs(spec, matches, task, &mut task_sources);
+                for path in &task_sources {
+                    if seen.insert(path.clone()) {
                         sources.push(path.clone());
                     }
                 }
             }
         }
-        let found = self.scan_sources(&sources);
+        let found = self.look(&sources);
+        self.source_digests = sources
+            .iter()
+            .zip(&found)
+            .map(|(path, found)| (path.clone(), found.digest()))
+            .collect();
         self.world = Some(world.finish());
         {
-            let digests: FxHashMap<&ProjectPath, Option<Digest>> = sources
-                .iter()
-                .zip(&found)
-                .map(|(path, found)| (path, found.digest()))
-                .collect();
+            let matches = Some(db::glob_matches(&self.db, self.build));
             for &task in &selection.tasks {
-                let files = db::source_inputs(&self.db, self.build, task)
-                    .iter()
-                    .map(|path| (path.as_str(), digests.get(path).copied().flatten()));
+                db::collect_source_inputs(spec, matches, task, &mut task_sources);
+                let files = task_sources.iter().map(|path| {
+                    let digest = self.source_digests.get(path).copied().flatten();
+                    (path.as_str(), digest)
+                });
                 self.sources_found[task.index()] = Some(fresh::files_digest(files));
             }
         }
@@ -426,13 +439,20 @@ impl Session {
         })
     }
 
-    /// Stat (and where needed hash) source files; set their digests.
-    fn scan_sources(&mut self, paths: &[ProjectPath]) -> Vec<Found> {
-        let found = self.look(paths);
-        for (path, f) in paths.iter().zip(&found) {
-            self.db.set_file_digest(path, f.digest());
+    /// Give the database the digests `prepare` found for `task`'s source inputs, once,
+    /// before its key is asked for.
+    fn hand_sources_to_db(&mut self, task: TaskIdx) {
+        let Some(slot) = self.sources_in_db.get_mut(task.index()) else {
+            return;
+        };
+        if std::mem::replace(slot, true) {
+            return;
         }
-        found
+        let paths = db::source_inputs(&self.db, self.build, task).clone();
+        for path in &paths {
+            let digest = self.source_digests.get(path).copied().flatten();
+            self.db.set_file_digest(path, digest);
+        }
     }
 
     /// Plain inputs that are not there (or are directories, or lead out of the
@@ -594,6 +614,7 @@ impl Session {
     /// Decide one task whose dependencies are settled. `Err` when its key cannot be
     /// computed (an input vanished, a section is missing in a generated document).
     pub(crate) fn decide(&mut self, task: TaskIdx, forced: bool) -> Result<Verdict, KeyError> {
+        self.hand_sources_to_db(task);
         let key = *db::task_key(&self.db, self.build, task)
             .as_ref()
             .map_err(Clone::clone)?;
