@@ -28,7 +28,7 @@ use crate::lock::{self, ProjectLock};
 use crate::project::{self, Locator, Sources};
 use crate::rules::check::{self, CheckResult};
 use crate::scan::{self, Found};
-use crate::source::Location;
+use crate::source::{Location, SourceFile};
 use crate::spec::section::Outline;
 use crate::spec::{InputKind, ProjectPath, SpecError, SpecErrorKind, Task, TaskIdx, disk};
 use crate::spec_cache;
@@ -163,7 +163,7 @@ impl Session {
     /// Load the project at `locator`; with `Access::Write`, wait for the cache lock.
     pub(crate) fn open(locator: &Locator, access: Access) -> Result<Session, Error> {
         let (config_path, root) = locator.locate()?;
-        let sources = Sources::read(&config_path, &root)?;
+        let mut sources = Sources::read(&config_path, &root)?;
         let db = Database::default();
         // The spec cache is only ever written to the default cache directory, so a hit
         // also proves where the cache is: the lock can be taken, and the state read
@@ -174,6 +174,8 @@ impl Session {
         let mut early_state = None;
         let mut cached = None;
         if let Some(payload) = spec_cache::probe(&default_cache, spec_key) {
+            // Parsed before: the text is read again only if an error quotes it.
+            sources.config = SourceFile::on_disk(sources.config.name(), &config_path);
             if access == Access::Write {
                 lock = Some(take_lock(&default_cache)?);
             }

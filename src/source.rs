@@ -7,6 +7,7 @@
 //! caret line. Line starts are computed lazily, only when an error is actually rendered.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 /// A byte range in a source file; `u32` keeps per-task spans small at 100,000 tasks.
@@ -37,7 +38,9 @@ impl From<std::ops::Range<usize>> for Span {
 /// One configuration file as loaded: its display name (project-relative) and its text.
 pub(crate) struct SourceFile {
     name: String,
-    text: String,
+    text: OnceLock<String>,
+    /// Where to read the text again when it was let go (see [`SourceFile::on_disk`]).
+    path: Option<PathBuf>,
     line_starts: OnceLock<Vec<usize>>,
 }
 
@@ -53,7 +56,20 @@ impl SourceFile {
     pub(crate) fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<SourceFile> {
         Arc::new(SourceFile {
             name: name.into(),
-            text: text.into(),
+            text: OnceLock::from(text.into()),
+            path: None,
+            line_starts: OnceLock::new(),
+        })
+    }
+
+    /// A file whose text was already parsed by an earlier run (the spec cache had it):
+    /// it is read again only if an error has to quote it. A 100,000-task tasks.toml is
+    /// 20 MB that a no-op build would otherwise hold to the end.
+    pub(crate) fn on_disk(name: impl Into<String>, path: &Path) -> Arc<SourceFile> {
+        Arc::new(SourceFile {
+            name: name.into(),
+            text: OnceLock::new(),
+            path: Some(path.to_path_buf()),
             line_starts: OnceLock::new(),
         })
     }
@@ -68,25 +84,30 @@ impl SourceFile {
     }
 
     pub(crate) fn text(&self) -> &str {
-        &self.text
+        self.text.get_or_init(|| {
+            self.path
+                .as_ref()
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .unwrap_or_default()
+        })
     }
 
     fn line_starts(&self) -> &[usize] {
         self.line_starts.get_or_init(|| {
             std::iter::once(0)
-                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .chain(self.text().match_indices('\n').map(|(i, _)| i + 1))
                 .collect()
         })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub(crate) fn line_col(&self, offset: u32) -> (usize, usize) {
-        let offset = (offset as usize).min(self.text.len());
+        let offset = (offset as usize).min(self.text().len());
         let starts = self.line_starts();
         let line = starts.partition_point(|&s| s <= offset).saturating_sub(1);
         let start = starts[line];
         let column = self
-            .text
+            .text()
             .get(start..offset)
             .map_or(offset - start, |s| s.chars().count());
         (line + 1, column + 1)
@@ -98,8 +119,8 @@ impl SourceFile {
         let Some(&start) = starts.get(line.saturating_sub(1)) else {
             return "";
         };
-        let end = starts.get(line).copied().unwrap_or(self.text.len());
-        self.text
+        let end = starts.get(line).copied().unwrap_or(self.text().len());
+        self.text()
             .get(start..end)
             .unwrap_or("")
             .trim_end_matches(['\n', '\r'])

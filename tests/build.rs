@@ -624,6 +624,25 @@ fn a_missing_input_is_an_error_before_anything_runs() {
 }
 
 #[test]
+fn an_error_after_a_cached_parse_still_quotes_the_line() {
+    // The second build reads the validated spec from the cache and lets the text of
+    // tasks.toml go: the error must read it again to point at the line.
+    let project = chain();
+    project.build(&[], 0);
+    assert!(
+        project.exists(".cache/state/spec.bin"),
+        "the spec was cached"
+    );
+    std::fs::remove_file(project.path().join("src/d.txt")).unwrap();
+    let run = project.build(&[], 2);
+    assert!(run.stderr.contains(" --> tasks.toml:"), "{run:#?}");
+    assert!(
+        run.stderr.contains("| inputs = [\"src/d.txt\"]"),
+        "{run:#?}"
+    );
+}
+
+#[test]
 fn an_edit_in_the_same_clock_tick_as_the_build_is_never_missed() {
     // mtimes move in coarse ticks: an edit right after a build can keep the same mtime
     // and size. The racy-timestamp rule must rehash such files.
