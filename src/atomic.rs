@@ -15,17 +15,33 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Replace `path` with `bytes` atomically (creating parent directories), flushed to disk
 /// before the rename: for the state, which nothing else can rebuild.
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_with(path, bytes, true)
+    write_streamed(path, true, |out| out.write_all(bytes))
 }
 
-/// Replace `path` atomically without waiting for the disk: for cache entries, which are
-/// verified when read, so a power cut can only turn one into a miss. A `kill -9` still
-/// leaves the old file or the new one.
-pub(crate) fn write_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_with(path, bytes, false)
+/// Like [`write`], with the contents written by `fill` through a buffer: a large file (the state, a run record of 100,000 tasks) is never
+/// held in memory whole. Without `sync`, a power cut may leave the old file or an
+/// empty one (for run records, which nothing depends on); a `kill -9` still leaves
+/// the old file or the new one.
+pub(crate) fn write_streamed(
+    path: &Path,
+    sync: bool,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    replace(path, |file| {
+        let mut writer = io::BufWriter::with_capacity(256 * 1024, file);
+        fill(&mut writer)?;
+        let file = writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        if sync {
+            file.sync_all()?;
+        }
+        Ok(())
+    })
 }
 
-fn write_with(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+/// Create a temporary file beside `path`, let `fill` write it, rename it over `path`.
+fn replace(path: &Path, fill: impl FnOnce(File) -> io::Result<()>) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let name = path
@@ -36,14 +52,9 @@ fn write_with(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = (|| {
-        let mut file = File::create(&temp)?;
-        file.write_all(bytes)?;
-        if sync {
-            file.sync_all()?;
-        }
-        fs::rename(&temp, path)
-    })();
+    let result = File::create(&temp)
+        .and_then(fill)
+        .and_then(|()| fs::rename(&temp, path));
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
@@ -59,6 +70,22 @@ mod tests {
         super::write(&path, b"one").unwrap();
         super::write(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        super::write_streamed(&path, false, |out| {
+            out.write_all(b"thr")?;
+            out.write_all(b"ee")
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"three");
+        let failed = super::write_streamed(&path, false, |out| {
+            out.write_all(b"half")?;
+            Err(std::io::Error::other("the writer gave up"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"three",
+            "a failed write leaves the old file"
+        );
         let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
             .unwrap()
             .map(|e| e.unwrap().file_name())

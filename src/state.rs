@@ -162,10 +162,12 @@ fn read<T: DeserializeOwned>(path: &Path) -> Option<T> {
 }
 
 fn write<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&VERSION.to_le_bytes());
-    let bytes = postcard::to_extend(value, bytes).map_err(io::Error::other)?;
-    atomic::write(path, &bytes)
+    atomic::write_streamed(path, true, |out| {
+        out.write_all(MAGIC)?;
+        out.write_all(&VERSION.to_le_bytes())?;
+        postcard::to_io(value, out).map_err(io::Error::other)?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -379,10 +379,9 @@ pub(crate) fn save(dir: &Path, record: &RunRecord, keep: usize) -> io::Result<Pa
         path = dir.join(format!("{stamp}-{n}.json"));
         n += 1;
     }
-    // About 200 bytes a task: one allocation instead of a dozen regrowths.
-    let mut text = Vec::with_capacity(1024 + 256 * record.tasks.len());
-    serde_json::to_writer(&mut text, record).map_err(io::Error::other)?;
-    atomic::write_unsynced(&path, &text)?;
+    atomic::write_streamed(&path, false, |out| {
+        serde_json::to_writer(out, record).map_err(io::Error::other)
+    })?;
     let mut runs = list(dir)?;
     if runs.len() > keep {
         let excess = runs.len() - keep;
