@@ -91,11 +91,18 @@ pub(crate) struct ActionCache {
     inner: Arc<Mutex<Packs>>,
 }
 
+/// Lookups a process answers by scanning the packs before it indexes them.
+const POINT_LOOKUPS: u32 = 8;
+
 /// Where each live record is, once the packs were read, and this process's pack.
 #[derive(Debug, Default)]
 struct Packs {
-    /// Pack files by number (oldest first); `index` refers to them.
+    /// Pack files by number (oldest first); places refer to them.
     files: Vec<PathBuf>,
+    /// Whether `files` was read from the directory.
+    listed: bool,
+    /// Lookups so far (see [`Packs::place`]).
+    lookups: u32,
     index: Option<FxHashMap<Digest, Place>>,
     /// The pack this process appends to, and its number in `files`.
     writer: Option<(File, u32, u64)>,
@@ -118,17 +125,13 @@ impl ActionCache {
     }
 
     fn packs(&self) -> std::sync::MutexGuard<'_, Packs> {
-        let mut packs = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if packs.index.is_none() {
-            packs.load(&self.dir);
-        }
-        packs
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The entry for `key`, if there is a sound one.
     pub(crate) fn get(&self, key: Digest) -> Option<ActionResult> {
-        let packs = self.packs();
-        let place = *packs.index.as_ref()?.get(&key)?;
+        let mut packs = self.packs();
+        let place = packs.place(&self.dir, key)?;
         let mut payload = vec![0; place.len as usize];
         File::open(&packs.files[place.pack as usize])
             .and_then(|file| file.read_exact_at(&mut payload, place.offset))
@@ -146,7 +149,8 @@ impl ActionCache {
         // Every writing build adds a pack: now and then they are merged into one, so
         // finding the keys stays a few file reads.
         let merge = {
-            let packs = self.packs();
+            let mut packs = self.packs();
+            packs.list(&self.dir);
             packs.writer.is_none() && packs.files.len() >= MAX_PACKS
         };
         if merge {
@@ -162,12 +166,8 @@ impl ActionCache {
     /// into this process's pack unless it is there already.
     pub(crate) fn touch(&self, key: Digest) {
         let current = {
-            let packs = self.packs();
-            let place = packs
-                .index
-                .as_ref()
-                .and_then(|index| index.get(&key))
-                .copied();
+            let mut packs = self.packs();
+            let place = packs.place(&self.dir, key);
             place.is_some_and(|p| packs.writer.as_ref().is_some_and(|w| w.1 == p.pack))
         };
         if !current && let Some(entry) = self.get(key) {
@@ -177,11 +177,7 @@ impl ActionCache {
 
     pub(crate) fn remove(&self, key: Digest) -> io::Result<()> {
         let mut packs = self.packs();
-        if packs
-            .index
-            .as_ref()
-            .is_some_and(|index| index.contains_key(&key))
-        {
+        if packs.place(&self.dir, key).is_some() {
             packs.append(&self.dir, key, &[])?;
         }
         Ok(())
@@ -189,7 +185,8 @@ impl ActionCache {
 
     /// Every entry's key, size and last use, in no particular order.
     pub(crate) fn list(&self) -> Vec<(Digest, u64, SystemTime)> {
-        let packs = self.packs();
+        let mut packs = self.packs();
+        packs.load(&self.dir);
         let times: Vec<SystemTime> = packs
             .files
             .iter()
@@ -221,8 +218,11 @@ impl ActionCache {
         by_time.sort_by_key(|(used, _)| *used);
         let mut packs = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let old = std::mem::take(&mut packs.files);
-        *packs = Packs::default();
-        packs.index = Some(FxHashMap::default());
+        *packs = Packs {
+            listed: true,
+            index: Some(FxHashMap::default()),
+            ..Packs::default()
+        };
         let newest = by_time.last().map(|(used, _)| *used);
         for (_, entry) in &by_time {
             let mut payload = MAGIC.to_vec();
@@ -254,9 +254,11 @@ impl ActionCache {
 }
 
 impl Packs {
-    /// Read every pack's record headers (payloads are read when asked for), through a
-    /// small buffer: a large cache is not loaded into memory to find its keys.
-    fn load(&mut self, dir: &Path) {
+    /// Find the pack files (once).
+    fn list(&mut self, dir: &Path) {
+        if self.listed {
+            return;
+        }
         let mut names: Vec<PathBuf> = fs::read_dir(dir)
             .map(|entries| {
                 entries
@@ -267,38 +269,52 @@ impl Packs {
             })
             .unwrap_or_default();
         names.sort();
-        let mut index = FxHashMap::default();
-        for (number, path) in names.iter().enumerate() {
-            let Ok(file) = File::open(path) else {
-                continue;
-            };
-            let size = file.metadata().map_or(0, |m| m.len());
-            let mut reader = io::BufReader::with_capacity(64 * 1024, file);
-            let mut at = 0u64;
-            let mut header = [0u8; HEADER];
-            while at + HEADER as u64 <= size && reader.read_exact(&mut header).is_ok() {
-                let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-                let Ok(key) = <[u8; 32]>::try_from(&header[4..]) else {
-                    break;
-                };
-                let start = at + HEADER as u64;
-                if start + u64::from(len) > size || reader.seek_relative(i64::from(len)).is_err() {
-                    break; // a torn tail
-                }
-                if len == 0 {
-                    index.remove(&Digest(key));
-                } else {
-                    let place = Place {
-                        pack: number as u32,
-                        offset: start,
-                        len,
-                    };
-                    index.insert(Digest(key), place);
-                }
-                at = start + u64::from(len);
-            }
-        }
         self.files = names;
+        self.listed = true;
+    }
+
+    /// Where the live record for `key` is. The first few lookups of a process scan
+    /// the packs' headers for it, allocating nothing (a leaf edit asks for two keys;
+    /// indexing a 10,000-entry cache for them cost more than the rest of the build);
+    /// after that the headers are read into an index once.
+    fn place(&mut self, dir: &Path, key: Digest) -> Option<Place> {
+        if self.index.is_none() {
+            self.lookups += 1;
+            if self.lookups <= POINT_LOOKUPS {
+                self.list(dir);
+                let mut found = None;
+                for (number, path) in self.files.iter().enumerate() {
+                    each_record(path, number as u32, |k, place| {
+                        if k == key {
+                            found = place;
+                        }
+                    });
+                }
+                return found;
+            }
+            self.load(dir);
+        }
+        self.index.as_ref()?.get(&key).copied()
+    }
+
+    /// Read every pack's record headers into the index (payloads are read when asked
+    /// for), through a small buffer: a large cache is not loaded into memory.
+    fn load(&mut self, dir: &Path) {
+        if self.index.is_some() {
+            return;
+        }
+        self.list(dir);
+        let mut index = FxHashMap::default();
+        for (number, path) in self.files.iter().enumerate() {
+            each_record(path, number as u32, |key, place| match place {
+                Some(place) => {
+                    index.insert(key, place);
+                }
+                None => {
+                    index.remove(&key);
+                }
+            });
+        }
         self.index = Some(index);
     }
 
@@ -306,6 +322,8 @@ impl Packs {
     fn append(&mut self, dir: &Path, key: Digest, payload: &[u8]) -> io::Result<()> {
         let len = u32::try_from(payload.len()).map_err(io::Error::other)?;
         if self.writer.is_none() {
+            // Numbered after every pack already there.
+            self.list(dir);
             fs::create_dir_all(dir)?;
             let nanos = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -333,13 +351,43 @@ impl Packs {
             len,
         };
         *size += record.len() as u64;
-        let index = self.index.get_or_insert_with(FxHashMap::default);
-        if len == 0 {
-            index.remove(&key);
-        } else {
-            index.insert(key, place);
+        if let Some(index) = self.index.as_mut() {
+            if len == 0 {
+                index.remove(&key);
+            } else {
+                index.insert(key, place);
+            }
         }
         Ok(())
+    }
+}
+
+/// Call `found` with each record's key and place (`None`: a removal) in one pack, in
+/// order. A torn tail or a short file ends the pack.
+fn each_record(path: &Path, number: u32, mut found: impl FnMut(Digest, Option<Place>)) {
+    let Ok(file) = File::open(path) else {
+        return;
+    };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
+    let mut at = 0u64;
+    let mut header = [0u8; HEADER];
+    while at + HEADER as u64 <= size && reader.read_exact(&mut header).is_ok() {
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let Ok(key) = <[u8; 32]>::try_from(&header[4..]) else {
+            break;
+        };
+        let start = at + HEADER as u64;
+        if start + u64::from(len) > size || reader.seek_relative(i64::from(len)).is_err() {
+            break; // a torn tail
+        }
+        let place = (len > 0).then_some(Place {
+            pack: number,
+            offset: start,
+            len,
+        });
+        found(Digest(key), place);
+        at = start + u64::from(len);
     }
 }
 
@@ -387,6 +435,38 @@ mod tests {
         assert_eq!(after.get(Digest::of(b"a")).unwrap().duration_ms, 3);
         assert_eq!(after.get(Digest::of(b"c")).unwrap().duration_ms, 4);
         assert_eq!(after.list().len(), 2);
+    }
+
+    #[test]
+    fn scanning_and_the_index_find_the_same_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ActionCache::new(dir.path());
+        first.put(&entry("a", 1)).unwrap();
+        first.put(&entry("b", 2)).unwrap();
+        first.seal();
+        let second = ActionCache::new(dir.path());
+        second.put(&entry("a", 3)).unwrap();
+        second.remove(Digest::of(b"b")).unwrap();
+
+        // One process: its first lookups scan, the later ones use the index; its own
+        // pack (written before it looked anything up) is seen both ways.
+        let reader = ActionCache::new(dir.path());
+        reader.put(&entry("c", 4)).unwrap();
+        for round in 0..=POINT_LOOKUPS {
+            let what = |key: &str| {
+                reader
+                    .get(Digest::of(key.as_bytes()))
+                    .map(|e| e.duration_ms)
+            };
+            assert_eq!(what("a"), Some(3), "round {round}");
+            assert_eq!(what("b"), None, "round {round}: removed");
+            assert_eq!(what("c"), Some(4), "round {round}");
+            assert_eq!(what("nothing"), None, "round {round}");
+        }
+        assert!(
+            reader.inner.lock().unwrap().index.is_some(),
+            "indexed by now"
+        );
     }
 
     #[test]
