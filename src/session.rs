@@ -32,7 +32,7 @@ use crate::source::{Location, SourceFile};
 use crate::spec::section::Outline;
 use crate::spec::{InputKind, ProjectPath, SpecError, SpecErrorKind, Task, TaskIdx, disk};
 use crate::spec_cache;
-use crate::state::{CleanBuild, State, StateStore, TaskState};
+use crate::state::{Change, CleanBuild, State, StateStore, TaskState};
 
 /// Whether the session may write the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,8 @@ pub(crate) struct Session {
     build: BuildInput,
     store: StateStore,
     /// Whether the state differs from what was loaded (else saving is skipped).
-    changed: bool,
+    /// The state's entries changed since it was read or saved.
+    dirty: Dirty,
     /// `spec_cache::key` of tasks.toml and the rules: the configuration as text.
     spec_key: Digest,
     /// The environment's values of `hash_env`.
@@ -241,7 +242,7 @@ impl Session {
             rule_digests,
             build,
             store,
-            changed: false,
+            dirty: Dirty::default(),
             spec_key,
             hash_env,
             world: None,
@@ -419,8 +420,9 @@ impl Session {
             None
         };
         if self.state.clean_build != left {
+            self.dirty
+                .clean_build(self.state.clean_build.as_ref(), left.as_ref());
             self.state.clean_build = left;
-            self.changed = true;
         }
     }
 
@@ -560,7 +562,9 @@ impl Session {
         let mut found = Vec::with_capacity(paths.len());
         for (path, scanned) in paths.iter().zip(scanned) {
             let f = scanned.unwrap_or(Found::Missing);
-            self.changed |= scan::remember(&mut self.state.stat, path.as_str(), &f, started);
+            if scan::remember(&mut self.state.stat, path.as_str(), &f, started) {
+                self.dirty.stat.insert(path.as_str().to_owned());
+            }
             found.push(f);
         }
         found
@@ -743,12 +747,14 @@ impl Session {
         let mut paths = Vec::with_capacity(collected.files.len());
         let mut found = Vec::with_capacity(collected.files.len());
         for file in &collected.files {
-            self.changed |= scan::remember(
+            if scan::remember(
                 &mut self.state.stat,
                 file.path.as_str(),
                 &file.found,
                 collected.started_ns,
-            );
+            ) {
+                self.dirty.stat.insert(file.path.as_str().to_owned());
+            }
             paths.push(file.path.clone());
             found.push(file.found.clone());
         }
@@ -921,13 +927,15 @@ impl Session {
     pub(crate) fn record_counts(&mut self, counts: crate::state::BuildCounts) {
         if self.state.last_build != Some(counts) {
             self.state.last_build = Some(counts);
-            self.changed = true;
+            self.dirty.last_build = true;
         }
     }
 
     /// The record of a task, to update after it ran (marks the state for saving).
     pub(crate) fn task_state(&mut self, id: &str) -> &mut TaskState {
-        self.changed = true;
+        if !self.dirty.tasks.contains(id) {
+            self.dirty.tasks.insert(id.to_owned());
+        }
         self.state.tasks.entry(id.to_owned()).or_default()
     }
 
@@ -939,9 +947,10 @@ impl Session {
         std::mem::forget(self);
     }
 
-    /// Write the state, if it changed. Read-only sessions write nothing.
+    /// Write what changed in the state: appended to its journal, or (a build that
+    /// changed much of it) as a new snapshot. Read-only sessions write nothing.
     pub(crate) fn save(&mut self) -> Result<(), Error> {
-        if self.access == Access::Read || !self.changed {
+        if self.access == Access::Read || !self.dirty.any() {
             return Ok(());
         }
         let ids: HashSet<&str> = self
@@ -951,14 +960,118 @@ impl Session {
             .iter()
             .map(|t| t.id.as_str())
             .collect();
-        self.state.tasks.retain(|id, _| ids.contains(id.as_str()));
+        let gone: Vec<String> = self
+            .state
+            .tasks
+            .keys()
+            .filter(|id| !ids.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.state.tasks.remove(&id);
+            self.dirty.tasks.insert(id);
+        }
         let error = |source| Error::Cache {
             path: self.cache_dir.clone(),
             source,
         };
-        self.store.save(&self.state).map_err(error)?;
-        self.changed = false;
-        Ok(())
+        let entries = self.state.tasks.len() + self.state.stat.len();
+        let dirty = std::mem::take(&mut self.dirty);
+        let saved = if dirty.tasks.len() + dirty.stat.len() > 1000 + entries / 8 {
+            self.store.rewrite(&mut self.state)
+        } else {
+            let changes = dirty.changes(&self.state);
+            self.store.save(&mut self.state, &changes)
+        };
+        if saved.is_err() {
+            self.dirty = dirty;
+        }
+        saved.map_err(error)
+    }
+}
+
+/// The entries of the state changed since it was read or last saved: what its journal
+/// gets.
+#[derive(Debug, Default)]
+struct Dirty {
+    tasks: FxHashSet<String>,
+    stat: FxHashSet<String>,
+    clean_build: CleanChange,
+    last_build: bool,
+}
+
+/// How the record of the last clean build changed.
+#[derive(Debug, Default)]
+enum CleanChange {
+    #[default]
+    None,
+    /// The same tasks: these tasks' parts, and the world if `true`.
+    Parts(Vec<u32>, bool),
+    Whole,
+}
+
+impl Dirty {
+    fn any(&self) -> bool {
+        !self.tasks.is_empty()
+            || !self.stat.is_empty()
+            || !matches!(self.clean_build, CleanChange::None)
+            || self.last_build
+    }
+
+    /// Note the change from `old` to `new`.
+    fn clean_build(&mut self, old: Option<&CleanBuild>, new: Option<&CleanBuild>) {
+        let (Some(old), Some(new)) = (old, new) else {
+            self.clean_build = CleanChange::Whole;
+            return;
+        };
+        if old.tasks.len() != new.tasks.len() {
+            self.clean_build = CleanChange::Whole;
+            return;
+        }
+        let (mut parts, mut world) = match std::mem::take(&mut self.clean_build) {
+            CleanChange::Whole => {
+                self.clean_build = CleanChange::Whole;
+                return;
+            }
+            CleanChange::Parts(parts, world) => (parts, world),
+            CleanChange::None => (Vec::new(), false),
+        };
+        world |= old.world != new.world;
+        parts.extend(
+            (0..new.tasks.len())
+                .filter(|&i| old.tasks[i] != new.tasks[i])
+                .map(|i| i as u32),
+        );
+        self.clean_build = CleanChange::Parts(parts, world);
+    }
+
+    /// The journal records: each changed entry as it is now in `state`.
+    fn changes(&self, state: &State) -> Vec<Change> {
+        let mut changes = Vec::with_capacity(self.tasks.len() + self.stat.len() + 2);
+        for id in &self.tasks {
+            changes.push(Change::Task(id.clone(), state.tasks.get(id).cloned()));
+        }
+        for path in &self.stat {
+            changes.push(Change::Stat(path.clone(), state.stat.get(path).copied()));
+        }
+        match (&self.clean_build, &state.clean_build) {
+            (CleanChange::None, _) => {}
+            (CleanChange::Parts(parts, world), Some(clean)) => {
+                if *world {
+                    changes.push(Change::CleanWorld(clean.world));
+                }
+                for &i in parts {
+                    if let Some(&part) = clean.tasks.get(i as usize) {
+                        changes.push(Change::CleanTask(i, part));
+                    }
+                }
+            }
+            _ => changes.push(Change::CleanBuild(state.clean_build.clone())),
+        }
+        if self.last_build {
+            changes.push(Change::LastBuild(state.last_build));
+        }
+        changes
     }
 }
 

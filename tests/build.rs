@@ -624,6 +624,39 @@ fn a_missing_input_is_an_error_before_anything_runs() {
 }
 
 #[test]
+fn a_small_change_is_appended_to_the_state_journal_and_read_back() {
+    let project = chain();
+    project.build(&[], 0);
+    project.ran();
+    let snapshot = std::fs::read(project.path().join(".cache/state/state.bin")).unwrap();
+    let journal = |p: &Project| {
+        std::fs::metadata(p.path().join(".cache/state/state.log"))
+            .unwrap()
+            .len()
+    };
+    let before = journal(&project);
+
+    project.file("src/d.txt", "D, edited\n");
+    project.build(&[], 0);
+    assert_eq!(project.ran(), ["d"]);
+    assert_eq!(
+        std::fs::read(project.path().join(".cache/state/state.bin")).unwrap(),
+        snapshot,
+        "one task's change does not rewrite the snapshot"
+    );
+    assert!(journal(&project) > before, "it is appended to the journal");
+
+    // The next process reads the journal: d is fresh, and its last run is known.
+    project.build(&[], 0);
+    assert!(project.ran().is_empty(), "{:?}", project.ran());
+    let status = project.conduct(&["status", "--json"]);
+    assert!(
+        status.stdout.contains("input src/d.txt changed"),
+        "d's last run came from the journal: {status:#?}"
+    );
+}
+
+#[test]
 fn an_error_after_a_cached_parse_still_quotes_the_line() {
     // The second build reads the validated spec from the cache and lets the text of
     // tasks.toml go: the error must read it again to point at the line.
