@@ -19,7 +19,7 @@ use crate::atomic;
 use crate::graph::{Graph, Selection};
 use crate::report::progress::Counts;
 use crate::rules::check::CheckResult;
-use crate::spec::Spec;
+use crate::spec::{Spec, TaskIdx};
 use crate::state::RunStatus;
 
 /// Bumped when a field changes meaning or goes away (new optional fields do not).
@@ -163,61 +163,80 @@ pub(crate) struct CheckOutcome {
     pub(crate) metric: Option<f64>,
 }
 
-/// Builds the record of the running build from its events.
+/// Builds the record of the running build from its events. It keeps only what the
+/// events said, per selected task; each task's full record (id, title, group,
+/// dependencies, outputs) is made from the spec as it is written, one at a time, so a
+/// 100,000-task build never holds 100,000 of them.
 pub(crate) struct Recorder {
     started: Instant,
     started_at: SystemTime,
     spec: Arc<Spec>,
-    /// By task index: the task's place in `record.tasks` (`u32::MAX`: not selected).
+    graph: Arc<Graph>,
+    /// The selected tasks, in the order of the record.
+    selected: Vec<TaskIdx>,
+    /// By task index: the task's place in `selected` (`u32::MAX`: not selected).
     positions: Vec<u32>,
-    record: RunRecord,
+    /// By place in `selected`.
+    progress: Vec<Progress>,
+    /// Everything but the tasks.
+    header: RunRecord,
+}
+
+/// What the events said about one task.
+#[derive(Debug, Clone)]
+struct Progress {
+    status: TaskStatus,
+    start_ms: Option<u64>,
+    end_ms: Option<u64>,
+    cache_hit: bool,
+    /// Only for tasks that did more than be fresh.
+    details: Option<Box<Details>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Details {
+    attempts: Vec<Attempt>,
+    reasons: Vec<String>,
+    checks: Vec<CheckOutcome>,
+    blocked_by: Option<String>,
+    error: Option<String>,
+}
+
+impl Progress {
+    fn details(&mut self) -> &mut Details {
+        self.details.get_or_insert_with(Box::default)
+    }
 }
 
 impl Recorder {
-    /// Every selected task starts `pending`, with what the report needs to draw it.
+    /// Every selected task starts `pending`.
     pub(crate) fn new(
         spec: &Arc<Spec>,
-        graph: &Graph,
+        graph: &Arc<Graph>,
         selection: &Selection,
         targets: &[String],
         jobs: usize,
     ) -> Recorder {
         let mut positions = vec![u32::MAX; spec.tasks.len()];
-        let tasks = selection
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(i, &task)| {
-                let t = spec.task(task);
-                positions[task.index()] = i as u32;
-                TaskRecord {
-                    id: t.id.to_string(),
-                    title: t.title.clone(),
-                    group: t.group.map(|g| spec.group(g).name.to_string()),
-                    deps: graph
-                        .task_deps(task)
-                        .iter()
-                        .map(|d| spec.task(d.task).id.to_string())
-                        .collect(),
-                    status: TaskStatus::Pending,
-                    start_ms: None,
-                    end_ms: None,
-                    attempts: Vec::new(),
-                    reasons: Vec::new(),
-                    outputs: t.outputs.iter().map(|o| o.display()).collect(),
-                    checks: Vec::new(),
-                    cache_hit: false,
-                    blocked_by: None,
-                    error: None,
-                }
-            })
-            .collect();
+        for (i, &task) in selection.tasks.iter().enumerate() {
+            positions[task.index()] = i as u32;
+        }
+        let pending = Progress {
+            status: TaskStatus::Pending,
+            start_ms: None,
+            end_ms: None,
+            cache_hit: false,
+            details: None,
+        };
         Recorder {
             started: Instant::now(),
             started_at: SystemTime::now(),
             spec: Arc::clone(spec),
+            graph: Arc::clone(graph),
+            selected: selection.tasks.clone(),
             positions,
-            record: RunRecord {
+            progress: vec![pending; selection.tasks.len()],
+            header: RunRecord {
                 schema_version: SCHEMA_VERSION,
                 conduct_version: env!("CARGO_PKG_VERSION").to_owned(),
                 project: spec.project.name.clone(),
@@ -235,7 +254,7 @@ impl Recorder {
                         title: g.title.clone(),
                     })
                     .collect(),
-                tasks,
+                tasks: Vec::new(),
             },
         }
     }
@@ -244,10 +263,10 @@ impl Recorder {
         self.started.elapsed().as_millis() as u64
     }
 
-    fn task(&mut self, id: &str) -> Option<&mut TaskRecord> {
+    fn task(&mut self, id: &str) -> Option<&mut Progress> {
         let task = self.spec.find_task(id)?;
         let i = *self.positions.get(task.index())?;
-        self.record.tasks.get_mut(i as usize)
+        self.progress.get_mut(i as usize)
     }
 
     /// Up to date without running (or with checks only).
@@ -265,9 +284,11 @@ impl Recorder {
         if let Some(t) = self.task(id) {
             t.status = TaskStatus::Restored;
             t.cache_hit = true;
-            t.reasons = reasons.to_vec();
             t.start_ms = Some(now);
             t.end_ms = Some(now);
+            if !reasons.is_empty() {
+                t.details().reasons = reasons.to_vec();
+            }
         }
     }
 
@@ -275,10 +296,11 @@ impl Recorder {
         let now = self.now_ms();
         if let Some(t) = self.task(id) {
             t.start_ms.get_or_insert(now);
-            if t.reasons.is_empty() {
-                t.reasons = reasons.to_vec();
+            let details = t.details();
+            if details.reasons.is_empty() {
+                details.reasons = reasons.to_vec();
             }
-            t.attempts.push(Attempt {
+            details.attempts.push(Attempt {
                 start_ms: now,
                 end_ms: None,
                 status: None,
@@ -296,20 +318,28 @@ impl Recorder {
     ) {
         let now = self.now_ms();
         if let Some(t) = self.task(id) {
-            match t.attempts.last_mut() {
-                Some(attempt) if attempt.end_ms.is_none() => {
+            let open = t
+                .details
+                .as_mut()
+                .and_then(|d| d.attempts.last_mut())
+                .filter(|attempt| attempt.end_ms.is_none());
+            match open {
+                Some(attempt) => {
                     attempt.end_ms = Some(now);
                     attempt.status = Some(status.into());
                 }
                 // Failed without running (fresh outputs that fail their checks).
-                _ => {
+                None => {
                     t.start_ms.get_or_insert(now);
                 }
             }
             if !retrying {
                 t.status = status.into();
                 t.end_ms = Some(now);
-                t.error = error.map(str::to_owned);
+                let error = error.map(str::to_owned);
+                if error.is_some() || t.details.is_some() {
+                    t.details().error = error;
+                }
             }
         }
     }
@@ -334,9 +364,10 @@ impl Recorder {
                 metric: result.metric,
             };
             // A retried task is checked again: keep the last verdict per rule.
-            match t.checks.iter_mut().find(|c| c.rule == rule) {
+            let checks = &mut t.details().checks;
+            match checks.iter_mut().find(|c| c.rule == rule) {
                 Some(known) => *known = outcome,
-                None => t.checks.push(outcome),
+                None => checks.push(outcome),
             }
         }
     }
@@ -344,16 +375,16 @@ impl Recorder {
     pub(crate) fn blocked(&mut self, id: &str, by: &str) {
         if let Some(t) = self.task(id) {
             t.status = TaskStatus::Blocked;
-            t.blocked_by = Some(by.to_owned());
+            t.details().blocked_by = Some(by.to_owned());
         }
     }
 
     /// The build ended: close the record.
-    pub(crate) fn finish(mut self, counts: Counts, interrupted: bool) -> RunRecord {
-        self.record.duration_ms = self.now_ms();
-        self.record.started_at = humantime::format_rfc3339_millis(self.started_at).to_string();
-        self.record.interrupted = interrupted;
-        self.record.counts = RecordCounts {
+    pub(crate) fn finish(mut self, counts: Counts, interrupted: bool) -> FinishedRun {
+        self.header.duration_ms = self.now_ms();
+        self.header.started_at = humantime::format_rfc3339_millis(self.started_at).to_string();
+        self.header.interrupted = interrupted;
+        self.header.counts = RecordCounts {
             ran: counts.ran,
             fresh: counts.fresh,
             restored: counts.restored,
@@ -361,14 +392,102 @@ impl Recorder {
             blocked: counts.blocked,
             warnings: counts.warnings,
         };
-        self.record
+        FinishedRun { recorder: self }
+    }
+}
+
+/// The record of a build that ended, written as a [`RunRecord`] (the same JSON), with
+/// each task's record made as it is written.
+pub(crate) struct FinishedRun {
+    recorder: Recorder,
+}
+
+impl FinishedRun {
+    /// The full record of the task at `place` in the selection.
+    fn task_record(&self, place: usize) -> TaskRecord {
+        let r = &self.recorder;
+        let task = r.selected[place];
+        let t = r.spec.task(task);
+        let progress = &r.progress[place];
+        let details = progress.details.as_deref().cloned().unwrap_or_default();
+        TaskRecord {
+            id: t.id.to_string(),
+            title: t.title.clone(),
+            group: t.group.map(|g| r.spec.group(g).name.to_string()),
+            deps: r
+                .graph
+                .task_deps(task)
+                .iter()
+                .map(|d| r.spec.task(d.task).id.to_string())
+                .collect(),
+            status: progress.status,
+            start_ms: progress.start_ms,
+            end_ms: progress.end_ms,
+            attempts: details.attempts,
+            reasons: details.reasons,
+            outputs: t.outputs.iter().map(|o| o.display()).collect(),
+            checks: details.checks,
+            cache_hit: progress.cache_hit,
+            blocked_by: details.blocked_by,
+            error: details.error,
+        }
+    }
+
+    /// The whole record in memory.
+    #[cfg(test)]
+    pub(crate) fn to_record(&self) -> RunRecord {
+        let mut record = self.recorder.header.clone();
+        record.tasks = (0..self.recorder.selected.len())
+            .map(|place| self.task_record(place))
+            .collect();
+        record
+    }
+}
+
+/// Field for field what `RunRecord`'s derived `Serialize` writes, with the tasks made
+/// one at a time (the test `a_finished_run_writes_what_its_record_would` holds the two
+/// together).
+impl Serialize for FinishedRun {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let h = &self.recorder.header;
+        let mut out = serializer.serialize_struct("RunRecord", 11)?;
+        out.serialize_field("schema_version", &h.schema_version)?;
+        out.serialize_field("conduct_version", &h.conduct_version)?;
+        out.serialize_field("project", &h.project)?;
+        out.serialize_field("started_at", &h.started_at)?;
+        out.serialize_field("duration_ms", &h.duration_ms)?;
+        out.serialize_field("jobs", &h.jobs)?;
+        out.serialize_field("targets", &h.targets)?;
+        out.serialize_field("interrupted", &h.interrupted)?;
+        out.serialize_field("counts", &h.counts)?;
+        out.serialize_field("groups", &h.groups)?;
+        out.serialize_field("tasks", &Tasks(self))?;
+        out.end()
+    }
+}
+
+/// The tasks of a finished run, each made as it is written.
+struct Tasks<'a>(&'a FinishedRun);
+
+impl Serialize for Tasks<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let count = self.0.recorder.selected.len();
+        let mut seq = serializer.serialize_seq(Some(count))?;
+        for place in 0..count {
+            seq.serialize_element(&self.0.task_record(place))?;
+        }
+        seq.end()
     }
 }
 
 /// Write `record` into `dir` under its start time, then keep only the newest `keep`.
-pub(crate) fn save(dir: &Path, record: &RunRecord, keep: usize) -> io::Result<PathBuf> {
+pub(crate) fn save(dir: &Path, run: &FinishedRun, keep: usize) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let stamp: String = record
+    let stamp: String = run
+        .recorder
+        .header
         .started_at
         .chars()
         .filter(|c| !matches!(c, '-' | ':'))
@@ -380,7 +499,7 @@ pub(crate) fn save(dir: &Path, record: &RunRecord, keep: usize) -> io::Result<Pa
         n += 1;
     }
     atomic::write_streamed(&path, false, |out| {
-        serde_json::to_writer(out, record).map_err(io::Error::other)
+        serde_json::to_writer(out, run).map_err(io::Error::other)
     })?;
     let mut runs = list(dir)?;
     if runs.len() > keep {
@@ -512,4 +631,47 @@ pub(crate) fn critical_path(record: &RunRecord) -> Vec<usize> {
     }
     path.reverse();
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceFile;
+
+    #[test]
+    fn a_finished_run_writes_what_its_record_would() {
+        let text = "[tasks.a]\noutputs = [\"a.txt\"]\nrun = \"x\"\n\n\
+                    [tasks.b]\ntitle = \"Bee\"\ninputs = [\"a.txt\"]\noutputs = [\"b.txt\"]\nrun = \"y\"\n\n\
+                    [tasks.c]\ninputs = [\"b.txt\"]\nrun = \"z\"\n";
+        let loaded = crate::project::parse(&SourceFile::new("tasks.toml", text), &[]).unwrap();
+        let spec = Arc::clone(&loaded.spec);
+        let graph = Arc::clone(&loaded.graph);
+        let selection = graph.select(&spec, &[]).unwrap();
+        let mut recorder = Recorder::new(&spec, &graph, &selection, &["all".into()], 2);
+        recorder.fresh("a");
+        recorder.started("b", &["input a.txt changed".into()]);
+        recorder.finished("b", RunStatus::Failed, true, None);
+        recorder.started("b", &[]);
+        recorder.finished("b", RunStatus::Failed, false, Some("exit code 1"));
+        recorder.blocked("c", "b");
+        let run = recorder.finish(Counts::default(), false);
+
+        let record = run.to_record();
+        let written = serde_json::to_string(&run).unwrap();
+        assert_eq!(written, serde_json::to_string(&record).unwrap());
+        let read: RunRecord = serde_json::from_str(&written).unwrap();
+        assert_eq!(read, record);
+
+        let b = &record.tasks[1];
+        assert_eq!((b.id.as_str(), b.title.as_deref()), ("b", Some("Bee")));
+        assert_eq!(b.deps, ["a"]);
+        assert_eq!(b.status, TaskStatus::Failed);
+        assert_eq!(b.attempts.len(), 2);
+        assert_eq!(b.reasons, ["input a.txt changed"]);
+        assert_eq!(b.error.as_deref(), Some("exit code 1"));
+        assert_eq!(b.outputs, ["b.txt"]);
+        assert_eq!(record.tasks[0].status, TaskStatus::Fresh);
+        assert!(record.tasks[0].attempts.is_empty() && record.tasks[0].error.is_none());
+        assert_eq!(record.tasks[2].blocked_by.as_deref(), Some("b"));
+    }
 }
