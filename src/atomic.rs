@@ -15,7 +15,10 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Replace `path` with `bytes` atomically (creating parent directories), flushed to disk
 /// before the rename: for the state, which nothing else can rebuild.
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_streamed(path, true, |out| out.write_all(bytes))
+    replace(path, |mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    })
 }
 
 /// Like [`write`], with the contents written by `fill` through a buffer: a large file (the state, a run record of 100,000 tasks) is never

@@ -334,17 +334,25 @@ impl Session {
         // there at all (a missing plain input is an error before anything runs). The
         // digests reach the database only for tasks whose keys are computed.
         let mut sources: Vec<ProjectPath> = Vec::new();
-        let mut task_sources = Vec::new();
+        // Each selected task's sources, as positions in `sources`, one run per task.
+        let mut runs: Vec<(TaskIdx, std::ops::Range<usize>)> = Vec::new();
+        let mut positions: Vec<u32> = Vec::new();
         {
             let matches = Some(db::glob_matches(&self.db, self.build));
-            let mut seen: FxHashSet<ProjectPath> = FxHashSet::default();
+            let mut seen: FxHashMap<ProjectPath, u32> = FxHashMap::default();
+            let mut task_sources = Vec::new();
             for &task in &selection.tasks {
                 db::collect_source_inputs(spec, matches, task, &mut task_sources);
-                for path in &task_sources {
-                    if seen.insert(path.clone()) {
-                        sources.push(path.clone());
+                let start = positions.len();
+                for path in task_sources.drain(..) {
+                    let next = sources.len() as u32;
+                    let at = *seen.entry(path.clone()).or_insert(next);
+                    if at == next {
+                        sources.push(path);
                     }
+                    positions.push(at);
                 }
+                runs.push((task, start..positions.len()));
             }
         }
         let found = self.look(&sources);
@@ -354,16 +362,12 @@ impl Session {
             .map(|(path, found)| (path.clone(), found.digest()))
             .collect();
         self.world = Some(world.finish());
-        {
-            let matches = Some(db::glob_matches(&self.db, self.build));
-            for &task in &selection.tasks {
-                db::collect_source_inputs(spec, matches, task, &mut task_sources);
-                let files = task_sources.iter().map(|path| {
-                    let digest = self.source_digests.get(path).copied().flatten();
-                    (path.as_str(), digest)
-                });
-                self.sources_found[task.index()] = Some(fresh::files_digest(files));
-            }
+        for (task, run) in runs {
+            let files = positions[run].iter().map(|&at| {
+                let at = at as usize;
+                (sources[at].as_str(), found[at].digest())
+            });
+            self.sources_found[task.index()] = Some(fresh::files_digest(files));
         }
         errors.extend(self.missing_sources(selection, &sources, &found));
         if !errors.is_empty() {

@@ -254,13 +254,20 @@ impl StateStore {
         let disk = state.on_disk;
         let limit = JOURNAL_MIN_LIMIT.max(disk.snapshot_bytes / 2);
         if disk.appendable && disk.journal_bytes + records.len() as u64 <= limit {
-            let mut journal = std::fs::OpenOptions::new()
+            let appended = std::fs::OpenOptions::new()
                 .append(true)
-                .open(self.journal_path())?;
-            journal.write_all(&records)?;
-            journal.sync_data()?;
-            state.on_disk.journal_bytes += records.len() as u64;
-            return Ok(());
+                .open(self.journal_path())
+                .and_then(|mut journal| {
+                    journal.write_all(&records)?;
+                    journal.sync_data()
+                });
+            match appended {
+                Ok(()) => state.on_disk.journal_bytes += records.len() as u64,
+                // Part of a record may be there: records after it would never be read,
+                // so the next save rewrites.
+                Err(_) => state.on_disk.appendable = false,
+            }
+            return appended;
         }
         self.rewrite(state)
     }
@@ -498,6 +505,28 @@ mod tests {
         journal[last] ^= 0x40;
         std::fs::write(store.journal_path(), &journal).unwrap();
         assert_eq!(store.load().tasks["T1"], task(1), "damaged record ignored");
+    }
+
+    #[test]
+    fn after_a_failed_append_the_next_save_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let mut state = State::default();
+        state.tasks.insert("T1".into(), task(1));
+        store.rewrite(&mut state).unwrap();
+        // The journal cannot be opened for appending (a directory in its place).
+        std::fs::remove_file(store.journal_path()).unwrap();
+        std::fs::create_dir(store.journal_path()).unwrap();
+        state.tasks.insert("T2".into(), task(2));
+        let change = [Change::Task("T2".into(), Some(task(2)))];
+        assert!(store.save(&mut state, &change).is_err());
+        assert!(
+            !state.on_disk.appendable,
+            "nothing more is appended after it"
+        );
+        std::fs::remove_dir(store.journal_path()).unwrap();
+        store.save(&mut state, &change).unwrap();
+        assert_eq!(store.load().tasks, state.tasks, "rewritten whole");
     }
 
     #[test]
