@@ -55,7 +55,8 @@ fn replace(path: &Path, fill: impl FnOnce(File) -> io::Result<()>) -> io::Result
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = File::create(&temp)
+    // A new file (never an existing one, never through a symlink).
+    let result = File::create_new(&temp)
         .and_then(fill)
         .and_then(|()| fs::rename(&temp, path));
     if result.is_err() {

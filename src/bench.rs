@@ -26,7 +26,7 @@ pub fn hash_files(root: &Path, paths: &[String]) -> usize {
         .par_iter()
         .filter_map(|p| ProjectPath::new(p).ok())
         .collect();
-    scan::look_all(&root, &paths, &StatCache::default())
+    scan::look_all(&root, &paths, &StatCache::default(), scan::As::Input)
         .iter()
         .filter(|found| found.as_ref().is_ok_and(|f| f.digest().is_some()))
         .count()

@@ -378,6 +378,9 @@ struct Pending {
     attempt: u32,
     /// What the failed checks of the last attempt said (`CONDUCT_FEEDBACK`).
     feedback: Option<String>,
+    /// Output files that were there when the task was decided and whose contents
+    /// conduct has no record of making: never removed before a run (see [`Prep`]).
+    keep: Vec<String>,
 }
 
 /// How a task's command part was settled, while its checks decide whether it is done.
@@ -393,6 +396,8 @@ enum Settled {
         /// The outputs to record in the action cache with the checks' verdicts; `None`
         /// when the run must not be cached (an input changed while it ran).
         record: Option<Vec<CachedOutput>>,
+        /// The outputs as the run left them (where it ran: the root or its worktree).
+        made: Vec<CachedOutput>,
     },
 }
 
@@ -406,11 +411,17 @@ struct Checking {
 }
 
 /// The file work before a task runs: its stale outputs removed, their parent
-/// directories made, its instruction written.
+/// directories made, its instruction written. Nothing is written or removed through a
+/// symlink (see `confined`), and an output file conduct has no record of making (one
+/// that was there first) is left in place: conduct never deletes what it did not make.
 struct Prep {
     /// The task's worktree to make or reuse first (a worktree task).
     worktree: Option<worktree::Prepare>,
-    outputs: Vec<PathBuf>,
+    /// Where the task runs (the project root or its worktree), and its outputs.
+    cwd: crate::scan::Root,
+    outputs: Vec<crate::spec::Output>,
+    /// Output files to leave (project-relative; see [`Pending::keep`]).
+    keep: Vec<String>,
     /// Where the instruction goes: `.cache/instructions/`, and the worktree.
     instruction: (Vec<PathBuf>, String),
     /// What the failed checks of the previous attempt said.
@@ -419,29 +430,57 @@ struct Prep {
 
 impl Prep {
     fn apply(&self) -> io::Result<()> {
+        use crate::confined::Dir;
         if let Some(prepare) = &self.worktree {
             prepare.apply().map_err(io::Error::other)?;
         }
-        for path in &self.outputs {
-            match std::fs::symlink_metadata(path) {
-                Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path)?,
-                Ok(_) => std::fs::remove_file(path)?,
-                Err(_) => {}
-            }
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
+        for output in &self.outputs {
+            let path = output.path.as_str();
+            let (above, name) = path.rsplit_once('/').unwrap_or(("", path));
+            let dir = Dir::anchor(&self.cwd, above)?;
+            let kept: Vec<&str> = self
+                .keep
+                .iter()
+                .map(String::as_str)
+                .filter(|k| *k == path || k.starts_with(&format!("{path}/")))
+                .collect();
+            if kept.is_empty() {
+                dir.remove(name)?;
+            } else if output.is_dir && dir.is_dir(name) {
+                for file in crate::scan::walk_files(&self.cwd.path, path, &[]) {
+                    let file = file.as_str();
+                    if kept.contains(&file) {
+                        continue;
+                    }
+                    let inner = file[path.len() + 1..].rsplit_once('/');
+                    let (sub, leaf) = inner.unwrap_or(("", &file[path.len() + 1..]));
+                    let sub = if sub.is_empty() {
+                        name.to_owned()
+                    } else {
+                        format!("{name}/{sub}")
+                    };
+                    if let Ok(sub) = dir.inner(&sub, false) {
+                        sub.remove(leaf)?;
+                    }
+                }
             }
         }
-        // Rewritten before every run, read only by the task: no need for the atomic,
-        // synced write the state gets.
+        // Rewritten before every run, read only by the task.
+        let mut files: Vec<(&PathBuf, &str)> = self
+            .instruction
+            .0
+            .iter()
+            .map(|path| (path, self.instruction.1.as_str()))
+            .collect();
         if let Some((path, text)) = &self.feedback {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::write(path, text)?;
+            files.push((path, text));
         }
-        for path in &self.instruction.0 {
-            std::fs::write(path, &self.instruction.1)?;
+        for (path, text) in files {
+            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
+            std::fs::create_dir_all(parent)?;
+            Dir::open(parent)?.overwrite(&name.to_string_lossy(), &mut text.as_bytes())?;
         }
         Ok(())
     }
@@ -737,7 +776,13 @@ impl<'a> Coordinator<'a> {
                                 why: error.to_string(),
                             });
                             match self.session.preimage(task) {
-                                Ok(preimage) => self.queue(task, verdict.key, preimage, &reasons),
+                                Ok(preimage) => self.queue(
+                                    task,
+                                    verdict.key,
+                                    preimage,
+                                    &reasons,
+                                    &verdict.outputs.files,
+                                ),
                                 Err(error) => {
                                     self.give_up(task, Failure::before_running(error.to_string()))
                                 }
@@ -746,7 +791,13 @@ impl<'a> Coordinator<'a> {
                     }
                 }
                 Outcome::Run { reasons, preimage } => {
-                    self.queue(task, verdict.key, preimage, &reasons);
+                    self.queue(
+                        task,
+                        verdict.key,
+                        preimage,
+                        &reasons,
+                        &verdict.outputs.files,
+                    );
                 }
             },
             Err(error) => {
@@ -765,10 +816,25 @@ impl<'a> Coordinator<'a> {
         key: Digest,
         preimage: Box<KeyPreimage>,
         reasons: &[Reason],
+        now: &[(String, Digest)],
     ) {
         let id = self.id(task);
         let reasons = explain::render(reasons);
         self.reporter.will_run(&id, &reasons);
+        // What conduct recorded making may go before the run; anything else (a file
+        // that was there first, a hand edit) stays for the task to overwrite or not.
+        let recorded = self
+            .session
+            .state
+            .tasks
+            .get(id.as_str())
+            .and_then(|s| s.success.as_ref())
+            .map_or(&[][..], |s| &s.outputs[..]);
+        let keep = now
+            .iter()
+            .filter(|file| !recorded.contains(file))
+            .map(|(path, _)| path.clone())
+            .collect();
         self.pending.insert(
             task,
             Pending {
@@ -777,6 +843,7 @@ impl<'a> Coordinator<'a> {
                 reasons,
                 attempt: 0,
                 feedback: None,
+                keep,
             },
         );
         self.scheduler.queue(task);
@@ -905,9 +972,16 @@ impl<'a> Coordinator<'a> {
                     .join(format!("{}.md", t.id));
                 (path, text)
             });
+        let in_worktree = prepare.is_some();
         let prep = Prep {
             worktree: prepare,
-            outputs: t.outputs.iter().map(|o| o.path.to_path(&cwd)).collect(),
+            cwd: crate::scan::Root::new(&cwd),
+            outputs: t.outputs.clone(),
+            // A worktree is conduct's own: what is in it goes before a run.
+            keep: match self.pending.get(&task) {
+                Some(pending) if !in_worktree => pending.keep.clone(),
+                _ => Vec::new(),
+            },
             instruction: (instructions, text),
             feedback: feedback.clone(),
         };
@@ -1083,7 +1157,13 @@ impl<'a> Coordinator<'a> {
             && let Some(collected) = &collected
         {
             let now = self.session.outputs_after_run(task, collected);
-            if let Some(missing) = now.missing.first() {
+            if let Some((output, target)) = collected.outside.first() {
+                status = RunStatus::Failed;
+                detail = Some(format!(
+                    "output {output} leads outside the project (to {}); conduct keeps symlinks only when they stay inside, and never reads through one that does not",
+                    target.display()
+                ));
+            } else if let Some(missing) = now.missing.first() {
                 status = RunStatus::Failed;
                 detail = Some(format!(
                     "declared output {missing} is missing after the command succeeded"
@@ -1177,12 +1257,14 @@ impl<'a> Coordinator<'a> {
             }
         };
         self.dirty = true;
+        let made = collected.cached_outputs();
         self.check(
             task,
             Settled::Ran {
                 pending,
                 duration,
                 record,
+                made,
             },
             outputs,
         );
@@ -1410,15 +1492,24 @@ impl<'a> Coordinator<'a> {
 
     /// A worktree task ran and passed its checks: its outputs replace the project
     /// root's (SPEC §7). Anything else has its outputs in the root already.
-    fn bring_out(&self, task: TaskIdx, settled: &Settled) -> std::io::Result<()> {
-        let Settled::Ran { .. } = settled else {
+    /// They are written the way a restore writes (verified against their digests,
+    /// never through a symlink), from the worktree's files.
+    fn bring_out(&mut self, task: TaskIdx, settled: &Settled) -> Result<(), cache::BlobError> {
+        let Settled::Ran { made, .. } = settled else {
             return Ok(());
         };
         let Some(workspace) = self.workspace_of(task) else {
             return Ok(());
         };
-        let outputs = &self.loaded.spec.task(task).outputs;
-        worktree::bring_out(&workspace.dir, &self.session.root.path, outputs)
+        let now = self.session.outputs_now(task).files;
+        let loaded = Arc::clone(&self.loaded);
+        self.session.cache.place(
+            &self.session.root,
+            made,
+            loaded.spec.task(task),
+            &now,
+            cache::From::Worktree(&workspace.dir),
+        )
     }
 
     /// A worktree task ran and passed its checks: commit its outputs on its branch,
@@ -1474,6 +1565,7 @@ impl<'a> Coordinator<'a> {
                 pending,
                 duration,
                 record,
+                ..
             } => match record.take() {
                 Some(outputs) => self.session.record_run(
                     pending.key,

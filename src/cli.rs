@@ -65,10 +65,11 @@ enum CliCommand {
         #[arg(short = 'q', long)]
         quiet: bool,
     },
-    /// Record the current state of TARGETs as fresh without running them
+    /// Record the current state of TARGETs (every task without any) as fresh without
+    /// running them
     Accept {
-        /// Task ids, groups, or `all`
-        #[arg(value_name = "TARGET", required = true)]
+        /// Task ids, groups, or `all` (the default)
+        #[arg(value_name = "TARGET")]
         targets: Vec<String>,
     },
     /// Remove outputs and/or the cache (both without flags), or agent worktrees
@@ -166,9 +167,9 @@ enum CacheArg {
     /// Evict least recently used entries until the cache fits (never what the current
     /// state needs)
     Gc {
-        /// The bound, e.g. 500M or 2G
+        /// The bound, e.g. 500M or 2G (default: `[cache] max_size`, else 10 GiB)
         #[arg(long = "max-size", value_name = "SIZE", value_parser = parse_size)]
-        max_size: u64,
+        max_size: Option<u64>,
     },
     /// Rehash every blob; drop corrupt blobs and entries that cannot be restored
     Verify,

@@ -65,6 +65,8 @@ pub(crate) enum Error {
         tasks: Vec<String>,
         source: crate::exec::worktree::WorktreeError,
     },
+    #[error(transparent)]
+    CacheDir(#[from] crate::cache::dir::CacheDirError),
     #[error("cannot write to {what}: {source}")]
     Write {
         what: &'static str,
@@ -85,7 +87,9 @@ impl Error {
     /// The process exit code for this error.
     pub(crate) fn code(&self) -> i32 {
         match self {
-            Error::Write { .. } | Error::Cache { .. } => EXIT_FAILURE,
+            Error::Write { .. }
+            | Error::Cache { .. }
+            | Error::CacheDir(crate::cache::dir::CacheDirError::Io { .. }) => EXIT_FAILURE,
             _ => EXIT_USAGE,
         }
     }
@@ -97,6 +101,14 @@ impl Error {
             }
             Error::Worktree { .. } => Some(
                 "run `git init` and commit, or set `workspace = \"root\"` on these tasks".to_owned(),
+            ),
+            Error::CacheDir(crate::cache::dir::CacheDirError::NotOurs { .. }) => Some(
+                "conduct keeps its cache only in a directory it made (marked with CACHEDIR.TAG): set `[project] cache` to a new directory, or move those files away"
+                    .to_owned(),
+            ),
+            Error::CacheDir(crate::cache::dir::CacheDirError::Outside { .. }) => Some(
+                "conduct never follows a symlink out of the project: make the cache directory a real directory inside it"
+                    .to_owned(),
             ),
             Error::NoRunRecord { .. } => Some(
                 "every `conduct build` records its run there; `[project] keep_runs` sets how many are kept"

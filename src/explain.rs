@@ -92,6 +92,27 @@ pub(crate) enum Reason {
     },
 }
 
+/// A path as `--explain` shows it: a file found on disk may have a newline, a tab or
+/// another control character in its name, which would break the one-reason-per-line
+/// output; those are escaped (`\n`, `\u{1b}`), everything else is shown as it is.
+pub(crate) fn shown(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(
+            path.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_debug().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        std::borrow::Cow::Borrowed(path)
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -113,13 +134,14 @@ impl fmt::Display for Reason {
             Reason::InputChanged { input, old, new } => {
                 write!(
                     f,
-                    "input {input} changed ({} -> {})",
+                    "input {} changed ({} -> {})",
+                    shown(input),
                     old.short(),
                     new.short()
                 )
             }
-            Reason::InputAdded { input } => write!(f, "input {input} added"),
-            Reason::InputRemoved { input } => write!(f, "input {input} removed"),
+            Reason::InputAdded { input } => write!(f, "input {} added", shown(input)),
+            Reason::InputRemoved { input } => write!(f, "input {} removed", shown(input)),
             Reason::CommandOutputChanged { command, old, new } => write!(
                 f,
                 "input command `{command}` printed something else ({} -> {})",
@@ -129,14 +151,14 @@ impl fmt::Display for Reason {
             Reason::DependencyAdded { dep } => write!(f, "dependency {dep} added"),
             Reason::DependencyRemoved { dep } => write!(f, "dependency {dep} removed"),
             Reason::DependencyOutputChanged { dep, output } => {
-                write!(f, "dependency {dep}: output {output} changed")
+                write!(f, "dependency {dep}: output {} changed", shown(output))
             }
             Reason::BarrierChanged { group } => {
                 write!(f, "group {group} (runs before this one): outputs changed")
             }
             Reason::DependencyWillRun { dep } => write!(f, "dependency {dep} will run"),
-            Reason::OutputMissing { output } => write!(f, "output {output} missing"),
-            Reason::OutputModified { output } => write!(f, "output {output} modified"),
+            Reason::OutputMissing { output } => write!(f, "output {} missing", shown(output)),
+            Reason::OutputModified { output } => write!(f, "output {} modified", shown(output)),
             Reason::KeyChanged => {
                 f.write_str("inputs changed (the previous ones are not on record)")
             }

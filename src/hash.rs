@@ -57,6 +57,15 @@ impl Digest {
         Digest(*blake3::hash(bytes).as_bytes())
     }
 
+    /// The digest of an output that is a symlink to `target` (stored as a symlink,
+    /// not followed): its target, in a domain of its own so no file's content can
+    /// collide with it.
+    pub(crate) fn of_link(target: &str) -> Digest {
+        let mut hasher = blake3::Hasher::new_derive_key("conduct 2026 output symlink");
+        hasher.update(target.as_bytes());
+        Digest(*hasher.finalize().as_bytes())
+    }
+
     /// The first 6 hex digits, for humans (`3fa1c2…`).
     pub(crate) fn short(&self) -> String {
         let mut s = String::with_capacity(13);

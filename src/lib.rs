@@ -16,6 +16,7 @@ mod build;
 mod cache;
 mod cli;
 mod commands;
+mod confined;
 mod db;
 mod error;
 mod estimate;
@@ -37,6 +38,7 @@ mod spec;
 mod spec_cache;
 mod state;
 mod suggest;
+mod text;
 mod units;
 
 use std::ffi::OsString;

@@ -7,6 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Held while the project cache is being written; released on drop.
@@ -27,6 +28,7 @@ pub(crate) fn acquire(
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(cache_dir.join("lock"))?;
     match file.try_lock() {
         Ok(()) => {}

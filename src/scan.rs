@@ -14,7 +14,7 @@
 use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
@@ -87,12 +87,20 @@ pub(crate) enum Found {
         stamp: Stamp,
         digest: Digest,
     },
+    /// An output that is a symlink staying inside the project: kept as a symlink, its
+    /// digest that of its target ([`Digest::of_link`]). Only [`look_output`] and
+    /// [`look_written`] find these; inputs are read through their symlinks.
+    Link {
+        /// As the link will be stored and restored: relative to the link's directory.
+        target: String,
+        digest: Digest,
+    },
 }
 
 impl Found {
     pub(crate) fn digest(&self) -> Option<Digest> {
         match self {
-            Found::File { digest, .. } => Some(*digest),
+            Found::File { digest, .. } | Found::Link { digest, .. } => Some(*digest),
             _ => None,
         }
     }
@@ -119,6 +127,11 @@ impl Root {
             canonical: fs::canonicalize(path).ok(),
         }
     }
+
+    /// The root with every symlink resolved (`None` if it cannot be resolved).
+    pub(crate) fn canonical(&self) -> Option<&Path> {
+        self.canonical.as_deref()
+    }
 }
 
 /// Look at one file: one `lstat`, a second `stat` only for symlinks (which must stay
@@ -142,23 +155,123 @@ pub(crate) fn look(full: &Path, previous: Option<&StatEntry>, root: &Root) -> io
     hash_file(full).map(|digest| Found::File { stamp, digest })
 }
 
-/// A file a task just wrote: what [`look`] finds (never from the stat cache), its
-/// permission bits, and, when it is at most `keep` bytes, its contents, read once for
-/// both the digest and whoever keeps them.
+/// Look at a declared output (or a file of a directory output) through the stat
+/// cache, never through a symlink: a symlink is the output itself (see
+/// [`Found::Link`]), or, leading out of the project, [`Found::Outside`].
+pub(crate) fn look_output(
+    path: &ProjectPath,
+    previous: Option<&StatEntry>,
+    root: &Root,
+) -> io::Result<Found> {
+    let full = path.to_path(&root.path);
+    let meta = match fs::symlink_metadata(&full) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(e) => return Err(e),
+    };
+    if meta.file_type().is_symlink() {
+        return Ok(link(path, &full, root));
+    }
+    if meta.is_dir() {
+        return Ok(Found::Directory);
+    }
+    let stamp = Stamp::of(&meta);
+    if let Some(entry) = previous
+        && entry.trusted
+        && entry.stamp == stamp
+    {
+        return Ok(Found::File {
+            stamp,
+            digest: entry.digest,
+        });
+    }
+    hash_file(&full).map(|digest| Found::File { stamp, digest })
+}
+
+/// What the symlink `path` (at `full`) is as an output: a link inside the project, or
+/// one leading out. Judged by its text (a relative target resolved lexically from the
+/// link's directory must stay inside) and, when the target exists, by where the file
+/// system resolves it. An absolute target inside the project is stored relative, so
+/// the cache stays valid in another checkout.
+pub(crate) fn link(path: &ProjectPath, full: &Path, root: &Root) -> Found {
+    let Ok(target) = fs::read_link(full) else {
+        return Found::Missing;
+    };
+    let parent = path.ancestors().next().unwrap_or("");
+    let outside = || Found::Outside {
+        target: fs::canonicalize(full).unwrap_or_else(|_| full.with_file_name(&target)),
+    };
+    if let Ok(resolved) = fs::canonicalize(full)
+        && root.canonical().is_some_and(|r| !resolved.starts_with(r))
+    {
+        return outside();
+    }
+    let Some(text) = target.to_str() else {
+        return outside();
+    };
+    let stored = if target.is_absolute() {
+        let within = target
+            .strip_prefix(&root.path)
+            .ok()
+            .or_else(|| root.canonical().and_then(|r| target.strip_prefix(r).ok()));
+        let Some(within) = within.and_then(Path::to_str) else {
+            return outside();
+        };
+        let up = if parent.is_empty() {
+            0
+        } else {
+            parent.split('/').count()
+        };
+        let mut relative = "../".repeat(up);
+        relative.push_str(within);
+        relative
+    } else {
+        let joined = if parent.is_empty() {
+            text.to_owned()
+        } else {
+            format!("{parent}/{text}")
+        };
+        if ProjectPath::new(&joined).is_err() {
+            return outside();
+        }
+        text.to_owned()
+    };
+    Found::Link {
+        digest: Digest::of_link(&stored),
+        target: stored,
+    }
+}
+
+/// Look at an output of a task that just ran, for its cache entry: like
+/// [`look_output`] but never from the stat cache, with its permission bits and, when
+/// it is at most `keep` bytes, its contents, read once for both the digest and whoever
+/// keeps them.
 pub(crate) fn look_written(
-    full: &Path,
+    path: &ProjectPath,
     root: &Root,
     keep: u64,
 ) -> io::Result<(Found, u32, Option<Vec<u8>>)> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = match regular_file(full, root)? {
+    let full = path.to_path(&root.path);
+    let meta = match fs::symlink_metadata(&full) {
         Ok(meta) => meta,
-        Err(found) => return Ok((found, 0o644, None)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok((Found::Missing, 0o644, None));
+        }
+        Err(e) => return Err(e),
     };
+    if meta.file_type().is_symlink() {
+        return Ok((link(path, &full, root), 0o777, None));
+    }
+    if meta.is_dir() {
+        return Ok((Found::Directory, 0o755, None));
+    }
+    let full = full.as_path();
     let stamp = Stamp::of(&meta);
     let mode = meta.permissions().mode() & 0o7777;
     if meta.len() <= keep {
-        let bytes = fs::read(full)?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::io::Read::read_to_end(&mut crate::cache::cas::open_no_follow(full)?, &mut bytes)?;
         // Grown past `keep` since the stat: hashed below, not kept.
         if bytes.len() as u64 <= keep {
             let digest = Digest::of(&bytes);
@@ -177,17 +290,11 @@ fn regular_file(full: &Path, root: &Root) -> io::Result<Result<Metadata, Found>>
         Err(e) => return Err(e),
     };
     let meta = if meta.file_type().is_symlink() {
-        let Ok(target) = fs::canonicalize(full) else {
-            return Ok(Err(Found::Missing));
-        };
-        if root
-            .canonical
-            .as_ref()
-            .is_some_and(|r| !target.starts_with(r))
-        {
-            return Ok(Err(Found::Outside { target }));
+        match follow(full, root) {
+            Followed::Inside => fs::metadata(full)?,
+            Followed::Dangling => return Ok(Err(Found::Missing)),
+            Followed::Outside(target) => return Ok(Err(Found::Outside { target })),
         }
-        fs::metadata(full)?
     } else {
         meta
     };
@@ -197,13 +304,77 @@ fn regular_file(full: &Path, root: &Root) -> io::Result<Result<Metadata, Found>>
     Ok(Ok(meta))
 }
 
+/// Where a symlink leads, as far as conduct is concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Followed {
+    /// To something inside the project.
+    Inside,
+    /// To nothing, and (judged by its text) nowhere outside the project.
+    Dangling,
+    /// Out of the project (to this target).
+    Outside(PathBuf),
+}
+
+/// Where the symlink at `full` leads: the one rule `conduct check` and the build both
+/// use. A link that resolves is judged by where the file system resolves it; a dangling
+/// one by its text, resolved from its directory (a dangling link that names a place
+/// outside is outside: it would lead there as soon as that place exists).
+pub(crate) fn follow(full: &Path, root: &Root) -> Followed {
+    match fs::canonicalize(full) {
+        Ok(target) => {
+            if root.canonical().is_some_and(|r| !target.starts_with(r)) {
+                Followed::Outside(target)
+            } else {
+                Followed::Inside
+            }
+        }
+        Err(_) => {
+            let link = fs::read_link(full).unwrap_or_default();
+            let target = full.parent().unwrap_or(&root.path).join(link);
+            if lexically_inside(&target, root) {
+                Followed::Dangling
+            } else {
+                Followed::Outside(target)
+            }
+        }
+    }
+}
+
+/// Whether `path` (possibly with `..`) stays under the root, judged without the disk.
+fn lexically_inside(path: &Path, root: &Root) -> bool {
+    let mut parts: Vec<std::path::Component<'_>> = Vec::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => parts.push(other),
+        }
+    }
+    let normal: PathBuf = parts.iter().collect();
+    normal.starts_with(&root.path) || root.canonical().is_some_and(|r| normal.starts_with(r))
+}
+
+/// Whether files are looked at as inputs (through symlinks that stay inside) or as
+/// outputs (a symlink is the output).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum As {
+    Input,
+    Output,
+}
+
 /// Look at many files in parallel against `cache`.
 pub(crate) fn look_all(
     root: &Root,
     paths: &[ProjectPath],
     cache: &StatCache,
+    mode: As,
 ) -> Vec<io::Result<Found>> {
-    let one = |p: &ProjectPath| look(&p.to_path(&root.path), cache.get(p.as_str()), root);
+    let one = |p: &ProjectPath| match mode {
+        As::Input => look(&p.to_path(&root.path), cache.get(p.as_str()), root),
+        As::Output => look_output(p, cache.get(p.as_str()), root),
+    };
     // Waking the pool costs more than a few stats: a task's own outputs go inline.
     if paths.len() < 16 {
         paths.iter().map(one).collect()
@@ -228,7 +399,9 @@ pub(crate) fn remember(cache: &mut StatCache, path: &str, found: &Found, scan_ns
             cache.insert(path.to_owned(), entry);
             true
         }
-        Found::Missing | Found::Directory | Found::Outside { .. } => cache.remove(path).is_some(),
+        Found::Missing | Found::Directory | Found::Outside { .. } | Found::Link { .. } => {
+            cache.remove(path).is_some()
+        }
     }
 }
 
@@ -282,15 +455,50 @@ mod tests {
         let root = Root::new(dir.path());
         fs::write(dir.path().join("small"), "hello").unwrap();
         fs::write(dir.path().join("large"), "x".repeat(100)).unwrap();
-        let (found, mode, kept) = look_written(&dir.path().join("small"), &root, 10).unwrap();
+        let p = |s: &str| ProjectPath::new(s).unwrap();
+        let (found, mode, kept) = look_written(&p("small"), &root, 10).unwrap();
         assert_eq!(found.digest(), Some(Digest::of(b"hello")));
         assert_eq!(kept.as_deref(), Some(&b"hello"[..]));
         assert_eq!(mode & 0o600, 0o600);
-        let (found, _, kept) = look_written(&dir.path().join("large"), &root, 10).unwrap();
+        let (found, _, kept) = look_written(&p("large"), &root, 10).unwrap();
         assert_eq!(found.digest(), Some(Digest::of("x".repeat(100).as_bytes())));
         assert!(kept.is_none());
-        let (found, _, _) = look_written(dir.path(), &root, 10).unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        let (found, _, _) = look_written(&p("d"), &root, 10).unwrap();
         assert_eq!(found, Found::Directory);
+    }
+
+    #[test]
+    fn output_symlinks_are_links_inside_and_refused_outside() {
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        fs::create_dir_all(dir.path().join("out/d")).unwrap();
+        fs::write(dir.path().join("real.txt"), "r").unwrap();
+        let p = |s: &str| ProjectPath::new(s).unwrap();
+        std::os::unix::fs::symlink("../../real.txt", dir.path().join("out/d/rel")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real.txt"), dir.path().join("out/d/abs"))
+            .unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out/d/away")).unwrap();
+        std::os::unix::fs::symlink("../../../x", dir.path().join("out/d/up")).unwrap();
+        std::os::unix::fs::symlink("gone", dir.path().join("out/d/dangling")).unwrap();
+        let link = |name: &str| look_output(&p(&format!("out/d/{name}")), None, &root).unwrap();
+        assert_eq!(
+            link("rel"),
+            Found::Link {
+                target: "../../real.txt".into(),
+                digest: Digest::of_link("../../real.txt")
+            }
+        );
+        assert_eq!(link("abs"), link("rel"), "absolute inside: stored relative");
+        assert!(matches!(link("away"), Found::Outside { .. }));
+        assert!(matches!(link("up"), Found::Outside { .. }));
+        assert!(matches!(link("dangling"), Found::Link { .. }));
+        assert_ne!(
+            Digest::of_link("../../real.txt"),
+            Digest::of(b"../../real.txt"),
+            "a link never collides with a file holding its target"
+        );
     }
 
     #[test]

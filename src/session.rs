@@ -50,6 +50,8 @@ pub(crate) struct OutputsNow {
     pub(crate) files: Vec<(String, Digest)>,
     /// Declared outputs that do not exist (a file, or a directory output's directory).
     pub(crate) missing: Vec<String>,
+    /// Outputs that are symlinks leading out of the project, and where they lead.
+    pub(crate) outside: Vec<(String, std::path::PathBuf)>,
 }
 
 /// One check a task's outputs are due, and its verdict if one is already known.
@@ -178,7 +180,7 @@ impl Session {
             // Parsed before: the text is read again only if an error quotes it.
             sources.config = SourceFile::on_disk(sources.config.name(), &config_path);
             if access == Access::Write {
-                lock = Some(take_lock(&default_cache)?);
+                lock = Some(take_lock(&root, &crate::spec::Project::default().cache)?);
             }
             let (spec, state) = std::thread::scope(|scope| {
                 let state = scope.spawn(|| StateStore::new(&default_cache).load());
@@ -210,7 +212,7 @@ impl Session {
             early_state = None;
         }
         if access == Access::Write && lock.is_none() {
-            lock = Some(take_lock(&cache_dir)?);
+            lock = Some(take_lock(&root, &loaded.spec.project.cache)?);
         }
         if !cache_hit && access == Access::Write && cache_dir == default_cache {
             // A cache that cannot be written only costs the next run a parse.
@@ -355,7 +357,7 @@ impl Session {
                 runs.push((task, start..positions.len()));
             }
         }
-        let found = self.look(&sources);
+        let found = self.look(&sources, scan::As::Input);
         self.source_digests = sources
             .iter()
             .zip(&found)
@@ -526,7 +528,7 @@ impl Session {
             let missing_dirs = self.output_paths(task, &mut paths);
             plans.push((task, start..paths.len(), missing_dirs));
         }
-        let found = self.look(&paths);
+        let found = self.look(&paths, scan::As::Output);
         self.prefetched
             .resize_with(self.loaded.spec.tasks.len(), || None);
         for (task, range, missing_dirs) in plans {
@@ -550,19 +552,24 @@ impl Session {
         for output in &self.loaded.spec.task(task).outputs {
             if !output.is_dir {
                 paths.push(output.path.clone());
-            } else if output.path.to_path(&self.root.path).is_dir() {
-                paths.extend(scan::walk_files(&self.root.path, output.path.as_str(), &[]));
-            } else {
-                missing.push(output.display());
+                continue;
+            }
+            // A directory output that is a symlink is looked at as one (never walked).
+            match std::fs::symlink_metadata(output.path.to_path(&self.root.path)) {
+                Ok(meta) if meta.is_dir() => {
+                    paths.extend(scan::walk_files(&self.root.path, output.path.as_str(), &[]));
+                }
+                Ok(meta) if meta.file_type().is_symlink() => paths.push(output.path.clone()),
+                _ => missing.push(output.display()),
             }
         }
         missing
     }
 
     /// Stat (and where needed hash) files through the stat cache, remembering them.
-    fn look(&mut self, paths: &[ProjectPath]) -> Vec<Found> {
+    fn look(&mut self, paths: &[ProjectPath], mode: scan::As) -> Vec<Found> {
         let started = scan::now_ns();
-        let scanned = scan::look_all(&self.root, paths, &self.state.stat);
+        let scanned = scan::look_all(&self.root, paths, &self.state.stat, mode);
         let mut found = Vec::with_capacity(paths.len());
         for (path, scanned) in paths.iter().zip(scanned) {
             let f = scanned.unwrap_or(Found::Missing);
@@ -585,10 +592,14 @@ impl Session {
         let mut now = OutputsNow {
             files: Vec::with_capacity(paths.len()),
             missing: missing_dirs,
+            outside: Vec::new(),
         };
         for (path, found) in paths.iter().zip(found) {
             match found.digest() {
                 Some(digest) => now.files.push((path.to_string(), digest)),
+                None if let Found::Outside { target } = found => {
+                    now.outside.push((path.to_string(), target.clone()));
+                }
                 None => {
                     if t.outputs.iter().any(|o| !o.is_dir && &o.path == path) {
                         now.missing.push(path.to_string());
@@ -771,20 +782,7 @@ impl Session {
         if !collected.stored {
             return Err("an output changed while it was stored".to_owned());
         }
-        let mut outputs: Vec<CachedOutput> = collected
-            .files
-            .iter()
-            .filter_map(|file| {
-                file.found.digest().map(|digest| CachedOutput {
-                    path: file.path.to_string(),
-                    digest,
-                    mode: file.mode,
-                    inline: file.inline.clone(),
-                })
-            })
-            .collect();
-        outputs.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(outputs)
+        Ok(collected.cached_outputs())
     }
 
     /// Record a successful run and its checks' verdicts in the action cache.
@@ -809,7 +807,7 @@ impl Session {
         }
         let mut paths = Vec::new();
         let missing_dirs = self.output_paths(task, &mut paths);
-        let found = self.look(&paths);
+        let found = self.look(&paths, scan::As::Output);
         self.collect_outputs(task, &paths, &found, missing_dirs)
     }
 
@@ -836,7 +834,7 @@ impl Session {
         preimage: &KeyPreimage,
     ) -> Option<String> {
         let paths = db::source_inputs(&self.db, self.build, task).clone();
-        let found = self.look(&paths);
+        let found = self.look(&paths, scan::As::Input);
         let mut changed = None;
         for (path, found) in paths.iter().zip(found) {
             let before = preimage
@@ -870,7 +868,7 @@ impl Session {
     ) -> Result<usize, BlobError> {
         let loaded = Arc::clone(&self.loaded);
         let t = loaded.spec.task(task);
-        match self.cache.restore(&self.root.path, entry, t, &now.files) {
+        match self.cache.restore(&self.root, entry, t, &now.files) {
             Ok(restored) => {
                 let outputs: Vec<(String, Digest)> = entry
                     .outputs
@@ -906,17 +904,23 @@ impl Session {
         }
     }
 
-    /// Store a successful run in the cache (a failure to store only costs a rerun
-    /// elsewhere, so it is reported, not fatal).
+    /// Store `task`'s outputs as they are now under `key` (`conduct accept`); returns
+    /// the outputs recorded. A failure to store only costs a rerun elsewhere, so it is
+    /// reported, not fatal.
     pub(crate) fn store(
         &self,
+        task: TaskIdx,
         key: Digest,
         preimage: &KeyPreimage,
-        outputs: &[(String, Digest)],
         duration_ms: u64,
-    ) -> Result<(), BlobError> {
-        self.cache
-            .store(&self.root.path, key, preimage, outputs, duration_ms)
+    ) -> Result<Vec<(String, Digest)>, BlobError> {
+        self.cache.store(
+            &self.root,
+            key,
+            preimage,
+            self.loaded.spec.task(task),
+            duration_ms,
+        )
     }
 
     /// A task's pre-image, to record once it runs (after a failed restore).
@@ -1079,9 +1083,13 @@ impl Dirty {
     }
 }
 
-/// Take the cache lock, saying so if another conduct holds it.
-fn take_lock(cache_dir: &Path) -> Result<ProjectLock, Error> {
-    lock::acquire(cache_dir, |pid| {
+/// Claim the cache directory (it must be conduct's: see `cache::dir`), take its lock,
+/// saying so if another conduct holds it, then clear what a `kill -9` left in its
+/// temporary directory.
+fn take_lock(root: &Path, cache: &ProjectPath) -> Result<ProjectLock, Error> {
+    let cache_dir = &cache.to_path(root);
+    crate::cache::dir::claim(&scan::Root::new(root), cache)?;
+    let lock = lock::acquire(cache_dir, |pid| {
         let holder = pid.map_or_else(|| "another conduct".to_owned(), |p| format!("pid {p}"));
         let _ = std::io::Write::write_all(
             &mut anstream::stderr(),
@@ -1091,7 +1099,9 @@ fn take_lock(cache_dir: &Path) -> Result<ProjectLock, Error> {
     .map_err(|source| Error::Cache {
         path: cache_dir.to_path_buf(),
         source,
-    })
+    })?;
+    crate::confined::Temp::new(cache_dir).clean_stale();
+    Ok(lock)
 }
 
 /// Run a `{ command = … }` input through the project shell and capture its stdout.

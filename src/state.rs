@@ -254,13 +254,12 @@ impl StateStore {
         let disk = state.on_disk;
         let limit = JOURNAL_MIN_LIMIT.max(disk.snapshot_bytes / 2);
         if disk.appendable && disk.journal_bytes + records.len() as u64 <= limit {
-            let appended = std::fs::OpenOptions::new()
-                .append(true)
-                .open(self.journal_path())
-                .and_then(|mut journal| {
+            let appended = crate::confined::open_existing(&self.journal_path(), true).and_then(
+                |mut journal| {
                     journal.write_all(&records)?;
                     journal.sync_data()
-                });
+                },
+            );
             match appended {
                 Ok(()) => state.on_disk.journal_bytes += records.len() as u64,
                 // Part of a record may be there: records after it would never be read,

@@ -704,7 +704,7 @@ fn ctrl_c_stops_tasks_records_them_interrupted_and_exits_130() {
         run = "touch started; sleep 30; touch never.txt"
         "#,
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_conduct"))
+    let child = Command::new(crate::test::binary())
         .args(["build"])
         .current_dir(project.path())
         .env("NO_COLOR", "1")
@@ -756,7 +756,7 @@ fn a_second_build_waits_for_the_lock_and_names_the_holder() {
         run = "touch started; while [ ! -e release ]; do sleep 0.02; done"
         "#,
     );
-    let first = Command::new(env!("CARGO_BIN_EXE_conduct"))
+    let first = Command::new(crate::test::binary())
         .args(["build"])
         .current_dir(project.path())
         .stdout(Stdio::null())
@@ -765,7 +765,7 @@ fn a_second_build_waits_for_the_lock_and_names_the_holder() {
         .unwrap();
     wait_for(|| project.exists("started"));
     let log = std::fs::File::create(project.path().join("second.err")).unwrap();
-    let second = Command::new(env!("CARGO_BIN_EXE_conduct"))
+    let second = Command::new(crate::test::binary())
         .args(["build"])
         .current_dir(project.path())
         .stdout(Stdio::null())
@@ -806,7 +806,7 @@ fn kill_9_in_the_middle_then_a_rebuild_gives_correct_outputs() {
     }
     let project = Project::new(&toml);
     project.write("seed.txt", b"seed\n");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_conduct"))
+    let mut child = Command::new(crate::test::binary())
         .args(["build", "-j", "2"])
         .current_dir(project.path())
         .stdout(Stdio::null())

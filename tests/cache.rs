@@ -223,7 +223,7 @@ fn kill_9_at_random_moments_never_breaks_outputs_or_the_cache() {
     for trial in 0..20u64 {
         let seed = format!("seed {trial}");
         project.write("seed.txt", format!("{seed}\n").as_bytes());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_conduct"))
+        let mut child = Command::new(crate::test::binary())
             .args(["build", "-j", "4", "-q"])
             .current_dir(project.path())
             .stdout(Stdio::null())
@@ -248,7 +248,7 @@ fn two_builds_at_once_both_end_with_correct_outputs() {
     // Tasks slow enough that the two builds overlap.
     let project = project_of(12, "sleep 0.05; ");
     let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_conduct"))
+        Command::new(crate::test::binary())
             .args(["build", "-j", "2"])
             .current_dir(project.path())
             .stdout(Stdio::piped())

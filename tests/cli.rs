@@ -181,7 +181,7 @@ fn a_closed_stdout_is_not_an_error() {
         ));
     }
     let test = Test::new().tasks_toml(&text);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_conduct"))
+    let mut child = Command::new(crate::test::binary())
         .args(["list"])
         .current_dir(test.path())
         .stdout(Stdio::piped())

@@ -14,5 +14,6 @@ mod graph;
 mod plan;
 mod report;
 mod rules;
+mod safety;
 mod sections;
 mod worktree;

@@ -9,6 +9,15 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
+/// The conduct binary under test: this build's, or `CONDUCT_TEST_BIN` (to show that a
+/// regression test fails against an older conduct).
+pub(crate) fn binary() -> PathBuf {
+    std::env::var_os("CONDUCT_TEST_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_conduct")),
+        PathBuf::from,
+    )
+}
+
 /// Remove the common indentation and the first line break of an inline text block.
 pub(crate) fn unindent(text: &str) -> String {
     let text = text.strip_prefix('\n').unwrap_or(text);
@@ -33,10 +42,104 @@ pub(crate) fn unindent(text: &str) -> String {
     out
 }
 
+/// Beside every test project, a directory conduct must never touch: a snapshot of it is
+/// taken when the project is made and compared after every run of conduct, so any write,
+/// deletion or creation outside the project (through a planted symlink, say) fails the
+/// test that caused it. Tests that attack plant symlinks into it ([`Sandbox::victim`]).
+pub(crate) struct Sandbox {
+    _dir: TempDir,
+    project: PathBuf,
+    victim: PathBuf,
+    snapshot: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    fn new(prefix: &str) -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("create a temporary directory");
+        let victim = dir.path().join("victim");
+        fs::create_dir_all(victim.join("sub")).expect("create the victim directory");
+        fs::write(victim.join("secret.txt"), "VICTIM\n").expect("write a victim file");
+        fs::write(victim.join("sub/f"), "VICTIM\n").expect("write a victim file");
+        let project = dir.path().join("project");
+        fs::create_dir_all(&project).expect("create the project directory");
+        let snapshot = snapshot(&victim);
+        Sandbox {
+            _dir: dir,
+            project,
+            victim,
+            snapshot,
+        }
+    }
+
+    /// The project directory.
+    pub(crate) fn project(&self) -> &Path {
+        &self.project
+    }
+
+    /// The directory outside the project that must stay as it was.
+    pub(crate) fn victim(&self) -> &Path {
+        &self.victim
+    }
+
+    /// Fail if anything in the victim directory changed.
+    #[track_caller]
+    pub(crate) fn assert_untouched(&self, context: &dyn Fn() -> String) {
+        let now = snapshot(&self.victim);
+        assert_eq!(
+            now,
+            self.snapshot,
+            "conduct changed files outside the project\n{}",
+            context()
+        );
+    }
+}
+
+/// Every entry under `dir` with what it is: a file's contents and mode, a symlink's
+/// target, a directory.
+fn snapshot(dir: &Path) -> Vec<(String, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let Ok(read) = fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in read.flatten() {
+            let path = entry.path();
+            let name = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let what = if meta.file_type().is_symlink() {
+                format!("-> {:?}", fs::read_link(&path).ok())
+            } else if meta.is_dir() {
+                stack.push(path.clone());
+                "dir".to_owned()
+            } else {
+                format!(
+                    "{:o} {:?}",
+                    meta.permissions().mode(),
+                    fs::read(&path).unwrap_or_default()
+                )
+            };
+            entries.push((name, what));
+        }
+    }
+    entries.sort();
+    entries
+}
+
 /// A temporary project and one invocation of `conduct` in it.
 #[must_use]
 pub(crate) struct Test {
-    dir: TempDir,
+    dir: Sandbox,
     current_dir: PathBuf,
     args: Vec<String>,
     stdout: Option<String>,
@@ -48,12 +151,9 @@ pub(crate) struct Test {
 
 impl Test {
     pub(crate) fn new() -> Test {
-        let dir = tempfile::Builder::new()
-            .prefix("conduct-test")
-            .tempdir()
-            .expect("create a temporary directory");
+        let dir = Sandbox::new("conduct-test");
         Test {
-            current_dir: dir.path().to_path_buf(),
+            current_dir: dir.project().to_path_buf(),
             dir,
             args: Vec::new(),
             stdout: None,
@@ -66,7 +166,7 @@ impl Test {
 
     /// The project directory.
     pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
+        self.dir.project()
     }
 
     /// Write `tasks.toml` (unindented).
@@ -81,7 +181,7 @@ impl Test {
 
     /// Write a file byte for byte.
     pub(crate) fn raw_file(self, path: &str, bytes: &[u8]) -> Test {
-        let full = self.dir.path().join(path);
+        let full = self.dir.project().join(path);
         if let Some(parent) = full.parent() {
             fs::create_dir_all(parent).expect("create parent directories");
         }
@@ -90,13 +190,13 @@ impl Test {
     }
 
     pub(crate) fn dir(self, path: &str) -> Test {
-        fs::create_dir_all(self.dir.path().join(path)).expect("create directory");
+        fs::create_dir_all(self.dir.project().join(path)).expect("create directory");
         self
     }
 
     /// A symlink at `link` (project-relative) pointing to `target` (as given).
     pub(crate) fn symlink(self, target: &str, link: &str) -> Test {
-        let full = self.dir.path().join(link);
+        let full = self.dir.project().join(link);
         if let Some(parent) = full.parent() {
             fs::create_dir_all(parent).expect("create parent directories");
         }
@@ -106,7 +206,7 @@ impl Test {
 
     /// Run from this project-relative directory instead of the project root.
     pub(crate) fn current_dir(mut self, path: &str) -> Test {
-        self.current_dir = self.dir.path().join(path);
+        self.current_dir = self.dir.project().join(path);
         self
     }
 
@@ -149,7 +249,7 @@ impl Test {
     /// Run conduct and check every expectation; returns the output for further checks.
     #[track_caller]
     pub(crate) fn run(self) -> Finished {
-        let output = Command::new(env!("CARGO_BIN_EXE_conduct"))
+        let output = Command::new(crate::test::binary())
             .args(&self.args)
             .env("NO_COLOR", "1")
             .current_dir(&self.current_dir)
@@ -194,6 +294,7 @@ impl Test {
                 context()
             );
         }
+        self.dir.assert_untouched(&context);
         Finished {
             _dir: self.dir,
             stdout,
@@ -204,7 +305,7 @@ impl Test {
 
 /// What a finished run printed; keeps the project alive for follow-up checks.
 pub(crate) struct Finished {
-    _dir: TempDir,
+    _dir: Sandbox,
     pub(crate) stdout: String,
     pub(crate) stderr: String,
 }
@@ -222,7 +323,7 @@ impl Finished {
 /// between. Tasks conventionally append their id to `ran.log`, which [`Project::ran`]
 /// reads and empties: the count of what actually ran.
 pub(crate) struct Project {
-    dir: TempDir,
+    dir: Sandbox,
 }
 
 /// One finished invocation of conduct.
@@ -246,17 +347,20 @@ impl Run {
 
 impl Project {
     pub(crate) fn new(tasks_toml: &str) -> Project {
-        let dir = tempfile::Builder::new()
-            .prefix("conduct-project")
-            .tempdir()
-            .expect("create a temporary directory");
-        let project = Project { dir };
+        let project = Project {
+            dir: Sandbox::new("conduct-project"),
+        };
         project.file("tasks.toml", tasks_toml);
         project
     }
 
     pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
+        self.dir.project()
+    }
+
+    /// The directory beside the project that conduct must never touch.
+    pub(crate) fn victim(&self) -> &Path {
+        self.dir.victim()
     }
 
     /// Write a file (unindented), creating parent directories.
@@ -266,7 +370,7 @@ impl Project {
 
     /// Write a file byte for byte.
     pub(crate) fn write(&self, path: &str, bytes: &[u8]) -> &Project {
-        let full = self.dir.path().join(path);
+        let full = self.dir.project().join(path);
         if let Some(parent) = full.parent() {
             fs::create_dir_all(parent).expect("create parent directories");
         }
@@ -276,12 +380,12 @@ impl Project {
 
     #[track_caller]
     pub(crate) fn read(&self, path: &str) -> String {
-        fs::read_to_string(self.dir.path().join(path))
+        fs::read_to_string(self.dir.project().join(path))
             .unwrap_or_else(|e| panic!("read {path}: {e}"))
     }
 
     pub(crate) fn exists(&self, path: &str) -> bool {
-        self.dir.path().join(path).exists()
+        self.dir.project().join(path).exists()
     }
 
     /// Run conduct with `args` in the project root.
@@ -293,11 +397,11 @@ impl Project {
     /// Run conduct with extra environment variables.
     #[track_caller]
     pub(crate) fn conduct_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_conduct"))
+        let output = Command::new(crate::test::binary())
             .args(args)
             .envs(env.iter().copied())
             .env("NO_COLOR", "1")
-            .current_dir(self.dir.path())
+            .current_dir(self.dir.project())
             .output()
             .expect("run conduct");
         let run = Run {
@@ -309,6 +413,7 @@ impl Project {
             !run.stderr.contains("panicked"),
             "conduct panicked: {run:?}"
         );
+        self.dir.assert_untouched(&|| format!("{args:?}: {run:#?}"));
         run
     }
 
@@ -324,7 +429,7 @@ impl Project {
 
     /// The ids in `ran.log` (in the order they ran), emptying it.
     pub(crate) fn ran(&self) -> Vec<String> {
-        let path = self.dir.path().join("ran.log");
+        let path = self.dir.project().join("ran.log");
         let text = fs::read_to_string(&path).unwrap_or_default();
         let _ = fs::remove_file(&path);
         text.lines().map(str::to_owned).collect()

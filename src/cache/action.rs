@@ -34,7 +34,7 @@ use crate::hash::{Digest, KeyPreimage};
 use crate::rules::check::CheckResult;
 
 const MAGIC: &[u8; 8] = b"CONDUCTA";
-const VERSION: u32 = 4;
+const VERSION: u32 = 5;
 /// Length and key, before a record's payload.
 const HEADER: usize = 4 + 32;
 /// Packs beyond which the next writer first merges them all into one.
@@ -53,21 +53,44 @@ pub(crate) struct CachedOutput {
     pub(crate) mode: u32,
     /// The contents, for an output of at most [`INLINE_MAX`] bytes (else in the CAS).
     pub(crate) inline: Option<Vec<u8>>,
+    /// For an output that is a symlink: its target, relative to its directory
+    /// (`digest` is [`Digest::of_link`] of it; no contents).
+    pub(crate) link: Option<String>,
 }
 
 impl CachedOutput {
     /// The CAS blob this output needs (none when its bytes are inline).
     pub(crate) fn blob(&self) -> Option<Digest> {
-        self.inline.is_none().then_some(self.digest)
+        (self.inline.is_none() && self.link.is_none()).then_some(self.digest)
     }
 
     /// Whether its contents can be restored: inline bytes that hash right, or a blob
     /// that is present (the blob is verified again when copied out).
     pub(crate) fn available(&self, blobs: &crate::cache::BlobStore) -> bool {
-        match &self.inline {
-            Some(bytes) => Digest::of(bytes) == self.digest,
-            None => blobs.contains(self.digest),
+        match (&self.inline, &self.link) {
+            (_, Some(target)) => Digest::of_link(target) == self.digest,
+            (Some(bytes), None) => Digest::of(bytes) == self.digest,
+            (None, None) => blobs.contains(self.digest),
         }
+    }
+
+    /// Whether a symlink output stays inside the project, judged by its text (resolved
+    /// from the link's directory, it must not climb out): an entry from another
+    /// machine is never trusted to say so.
+    pub(crate) fn link_stays_inside(&self) -> bool {
+        let Some(target) = &self.link else {
+            return true;
+        };
+        if target.starts_with('/') || target.chars().any(char::is_control) {
+            return false;
+        }
+        let parent = self.path.rsplit_once('/').map_or("", |(p, _)| p);
+        let joined = if parent.is_empty() {
+            target.clone()
+        } else {
+            format!("{parent}/{target}")
+        };
+        crate::spec::ProjectPath::new(&joined).is_ok()
     }
 }
 

@@ -1,20 +1,19 @@
 //! `BlobStore`: file contents by BLAKE3 digest, under `.cache/cas/ab/<digest>`.
 //!
-//! A blob is written once (to a temporary file in its directory, then renamed) and is
-//! hashed while it is copied, so what lands under a digest is exactly that content: a
+//! A blob is written once (to a temporary file in `.cache/tmp/`, then renamed into its
+//! shard, which is opened without following symlinks: see `confined`) and is hashed
+//! while it is copied, so what lands under a digest is exactly that content: a
 //! file that changed between hashing and storing is refused, not filed under the wrong
 //! name. Reading is the mirror image: a blob is hashed while it is copied out, and a
 //! mismatch (a flipped byte, a truncated file) is a miss, never a wrong output.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
+use crate::confined::{Dir, Temp, WriteError};
 use crate::hash::Digest;
-
-static TEMP: AtomicU64 = AtomicU64::new(0);
 
 /// Why a blob could not be used.
 #[derive(Debug)]
@@ -45,17 +44,39 @@ impl From<io::Error> for BlobError {
     }
 }
 
+impl From<WriteError> for BlobError {
+    fn from(e: WriteError) -> BlobError {
+        match e {
+            WriteError::Mismatch => BlobError::Corrupt,
+            WriteError::Io(e) => BlobError::from(e),
+        }
+    }
+}
+
 /// The content-addressed store.
 #[derive(Debug, Clone)]
 pub(crate) struct BlobStore {
+    cache_dir: PathBuf,
     dir: PathBuf,
+    /// `.cache/tmp/`, shared by everything that writes through this cache.
+    temp: Arc<Temp>,
+    /// The cache directory, opened at the first write.
+    opened: Arc<OnceLock<Option<Dir>>>,
 }
 
 impl BlobStore {
     pub(crate) fn new(cache_dir: &Path) -> BlobStore {
         BlobStore {
+            cache_dir: cache_dir.to_path_buf(),
             dir: cache_dir.join("cas"),
+            temp: Arc::new(Temp::new(cache_dir)),
+            opened: Arc::default(),
         }
+    }
+
+    /// Where temporary files of writes through this cache go.
+    pub(crate) fn temp(&self) -> &Temp {
+        &self.temp
     }
 
     pub(crate) fn path(&self, digest: Digest) -> PathBuf {
@@ -67,37 +88,46 @@ impl BlobStore {
         self.path(digest).is_file()
     }
 
-    /// Store the contents of `source`, which must hash to `digest`.
+    /// The shard directory of `digest`, opened for writing (made if missing; a
+    /// symlink planted there is replaced, never followed).
+    fn shard(&self, digest: Digest) -> io::Result<Dir> {
+        let cache = self
+            .opened
+            .get_or_init(|| Dir::open(&self.cache_dir).ok())
+            .as_ref()
+            .ok_or_else(|| io::Error::other(format!("cannot open {}", self.cache_dir.display())))?;
+        cache.inner(&format!("cas/{}", &digest.hex()[..2]), true)
+    }
+
+    /// Store the contents of `source`, a file the caller has looked at (not through a
+    /// symlink), which must hash to `digest`.
     pub(crate) fn put(&self, source: &Path, digest: Digest) -> Result<(), BlobError> {
-        let target = self.path(digest);
-        if target.is_file() {
+        if self.contains(digest) {
             return Ok(());
         }
-        let dir = target.parent().unwrap_or(&self.dir);
-        fs::create_dir_all(dir)?;
-        copy_verified(&mut File::open(source)?, dir, &target, digest, None)
+        let mut file = open_no_follow(source)?;
+        self.put_from(&mut file, digest)
     }
 
-    /// Copy the blob `digest` to `target` with permissions `mode`, verifying it on the
-    /// way; `target` is replaced atomically.
-    pub(crate) fn get(&self, digest: Digest, target: &Path, mode: u32) -> Result<(), BlobError> {
-        let mut blob = File::open(self.path(digest))?;
-        let dir = target.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir)?;
-        copy_verified(&mut blob, dir, target, digest, Some(mode))
+    /// Store what `from` yields, which must hash to `digest`.
+    pub(crate) fn put_from(&self, from: &mut dyn Read, digest: Digest) -> Result<(), BlobError> {
+        let shard = self.shard(digest)?;
+        shard.write_verified(&digest.hex(), from, digest, None, &self.temp)?;
+        Ok(())
     }
 
-    /// Write `bytes` (an output kept inside its cache entry) to `target` with
-    /// permissions `mode`, atomically, if they hash to `digest`.
-    pub(crate) fn write_inline(
-        bytes: &[u8],
+    /// Copy the blob `digest` to `name` in `dir` with permissions `mode`, verifying it
+    /// on the way; what was at `name` is replaced atomically, never written through.
+    pub(crate) fn get(
+        &self,
         digest: Digest,
-        target: &Path,
+        dir: &Dir,
+        name: &str,
         mode: u32,
     ) -> Result<(), BlobError> {
-        let dir = target.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir)?;
-        copy_verified(&mut &bytes[..], dir, target, digest, Some(mode))
+        let mut blob = File::open(self.path(digest))?;
+        dir.write_verified(name, &mut blob, digest, Some(mode), &self.temp)?;
+        Ok(())
     }
 
     /// Rehash one stored blob.
@@ -120,7 +150,7 @@ impl BlobStore {
     }
 
     /// Every stored blob with its size, in no particular order. Files that are not
-    /// named like a digest (leftover temporaries) are skipped.
+    /// named like a digest are skipped.
     pub(crate) fn list(&self) -> Vec<(Digest, u64)> {
         let mut blobs = Vec::new();
         let Ok(shards) = fs::read_dir(&self.dir) else {
@@ -143,51 +173,19 @@ impl BlobStore {
     }
 }
 
-/// Copy `from` into a temporary file in `dir`, hashing as it goes; rename it to
-/// `target` only if the content hashes to `digest`.
-fn copy_verified(
-    from: &mut dyn Read,
-    dir: &Path,
-    target: &Path,
-    digest: Digest,
-    mode: Option<u32>,
-) -> Result<(), BlobError> {
-    let temp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        TEMP.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut out = File::create(&temp)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            let n = from.read(&mut buffer)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-            out.write_all(&buffer[..n])?;
-        }
-        if Digest::from(hasher.finalize()) != digest {
-            return Err(BlobError::Corrupt);
-        }
-        if let Some(mode) = mode {
-            out.set_permissions(fs::Permissions::from_mode(mode))?;
-        }
-        drop(out);
-        fs::rename(&temp, target)?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+/// Open `path` for reading; a symlink as its last component is refused, not followed.
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn stores_restores_and_detects_corruption() {
@@ -204,7 +202,9 @@ mod tests {
         ));
 
         let restored = dir.path().join("restored/out.sh");
-        store.get(digest, &restored, 0o755).unwrap();
+        std::fs::create_dir(dir.path().join("restored")).unwrap();
+        let into = Dir::open(&dir.path().join("restored")).unwrap();
+        store.get(digest, &into, "out.sh", 0o755).unwrap();
         assert_eq!(fs::read(&restored).unwrap(), b"hello");
         assert_eq!(
             fs::metadata(&restored).unwrap().permissions().mode() & 0o777,
@@ -217,7 +217,7 @@ mod tests {
         assert!(matches!(store.check(digest), Err(BlobError::Corrupt)));
         fs::write(&restored, "kept").unwrap();
         assert!(matches!(
-            store.get(digest, &restored, 0o644),
+            store.get(digest, &into, "out.sh", 0o644),
             Err(BlobError::Corrupt)
         ));
         assert_eq!(
@@ -226,7 +226,7 @@ mod tests {
             "a bad blob never replaces a file"
         );
         assert!(matches!(
-            store.get(Digest::of(b"none"), &restored, 0o644),
+            store.get(Digest::of(b"none"), &into, "out.sh", 0o644),
             Err(BlobError::Missing)
         ));
         assert_eq!(store.list(), [(digest, 5)]);

@@ -165,20 +165,33 @@ mod tests {
 
     /// A cache with one entry per (key, content), stored oldest first.
     fn cache_with(dir: &std::path::Path, runs: &[(&str, &str)]) -> (Cache, Vec<Digest>) {
+        std::fs::create_dir_all(dir.join(".cache")).unwrap();
         let cache = Cache::new(&dir.join(".cache"));
         let mut keys = Vec::new();
         for (i, (key, content)) in runs.iter().enumerate() {
-            let file = format!("out{i}.txt");
-            std::fs::write(dir.join(&file), content).unwrap();
+            let bytes = content.as_bytes();
+            let digest = Digest::of(bytes);
+            let inline = (bytes.len() as u64 <= crate::cache::INLINE_MAX).then(|| bytes.to_vec());
+            if inline.is_none() {
+                cache.blobs.put_from(&mut &bytes[..], digest).unwrap();
+            }
             let key = Digest::of(key.as_bytes());
             cache
-                .store(
-                    dir,
+                .actions
+                .put(&crate::cache::ActionResult {
                     key,
-                    &KeyPreimage::empty(),
-                    &[(file, Digest::of(content.as_bytes()))],
-                    1,
-                )
+                    outputs: vec![crate::cache::CachedOutput {
+                        path: format!("out{i}.txt"),
+                        digest,
+                        mode: 0o644,
+                        inline,
+                        link: None,
+                    }],
+                    exit_code: 0,
+                    duration_ms: 1,
+                    preimage: KeyPreimage::empty(),
+                    checks: Vec::new(),
+                })
                 .unwrap();
             let used =
                 std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 + i as u64);

@@ -11,13 +11,13 @@
 
 pub(crate) mod action;
 pub(crate) mod cas;
+pub(crate) mod dir;
 pub(crate) mod maintenance;
 
-use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::confined::Dir;
 use crate::hash::{Digest, KeyPreimage};
 use crate::rules::check::CheckResult;
 use crate::spec::{ProjectPath, Task};
@@ -88,57 +88,43 @@ impl Cache {
         self.actions.put(&entry)
     }
 
-    /// Store a successful run: every output file as a blob, then the entry. Fails
-    /// (storing nothing under the key) if an output changed since it was hashed.
+    /// Store what `task`'s outputs are now under `key` (`conduct accept`): every file
+    /// as a blob or inline, then the entry. Returns the outputs recorded.
     pub(crate) fn store(
         &self,
-        root: &Path,
+        root: &crate::scan::Root,
         key: Digest,
         preimage: &KeyPreimage,
-        outputs: &[(String, Digest)],
+        task: &Task,
         duration_ms: u64,
-    ) -> Result<(), BlobError> {
-        let mut cached = Vec::with_capacity(outputs.len());
-        for (path, digest) in outputs {
-            let full = root.join(path);
-            let meta = fs::metadata(&full)?;
-            let inline = if meta.len() <= INLINE_MAX {
-                let bytes = fs::read(&full)?;
-                if Digest::of(&bytes) != *digest {
-                    return Err(BlobError::Corrupt);
-                }
-                Some(bytes)
-            } else {
-                self.blobs.put(&full, *digest)?;
-                None
-            };
-            cached.push(CachedOutput {
-                path: path.clone(),
-                digest: *digest,
-                mode: meta.permissions().mode() & 0o7777,
-                inline,
-            });
+    ) -> Result<Vec<(String, Digest)>, BlobError> {
+        let collected = collect(root, &task.outputs, &self.blobs);
+        if !collected.stored {
+            return Err(BlobError::Corrupt);
         }
+        let outputs = collected.cached_outputs();
+        let recorded = outputs.iter().map(|o| (o.path.clone(), o.digest)).collect();
         self.actions
             .put(&ActionResult {
                 key,
-                outputs: cached,
+                outputs,
                 exit_code: 0,
                 duration_ms,
                 preimage: preimage.clone(),
                 checks: Vec::new(),
             })
-            .map_err(BlobError::Io)
+            .map_err(BlobError::Io)?;
+        Ok(recorded)
     }
 
-    /// The entry for `key`, if it is sound for `task` (names only its declared outputs)
-    /// and every blob it needs is present.
+    /// The entry for `key`, if it is sound for `task` (names only its declared outputs,
+    /// symlinks only inside the project) and every blob it needs is present.
     pub(crate) fn lookup(&self, key: Digest, task: &Task) -> Option<ActionResult> {
         let entry = self.actions.get(key)?;
         let sound = entry
             .outputs
             .iter()
-            .all(|o| declares(task, &o.path) && o.available(&self.blobs));
+            .all(|o| declares(task, &o.path) && o.available(&self.blobs) && o.link_stays_inside());
         let complete = task.outputs.iter().all(|declared| {
             declared.is_dir
                 || entry
@@ -152,16 +138,32 @@ impl Cache {
     /// Make the task's outputs on disk exactly the entry's: files that differ from
     /// `now` are copied out of the CAS (verified), files inside directory outputs that
     /// the entry does not list are removed. Returns how many files were restored.
+    /// Nothing is written through a symlink or outside the project (see `confined`).
     pub(crate) fn restore(
         &self,
-        root: &Path,
+        root: &crate::scan::Root,
         entry: &ActionResult,
         task: &Task,
         now: &[(String, Digest)],
     ) -> Result<usize, BlobError> {
-        let mut restored = 0;
+        self.place(root, &entry.outputs, task, now, From::Cache)?;
+        self.actions.touch(entry.key);
+        Ok(restored_count(&entry.outputs, now))
+    }
+
+    /// Write `outputs` (a cache entry's, or a worktree run's) into `root` for `task`,
+    /// leaving what already matches `now`.
+    pub(crate) fn place(
+        &self,
+        root: &crate::scan::Root,
+        outputs: &[CachedOutput],
+        task: &Task,
+        now: &[(String, Digest)],
+        from: From<'_>,
+    ) -> Result<(), BlobError> {
+        let mut dirs = Dirs::new(root, task);
         // Both lists are sorted by path.
-        for output in &entry.outputs {
+        for output in outputs {
             let current = now
                 .binary_search_by(|(p, _)| p.as_str().cmp(&output.path))
                 .ok()
@@ -169,34 +171,151 @@ impl Cache {
             if current == Some(output.digest) {
                 continue;
             }
-            let target = root.join(&output.path);
-            // A directory in the way (a file output that became a directory) goes.
-            if target.is_dir() {
-                fs::remove_dir_all(&target)?;
+            let (dir, name) = dirs.parent_of(&output.path, true)?;
+            if let Some(target) = &output.link {
+                dir.symlink(name, target)?;
+                continue;
             }
-            match &output.inline {
-                Some(bytes) => BlobStore::write_inline(bytes, output.digest, &target, output.mode)?,
-                None => self.blobs.get(output.digest, &target, output.mode)?,
-            }
-            restored += 1;
-        }
-        for (path, _) in now {
-            let listed = entry
-                .outputs
-                .binary_search_by(|o| o.path.as_str().cmp(path))
-                .is_ok();
-            if !listed {
-                match fs::remove_file(root.join(path)) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(BlobError::Io(e)),
-                    _ => restored += 1,
+            match (&output.inline, from) {
+                (Some(bytes), _) => dir.write_verified(
+                    name,
+                    &mut &bytes[..],
+                    output.digest,
+                    Some(output.mode),
+                    self.blobs.temp(),
+                )?,
+                (None, From::Cache) => self.blobs.get(output.digest, dir, name, output.mode)?,
+                (None, From::Worktree(made_in)) => {
+                    let path = ProjectPath::try_from(output.path.clone())
+                        .map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
+                    let mut file = cas::open_no_follow(&path.to_path(made_in))?;
+                    dir.write_verified(
+                        name,
+                        &mut file,
+                        output.digest,
+                        Some(output.mode),
+                        self.blobs.temp(),
+                    )?;
                 }
             }
         }
-        for declared in task.outputs.iter().filter(|o| o.is_dir) {
-            fs::create_dir_all(declared.path.to_path(root))?;
+        for (path, _) in now {
+            let listed = outputs
+                .binary_search_by(|o| o.path.as_str().cmp(path))
+                .is_ok();
+            if !listed && let Ok((dir, name)) = dirs.parent_of(path, false) {
+                dir.remove(name)?;
+            }
         }
-        self.actions.touch(entry.key);
-        Ok(restored)
+        for declared in task.outputs.iter().filter(|o| o.is_dir) {
+            dirs.declared_dir(&declared.path)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where [`Cache::place`] takes the contents of outputs that are not inline.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum From<'a> {
+    /// The CAS.
+    Cache,
+    /// The files themselves, in the worktree the task ran in (verified all the same).
+    Worktree(&'a Path),
+}
+
+/// How many of `outputs` differ from `now`, and how many of `now` are not in
+/// `outputs`: what a restore changed.
+fn restored_count(outputs: &[CachedOutput], now: &[(String, Digest)]) -> usize {
+    let changed = outputs
+        .iter()
+        .filter(|o| {
+            now.binary_search_by(|(p, _)| p.as_str().cmp(&o.path))
+                .ok()
+                .is_none_or(|i| now[i].1 != o.digest)
+        })
+        .count();
+    let removed = now
+        .iter()
+        .filter(|(p, _)| {
+            outputs
+                .binary_search_by(|o| o.path.as_str().cmp(p))
+                .is_err()
+        })
+        .count();
+    changed + removed
+}
+
+/// The directories a restore writes into, opened once each: a declared output's
+/// parent through [`Dir::anchor`] (following only symlinks that stay inside), and below
+/// it, inside the output, without following anything.
+struct Dirs<'a> {
+    root: &'a crate::scan::Root,
+    task: &'a Task,
+    open: rustc_hash::FxHashMap<String, Dir>,
+}
+
+impl<'a> Dirs<'a> {
+    fn new(root: &'a crate::scan::Root, task: &'a Task) -> Dirs<'a> {
+        Dirs {
+            root,
+            task,
+            open: rustc_hash::FxHashMap::default(),
+        }
+    }
+
+    /// The directory `path` (an output file) goes into, and its file name; directories
+    /// are made (and symlinks or files in their way replaced) when `make`.
+    fn parent_of<'p>(&mut self, path: &'p str, make: bool) -> Result<(&Dir, &'p str), BlobError> {
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if !self.open.contains_key(parent) {
+            let dir = self.open_dir(path, parent, make)?;
+            self.open.insert(parent.to_owned(), dir);
+        }
+        let dir = self
+            .open
+            .get(parent)
+            .ok_or_else(|| BlobError::Io(std::io::Error::other("no directory")))?;
+        Ok((dir, name))
+    }
+
+    fn open_dir(&self, path: &str, parent: &str, make: bool) -> Result<Dir, BlobError> {
+        let declared = self
+            .task
+            .outputs
+            .iter()
+            .find(|o| {
+                o.path.as_str() == path || (o.is_dir && path.starts_with(&format!("{}/", o.path)))
+            })
+            .ok_or_else(|| {
+                BlobError::Io(std::io::Error::other(format!(
+                    "{path} is not an output of the task"
+                )))
+            })?;
+        // Up to the declared output: the project's directories. From it down: the output's.
+        let above = declared.path.ancestors().next().unwrap_or("");
+        let below = parent
+            .strip_prefix(above)
+            .map(|rest| rest.trim_start_matches('/'))
+            .unwrap_or("");
+        let anchor = Dir::anchor(self.root, above)?;
+        if below.is_empty() {
+            return Ok(anchor);
+        }
+        if make {
+            Ok(anchor.inner(below, true)?)
+        } else {
+            Ok(anchor.inner(below, false)?)
+        }
+    }
+
+    /// Make sure a declared directory output exists as a real directory.
+    fn declared_dir(&mut self, path: &ProjectPath) -> Result<(), BlobError> {
+        let (above, name) = path
+            .as_str()
+            .rsplit_once('/')
+            .unwrap_or(("", path.as_str()));
+        Dir::anchor(self.root, above)?.inner(name, true)?;
+        Ok(())
     }
 }
 
@@ -209,10 +328,39 @@ pub(crate) struct Collected {
     pub(crate) files: Vec<CollectedFile>,
     /// Declared directory outputs that do not exist.
     pub(crate) missing_dirs: Vec<String>,
+    /// Outputs that are, or lie behind, a symlink leading out of the project: the task
+    /// fails with these (`(output, where it leads)`), nothing of them is read.
+    pub(crate) outside: Vec<(String, PathBuf)>,
     /// When the look started (for the stat cache's racy rule).
     pub(crate) started_ns: i64,
     /// Every file is in the CAS or inline, under the digest it was hashed to.
     pub(crate) stored: bool,
+}
+
+impl Collected {
+    /// The outputs as a cache entry lists them, sorted by path.
+    pub(crate) fn cached_outputs(&self) -> Vec<CachedOutput> {
+        let mut outputs: Vec<CachedOutput> = self
+            .files
+            .iter()
+            .filter_map(|file| {
+                let digest = file.found.digest()?;
+                let link = match &file.found {
+                    crate::scan::Found::Link { target, .. } => Some(target.clone()),
+                    _ => None,
+                };
+                Some(CachedOutput {
+                    path: file.path.to_string(),
+                    digest,
+                    mode: file.mode,
+                    inline: file.inline.clone(),
+                    link,
+                })
+            })
+            .collect();
+        outputs.sort_by(|a, b| a.path.cmp(&b.path));
+        outputs
+    }
 }
 
 /// One output file as a run left it.
@@ -226,7 +374,10 @@ pub(crate) struct CollectedFile {
     pub(crate) inline: Option<Vec<u8>>,
 }
 
-/// Look at and store `outputs` (a task's declared outputs) under `root`.
+/// Look at and store `outputs` (a task's declared outputs) under `root`. Nothing is
+/// read through a symlink: an output that is one is kept as one when it stays inside
+/// the project, and one leading out (or an output whose directory leads out) is
+/// reported in `outside` and not read.
 pub(crate) fn collect(
     root: &crate::scan::Root,
     outputs: &[crate::spec::Output],
@@ -235,47 +386,78 @@ pub(crate) fn collect(
     let started_ns = crate::scan::now_ns();
     let mut paths = Vec::new();
     let mut missing_dirs = Vec::new();
+    let mut outside = Vec::new();
     for output in outputs {
-        if !output.is_dir {
-            paths.push(output.path.clone());
-        } else if output.path.to_path(&root.path).is_dir() {
-            paths.extend(crate::scan::walk_files(
-                &root.path,
-                output.path.as_str(),
-                &[],
-            ));
-        } else {
-            missing_dirs.push(output.display());
+        if let Some(target) = parent_outside(root, &output.path) {
+            outside.push((output.display(), target));
+            continue;
+        }
+        let full = output.path.to_path(&root.path);
+        match std::fs::symlink_metadata(&full) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if let crate::scan::Found::Outside { target } =
+                    crate::scan::link(&output.path, &full, root)
+                {
+                    outside.push((output.display(), target));
+                } else {
+                    paths.push(output.path.clone());
+                }
+            }
+            Ok(meta) if output.is_dir && meta.is_dir() => {
+                paths.extend(crate::scan::walk_files(
+                    &root.path,
+                    output.path.as_str(),
+                    &[],
+                ));
+            }
+            Ok(meta) if output.is_dir && !meta.file_type().is_symlink() => {
+                missing_dirs.push(output.display());
+            }
+            Err(_) if output.is_dir => missing_dirs.push(output.display()),
+            _ => paths.push(output.path.clone()),
         }
     }
     let mut stored = true;
     let files = paths
         .into_iter()
-        .map(|path| {
-            let full = path.to_path(&root.path);
-            let (found, mode, inline) = crate::scan::look_written(&full, root, INLINE_MAX)
+        .filter_map(|path| {
+            let (found, mode, inline) = crate::scan::look_written(&path, root, INLINE_MAX)
                 .unwrap_or((crate::scan::Found::Missing, 0o644, None));
+            if let crate::scan::Found::Outside { target } = &found {
+                outside.push((path.to_string(), target.clone()));
+                return None;
+            }
             if inline.is_none()
-                && let Some(digest) = found.digest()
+                && let crate::scan::Found::File { digest, .. } = &found
             {
                 // The copy is verified against the digest: a file that changed since
                 // it was hashed is not cached.
-                stored &= blobs.put(&full, digest).is_ok();
+                stored &= blobs.put(&path.to_path(&root.path), *digest).is_ok();
             }
-            CollectedFile {
+            Some(CollectedFile {
                 path,
                 found,
                 mode,
                 inline,
-            }
+            })
         })
         .collect();
     Collected {
         files,
         missing_dirs,
+        outside,
         started_ns,
         stored,
     }
+}
+
+/// Where the directory holding `path` leads, if out of the project (a task may have
+/// made `out` a symlink to `/etc`).
+fn parent_outside(root: &crate::scan::Root, path: &ProjectPath) -> Option<PathBuf> {
+    let parent = path.ancestors().next()?;
+    let resolved = std::fs::canonicalize(root.path.join(parent)).ok()?;
+    let inside = root.canonical().is_none_or(|r| resolved.starts_with(r));
+    (!inside).then_some(resolved)
 }
 
 /// Whether `path` is one of the task's declared outputs or inside a directory output.

@@ -1,4 +1,5 @@
-//! `conduct accept TARGET...`: record the current state of the named tasks as fresh
+//! `conduct accept [TARGET...]`: record the current state of the named tasks (all of
+//! them without a target, said in a first line) as fresh
 //! without running them, for an edit that changes nothing that matters (a cosmetic spec
 //! change). Their outputs must exist; dependencies pulled in are not accepted, only
 //! read: a stale one is named, since the targets are accepted against its current
@@ -17,10 +18,22 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
     let loaded = Arc::clone(&session.loaded);
     let spec = &loaded.spec;
     let selection = loaded.graph.select(spec, targets)?;
-    let named = loaded.graph.select_named(spec, targets)?;
+    let named = if targets.is_empty() {
+        vec![true; spec.tasks.len()]
+    } else {
+        loaded.graph.select_named(spec, targets)?
+    };
     session.prepare(&selection)?;
     let mut code = 0;
     let mut text = String::new();
+    if targets.is_empty() {
+        // No target: every task, said up front so nobody accepts the world by accident.
+        let n = spec.tasks.iter().filter(|t| t.run.is_some()).count();
+        text.push_str(&format!(
+            "accepting all {n} task{} as they are on disk\n",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
     for &task in &selection.tasks {
         let id = spec.task(task).id.to_string();
         if spec.task(task).run.is_none() {
@@ -63,10 +76,20 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
             .get(&id)
             .and_then(|s| s.success.as_ref())
             .map_or(0, |s| s.duration_ms);
+        // Stored like a run, so other checkouts restore the accepted outputs too.
+        let outputs = match session.store(task, verdict.key, &preimage, previous_ms) {
+            Ok(outputs) => outputs,
+            Err(error) => {
+                text.push_str(&format!(
+                    "note: {id} could not be stored in the cache: {error}\n"
+                ));
+                verdict.outputs.files.clone()
+            }
+        };
         let state = session.task_state(&id);
         state.success = Some(Success {
             key: verdict.key,
-            outputs: verdict.outputs.files.clone(),
+            outputs,
             duration_ms: previous_ms,
         });
         state.last_run = Some(LastRun {
@@ -76,14 +99,6 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
             reasons: vec!["accepted".to_owned()],
             finished_at: crate::state::now_secs(),
         });
-        // Stored like a run, so other checkouts restore the accepted outputs too.
-        if let Err(error) =
-            session.store(verdict.key, &preimage, &verdict.outputs.files, previous_ms)
-        {
-            text.push_str(&format!(
-                "note: {id} could not be stored in the cache: {error}\n"
-            ));
-        }
         session.settle(task, verdict.outputs.files);
         text.push_str(&format!("accepted: {id}\n"));
     }

@@ -13,9 +13,9 @@ use crate::units::format_size;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CacheCommand {
     Stats,
-    /// Shrink to at most this many bytes.
+    /// Shrink to at most this many bytes (`None`: the project's `[cache] max_size`).
     Gc {
-        max_bytes: u64,
+        max_bytes: Option<u64>,
     },
     Verify,
 }
@@ -61,6 +61,7 @@ pub(crate) fn run(
             text
         }
         CacheCommand::Gc { max_bytes } => {
+            let max_bytes = max_bytes.unwrap_or(session.loaded.spec.project.cache_max_bytes);
             let live: FxHashSet<_> = session
                 .state
                 .tasks

@@ -1,19 +1,22 @@
 //! `conduct clean [--outputs] [--cache] [--worktrees [--branches]]`: remove what builds
 //! made. `--outputs` removes every declared output (the state and cache stay, so the
-//! next build restores them); `--cache` empties the cache directory (state, cache, logs,
-//! instructions), keeping only its lock, which it holds meanwhile. Without flags, both.
+//! next build restores them); `--cache` empties the cache directory of what conduct keeps
+//! there (state, cache, logs, instructions), keeping its lock, which it holds
+//! meanwhile, and its CACHEDIR.TAG; a directory without that mark is refused (see
+//! `cache::dir`). Nothing is removed through a symlink. Without flags, both.
 //! `--worktrees` removes the agent worktrees (never by default: they may hold work an
 //! agent left uncommitted), `--branches` their branches too.
 
-use std::fs;
 use std::io;
-use std::path::Path;
 
 use crate::commands::Stdout;
+use crate::confined::Dir;
 use crate::error::Error;
 use crate::exec::worktree::Repo;
 use crate::project::Locator;
+use crate::scan::Root;
 use crate::session::{Access, Session};
+use crate::spec::ProjectPath;
 use crate::spec::Workspace;
 
 /// What `conduct clean` removes.
@@ -49,7 +52,7 @@ pub(crate) fn run(
         let mut removed = 0;
         for task in &session.loaded.spec.tasks {
             for output in &task.outputs {
-                if remove(&output.path.to_path(&session.root.path)).map_err(error)? {
+                if remove(&session.root, &output.path).map_err(error)? {
                     removed += 1;
                 }
             }
@@ -57,14 +60,8 @@ pub(crate) fn run(
         text.push_str(&format!("removed {removed} outputs\n"));
     }
     if cache {
-        let mut removed = 0;
-        if let Ok(entries) = fs::read_dir(&session.cache_dir) {
-            for entry in entries.filter_map(Result::ok) {
-                if entry.file_name() != "lock" && remove(&entry.path()).map_err(error)? {
-                    removed += 1;
-                }
-            }
-        }
+        let removed =
+            crate::cache::dir::clean(&session.root.path, &session.loaded.spec.project.cache)?;
         text.push_str(&format!("emptied the cache ({removed} entries)\n"));
     }
     session.finish();
@@ -103,12 +100,15 @@ fn worktrees(session: &Session, branches: bool) -> Result<String, Error> {
     Ok(removed.concat())
 }
 
-/// Remove a file or a directory tree; whether there was something.
-fn remove(path: &Path) -> io::Result<bool> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path).map(|()| true),
-        Ok(_) => fs::remove_file(path).map(|()| true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
+/// Remove a declared output (a file, a symlink, or a directory tree), never through a
+/// symlink; whether there was something.
+fn remove(root: &Root, path: &ProjectPath) -> io::Result<bool> {
+    let (above, name) = path
+        .as_str()
+        .rsplit_once('/')
+        .unwrap_or(("", path.as_str()));
+    if !root.path.join(above).exists() {
+        return Ok(false);
     }
+    Dir::anchor(root, above)?.remove(name)
 }

@@ -21,6 +21,7 @@ use crate::rules::{Rule, RuleCheck};
 use crate::session::{Access, Session};
 use crate::spec::{Input, InputKind, Output, Run, Task, TaskIdx};
 use crate::state::RunStatus;
+use crate::text;
 use crate::units::format_duration;
 
 #[derive(Serialize)]
@@ -292,12 +293,16 @@ fn json_rule(rule: &Rule) -> JsonRule<'_> {
 /// Aligned columns: id, title, effort, agent, deps; a header line per group.
 fn table(project: &Project, statuses: &[&str]) -> String {
     let spec = &project.loaded.spec;
-    let width = |f: &dyn Fn(&Task) -> usize| spec.tasks.iter().map(f).max().unwrap_or(0);
-    let id_w = width(&|t| t.id.as_str().len());
-    let status_w = statuses.iter().map(|s| s.len()).max().unwrap_or(0);
-    let title_w = width(&|t| t.display_title().chars().count());
-    let effort_w = width(&|t| effort(t).map_or(1, |e| e.len()));
-    let agent_w = width(&|t| t.agent.as_deref().map_or(1, str::len));
+    let efforts: Vec<String> = spec
+        .tasks
+        .iter()
+        .map(|t| effort(t).unwrap_or_else(|| "-".into()))
+        .collect();
+    let id_w = text::column(spec.tasks.iter().map(|t| t.id.as_str()));
+    let status_w = text::column(statuses.iter().copied());
+    let title_w = text::column(spec.tasks.iter().map(Task::display_title));
+    let effort_w = text::column(efforts.iter().map(String::as_str));
+    let agent_w = text::column(spec.tasks.iter().map(|t| t.agent.as_deref().unwrap_or("-")));
 
     let mut sections: Vec<(String, Vec<TaskIdx>)> = spec
         .groups
@@ -347,19 +352,21 @@ fn table(project: &Project, statuses: &[&str]) -> String {
         for &idx in tasks {
             let task = spec.task(idx);
             let deps = deps(project, idx);
-            let line = format!(
-                "  {:id_w$}  {:status_w$}  {:title_w$}  {:>effort_w$}  {:agent_w$}  {}",
-                task.id.as_str(),
-                statuses[idx.index()],
-                task.display_title(),
-                effort(task).unwrap_or_else(|| "-".into()),
-                task.agent.as_deref().unwrap_or("-"),
-                if deps.is_empty() {
-                    String::new()
-                } else {
-                    format!("<- {}", deps.join(", "))
-                },
-            );
+            let mut line = String::from("  ");
+            text::left(&mut line, task.id.as_str(), id_w);
+            line.push_str("  ");
+            text::left(&mut line, statuses[idx.index()], status_w);
+            line.push_str("  ");
+            text::left(&mut line, task.display_title(), title_w);
+            line.push_str("  ");
+            text::right(&mut line, &efforts[idx.index()], effort_w);
+            line.push_str("  ");
+            text::left(&mut line, task.agent.as_deref().unwrap_or("-"), agent_w);
+            line.push_str("  ");
+            if !deps.is_empty() {
+                line.push_str("<- ");
+                line.push_str(&deps.join(", "));
+            }
             text.push_str(line.trim_end());
             text.push('\n');
         }

@@ -16,6 +16,7 @@ use crate::estimate::{self, BarrierEstimate, Estimate, WeightSource};
 use crate::project::Locator;
 use crate::session::{Access, Session};
 use crate::spec::{Spec, TaskIdx};
+use crate::text;
 use crate::units::format_seconds;
 
 /// What `conduct plan` was asked.
@@ -262,25 +263,24 @@ fn text(spec: &Spec, options: &PlanOptions, p: &Planning, groups: usize) -> Stri
         e.critical_path.len(),
         if e.critical_path.len() == 1 { "" } else { "s" }
     ));
-    let id_w = e
-        .critical_path
-        .iter()
-        .map(|t| id(t).len())
-        .max()
-        .unwrap_or(0);
-    let title_w = e
-        .critical_path
-        .iter()
-        .map(|&t| spec.task(t).display_title().chars().count())
-        .max()
-        .unwrap_or(0);
+    let id_w = text::column(e.critical_path.iter().map(id));
+    let title_w = text::column(
+        e.critical_path
+            .iter()
+            .map(|&t| spec.task(t).display_title()),
+    );
     for &t in &e.critical_path {
-        lines.push(format!(
-            "  {:id_w$}  {:title_w$}  {:>8}",
-            id(&t),
-            spec.task(t).display_title(),
-            format_seconds(p.weights[t.index()].unwrap_or(0.0))
-        ));
+        let mut line = String::from("  ");
+        text::left(&mut line, id(&t), id_w);
+        line.push_str("  ");
+        text::left(&mut line, spec.task(t).display_title(), title_w);
+        line.push_str("  ");
+        text::right(
+            &mut line,
+            &format_seconds(p.weights[t.index()].unwrap_or(0.0)),
+            8,
+        );
+        lines.push(line);
     }
     lines.push(String::new());
     lines.push(format!(

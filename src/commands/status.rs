@@ -9,6 +9,7 @@ use crate::commands::check::to_json;
 use crate::error::Error;
 use crate::project::Locator;
 use crate::session::{Access, Session};
+use crate::text;
 
 #[derive(Serialize)]
 struct JsonStatus<'a> {
@@ -49,11 +50,14 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
         ))?;
         return Ok(0);
     }
-    let id_w = rows.iter().map(|r| r.id.len()).max().unwrap_or(0);
-    let status_w = rows.iter().map(|r| r.status.len()).max().unwrap_or(0);
+    let id_w = text::column(rows.iter().map(|r| r.id));
+    let status_w = text::column(rows.iter().map(|r| r.status));
     let mut text = String::new();
     for row in &rows {
-        let mut line = format!("{:id_w$}  {:status_w$}", row.id, row.status);
+        let mut line = String::new();
+        text::left(&mut line, row.id, id_w);
+        line.push_str("  ");
+        text::left(&mut line, row.status, status_w);
         if let (Some(ms), Some(attempts)) = (row.duration_ms, row.attempts) {
             line.push_str(&format!(
                 "  {:>8}  {attempts} attempt{}",

@@ -232,7 +232,7 @@ fn run_job(job: &Job, events: &dyn Fn(WorkerEvent)) -> (Exit, Duration) {
         Err(e) => {
             // Only possible if something else reaped our child; the process is gone.
             let duration = start.elapsed();
-            if let Ok(mut log) = File::options().append(true).open(&job.log) {
+            if let Ok(mut log) = crate::confined::open_existing(&job.log, true) {
                 let _ = writeln!(log, "conduct: cannot wait for the task's process: {e}");
             }
             let exit = Exit::Failed {
@@ -280,7 +280,7 @@ impl Log {
     /// The log at `path`: an existing one is truncated (and its inode reused), a
     /// missing one is left missing until there is something to write.
     fn reuse(path: &Path) -> Log {
-        let file = File::options().write(true).truncate(true).open(path).ok();
+        let file = crate::confined::open_existing(path, false).ok();
         Log {
             path: path.to_path_buf(),
             file,
@@ -290,7 +290,7 @@ impl Log {
 
     fn create(&mut self) -> io::Result<&File> {
         if self.file.is_none() {
-            self.file = Some(File::create(&self.path)?);
+            self.file = Some(crate::confined::create_file(&self.path)?);
         }
         self.file
             .as_ref()

@@ -240,18 +240,15 @@ impl Workspace {
 }
 
 /// Copy `files` (project-relative) from `root` into the same places under `dir`: what a
-/// task reads must be in its worktree as conduct hashed it, not as HEAD has it.
+/// task reads must be in its worktree as conduct hashed it, not as HEAD has it. A
+/// symlink that HEAD has where a file goes is replaced, never written through (a
+/// repository could commit `docs/plan.md -> ~/.bashrc`).
 pub(crate) fn bring_in(root: &Path, dir: &Path, files: &[String]) -> io::Result<()> {
+    let into = crate::scan::Root::new(dir);
     for file in files {
-        let from = root.join(file);
-        let to = dir.join(file);
-        if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        if fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
-            fs::remove_dir_all(&to)?;
-        }
-        fs::copy(&from, &to)?;
+        let mut from = fs::File::open(root.join(file))?;
+        let (parent, name) = file.rsplit_once('/').unwrap_or(("", file));
+        crate::confined::Dir::anchor(&into, parent)?.overwrite(name, &mut from)?;
     }
     Ok(())
 }
@@ -315,42 +312,4 @@ fn setup(argv: &[String], root: &Path, dir: &Path) -> Result<(), WorktreeError> 
             output.status
         ),
     })
-}
-
-/// After a successful run, the workspace's declared outputs replace the project root's
-/// (an output the run did not leave is removed from the root too, so it is not taken
-/// for the run's).
-pub(crate) fn bring_out(
-    dir: &Path,
-    root: &Path,
-    outputs: &[crate::spec::Output],
-) -> io::Result<()> {
-    for output in outputs {
-        let from = output.path.to_path(dir);
-        let to = output.path.to_path(root);
-        match fs::symlink_metadata(&to) {
-            Ok(meta) if meta.is_dir() => fs::remove_dir_all(&to)?,
-            Ok(_) => fs::remove_file(&to)?,
-            Err(_) => {}
-        }
-        if fs::symlink_metadata(&from).is_err() {
-            continue;
-        }
-        if output.is_dir {
-            fs::create_dir_all(&to)?;
-            for file in crate::scan::walk_files(dir, output.path.as_str(), &[]) {
-                copy_file(&file.to_path(dir), &file.to_path(root))?;
-            }
-        } else {
-            copy_file(&from, &to)?;
-        }
-    }
-    Ok(())
-}
-
-fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    fs::copy(from, to).map(|_| ())
 }

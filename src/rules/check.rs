@@ -8,7 +8,6 @@
 //! result says whether it may be cached: a verdict on the files is; a timeout or an
 //! interruption is not.
 
-use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -286,7 +285,7 @@ fn run_once(command: &str, file: &str, context: &Context<'_>) -> std::io::Result
     if let Some(dir) = context.log.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let log = File::create(&context.log)?;
+    let log = crate::confined::create_file(&context.log)?;
     let mut child = Command::new(program)
         .args(args)
         .arg(command)

@@ -93,6 +93,32 @@ pub(crate) fn check(
                         && let Err(escape) = disk.lookup(prefix.as_str())
                     {
                         error(input.span, escape.into_error(&prefix));
+                        continue;
+                    }
+                    // `conduct check` looks at what the glob matches as the build's scan
+                    // does (the build reports the same files from its own look).
+                    if leaves == Leaves::Check {
+                        let skip = [
+                            ".git",
+                            spec.project.cache.as_str(),
+                            spec.project.worktrees.as_str(),
+                        ];
+                        let matcher = glob.glob.compile_matcher();
+                        let prefix = glob.literal_prefix();
+                        let listing = disk
+                            .listings
+                            .entry(prefix.clone())
+                            .or_insert_with(|| {
+                                std::sync::Arc::new(crate::scan::walk_files(
+                                    disk.base, &prefix, &skip,
+                                ))
+                            })
+                            .clone();
+                        for path in listing.iter().filter(|p| matcher.is_match(p.as_str())) {
+                            if let Err(escape) = disk.lookup(path.as_str()) {
+                                error(input.span, escape.into_error(path));
+                            }
+                        }
                     }
                 }
                 InputKind::Command(_) => {}
@@ -135,20 +161,24 @@ impl Escape {
 }
 
 struct Disk<'r> {
-    root: &'r Path,
-    canonical_root: Option<PathBuf>,
+    root: crate::scan::Root,
+    /// Where the files are, for reading.
+    base: &'r Path,
     /// Per path prefix: what is there, or where it escapes to.
     entries: FxHashMap<String, Result<Entry, Escape>>,
     outlines: FxHashMap<ProjectPath, Result<(String, Outline), String>>,
+    /// The files under each glob's literal prefix.
+    listings: FxHashMap<String, std::sync::Arc<Vec<ProjectPath>>>,
 }
 
 impl<'r> Disk<'r> {
     fn new(root: &'r Path) -> Disk<'r> {
         Disk {
-            root,
-            canonical_root: fs::canonicalize(root).ok(),
+            root: crate::scan::Root::new(root),
+            base: root,
             entries: FxHashMap::default(),
             outlines: FxHashMap::default(),
+            listings: FxHashMap::default(),
         }
     }
 
@@ -179,35 +209,21 @@ impl<'r> Disk<'r> {
     }
 
     fn examine(&self, prefix: &str) -> Result<Entry, Escape> {
-        let full = self.root.join(prefix);
+        let full = self.base.join(prefix);
         let meta = match fs::symlink_metadata(&full) {
             Ok(meta) => meta,
             Err(_) => return Ok(Entry::Missing),
         };
         if meta.file_type().is_symlink() {
-            let target = match fs::canonicalize(&full) {
-                Ok(target) => target,
-                // A dangling link: judge it by what it names.
-                Err(_) => {
-                    let link = fs::read_link(&full).unwrap_or_default();
-                    let parent = full.parent().unwrap_or(self.root);
-                    let target = parent.join(link);
-                    if !lexically_inside(&target, self.canonical_root.as_deref(), self.root) {
-                        return Err(Escape { target });
-                    }
-                    return Ok(Entry::Missing);
-                }
+            return match crate::scan::follow(&full, &self.root) {
+                crate::scan::Followed::Outside(target) => Err(Escape { target }),
+                crate::scan::Followed::Dangling => Ok(Entry::Missing),
+                crate::scan::Followed::Inside => Ok(if full.is_dir() {
+                    Entry::Dir
+                } else {
+                    Entry::File
+                }),
             };
-            if let Some(root) = &self.canonical_root
-                && !target.starts_with(root)
-            {
-                return Err(Escape { target });
-            }
-            return Ok(if target.is_dir() {
-                Entry::Dir
-            } else {
-                Entry::File
-            });
         }
         Ok(if meta.is_dir() {
             Entry::Dir
@@ -232,7 +248,7 @@ impl<'r> Disk<'r> {
             }
             Ok(_) => {}
         }
-        let root = self.root;
+        let root = self.base;
         let outline = self.outlines.entry(file.clone()).or_insert_with(|| {
             read_text(&file.to_path(root))
                 .map(|text| {
@@ -283,20 +299,4 @@ fn read_text(path: &Path) -> io::Result<String> {
     let bytes = fs::read(path)?;
     String::from_utf8(bytes)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
-}
-
-/// Whether `path` (possibly with `..`) stays under the root, judged without the disk.
-fn lexically_inside(path: &Path, canonical_root: Option<&Path>, root: &Path) -> bool {
-    let mut parts: Vec<std::path::Component<'_>> = Vec::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::ParentDir => {
-                parts.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => parts.push(other),
-        }
-    }
-    let normal: PathBuf = parts.iter().collect();
-    normal.starts_with(root) || canonical_root.is_some_and(|r| normal.starts_with(r))
 }

@@ -63,6 +63,22 @@ pub(crate) enum SpecErrorKind {
         text: String,
         reason: String,
     },
+    #[error("`{key}` is not a size: `{text}`")]
+    BadSize { key: &'static str, text: String },
+    #[error("output `{path}` of task `{task}` is {what}")]
+    ProtectedOutput {
+        path: String,
+        task: String,
+        /// What it is or holds: "the config file", "inside the git repository", ...
+        what: String,
+    },
+    #[error("`{key}` = `{path}` {conflict}")]
+    ProjectDirConflict {
+        key: &'static str,
+        path: String,
+        /// How it collides: "is the git repository", "holds input `x` of task `T`", ...
+        conflict: String,
+    },
     #[error("path `{path}` {problem}")]
     BadPath { path: String, problem: PathProblem },
     #[error("invalid glob `{glob}`: {reason}")]
@@ -194,6 +210,9 @@ impl SpecErrorKind {
             },
             K::InvalidName { what, problem, .. } => match problem {
                 NameProblem::Reserved => format!("`all` selects every task; rename the {what}"),
+                NameProblem::TooLong(_) => format!(
+                    "shorten the {what}: conduct names files after it, and a file name holds 255 bytes"
+                ),
                 _ => format!("a {what} may use letters, digits, `_`, `.` and `-`"),
             },
             K::BadChoice {
@@ -207,8 +226,21 @@ impl SpecErrorKind {
             K::BadDuration { .. } => {
                 "write a duration like \"4h\", \"90m\", \"1h 30m\" or \"45s\"".into()
             }
+            K::BadSize { .. } => "write a size such as `10GiB`, `500M` or `2 GB`".into(),
+            K::ProtectedOutput { .. } => {
+                "conduct removes a task's outputs before it runs and restores them from the cache: declare only files the task writes".into()
+            }
+            K::ProjectDirConflict { key: "cache", .. } => {
+                "the cache is conduct's own directory (`conduct clean --cache` empties it): choose one that holds nothing else, such as `.cache`".into()
+            }
+            K::ProjectDirConflict { key, .. } => {
+                format!("choose a `{key}` directory that holds nothing of the project's")
+            }
             K::BadPath { problem, .. } => match problem {
                 PathProblem::Nul => "remove the NUL byte".into(),
+                PathProblem::ControlChar => {
+                    "rename the file without control characters (newlines, tabs): `CONDUCT_OUTPUTS` and other lists are one path per line".into()
+                }
                 PathProblem::Empty => "name a file or directory inside the project".into(),
                 _ => "write paths relative to the project root (the directory holding tasks.toml), staying inside it".into(),
             },

@@ -13,6 +13,7 @@ pub(crate) mod error;
 pub(crate) mod name;
 pub(crate) mod outputs;
 pub(crate) mod path;
+mod protected;
 mod raw;
 pub(crate) mod reader;
 pub(crate) mod section;
@@ -92,7 +93,10 @@ impl Spec {
     }
 }
 
-/// `[project]`.
+/// `conduct cache gc` without `--max-size` or `[cache] max_size`: 10 GiB.
+pub(crate) const DEFAULT_CACHE_MAX_BYTES: u64 = 10 << 30;
+
+/// `[project]` (and `[cache]`).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Project {
     pub(crate) name: Option<String>,
@@ -104,9 +108,15 @@ pub(crate) struct Project {
     pub(crate) hash_env: Vec<String>,
     pub(crate) cache: ProjectPath,
     pub(crate) worktrees: ProjectPath,
+    /// Where `cache` and `worktrees` were written (the default: the `[project]` table
+    /// or the start of the file), for errors about where they point.
+    pub(crate) cache_span: Span,
+    pub(crate) worktrees_span: Span,
     pub(crate) worktree_setup: Option<String>,
     /// How many run records `.cache/runs/` keeps (0: none are written).
     pub(crate) keep_runs: usize,
+    /// `[cache] max_size`: what `conduct cache gc` shrinks the cache to by default.
+    pub(crate) cache_max_bytes: u64,
 }
 
 impl Project {
@@ -127,8 +137,11 @@ impl Default for Project {
             hash_env: Vec::new(),
             cache: path(".cache"),
             worktrees: path(".conductor/workspaces"),
+            cache_span: Span::default(),
+            worktrees_span: Span::default(),
             worktree_setup: None,
             keep_runs: 50,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
         }
     }
 }

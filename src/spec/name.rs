@@ -2,9 +2,15 @@
 //!
 //! All three share one alphabet (`[A-Za-z0-9_.-]+`, SPEC §2) so they can appear in paths
 //! (`.cache/logs/<task>.log`), branch names (`agent/<ID>/<agent>`) and targets without
-//! quoting. `all` is reserved because it is the default target.
+//! quoting. `all` is reserved because it is the default target. A name is at most
+//! [`MAX_NAME`] characters: file names conduct derives from them
+//! (`.cache/logs/<task>.<rule>.check.log`, `agent-<ID>-<agent>`) must fit the 255 bytes
+//! a file name can hold, and a longer id would pass `check` only to fail every build.
 
 use std::fmt;
+
+/// The longest task id, group, rule or agent name.
+pub(crate) const MAX_NAME: usize = 100;
 
 /// Why a name was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +18,8 @@ pub(crate) enum NameProblem {
     Empty,
     BadChar(char),
     Reserved,
+    /// Longer than [`MAX_NAME`] (the length found).
+    TooLong(usize),
 }
 
 impl std::error::Error for NameProblem {}
@@ -22,12 +30,25 @@ impl fmt::Display for NameProblem {
             NameProblem::Empty => f.write_str("is empty"),
             NameProblem::BadChar(c) => write!(f, "contains {c:?}"),
             NameProblem::Reserved => f.write_str("is reserved for the default target"),
+            NameProblem::TooLong(n) => {
+                write!(f, "is {n} characters long (at most {MAX_NAME})")
+            }
         }
     }
 }
 
 /// Check a name against the shared alphabet.
 pub(crate) fn check_name(name: &str) -> Result<(), NameProblem> {
+    check_label(name)?;
+    if name == "all" {
+        return Err(NameProblem::Reserved);
+    }
+    Ok(())
+}
+
+/// Check a label that names files but is no target (an agent): the alphabet and the
+/// length of names, `all` allowed.
+pub(crate) fn check_label(name: &str) -> Result<(), NameProblem> {
     if name.is_empty() {
         return Err(NameProblem::Empty);
     }
@@ -37,8 +58,8 @@ pub(crate) fn check_name(name: &str) -> Result<(), NameProblem> {
     {
         return Err(NameProblem::BadChar(c));
     }
-    if name == "all" {
-        return Err(NameProblem::Reserved);
+    if name.len() > MAX_NAME {
+        return Err(NameProblem::TooLong(name.chars().count()));
     }
     Ok(())
 }
@@ -103,5 +124,12 @@ mod tests {
         assert_eq!(TaskId::new(""), Err(NameProblem::Empty));
         assert_eq!(GroupName::new("a b"), Err(NameProblem::BadChar(' ')));
         assert_eq!(GroupName::new("a/b"), Err(NameProblem::BadChar('/')));
+        assert!(TaskId::new(&"x".repeat(MAX_NAME)).is_ok());
+        assert_eq!(
+            TaskId::new(&"x".repeat(253)),
+            Err(NameProblem::TooLong(253))
+        );
+        assert_eq!(check_label("all"), Ok(()));
+        assert_eq!(check_label("../x"), Err(NameProblem::BadChar('/')));
     }
 }

@@ -86,6 +86,10 @@ pub(crate) enum PathProblem {
     Absolute,
     EscapesRoot,
     Nul,
+    /// A newline, tab or other control character: such a path cannot be told apart in
+    /// a newline-separated list (`CONDUCT_OUTPUTS`). Only paths written in tasks.toml
+    /// are refused for it (see [`ProjectPath::declared`]).
+    ControlChar,
 }
 
 impl std::error::Error for PathProblem {}
@@ -97,6 +101,7 @@ impl fmt::Display for PathProblem {
             PathProblem::Absolute => "is absolute",
             PathProblem::EscapesRoot => "escapes the project root",
             PathProblem::Nul => "contains a NUL byte",
+            PathProblem::ControlChar => "contains a control character",
         })
     }
 }
@@ -128,6 +133,15 @@ impl ProjectPath {
             return Err(PathProblem::Empty);
         }
         Ok(ProjectPath(Arc::from(parts.join("/"))))
+    }
+
+    /// A path written in tasks.toml: [`ProjectPath::new`], and no control characters.
+    /// (Files found on disk may have them; they are escaped where shown.)
+    pub(crate) fn declared(text: &str) -> Result<ProjectPath, PathProblem> {
+        if text.chars().any(char::is_control) {
+            return Err(PathProblem::ControlChar);
+        }
+        ProjectPath::new(text)
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -190,6 +204,15 @@ mod tests {
         assert_eq!(ProjectPath::new(""), Err(PathProblem::Empty));
         assert_eq!(ProjectPath::new("./"), Err(PathProblem::Empty));
         assert_eq!(ProjectPath::new("a\0b"), Err(PathProblem::Nul));
+        assert_eq!(
+            ProjectPath::declared("out/a\nb"),
+            Err(PathProblem::ControlChar)
+        );
+        assert_eq!(
+            ProjectPath::declared("out/\u{7f}"),
+            Err(PathProblem::ControlChar)
+        );
+        assert!(ProjectPath::new("out/a\nb").is_ok(), "found on disk: kept");
     }
 
     #[test]

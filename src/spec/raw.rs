@@ -20,7 +20,8 @@ use crate::spec::name::{GroupName, NameProblem, TaskId};
 use crate::spec::reader::{Key, Named, Reader, Value};
 use crate::spec::{GlobPattern, Input, InputKind, Output, Priority, Project, Run, Workspace};
 
-const TOP_KEYS: &[&str] = &["project", "groups", "tasks"];
+const TOP_KEYS: &[&str] = &["project", "cache", "groups", "tasks"];
+const CACHE_KEYS: &[&str] = &["max_size"];
 const PROJECT_KEYS: &[&str] = &[
     "name",
     "jobs",
@@ -121,6 +122,11 @@ pub(super) fn read(source: &Arc<SourceFile>) -> Result<RawSpec, Vec<SpecError>> 
                     raw.project = reader.project(table);
                 }
             }
+            "cache" => {
+                if let Some(table) = reader.table("cache", value) {
+                    raw.project.cache_max_bytes = reader.cache_table(table);
+                }
+            }
             "groups" => {
                 if let Some(table) = reader.table("groups", value) {
                     for (name, group) in table.iter() {
@@ -187,8 +193,10 @@ impl Reader<'_> {
                     {
                         if name == "cache" {
                             project.cache = path;
+                            project.cache_span = value.span().into();
                         } else {
                             project.worktrees = path;
+                            project.worktrees_span = value.span().into();
                         }
                     }
                 }
@@ -204,6 +212,51 @@ impl Reader<'_> {
             }
         }
         project
+    }
+
+    /// `[cache]`: the size `conduct cache gc` keeps the cache under.
+    fn cache_table(&mut self, table: &DeTable<'_>) -> u64 {
+        let mut max = crate::spec::DEFAULT_CACHE_MAX_BYTES;
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "max_size" => {
+                    if let Some(text) = self.string("max_size", value) {
+                        match crate::units::parse_size(&text) {
+                            Some(bytes) => max = bytes,
+                            None => self.err(
+                                value.span(),
+                                SpecErrorKind::BadSize {
+                                    key: "max_size",
+                                    text,
+                                },
+                            ),
+                        }
+                    }
+                }
+                _ => self.unknown_key(key, "[cache]", CACHE_KEYS),
+            }
+        }
+        max
+    }
+
+    /// An agent label names a worktree directory and a branch (SPEC §7): the alphabet
+    /// and length of names, so it can never reach out of the worktrees directory.
+    fn agent(&mut self, value: &Value<'_>) -> Option<String> {
+        let text = self.string("agent", value)?;
+        match crate::spec::name::check_label(&text) {
+            Ok(()) => Some(text),
+            Err(problem) => {
+                self.err(
+                    value.span(),
+                    SpecErrorKind::InvalidName {
+                        what: "agent",
+                        name: text,
+                        problem,
+                    },
+                );
+                None
+            }
+        }
     }
 
     fn env_name(&mut self, name: &str, span: Span) -> bool {
@@ -302,7 +355,7 @@ impl Reader<'_> {
                     }
                 }
                 "effort" => task.effort = self.duration("effort", value),
-                "agent" => task.agent = self.non_empty_string("agent", value),
+                "agent" => task.agent = self.agent(value),
                 "deps" => task.deps = self.named_list("deps", value),
                 "inputs" => task.inputs = self.inputs(value),
                 "outputs" => task.outputs = self.outputs(value),

@@ -256,7 +256,7 @@ impl<'f> Reader<'f> {
         parsed
     }
     pub(crate) fn path(&mut self, text: &str, span: Range<usize>) -> Option<ProjectPath> {
-        match ProjectPath::new(text) {
+        match ProjectPath::declared(text) {
             Ok(path) => Some(path),
             Err(problem) => {
                 self.err(

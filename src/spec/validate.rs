@@ -12,6 +12,7 @@ use crate::rules::RuleSet;
 use crate::source::{Location, SourceFile, Span};
 use crate::spec::error::{SpecError, SpecErrorKind};
 use crate::spec::outputs::{Conflict, OutputIndex};
+use crate::spec::protected;
 use crate::spec::raw::RawSpec;
 use crate::spec::reader::Named;
 use crate::spec::{Dep, Group, GroupIdx, Output, Spec, Task, TaskIdx};
@@ -171,6 +172,7 @@ pub(super) fn validate(
         });
     }
 
+    protected::check(source.name(), &project, &tasks, &mut error);
     let outputs = index_outputs(source, &tasks, &mut error);
     let spec = Spec {
         source: Arc::clone(source),

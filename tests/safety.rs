@@ -1,0 +1,406 @@
+//! Issue 12's reproducers, each a test that failed before its fix (run them against an
+//! older conduct with `CONDUCT_TEST_BIN=…`): writes outside the project, data deleted
+//! by a config line, caches read back without checks, panics on long names. Every
+//! project here has a "victim" directory beside it that the harness snapshots and
+//! compares after each run, so a write outside the project fails the test that made it.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+
+use crate::test::{Project, Test};
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in fs::read_dir(&current).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file()
+                && fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+// 1. A restore never writes through a symlink planted inside a directory output.
+#[test]
+fn a_restore_never_writes_through_a_symlink_inside_a_directory_output() {
+    let project = Project::new(
+        r#"
+        [tasks.A]
+        outputs = ["out/d/"]
+        run = "mkdir -p out/d/sub; echo real > out/d/sub/f"
+        "#,
+    );
+    project.build(&[], 0);
+    fs::remove_dir_all(project.path().join("out/d/sub")).unwrap();
+    symlink(
+        project.victim().join("sub"),
+        project.path().join("out/d/sub"),
+    )
+    .unwrap();
+    let run = project.build(&["--explain"], 0);
+    assert!(
+        run.stdout.contains("A is fresh") || run.stdout.contains("restored"),
+        "{run:#?}"
+    );
+    // The harness has already checked that victim/sub/f still says VICTIM.
+    assert_eq!(project.read("out/d/sub/f"), "real\n");
+    assert!(!project.path().join("out/d/sub").is_symlink());
+}
+
+// 2. An output that is a symlink out of the project fails its task; nothing of what
+// it points to reaches the cache.
+#[test]
+fn an_output_symlink_leading_out_fails_the_task_and_nothing_is_copied() {
+    let project = Project::new("");
+    let victim = project.victim().display().to_string();
+    project.file(
+        "tasks.toml",
+        &format!(
+            r#"
+            [tasks.A]
+            outputs = ["outd/"]
+            run = "ln -s '{victim}' outd"
+
+            [tasks.B]
+            outputs = ["out.txt"]
+            run = "ln -s '{victim}/secret.txt' out.txt"
+            "#
+        ),
+    );
+    let run = project.build(&[], 1);
+    assert!(
+        run.stdout
+            .contains("output outd/ leads outside the project")
+            || run
+                .stderr
+                .contains("output outd/ leads outside the project"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout
+            .contains("output out.txt leads outside the project")
+            || run
+                .stderr
+                .contains("output out.txt leads outside the project"),
+        "the real reason, not \"missing\": {run:#?}"
+    );
+    assert_eq!(
+        files_containing(&project.path().join(".cache"), b"VICTIM"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn symlinks_inside_the_project_are_stored_and_restored_as_symlinks() {
+    let project = Project::new(
+        r#"
+        [tasks.A]
+        outputs = ["outd/", "real/"]
+        run = "mkdir -p real outd && echo hi > real/x && ln -s ../real/x outd/link && ln -s \"$PWD/real\" outd/abs"
+        "#,
+    );
+    project.build(&[], 0);
+    fs::remove_dir_all(project.path().join("outd")).unwrap();
+    let run = project.build(&["--explain"], 0);
+    assert!(run.stdout.contains("restored"), "{run:#?}");
+    let link = project.path().join("outd/link");
+    assert!(link.is_symlink());
+    assert_eq!(fs::read_link(&link).unwrap().to_str(), Some("../real/x"));
+    assert_eq!(project.read("outd/link"), "hi\n");
+    // An absolute link inside the project is kept relative, so the cache is portable.
+    assert_eq!(
+        fs::read_link(project.path().join("outd/abs"))
+            .unwrap()
+            .to_str(),
+        Some("../real")
+    );
+    project.build(&[], 0);
+    let run = project.build(&[], 0);
+    assert!(run.stdout.contains("0 ran, 1 fresh"), "{run:#?}");
+}
+
+// 5. The cache directory is conduct's own.
+#[test]
+fn a_cache_directory_naming_sources_or_git_is_refused() {
+    for (cache, what) in [
+        (
+            "src",
+            "`cache` = `src` holds `src/a.txt`, an input of task `A`",
+        ),
+        (".git", "`cache` = `.git` is `.git`, the git repository"),
+        (".", "path `.` is empty"),
+        ("out", "`cache` = `out` is `out/`, an output of task `A`"),
+        ("rules", "`cache` = `rules` is `rules`, the rules directory"),
+    ] {
+        Test::new()
+            .tasks_toml(&format!(
+                r#"
+                [project]
+                cache = "{cache}"
+                [tasks.A]
+                inputs = ["src/a.txt"]
+                outputs = ["out/"]
+                run = "mkdir -p out"
+                "#
+            ))
+            .file("src/a.txt", "source\n")
+            .args(["clean"])
+            .stderr_contains(what)
+            .stderr_contains("--> tasks.toml:2:9")
+            .status(2)
+            .run();
+    }
+}
+
+#[test]
+fn a_directory_conduct_did_not_make_is_never_used_or_emptied_as_its_cache() {
+    let project = Project::new(
+        r#"
+        [project]
+        cache = "mine"
+        [tasks.A]
+        outputs = ["out.txt"]
+        run = "echo a > out.txt"
+        "#,
+    );
+    project.file("mine/notes.txt", "my notes\n");
+    for args in [&["build"][..], &["clean", "--cache"], &["cache", "gc"]] {
+        let run = project.conduct(args);
+        assert_eq!(run.status, 2, "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("`mine` is not conduct's cache directory: it holds `notes.txt`"),
+            "{run:#?}"
+        );
+    }
+    assert_eq!(project.read("mine/notes.txt"), "my notes\n");
+    assert!(!project.exists("out.txt"), "nothing ran");
+
+    // Its own cache: made, marked, and `clean` empties only what conduct keeps there.
+    let project = Project::new(
+        r#"
+        [tasks.A]
+        outputs = ["out.txt"]
+        run = "echo a > out.txt"
+        "#,
+    );
+    project.build(&[], 0);
+    assert!(
+        project
+            .read(".cache/CACHEDIR.TAG")
+            .starts_with("Signature: 8a477f597d28d172789f06886806bc55")
+    );
+    project.file(".cache/mine.txt", "put here by hand\n");
+    let run = project.conduct(&["clean", "--cache"]);
+    assert_eq!(run.status, 0, "{run:#?}");
+    assert_eq!(project.read(".cache/mine.txt"), "put here by hand\n");
+    assert!(!project.exists(".cache/state"));
+}
+
+// 6. Declared outputs may not name what conduct must never delete.
+#[test]
+fn outputs_naming_critical_paths_are_refused_at_check() {
+    for (output, what) in [
+        ("tasks.toml", "is the config file `tasks.toml`"),
+        (".git/", "is the git repository `.git`"),
+        (
+            ".git/hooks/pre-commit",
+            "is inside the git repository `.git`",
+        ),
+        (".cache/", "is conduct's cache directory `.cache`"),
+        (
+            ".cache/state/state.bin",
+            "is inside conduct's cache directory",
+        ),
+        ("rules/lint.toml", "is inside the rules directory `rules`"),
+        (
+            ".conductor/",
+            "is a directory holding the agent worktrees directory",
+        ),
+    ] {
+        Test::new()
+            .tasks_toml(&format!(
+                r#"
+                [tasks.A]
+                outputs = ["{output}"]
+                run = "true"
+                "#
+            ))
+            .args(["check"])
+            .stderr_contains(&format!("output `{output}` of task `A` {what}"))
+            .stderr_contains("--> tasks.toml:2:12")
+            .status(2)
+            .run();
+    }
+}
+
+#[test]
+fn a_file_conduct_did_not_make_is_never_deleted_before_a_run() {
+    let project = Project::new(
+        r#"
+        [tasks.gen]
+        outputs = ["src/a.txt"]
+        run = "echo gen >> ran.log"
+
+        [tasks.use]
+        inputs = ["src/a.txt"]
+        outputs = ["out.txt"]
+        run = "cp src/a.txt out.txt"
+        "#,
+    );
+    project.file("src/a.txt", "the only copy\n");
+    project.build(&[], 0);
+    assert_eq!(project.read("src/a.txt"), "the only copy\n");
+    assert_eq!(project.read("out.txt"), "the only copy\n");
+}
+
+// 7. Long names: a clear error at `check`, never a panic.
+#[test]
+fn very_long_titles_render_and_over_long_ids_are_refused() {
+    let title = "t".repeat(70_000);
+    let project = Project::new(&format!(
+        r#"
+        [tasks.A]
+        title = "{title}"
+        agent = "agent"
+        outputs = ["a.txt"]
+        run = "echo a > a.txt"
+        "#
+    ));
+    for args in [
+        &["list"][..],
+        &["status"],
+        &["plan", "--all"],
+        &["build"],
+        &["status"],
+    ] {
+        let run = project.conduct(args);
+        assert_eq!(run.status, 0, "{args:?}: {}", run.stderr);
+    }
+    let id = "x".repeat(253);
+    Test::new()
+        .tasks_toml(&format!("[tasks.{id}]\nrun = \"true\"\n"))
+        .args(["check"])
+        .stderr_contains("is 253 characters long (at most 100)")
+        .status(2)
+        .run();
+    Test::new()
+        .tasks_toml("[tasks.A]\nagent = \"../../../tmp/x\"\nrun = \"true\"\n")
+        .args(["check"])
+        .stderr_contains("agent `../../../tmp/x` contains '/'")
+        .status(2)
+        .run();
+}
+
+// 9. Temporary files live in .cache/tmp/, and a dead process's are cleared.
+#[test]
+fn temporaries_of_a_dead_conduct_are_cleared_by_the_next_build() {
+    let project = Project::new(
+        r#"
+        [tasks.A]
+        outputs = ["out/big.bin"]
+        run = "mkdir -p out && head -c 300000 /dev/zero > out/big.bin"
+        "#,
+    );
+    project.build(&[], 0);
+    project.write(".cache/tmp/999999999-0", b"torn by kill -9");
+    fs::remove_file(project.path().join("out/big.bin")).unwrap();
+    project.build(&[], 0);
+    assert!(!project.exists(".cache/tmp/999999999-0"));
+    let stray: Vec<_> = fs::read_dir(project.path().join("out"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(stray, ["big.bin"], "no temporary beside the output");
+}
+
+// 10. `check` and `build` judge symlinks by one rule.
+#[test]
+fn check_and_build_agree_on_a_glob_matching_a_symlink_out_of_the_project() {
+    let project = Project::new(
+        r#"
+        [tasks.A]
+        inputs = ["src/*"]
+        outputs = ["out.txt"]
+        run = "cat src/* > out.txt"
+        "#,
+    );
+    project.file("src/a.txt", "a\n");
+    symlink(
+        project.victim().join("secret.txt"),
+        project.path().join("src/pw"),
+    )
+    .unwrap();
+    for args in [&["check"][..], &["build"]] {
+        let run = project.conduct(args);
+        assert_eq!(run.status, 2, "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("path `src/pw` goes through a symlink out of the project root"),
+            "{args:?}: {run:#?}"
+        );
+    }
+}
+
+// 11. Control characters in declared paths; odd file names escaped by --explain.
+#[test]
+fn control_characters_are_refused_in_declared_paths_and_escaped_in_explanations() {
+    Test::new()
+        .tasks_toml("[tasks.A]\noutputs = [\"out/a\\nb.txt\"]\nrun = \"true\"\n")
+        .args(["check"])
+        .stderr_contains("contains a control character")
+        .status(2)
+        .run();
+    let project = Project::new(
+        r#"
+        [tasks.A]
+        inputs = ["src/*"]
+        outputs = ["out.txt"]
+        run = "cat src/* > out.txt"
+        "#,
+    );
+    project.file("src/a.txt", "a\n");
+    project.build(&[], 0);
+    project.file("src/odd\nname.txt", "b\n");
+    let run = project.build(&["--explain"], 0);
+    assert!(
+        run.stdout.contains("input src/odd\\nname.txt added"),
+        "{run:#?}"
+    );
+}
+
+// 12. `cache gc` and `accept` without arguments, as SPEC §6 shows them.
+#[test]
+fn gc_uses_the_configured_bound_and_accept_takes_every_task() {
+    let project = Project::new(
+        r#"
+        [cache]
+        max_size = "1M"
+        [tasks.A]
+        outputs = ["a.txt"]
+        run = "echo a > a.txt"
+        [tasks.B]
+        outputs = ["b.txt"]
+        run = "echo b > b.txt"
+        "#,
+    );
+    project.build(&[], 0);
+    let run = project.conduct(&["cache", "gc"]);
+    assert_eq!(run.status, 0, "{run:#?}");
+    assert!(run.stdout.starts_with("removed 0 entries"), "{run:#?}");
+    let run = project.conduct(&["accept"]);
+    assert_eq!(run.status, 0, "{run:#?}");
+    assert!(run.stdout.starts_with("accepting all 2 tasks"), "{run:#?}");
+}
