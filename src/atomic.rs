@@ -7,7 +7,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -41,6 +41,58 @@ pub(crate) fn write_streamed(
         }
         Ok(())
     })
+}
+
+/// Like [`write_streamed`] (without sync) into `dir`, the file named afterwards by
+/// `name` from the BLAKE3 of what was written: for run records, whose checksum is
+/// their name. Returns the path.
+pub(crate) fn write_named(
+    dir: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    name: impl FnOnce(&blake3::Hash) -> PathBuf,
+) -> io::Result<PathBuf> {
+    let mut hash = None;
+    let temp = dir.join(format!(
+        ".record.tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = File::create_new(&temp).and_then(|file| {
+        let mut hashing = Hashing {
+            out: io::BufWriter::with_capacity(256 * 1024, file),
+            hasher: blake3::Hasher::new(),
+        };
+        fill(&mut hashing)?;
+        hashing.out.flush()?;
+        hash = Some(hashing.hasher.finalize());
+        Ok(())
+    });
+    let result = result.and_then(|()| {
+        let target = dir.join(name(&hash.unwrap_or_else(|| blake3::hash(b""))));
+        fs::rename(&temp, &target).map(|()| target)
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// A writer that hashes what passes through it.
+struct Hashing<W: Write> {
+    out: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(bytes)?;
+        self.hasher.update(&bytes[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Create a temporary file beside `path`, let `fill` write it, rename it over `path`.

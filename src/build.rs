@@ -98,6 +98,9 @@ pub(crate) fn build_with(
     };
     let repo = find_repo(&session, &selection)?;
     let mut reporter = Reporter::new(options.style, options.explain, selection.tasks.len());
+    for warning in session.take_warnings() {
+        reporter.warn(&warning);
+    }
     let jobs = loaded.spec.project.jobs_with(options.jobs);
     let keep_runs = loaded.spec.project.keep_runs;
     // Nothing changed since a clean build of everything: every task is fresh.
@@ -167,6 +170,9 @@ pub(crate) fn build_with(
                 record::save(&dir, &record, keep_runs)
             })
         });
+    for warning in session.take_warnings() {
+        reporter.warn(&warning);
+    }
     let saved = session.save();
     if let Some(recording) = recording {
         match recording.join() {

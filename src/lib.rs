@@ -32,6 +32,7 @@ mod project;
 mod report;
 mod rules;
 mod scan;
+mod sealed;
 mod session;
 mod source;
 mod spec;

@@ -159,6 +159,9 @@ pub(crate) struct Session {
     /// settles.
     generated_docs: HashSet<ProjectPath>,
     access: Access,
+    /// What was found damaged and ignored while opening (see `sealed.rs`), for the
+    /// command to report.
+    warnings: Vec<String>,
     _lock: Option<ProjectLock>,
 }
 
@@ -176,6 +179,7 @@ impl Session {
         let mut lock = None;
         let mut early_state = None;
         let mut cached = None;
+        let mut warnings = Vec::new();
         if let Some(payload) = spec_cache::probe(&default_cache, spec_key) {
             // Parsed before: the text is read again only if an error quotes it.
             sources.config = SourceFile::on_disk(sources.config.name(), &config_path);
@@ -187,7 +191,16 @@ impl Session {
                 let spec = spec_cache::decode(&payload, &sources.config);
                 (spec, state.join().ok())
             });
-            cached = spec;
+            cached = match spec {
+                Ok(spec) => Some(spec),
+                Err(why) => {
+                    warnings.push(format!(
+                        "{} is {why}; reading tasks.toml again",
+                        spec_cache::display_path(&crate::spec::Project::default().cache)
+                    ));
+                    None
+                }
+            };
             early_state = state;
         }
         let cache_hit = cached.is_some();
@@ -221,10 +234,16 @@ impl Session {
         let store = StateStore::new(&cache_dir);
         let cache = Cache::new(&cache_dir);
         let rule_digests = loaded.rules.iter().map(check::rule_digest).collect();
-        let state = match early_state {
+        let mut state = match early_state {
             Some(state) => state,
             None => store.load(),
         };
+        if let Some(why) = state.on_disk.dropped.take() {
+            warnings.push(format!(
+                "{}/state/{why}; what conduct knew of earlier builds is rebuilt or restored from the cache",
+                loaded.spec.project.cache
+            ));
+        }
         let hash_env: BTreeMap<String, Option<String>> = loaded
             .spec
             .project
@@ -256,6 +275,7 @@ impl Session {
             prefetched: Vec::new(),
             generated_docs: HashSet::new(),
             access,
+            warnings,
             _lock: lock,
         })
     }
@@ -947,10 +967,28 @@ impl Session {
         self.state.tasks.entry(id.to_owned()).or_default()
     }
 
-    /// End the session: release the lock, but do not free the memory. The process is
-    /// about to exit, and dropping a 10,000-task database and state piece by piece costs
-    /// a tenth of a no-op build.
+    /// What was found damaged in the cache and ignored since the last call: files read
+    /// back at open, and action-cache records read since.
+    pub(crate) fn take_warnings(&mut self) -> Vec<String> {
+        let mut warnings = std::mem::take(&mut self.warnings);
+        let damaged = self.cache.actions.take_damaged();
+        if damaged > 0 {
+            warnings.push(format!(
+                "{damaged} damaged record{} in {}/ac/ ignored (their checksums do not match); `conduct cache verify` removes them",
+                if damaged == 1 { " was" } else { "s were" },
+                self.loaded.spec.project.cache
+            ));
+        }
+        warnings
+    }
+
+    /// End the session: print what is left of its warnings, release the lock, but do
+    /// not free the memory. The process is about to exit, and dropping a 10,000-task
+    /// database and state piece by piece costs a tenth of a no-op build.
     pub(crate) fn finish(mut self) {
+        for warning in self.take_warnings() {
+            crate::report::warn(&warning);
+        }
         drop(self._lock.take());
         std::mem::forget(self);
     }

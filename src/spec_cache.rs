@@ -4,9 +4,12 @@
 //! no-op does (DESIGN "The no-op budget"). So after a successful load, the spec and its
 //! graph are written to `.cache/state/spec.bin` in postcard, under a key that is the
 //! BLAKE3 of the format version, the config text and every rule file. The next run with
-//! the same texts reads that instead. Paths and names are checked again as they are read
-//! (cheap scans), so a tampered cache cannot smuggle in a path outside the project; any
-//! mismatch or damage is simply a miss.
+//! the same texts reads that instead. The file is sealed (`sealed.rs`: magic, version,
+//! checksum), so a file whose bytes changed after they were written (damage, or an edit
+//! that swaps a command for another) is a miss with a warning, and tasks.toml is parsed
+//! again: only commands that are in tasks.toml ever run. Paths and names are checked
+//! again as they are read (cheap scans), so not even a sound-looking file can smuggle in
+//! a path outside the project.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,12 +17,13 @@ use std::sync::Arc;
 use crate::atomic;
 use crate::graph::Graph;
 use crate::hash::Digest;
+use crate::sealed::{self, Unsealed};
 use crate::source::SourceFile;
 use crate::spec::Spec;
 
 const MAGIC: &[u8; 8] = b"CONDSPEC";
 /// Bump when `Spec` or `Graph` change shape.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// A validated spec and graph read from the cache.
 #[derive(Debug, Clone)]
@@ -50,27 +54,31 @@ pub(crate) fn key(config: &SourceFile, rules: &[(String, String)]) -> Digest {
     hasher.finalize().into()
 }
 
-/// Bytes of the file before the payload.
-const HEADER: usize = MAGIC.len() + 4 + 32;
+/// Bytes before the key.
+const HEADER: usize = 12;
 
-/// The cache file, if it holds the spec for `key` (not yet decoded; header included).
+/// The cache file, if it was written for `key` (not yet checked or decoded).
 pub(crate) fn probe(cache_dir: &Path, key: Digest) -> Option<Vec<u8>> {
     let bytes = std::fs::read(path(cache_dir)).ok()?;
-    let expected = [MAGIC.as_slice(), &VERSION.to_le_bytes(), &key.0].concat();
-    if bytes.get(..HEADER)? != expected.as_slice() {
+    let expected = [&sealed::header(MAGIC, VERSION)[..], &key.0].concat();
+    if bytes.get(..HEADER + 32)? != expected.as_slice() {
         return None;
     }
     Some(bytes)
 }
 
-/// Decode what `probe` found, attached to `source` (the text it was parsed from).
-pub(crate) fn decode(file: &[u8], source: &Arc<SourceFile>) -> Option<CachedSpec> {
-    let (mut spec, graph): (Spec, Graph) = postcard::from_bytes(file.get(HEADER..)?).ok()?;
+/// Check and decode what `probe` found, attached to `source` (the text it was parsed
+/// from). `Err` says why it cannot be used: the caller warns and parses again.
+pub(crate) fn decode(file: &[u8], source: &Arc<SourceFile>) -> Result<CachedSpec, Unsealed> {
+    let payload = sealed::open(MAGIC, VERSION, file)?;
+    let body = payload.get(32..).ok_or(Unsealed::Damaged)?;
+    let (mut spec, graph): (Spec, Graph) =
+        postcard::from_bytes(body).map_err(|_| Unsealed::Damaged)?;
     if graph.node_count() < spec.tasks.len() {
-        return None;
+        return Err(Unsealed::Damaged);
     }
     spec.source = Arc::clone(source);
-    Some(CachedSpec {
+    Ok(CachedSpec {
         spec: Arc::new(spec),
         graph: Arc::new(graph),
     })
@@ -83,9 +91,12 @@ pub(crate) fn write(
     spec: &Spec,
     graph: &Graph,
 ) -> std::io::Result<()> {
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&VERSION.to_le_bytes());
-    bytes.extend_from_slice(&key.0);
-    let bytes = postcard::to_extend(&(spec, graph), bytes).map_err(std::io::Error::other)?;
-    atomic::write(&path(cache_dir), &bytes)
+    let payload =
+        postcard::to_extend(&(spec, graph), key.0.to_vec()).map_err(std::io::Error::other)?;
+    atomic::write(&path(cache_dir), &sealed::seal(MAGIC, VERSION, &payload))
+}
+
+/// Where the cache file is, for messages.
+pub(crate) fn display_path(cache: &crate::spec::ProjectPath) -> String {
+    format!("{cache}/state/spec.bin")
 }

@@ -27,9 +27,10 @@ use crate::atomic;
 use crate::hash::Digest;
 use crate::rules::check::CheckResult;
 use crate::scan::{StatCache, StatEntry};
+use crate::sealed::{self, Sealing, Unsealed};
 
 const MAGIC: &[u8; 8] = b"CONDUCT\0";
-const VERSION: u32 = 6;
+const VERSION: u32 = 7;
 const JOURNAL_MAGIC: &[u8; 8] = b"CONDLOG\0";
 /// Length and checksum, before a journal record.
 const RECORD_HEADER: usize = 4 + 8;
@@ -132,13 +133,16 @@ pub(crate) struct State {
 }
 
 /// The sizes of the state's files, to decide between appending and rewriting.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct OnDisk {
     pub(crate) snapshot_bytes: u64,
     pub(crate) journal_bytes: u64,
     /// The journal ends with its last record (no torn or damaged tail), so records can
     /// be appended to it.
     pub(crate) appendable: bool,
+    /// What was found damaged (or of another format) and not used, to warn about:
+    /// `"state.bin is damaged (…)"`.
+    pub(crate) dropped: Option<String>,
 }
 
 /// One entry of the state as it is now (`None`: gone), as the journal records it.
@@ -223,15 +227,24 @@ impl StateStore {
         self.dir.join("state.log")
     }
 
-    /// The snapshot with its journal applied.
+    /// The snapshot with its journal applied. A snapshot that is damaged or of another
+    /// format is not used (`on_disk.dropped` says so); a journal record that is damaged
+    /// ends the replay there (a torn tail, from a `kill -9`, silently).
     pub(crate) fn load(&self) -> State {
-        let Some((mut state, snapshot_bytes)) = read_snapshot::<State>(&self.state_path()) else {
-            return State::default();
+        let (mut state, snapshot_bytes) = match read_snapshot::<State>(&self.state_path()) {
+            Ok(Some(found)) => found,
+            Ok(None) => return State::default(),
+            Err(why) => {
+                let mut state = State::default();
+                state.on_disk.dropped = Some(format!("state.bin is {why}"));
+                return state;
+            }
         };
         state.on_disk = OnDisk {
             snapshot_bytes,
             journal_bytes: 0,
             appendable: false,
+            dropped: None,
         };
         if let Ok(journal) = std::fs::read(self.journal_path()) {
             replay(&mut state, &journal);
@@ -251,7 +264,7 @@ impl StateStore {
             records.extend_from_slice(&checksum(&payload));
             records.extend_from_slice(&payload);
         }
-        let disk = state.on_disk;
+        let disk = &state.on_disk;
         let limit = JOURNAL_MIN_LIMIT.max(disk.snapshot_bytes / 2);
         if disk.appendable && disk.journal_bytes + records.len() as u64 <= limit {
             let appended = crate::confined::open_existing(&self.journal_path(), true).and_then(
@@ -281,6 +294,7 @@ impl StateStore {
             snapshot_bytes,
             journal_bytes: header.len() as u64,
             appendable: true,
+            dropped: None,
         };
         Ok(())
     }
@@ -330,12 +344,14 @@ fn replay(state: &mut State, journal: &[u8]) {
             .and_then(|(head, body)| {
                 let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
                 let (payload, after) = body.split_at_checked(len)?;
-                (head[4..] == checksum(payload)).then_some((payload, after))
+                Some((head[4..] == checksum(payload), payload, after))
             });
-        let Some((payload, after)) = record else {
-            return; // a torn or damaged tail: what came before stands
+        let Some((sound, payload, after)) = record else {
+            return; // a torn tail (a `kill -9` mid-append): what came before stands
         };
-        let Ok(change) = postcard::from_bytes::<Change>(payload) else {
+        let change = postcard::from_bytes::<Change>(payload);
+        let (true, Ok(change)) = (sound, change) else {
+            state.on_disk.dropped = Some("state.log has a damaged record".to_owned());
             return;
         };
         state.apply(change);
@@ -343,47 +359,27 @@ fn replay(state: &mut State, journal: &[u8]) {
     }
 }
 
-/// The snapshot and its size in bytes.
-fn read_snapshot<T: DeserializeOwned>(path: &Path) -> Option<(T, u64)> {
-    let bytes = std::fs::read(path).ok()?;
-    let body = bytes.strip_prefix(MAGIC.as_slice())?;
-    let (version, payload) = body.split_at_checked(4)?;
-    if version != VERSION.to_le_bytes() {
-        return None;
-    }
-    Some((postcard::from_bytes(payload).ok()?, bytes.len() as u64))
+/// The snapshot and its size in bytes; `Ok(None)` when there is none, `Err` when the
+/// file is there but cannot be used.
+fn read_snapshot<T: DeserializeOwned>(path: &Path) -> Result<Option<(T, u64)>, Unsealed> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(None);
+    };
+    let payload = sealed::open(MAGIC, VERSION, &bytes)?;
+    let value = postcard::from_bytes(payload).map_err(|_| Unsealed::Damaged)?;
+    Ok(Some((value, bytes.len() as u64)))
 }
 
-/// Write the snapshot; returns its size in bytes.
+/// Write the snapshot, sealed; returns its size in bytes.
 fn write_snapshot<T: Serialize>(path: &Path, value: &T) -> io::Result<u64> {
     let mut written = 0;
     atomic::write_streamed(path, true, |out| {
-        let mut counting = Counting { out, written: 0 };
-        counting.write_all(MAGIC)?;
-        counting.write_all(&VERSION.to_le_bytes())?;
-        postcard::to_io(value, &mut counting).map_err(io::Error::other)?;
-        written = counting.written;
+        let mut sealing = Sealing::new(out, MAGIC, VERSION)?;
+        postcard::to_io(value, &mut sealing).map_err(io::Error::other)?;
+        written = sealing.finish()?;
         Ok(())
     })?;
     Ok(written)
-}
-
-/// A writer that counts what passes through it.
-struct Counting<'a> {
-    out: &'a mut dyn Write,
-    written: u64,
-}
-
-impl Write for Counting<'_> {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let n = self.out.write(bytes)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
 }
 
 #[cfg(test)]

@@ -206,10 +206,13 @@ fn a_tampered_inline_output_is_a_miss_never_a_wrong_output() {
     project.build(&[], 0);
     assert!(project.ran().is_empty());
     assert_eq!(project.read("out/5.txt"), wanted);
-    // all_of_them's entry is still damaged: verify drops it, then all is well.
+    // all_of_them's entry is still damaged (its record fails its checksum): verify
+    // drops it, then all is well.
     let verify = project.conduct(&["cache", "verify"]);
     assert!(
-        verify.stdout.contains("cannot be restored (removed)"),
+        verify
+            .stdout
+            .contains("is damaged: its checksum does not match (removed)"),
         "{verify:#?}"
     );
     let verify = project.conduct(&["cache", "verify"]);

@@ -404,3 +404,157 @@ fn gc_uses_the_configured_bound_and_accept_takes_every_task() {
     assert_eq!(run.status, 0, "{run:#?}");
     assert!(run.stdout.starts_with("accepting all 2 tasks"), "{run:#?}");
 }
+
+/// Replace every occurrence of `from` by `to` (same length) in the file at `path`;
+/// how many there were.
+fn patch(path: &std::path::Path, from: &[u8], to: &[u8]) -> usize {
+    assert_eq!(from.len(), to.len());
+    let mut bytes = fs::read(path).unwrap();
+    let mut count = 0;
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(from.len()).position(|w| w == from) {
+        bytes[at + found..at + found + to.len()].copy_from_slice(to);
+        at += found + from.len();
+        count += 1;
+    }
+    fs::write(path, bytes).unwrap();
+    count
+}
+
+// 3. The parsed-config cache is checked before it is believed.
+#[test]
+fn a_tampered_config_cache_never_runs_a_command_that_is_not_in_tasks_toml() {
+    let project = Project::new(
+        r#"
+        [tasks.A]
+        inputs = ["src/a.txt", "src/b.txt"]
+        outputs = ["out.txt"]
+        run = "cat src/a.txt > out.txt"
+        "#,
+    );
+    project
+        .file("src/a.txt", "from a\n")
+        .file("src/b.txt", "from b\n");
+    project.build(&[], 0);
+    let spec = project.path().join(".cache/state/spec.bin");
+    assert_eq!(patch(&spec, b"cat src/a.txt", b"cat src/b.txt"), 1);
+    let run = project.build(&["--force"], 0);
+    assert_eq!(
+        project.read("out.txt"),
+        "from a\n",
+        "the command of tasks.toml ran"
+    );
+    assert!(
+        run.stderr.contains(".cache/state/spec.bin is damaged")
+            || run.stdout.contains(".cache/state/spec.bin is damaged"),
+        "{run:#?}"
+    );
+    let run = project.build(&[], 0);
+    assert!(run.stdout.contains("0 ran, 1 fresh"), "{run:#?}");
+}
+
+#[test]
+fn damaged_state_and_journal_are_warned_about_and_never_trusted() {
+    let project = Project::new(
+        r#"
+        [tasks.A]
+        inputs = ["src/a.txt"]
+        outputs = ["out.txt"]
+        run = "echo A >> ran.log; cat src/a.txt > out.txt"
+        "#,
+    );
+    project.file("src/a.txt", "one\n");
+    project.build(&[], 0);
+    let state = project.path().join(".cache/state/state.bin");
+    let mut bytes = fs::read(&state).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    fs::write(&state, bytes).unwrap();
+    project.ran();
+    let run = project.build(&[], 0);
+    assert!(
+        run.stdout.contains("state.bin is damaged") || run.stderr.contains("state.bin is damaged"),
+        "{run:#?}"
+    );
+    assert_eq!(project.read("out.txt"), "one\n");
+    // A change is journalled; a flipped byte in its record is caught too.
+    project.file("src/a.txt", "two\n");
+    project.build(&[], 0);
+    let journal = project.path().join(".cache/state/state.log");
+    let mut bytes = fs::read(&journal).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x01;
+    fs::write(&journal, bytes).unwrap();
+    let run = project.build(&[], 0);
+    assert!(
+        run.stdout.contains("state.log has a damaged record")
+            || run.stderr.contains("state.log has a damaged record"),
+        "{run:#?}"
+    );
+    assert_eq!(project.read("out.txt"), "two\n");
+}
+
+// 4. Action-cache records carry checksums; `cache verify` checks them.
+#[test]
+fn a_flipped_byte_in_an_action_record_is_a_miss_and_verify_finds_it() {
+    let project = Project::new(
+        r#"
+        [tasks.A]
+        outputs = ["out/d3/"]
+        run = "echo A >> ran.log; mkdir -p out/d3 && echo a > out/d3/alpha"
+        "#,
+    );
+    project.build(&[], 0);
+    project.ran();
+    let mut flipped = 0;
+    for pack in fs::read_dir(project.path().join(".cache/ac")).unwrap() {
+        flipped += patch(&pack.unwrap().path(), b"out/d3/alpha", b"out/d3/alphb");
+    }
+    assert!(flipped >= 1);
+    fs::remove_dir_all(project.path().join("out")).unwrap();
+    let run = project.build(&[], 0);
+    assert_eq!(project.ran(), ["A"], "a miss: the task ran again");
+    assert!(!project.exists("out/d3/alphb"), "never a wrong output");
+    assert_eq!(project.read("out/d3/alpha"), "a\n");
+    assert!(
+        run.stdout.contains("damaged record") || run.stderr.contains("damaged record"),
+        "{run:#?}"
+    );
+    // The rerun stored a sound record; damage that one and ask `cache verify`.
+    let mut flipped = 0;
+    for pack in fs::read_dir(project.path().join(".cache/ac")).unwrap() {
+        flipped += patch(&pack.unwrap().path(), b"out/d3/alpha", b"out/d3/alphb");
+    }
+    assert!(flipped >= 1);
+    let verify = project.conduct(&["cache", "verify"]);
+    assert_eq!(verify.status, 1, "{verify:#?}");
+    assert!(verify.stdout.contains("is damaged"), "{verify:#?}");
+    let verify = project.conduct(&["cache", "verify"]);
+    assert_eq!(verify.status, 0, "{verify:#?}");
+}
+
+#[test]
+fn a_damaged_run_record_is_skipped_by_report() {
+    let project = Project::new(
+        r#"
+        [tasks.A]
+        outputs = ["a.txt"]
+        run = "echo a > a.txt"
+        "#,
+    );
+    project.build(&[], 0);
+    project.build(&["--force"], 0);
+    let mut runs: Vec<_> = fs::read_dir(project.path().join(".cache/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    runs.sort();
+    assert_eq!(runs.len(), 2);
+    assert!(patch(&runs[1], b"\"ok\"", b"\"no\"") >= 1);
+    let report = project.conduct(&["report"]);
+    assert_eq!(report.status, 0, "{report:#?}");
+    assert!(
+        report.stderr.contains("checksum does not match"),
+        "{report:#?}"
+    );
+}

@@ -12,10 +12,13 @@
 //! file systems that skip recently freed inodes (ext4 without a journal scans past
 //! every one) it cost a build of many small tasks milliseconds per task. Each process
 //! that writes appends its records to one pack of its own (`<nanos>-<pid>.pack`), so a
-//! build creates one file. A record is `[u32 length][32-byte key][payload]`; a later
-//! record for the same key wins, an empty payload is a removal. Records are read
-//! defensively: a torn tail (a `kill -9` mid-write), a foreign or damaged record is a
-//! miss, never an error. A key's last use is the time of the newest pack holding it
+//! build creates one file. A pack starts with a header (`CONDPACK`, format version); a
+//! record is `[u32 length][32-byte key][payload]`, the payload `[16-byte checksum of
+//! key and entry][entry]`; a later record for the same key wins, an empty payload is a
+//! removal. Records are read defensively: a torn tail (a `kill -9` mid-write) ends a
+//! pack, a pack of another format is skipped, and a record whose checksum fails (a
+//! flipped byte that would restore `alphb` for `alpha`) is a miss that is counted, so
+//! the command warns, and `cache verify` removes it. A key's last use is the time of the newest pack holding it
 //! (restoring an entry from an older pack copies it forward), which `cache gc` evicts
 //! by; `compact` rewrites the live entries into one pack. One build at a time holds the
 //! cache lock, so one writer appends at a time.
@@ -33,10 +36,14 @@ use serde::{Deserialize, Serialize};
 use crate::hash::{Digest, KeyPreimage};
 use crate::rules::check::CheckResult;
 
-const MAGIC: &[u8; 8] = b"CONDUCTA";
-const VERSION: u32 = 5;
+const MAGIC: &[u8; 8] = b"CONDPACK";
+const VERSION: u32 = 6;
+/// The pack's header: magic and version.
+const PACK_HEADER: u64 = 12;
 /// Length and key, before a record's payload.
 const HEADER: usize = 4 + 32;
+/// The checksum at the start of a payload.
+const SUM: usize = 16;
 /// Packs beyond which the next writer first merges them all into one.
 const MAX_PACKS: usize = 64;
 
@@ -129,6 +136,8 @@ struct Packs {
     index: Option<FxHashMap<Digest, Place>>,
     /// The pack this process appends to, and its number in `files`.
     writer: Option<(File, u32, u64)>,
+    /// Records read whose checksum failed, since the last `take_damaged`.
+    damaged: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -153,19 +162,39 @@ impl ActionCache {
 
     /// The entry for `key`, if there is a sound one.
     pub(crate) fn get(&self, key: Digest) -> Option<ActionResult> {
+        self.read(key).ok().flatten()
+    }
+
+    /// The entry for `key`: `Ok(None)` when there is none, `Err` when its record is
+    /// damaged (counted for [`ActionCache::take_damaged`]).
+    pub(crate) fn read(&self, key: Digest) -> Result<Option<ActionResult>, Damaged> {
         let mut packs = self.packs();
-        let place = packs.place(&self.dir, key)?;
+        let Some(place) = packs.place(&self.dir, key) else {
+            return Ok(None);
+        };
         let mut payload = vec![0; place.len as usize];
-        File::open(&packs.files[place.pack as usize])
-            .and_then(|file| file.read_exact_at(&mut payload, place.offset))
-            .ok()?;
-        let body = payload.strip_prefix(MAGIC.as_slice())?;
-        let (version, payload) = body.split_at_checked(4)?;
-        if version != VERSION.to_le_bytes() {
-            return None;
+        let read = File::open(&packs.files[place.pack as usize])
+            .and_then(|file| file.read_exact_at(&mut payload, place.offset));
+        if read.is_err() {
+            return Ok(None);
         }
-        let entry: ActionResult = postcard::from_bytes(payload).ok()?;
-        (entry.key == key).then_some(entry)
+        let entry = payload
+            .split_at_checked(SUM)
+            .filter(|(sum, body)| *sum == checksum(key, body))
+            .and_then(|(_, body)| postcard::from_bytes::<ActionResult>(body).ok())
+            .filter(|entry| entry.key == key);
+        match entry {
+            Some(entry) => Ok(Some(entry)),
+            None => {
+                packs.damaged += 1;
+                Err(Damaged)
+            }
+        }
+    }
+
+    /// How many damaged records were read since the last call.
+    pub(crate) fn take_damaged(&self) -> usize {
+        std::mem::take(&mut self.packs().damaged)
     }
 
     pub(crate) fn put(&self, entry: &ActionResult) -> io::Result<()> {
@@ -179,9 +208,7 @@ impl ActionCache {
         if merge {
             self.compact()?;
         }
-        let mut payload = MAGIC.to_vec();
-        payload.extend_from_slice(&VERSION.to_le_bytes());
-        let payload = postcard::to_extend(entry, payload).map_err(io::Error::other)?;
+        let payload = record_payload(entry)?;
         self.packs().append(&self.dir, entry.key, &payload)
     }
 
@@ -248,10 +275,7 @@ impl ActionCache {
         };
         let newest = by_time.last().map(|(used, _)| *used);
         for (_, entry) in &by_time {
-            let mut payload = MAGIC.to_vec();
-            payload.extend_from_slice(&VERSION.to_le_bytes());
-            let payload = postcard::to_extend(entry, payload).map_err(io::Error::other)?;
-            packs.append(&self.dir, entry.key, &payload)?;
+            packs.append(&self.dir, entry.key, &record_payload(entry)?)?;
         }
         if let (Some((file, _, _)), Some(newest)) = (packs.writer.take(), newest) {
             file.set_modified(newest)?;
@@ -274,6 +298,33 @@ impl ActionCache {
         let (_, number, _) = packs.writer.take()?;
         packs.files.get(number as usize).cloned()
     }
+}
+
+/// A record whose checksum does not match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Damaged;
+
+/// The first bytes of a record's checksum of `key` and the entry's bytes.
+fn checksum(key: Digest, body: &[u8]) -> [u8; SUM] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&key.0);
+    hasher.update(body);
+    let mut sum = [0u8; SUM];
+    sum.copy_from_slice(&hasher.finalize().as_bytes()[..SUM]);
+    sum
+}
+
+/// A record's payload: checksum, then the entry.
+fn record_payload(entry: &ActionResult) -> io::Result<Vec<u8>> {
+    let body = postcard::to_allocvec(entry).map_err(io::Error::other)?;
+    let mut payload = Vec::with_capacity(SUM + body.len());
+    payload.extend_from_slice(&checksum(entry.key, &body));
+    payload.extend_from_slice(&body);
+    Ok(payload)
+}
+
+fn pack_header() -> [u8; PACK_HEADER as usize] {
+    crate::sealed::header(MAGIC, VERSION)
 }
 
 impl Packs {
@@ -352,9 +403,10 @@ impl Packs {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
             let path = dir.join(format!("{nanos:024}-{}.pack", std::process::id()));
-            let file = File::options().create_new(true).append(true).open(&path)?;
+            let mut file = File::options().create_new(true).append(true).open(&path)?;
+            file.write_all(&pack_header())?;
             self.files.push(path);
-            self.writer = Some((file, (self.files.len() - 1) as u32, 0));
+            self.writer = Some((file, (self.files.len() - 1) as u32, PACK_HEADER));
         }
         let Some((file, number, size)) = self.writer.as_mut() else {
             return Err(io::Error::other("no pack to write to"));
@@ -393,7 +445,11 @@ fn each_record(path: &Path, number: u32, mut found: impl FnMut(Digest, Option<Pl
     };
     let size = file.metadata().map_or(0, |m| m.len());
     let mut reader = io::BufReader::with_capacity(64 * 1024, file);
-    let mut at = 0u64;
+    let mut start = [0u8; PACK_HEADER as usize];
+    if reader.read_exact(&mut start).is_err() || start != pack_header() {
+        return; // another format's pack: nothing in it is read
+    }
+    let mut at = PACK_HEADER;
     let mut header = [0u8; HEADER];
     while at + HEADER as u64 <= size && reader.read_exact(&mut header).is_ok() {
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);

@@ -116,6 +116,8 @@ pub(crate) struct VerifyReport {
     pub(crate) entries: usize,
     pub(crate) corrupt_blobs: Vec<Digest>,
     pub(crate) broken_entries: Vec<Digest>,
+    /// Entries whose record failed its checksum.
+    pub(crate) damaged_entries: Vec<Digest>,
 }
 
 pub(crate) fn verify(cache: &Cache) -> io::Result<VerifyReport> {
@@ -141,20 +143,31 @@ pub(crate) fn verify(cache: &Cache) -> io::Result<VerifyReport> {
     let entries = cache.actions.list();
     report.entries = entries.len();
     for (key, _, _) in entries {
-        let sound = cache
-            .actions
-            .get(key)
-            .is_some_and(|e| e.outputs.iter().all(|o| o.available(&cache.blobs)));
-        if !sound {
+        let restorable = match cache.actions.read(key) {
+            Err(_) => {
+                cache.actions.remove(key)?;
+                report.damaged_entries.push(key);
+                continue;
+            }
+            Ok(entry) => entry.is_some_and(|e| {
+                e.outputs
+                    .iter()
+                    .all(|o| o.available(&cache.blobs) && o.link_stays_inside())
+            }),
+        };
+        if !restorable {
             cache.actions.remove(key)?;
             report.broken_entries.push(key);
         }
     }
-    if !report.broken_entries.is_empty() {
+    // Reported here, not again as a warning.
+    cache.actions.take_damaged();
+    if !report.broken_entries.is_empty() || !report.damaged_entries.is_empty() {
         cache.actions.compact()?;
     }
     report.corrupt_blobs.sort();
     report.broken_entries.sort();
+    report.damaged_entries.sort();
     Ok(report)
 }
 

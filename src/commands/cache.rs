@@ -94,13 +94,22 @@ pub(crate) fn run(
             for blob in &report.corrupt_blobs {
                 text.push_str(&format!("corrupt blob {} (removed)\n", blob.hex()));
             }
+            for entry in &report.damaged_entries {
+                text.push_str(&format!(
+                    "entry {} is damaged: its checksum does not match (removed)\n",
+                    entry.hex()
+                ));
+            }
             for entry in &report.broken_entries {
                 text.push_str(&format!(
                     "entry {} cannot be restored (removed)\n",
                     entry.hex()
                 ));
             }
-            if report.corrupt_blobs.is_empty() && report.broken_entries.is_empty() {
+            if report.corrupt_blobs.is_empty()
+                && report.broken_entries.is_empty()
+                && report.damaged_entries.is_empty()
+            {
                 text.push_str("ok\n");
             } else {
                 code = EXIT_FAILURE;

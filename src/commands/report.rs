@@ -25,14 +25,13 @@ pub(crate) fn run(
     options: &ReportOptions,
     out: &mut Stdout,
 ) -> Result<i32, Error> {
-    let path = match &options.run {
-        Some(path) => path.clone(),
+    let record = match &options.run {
+        Some(path) => record::load(path).map_err(|source| Error::RunRecord {
+            path: path.clone(),
+            source,
+        })?,
         None => newest(locator)?,
     };
-    let record = record::load(&path).map_err(|source| Error::RunRecord {
-        path: path.clone(),
-        source,
-    })?;
     let stdout_markdown = options.markdown.is_none() && options.html.is_none();
     if stdout_markdown {
         out.write(&markdown::render(&record))?;
@@ -47,8 +46,9 @@ pub(crate) fn run(
     Ok(0)
 }
 
-/// The newest run record of the project at `locator`.
-fn newest(locator: &Locator) -> Result<PathBuf, Error> {
+/// The newest sound run record of the project at `locator`: a damaged one (or one
+/// without a checksum) is skipped with a warning.
+fn newest(locator: &Locator) -> Result<RunRecord, Error> {
     let session = Session::open(locator, Access::Read)?;
     let dir = session.cache_dir.join("runs");
     let runs = record::list(&dir).map_err(|source| Error::Read {
@@ -56,9 +56,16 @@ fn newest(locator: &Locator) -> Result<PathBuf, Error> {
         source,
     })?;
     session.finish();
-    runs.into_iter()
-        .next_back()
-        .ok_or(Error::NoRunRecord { dir })
+    for path in runs.iter().rev() {
+        match record::load_from_cache(path) {
+            Ok(record) => return Ok(record),
+            Err(why) => crate::report::warn(&format!(
+                "skipping the run record {}: {why}",
+                path.display()
+            )),
+        }
+    }
+    Err(Error::NoRunRecord { dir })
 }
 
 fn emit(target: &Path, text: &str, out: &mut Stdout) -> Result<(), Error> {

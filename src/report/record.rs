@@ -1,4 +1,6 @@
-//! Run records: every build leaves `.cache/runs/<timestamp>.json`, what happened to each
+//! Run records: every build leaves `.cache/runs/<timestamp>.<checksum>.json` (the
+//! checksum, 16 hex digits of the file's BLAKE3, is checked when the record is read
+//! back: a damaged record is skipped with a warning, never reported), what happened to each
 //! task (status, when it started and ended, attempts, reasons, outputs, checks, cache
 //! hits), so `conduct report` can draw the run long after the terminal scrolled away.
 //! Like turborepo's run summary, the record is self-contained (titles, groups and
@@ -482,7 +484,8 @@ impl Serialize for Tasks<'_> {
     }
 }
 
-/// Write `record` into `dir` under its start time, then keep only the newest `keep`.
+/// Write `record` into `dir` under its start time and checksum, then keep only the
+/// newest `keep`.
 pub(crate) fn save(dir: &Path, run: &FinishedRun, keep: usize) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let stamp: String = run
@@ -492,15 +495,23 @@ pub(crate) fn save(dir: &Path, run: &FinishedRun, keep: usize) -> io::Result<Pat
         .chars()
         .filter(|c| !matches!(c, '-' | ':'))
         .collect();
-    let mut path = dir.join(format!("{stamp}.json"));
-    let mut n = 1;
-    while path.exists() {
-        path = dir.join(format!("{stamp}-{n}.json"));
+    let mut n = 0;
+    let taken = |stem: &str| {
+        list(dir).unwrap_or_default().iter().any(|p| {
+            p.file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{stem}.")))
+        })
+    };
+    let mut stem = stamp.clone();
+    while taken(&stem) {
         n += 1;
+        stem = format!("{stamp}-{n}");
     }
-    atomic::write_streamed(&path, false, |out| {
-        serde_json::to_writer(out, run).map_err(io::Error::other)
-    })?;
+    let path = atomic::write_named(
+        dir,
+        |out| serde_json::to_writer(out, run).map_err(io::Error::other),
+        |hash| PathBuf::from(format!("{stem}.{}.json", &hash.to_hex()[..16])),
+    )?;
     let mut runs = list(dir)?;
     if runs.len() > keep {
         let excess = runs.len() - keep;
@@ -525,6 +536,13 @@ pub(crate) fn list(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(runs)
 }
 
+/// The checksum a record's name carries (`<stamp>.<16 hex>.json`), if any.
+fn named_checksum(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?.strip_suffix(".json")?;
+    let (_, sum) = name.rsplit_once('.')?;
+    (sum.len() == 16 && sum.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sum.to_owned())
+}
+
 /// Why a run record cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LoadError {
@@ -534,17 +552,35 @@ pub(crate) enum LoadError {
     Json(#[from] serde_json::Error),
     #[error("written by a conduct with run record schema {found}; this one reads {SCHEMA_VERSION}")]
     Schema { found: u64 },
+    #[error("damaged: its checksum does not match its name")]
+    Damaged,
+    #[error("it carries no checksum (written by an older conduct)")]
+    Unsealed,
 }
 
-/// Read a run record, checking its schema version first.
+/// Read a run record, checking its checksum (when its name has one; records in the
+/// cache always do, see [`load_from_cache`]) and its schema version first.
 pub(crate) fn load(path: &Path) -> Result<RunRecord, LoadError> {
     let bytes = std::fs::read(path)?;
+    if let Some(sum) = named_checksum(path)
+        && blake3::hash(&bytes).to_hex()[..16] != sum
+    {
+        return Err(LoadError::Damaged);
+    }
     let value: serde_json::Value = serde_json::from_slice(&bytes)?;
     let found = value["schema_version"].as_u64().unwrap_or(0);
     if found != u64::from(SCHEMA_VERSION) {
         return Err(LoadError::Schema { found });
     }
     Ok(serde_json::from_value(value)?)
+}
+
+/// Read a run record found in the cache: one without a checksum is not used.
+pub(crate) fn load_from_cache(path: &Path) -> Result<RunRecord, LoadError> {
+    if named_checksum(path).is_none() {
+        return Err(LoadError::Unsealed);
+    }
+    load(path)
 }
 
 /// The tasks of a record under one heading: a group of the project, a group the record
