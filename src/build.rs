@@ -69,7 +69,7 @@ pub(crate) struct BuildOptions {
 
 /// Run a build; returns the exit code (0, 1 or 130).
 pub(crate) fn build(locator: &Locator, options: &BuildOptions) -> Result<i32, Error> {
-    build_with(locator, options, Arc::new(ProcessRunner))
+    build_with(locator, options, Arc::new(ProcessRunner::for_build()))
 }
 
 /// A build with a chosen runner (tests use a fake).
@@ -137,11 +137,13 @@ pub(crate) fn build_with(
             options,
             forced,
             jobs,
-            runner,
+            Arc::clone(&runner),
             &mut reporter,
         )?;
         coordinator.repo = repo;
-        coordinator.run()
+        let ended = coordinator.run();
+        runner.finish();
+        ended
     };
     if !options.dry_run {
         let clean = !interrupted
@@ -387,6 +389,19 @@ struct Pending {
     /// Output files that were there when the task was decided and whose contents
     /// conduct has no record of making: never removed before a run (see [`Prep`]).
     keep: Vec<String>,
+    /// Processes the last attempt left behind, killed when it ended (`reaper`).
+    leftovers: usize,
+}
+
+impl Pending {
+    /// What the task's line says of leftover processes.
+    fn leftovers_note(&self) -> Option<String> {
+        match self.leftovers {
+            0 => None,
+            1 => Some("killed 1 leftover process".to_owned()),
+            n => Some(format!("killed {n} leftover processes")),
+        }
+    }
 }
 
 /// How a task's command part was settled, while its checks decide whether it is done.
@@ -512,6 +527,8 @@ enum Event {
         attempt: u32,
         exit: Exit,
         duration: Duration,
+        /// Processes it left behind, killed (see `exec::reaper`).
+        leftovers: usize,
         collected: Option<Collected>,
     },
 }
@@ -850,6 +867,7 @@ impl<'a> Coordinator<'a> {
                 attempt: 0,
                 feedback: None,
                 keep,
+                leftovers: 0,
             },
         );
         self.scheduler.queue(task);
@@ -893,20 +911,24 @@ impl<'a> Coordinator<'a> {
                             pid,
                         });
                     }
-                    WorkerEvent::Exited { exit, duration, .. } => {
-                        *ended.borrow_mut() = Some((exit, duration));
+                    WorkerEvent::Exited {
+                        exit,
+                        duration,
+                        leftovers,
+                    } => {
+                        *ended.borrow_mut() = Some((exit, duration, leftovers));
                     }
                 }),
                 Err(error) => {
                     let exit = Exit::SpawnFailed {
                         error: format!("could not prepare the task: {error}"),
                     };
-                    *ended.borrow_mut() = Some((exit, Duration::ZERO));
+                    *ended.borrow_mut() = Some((exit, Duration::ZERO, 0));
                 }
             }
-            let (exit, duration) = ended.into_inner().unwrap_or_else(|| {
+            let (exit, duration, leftovers) = ended.into_inner().unwrap_or_else(|| {
                 let error = "the runner reported no exit".to_owned();
-                (Exit::SpawnFailed { error }, Duration::ZERO)
+                (Exit::SpawnFailed { error }, Duration::ZERO, 0)
             });
             // A worktree task's outputs are stored and checked where they were made;
             // they reach the project root only once their checks pass (`finish`).
@@ -921,6 +943,7 @@ impl<'a> Coordinator<'a> {
                 attempt,
                 exit,
                 duration,
+                leftovers,
                 collected,
             });
         });
@@ -1109,8 +1132,14 @@ impl<'a> Coordinator<'a> {
                 attempt,
                 exit,
                 duration,
+                leftovers,
                 collected,
-            } => self.exited(task, attempt, exit, duration, collected),
+            } => {
+                if let Some(pending) = self.pending.get_mut(&task) {
+                    pending.leftovers = leftovers;
+                }
+                self.exited(task, attempt, exit, duration, collected)
+            }
             Event::Checked {
                 task,
                 index,
@@ -1157,6 +1186,12 @@ impl<'a> Coordinator<'a> {
             (_, Exit::SpawnFailed { error }) => Some(format!("could not start: {error}")),
             _ => None,
         };
+        if let Some(note) = self.pending.get(&task).and_then(Pending::leftovers_note) {
+            detail = Some(match detail {
+                Some(detail) => format!("{detail}; {note}"),
+                None => note,
+            });
+        }
         let mut status = status;
         let mut outputs = Vec::new();
         if status == RunStatus::Ok
@@ -1445,7 +1480,7 @@ impl<'a> Coordinator<'a> {
                         duration,
                         attempt: pending.attempt,
                         retrying: false,
-                        detail: None,
+                        detail: pending.leftovers_note().as_deref(),
                         log_tail: "",
                     });
                     self.commit(task, &pending, &verdicts);
@@ -1735,6 +1770,7 @@ impl Runner for FakeRunner {
         events(WorkerEvent::Exited {
             exit,
             duration: Duration::from_millis(1),
+            leftovers: 0,
         });
     }
 }

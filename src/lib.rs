@@ -51,6 +51,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // The watchdog a build starts (`exec::reaper`): not a command for users.
+    if let [_, command, token] = &args[..]
+        && command == exec::reaper::WATCHDOG_COMMAND
+    {
+        return exec::reaper::watchdog_main(&token.to_string_lossy());
+    }
     let options = match cli::parse(args) {
         Ok(options) => options,
         Err(code) => return code,

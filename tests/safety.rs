@@ -558,3 +558,100 @@ fn a_damaged_run_record_is_skipped_by_report() {
         "{report:#?}"
     );
 }
+
+/// Processes whose environment has `MARK=<mark>` and that still run.
+fn marked_processes(mark: &str) -> Vec<u32> {
+    let needle = format!("MARK={mark}");
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            let env = fs::read(entry.path().join("environ")).ok()?;
+            let marked = env.split(|&b| b == 0).any(|e| e == needle.as_bytes());
+            (marked && state != 'Z').then_some(pid)
+        })
+        .collect()
+}
+
+/// Wait (up to 10 s) until no process carries `mark`.
+#[track_caller]
+fn assert_all_gone(mark: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !marked_processes(mark).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running: {:?}",
+            marked_processes(mark)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+// 8. Nothing a task started outlives it, or conduct.
+#[test]
+fn leftovers_of_a_task_are_killed_and_named_in_its_line() {
+    let mark = format!("leftover-{}", std::process::id());
+    let project = Project::new(&format!(
+        r#"
+        [tasks.A]
+        outputs = ["out.txt"]
+        env = {{ MARK = "{mark}" }}
+        run = "sleep 30 & setsid sleep 30 & echo done > out.txt"
+        "#
+    ));
+    let run = project.build(&[], 0);
+    assert!(
+        run.stdout.contains("killed 2 leftover processes"),
+        "{run:#?}"
+    );
+    assert!(
+        marked_processes(&mark).is_empty(),
+        "killed before the build ended"
+    );
+}
+
+#[test]
+fn a_killed_conduct_takes_its_tasks_with_it() {
+    let mark = format!("orphan-{}", std::process::id());
+    let project = Project::new(&format!(
+        r#"
+        [tasks.A]
+        outputs = ["out.txt"]
+        env = {{ MARK = "{mark}" }}
+        run = "(sleep 30; echo late > late.txt) & setsid sleep 30 & echo started > started; sleep 30; echo A > out.txt"
+        "#
+    ));
+    let mut child = std::process::Command::new(crate::test::binary())
+        .args(["build", "-q"])
+        .current_dir(project.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !project.exists("started") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        marked_processes(&mark).len() >= 3,
+        "sh, its subshell, the setsid sleep"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_all_gone(&mark);
+    assert!(!project.exists("late.txt"));
+    // The next build runs the task again, undisturbed.
+    project.write(
+        "tasks.toml",
+        b"[tasks.A]\noutputs = [\"out.txt\"]\nrun = \"echo A > out.txt\"\n",
+    );
+    project.build(&[], 0);
+    assert_eq!(project.read("out.txt"), "A\n");
+}

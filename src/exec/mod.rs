@@ -2,5 +2,6 @@
 //! project root or in the task's git worktree (`worktree`).
 
 pub(crate) mod process;
+pub(crate) mod reaper;
 pub(crate) mod scheduler;
 pub(crate) mod worktree;

@@ -39,6 +39,8 @@ use std::time::{Duration, Instant};
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, kill_process_group};
 
+use crate::exec::reaper::{self, Reaper};
+
 /// One task process to run, as plain data.
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
@@ -77,8 +79,13 @@ pub(crate) enum Exit {
 pub(crate) enum WorkerEvent {
     /// The process started; `pid` is also its process-group id.
     Started { task: u32, pid: u32 },
-    /// The process ended (after its output was fully copied to the log).
-    Exited { exit: Exit, duration: Duration },
+    /// The process ended (after its output was fully copied to the log), and
+    /// `leftovers` processes it left behind were killed (see `reaper`).
+    Exited {
+        exit: Exit,
+        duration: Duration,
+        leftovers: usize,
+    },
 }
 
 /// Runs jobs. The trait is the seam that lets the scheduler be tested with a fake (ninja's
@@ -87,6 +94,9 @@ pub(crate) trait Runner: Send + Sync {
     /// Run `job` to completion, blocking the calling thread: report `Started` (not for
     /// SpawnFailed), then exactly one `Exited`. Never panics.
     fn run(&self, job: Job, events: &dyn Fn(WorkerEvent));
+
+    /// The build is over: every job has ended.
+    fn finish(&self) {}
 }
 
 /// The real runner: spawns processes.
@@ -98,13 +108,40 @@ pub(crate) trait Runner: Send + Sync {
 /// `stream`, the worker also waits until every holder of the output pipes has closed
 /// them, so a lingering background child keeps it busy until that child exits or the
 /// group is stopped with [`stop_group`].
+///
+/// With a [`Reaper`] (a build's runner), a task's leftover processes are killed when its
+/// main process exits, and a watchdog kills them all if conduct dies.
 #[derive(Debug, Default)]
-pub(crate) struct ProcessRunner;
+pub(crate) struct ProcessRunner {
+    reaper: Option<Reaper>,
+}
+
+impl ProcessRunner {
+    /// The runner of a build: its tasks are marked and reaped (see `reaper`).
+    pub(crate) fn for_build() -> ProcessRunner {
+        ProcessRunner {
+            reaper: Some(Reaper::new()),
+        }
+    }
+}
 
 impl Runner for ProcessRunner {
     fn run(&self, job: Job, events: &dyn Fn(WorkerEvent)) {
-        let (exit, duration) = run_job(&job, events);
-        events(WorkerEvent::Exited { exit, duration });
+        if let Some(reaper) = &self.reaper {
+            reaper.watch();
+        }
+        let (exit, duration, leftovers) = run_job(&job, events, self.reaper.as_ref());
+        events(WorkerEvent::Exited {
+            exit,
+            duration,
+            leftovers,
+        });
+    }
+
+    fn finish(&self) {
+        if let Some(reaper) = &self.reaper {
+            reaper.finish();
+        }
     }
 }
 
@@ -191,9 +228,14 @@ fn tail_start(buf: &[u8], lines: usize) -> Option<usize> {
         .map(|(i, _)| i + 1)
 }
 
-/// Run one job to its end; the caller sends `Exited`.
-fn run_job(job: &Job, events: &dyn Fn(WorkerEvent)) -> (Exit, Duration) {
-    let spawn_failed = |error: String| (Exit::SpawnFailed { error }, Duration::ZERO);
+/// Run one job to its end; the caller sends `Exited`. Returns how it ended, how long it
+/// took and how many leftover processes were killed.
+fn run_job(
+    job: &Job,
+    events: &dyn Fn(WorkerEvent),
+    reaper: Option<&Reaper>,
+) -> (Exit, Duration, usize) {
+    let spawn_failed = |error: String| (Exit::SpawnFailed { error }, Duration::ZERO, 0);
     let mut log = Log::reuse(&job.log);
     let pipe = if job.stream {
         // The copiers write as lines arrive: the file must be there.
@@ -211,7 +253,7 @@ fn run_job(job: &Job, events: &dyn Fn(WorkerEvent)) -> (Exit, Duration) {
         }
     };
     let start = Instant::now();
-    let (mut child, reader) = match spawn(job, pipe) {
+    let (mut child, reader) = match spawn(job, pipe, reaper) {
         Ok(spawned) => spawned,
         Err(e) => {
             let error = spawn_error(job, &e);
@@ -223,12 +265,23 @@ fn run_job(job: &Job, events: &dyn Fn(WorkerEvent)) -> (Exit, Duration) {
         task: job.task,
         pid: child.id(),
     });
+    let pid = child.id();
+    let leftovers = std::cell::Cell::new(0);
+    let clean_up = || {
+        if let Some(reaper) = reaper {
+            leftovers.set(reaper.leftovers(pid, &job.id));
+        }
+    };
     let status = match reader {
         Some(reader) => wait_logging(&mut child, reader, log, start),
-        None => wait_streaming(job, &mut child, log, start),
+        None => wait_streaming(job, &mut child, log, start, &clean_up),
     };
+    if !job.stream {
+        clean_up();
+    }
+    let leftovers = leftovers.get();
     match status {
-        Ok((status, duration)) => (exit_of(status), duration),
+        Ok((status, duration)) => (exit_of(status), duration, leftovers),
         Err(e) => {
             // Only possible if something else reaped our child; the process is gone.
             let duration = start.elapsed();
@@ -239,7 +292,7 @@ fn run_job(job: &Job, events: &dyn Fn(WorkerEvent)) -> (Exit, Duration) {
                 code: None,
                 signal: None,
             };
-            (exit, duration)
+            (exit, duration, leftovers)
         }
     }
 }
@@ -251,8 +304,15 @@ fn run_job(job: &Job, events: &dyn Fn(WorkerEvent)) -> (Exit, Duration) {
 fn spawn(
     job: &Job,
     pipe: Option<(io::PipeReader, io::PipeWriter)>,
+    reaper: Option<&Reaper>,
 ) -> io::Result<(Child, Option<io::PipeReader>)> {
     let mut command = command(job)?;
+    if let Some(reaper) = reaper {
+        // The pair that marks the task's processes, whatever they do to their group.
+        command
+            .env(reaper::BUILD_ID, reaper.token())
+            .env("CONDUCT_TASK", &job.id);
+    }
     let reader = match pipe {
         None => {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -428,6 +488,7 @@ fn wait_streaming(
     child: &mut Child,
     log: Log,
     start: Instant,
+    clean_up: &dyn Fn(),
 ) -> io::Result<(ExitStatus, Duration)> {
     let log = Mutex::new(log);
     let prefix = format!("[{}] ", job.id);
@@ -439,6 +500,8 @@ fn wait_streaming(
             stderr.and_then(|pipe| spawn_copier(scope, pipe, &log, &prefix, pid)),
         ];
         let status = child.wait().map(|status| (status, start.elapsed()));
+        // What the task left holding the pipes goes before the copiers are awaited.
+        clean_up();
         for copier in copiers.into_iter().flatten() {
             let _ = copier.join();
         }
@@ -524,7 +587,7 @@ mod tests {
     fn run(job: Job) -> Vec<WorkerEvent> {
         std::fs::create_dir_all(job.log.parent().unwrap()).unwrap();
         let events = std::cell::RefCell::new(Vec::new());
-        ProcessRunner.run(job, &|event| events.borrow_mut().push(event));
+        ProcessRunner::default().run(job, &|event| events.borrow_mut().push(event));
         events.into_inner()
     }
 
@@ -546,6 +609,7 @@ mod tests {
                 WorkerEvent::Exited {
                     exit: Exit::SpawnFailed { error },
                     duration,
+                    ..
                 },
             ] if duration.is_zero() => error.clone(),
             other => panic!("unexpected events: {other:?}"),
@@ -561,7 +625,7 @@ mod tests {
         std::fs::create_dir_all(job.log.parent().unwrap()).unwrap();
         let (tx, rx) = channel();
         thread::spawn(move || {
-            ProcessRunner.run(job, &|event| {
+            ProcessRunner::default().run(job, &|event| {
                 let _ = tx.send(event);
             })
         });
@@ -843,6 +907,60 @@ mod tests {
         let log = read_log(&job);
         assert!(log == "out\nerr\n" || log == "err\nout\n", "{log:?}");
         assert_group_ends(pid);
+    }
+
+    /// Run `job` with a build's runner (leftovers reaped) and return its exit event.
+    fn run_reaped(job: Job) -> (Exit, usize) {
+        std::fs::create_dir_all(job.log.parent().unwrap()).unwrap();
+        let runner = ProcessRunner::for_build();
+        let ended = std::cell::RefCell::new(None);
+        runner.run(job, &|event| {
+            if let WorkerEvent::Exited {
+                exit, leftovers, ..
+            } = event
+            {
+                *ended.borrow_mut() = Some((exit, leftovers));
+            }
+        });
+        ended.into_inner().unwrap()
+    }
+
+    /// Whether a process with a `MARK=<mark>` variable still runs.
+    fn still_running(mark: &str) -> bool {
+        let needle = format!("MARK={mark}");
+        std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+            !zombie
+                && std::fs::read(entry.path().join("environ"))
+                    .is_ok_and(|env| env.split(|&b| b == 0).any(|e| e == needle.as_bytes()))
+        })
+    }
+
+    #[test]
+    fn a_builds_runner_kills_what_a_task_left_behind_even_outside_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = format!("leftover-{}", std::process::id());
+        // A background child in the group, and a `setsid` one that left it.
+        let script = r#"sleep 30 & setsid sleep 30 & echo done"#;
+        let mut job = job(dir.path(), &["sh", "-c", script]);
+        job.env = vec![("MARK".to_owned(), mark.clone())];
+        let (exit, leftovers) = run_reaped(job.clone());
+        assert_eq!(exit, Exit::Success);
+        assert_eq!(leftovers, 2, "one in the group, one escaped it");
+        assert!(!still_running(&mark), "nothing of the task is left");
+        assert_eq!(read_log(&job), "done\n");
+        // A task that leaves nothing: nothing is killed.
+        let (exit, leftovers) = run_reaped(job_with(dir.path(), &mark, "echo tidy"));
+        assert_eq!((exit, leftovers), (Exit::Success, 0));
+    }
+
+    fn job_with(dir: &Path, mark: &str, script: &str) -> Job {
+        let mut job = job(dir, &["sh", "-c", script]);
+        job.env = vec![("MARK".to_owned(), mark.to_owned())];
+        job
     }
 
     #[test]

@@ -375,7 +375,12 @@ impl Reporter {
                 "attempt": attempt,
             });
             if let Some(detail) = detail {
-                event["error"] = json!(detail);
+                let field = if status == RunStatus::Ok {
+                    "note"
+                } else {
+                    "error"
+                };
+                event[field] = json!(detail);
             }
             self.json(event);
             return;
@@ -383,8 +388,9 @@ impl Reporter {
         let seconds = format!("{:.2}s", duration.as_secs_f64());
         if status == RunStatus::Ok {
             if self.style != Style::Quiet {
+                let note = detail.map(|d| format!(": {d}")).unwrap_or_default();
                 let line = format!(
-                    "{} {}ok{} {task} {title} {}({seconds}){}",
+                    "{} {}ok{} {task} {title} {}({seconds}){}{note}",
                     self.counter(),
                     OK.render(),
                     OK.render_reset(),
