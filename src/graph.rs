@@ -159,6 +159,24 @@ impl Graph {
         (node as usize) < self.task_count
     }
 
+    /// Whether this graph can be used with a spec of `tasks` tasks and `groups` groups:
+    /// every index in bounds, no cycle. A graph read back from the spec cache is checked
+    /// so before use: a file that passed its checksum may still not be conduct's doing.
+    pub(crate) fn is_sound(&self, tasks: usize, groups: usize) -> bool {
+        let nodes = self.deps.len();
+        self.task_count == tasks
+            && self.task_deps.len() == tasks
+            && nodes == tasks + self.barrier_groups.len()
+            && self.barrier_groups.iter().all(|g| g.index() < groups)
+            && self
+                .task_deps
+                .iter()
+                .flatten()
+                .all(|d| d.task.index() < tasks)
+            && self.deps.iter().flatten().all(|&n| (n as usize) < nodes)
+            && self.topological_order().len() == nodes
+    }
+
     /// Tasks and barrier nodes together.
     pub(crate) fn node_count(&self) -> usize {
         self.deps.len()

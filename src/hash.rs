@@ -160,8 +160,7 @@ pub(crate) struct KeyPreimage {
 }
 
 impl KeyPreimage {
-    /// A task with nothing in it, for tests of what stores pre-images.
-    #[cfg(test)]
+    /// A task with nothing in it, for tests (and fuzz seeds) of what stores pre-images.
     pub(crate) fn empty() -> KeyPreimage {
         KeyPreimage {
             version: KEY_VERSION,

@@ -23,6 +23,8 @@ mod estimate;
 mod exec;
 mod explain;
 mod fresh;
+#[doc(hidden)]
+pub mod fuzz;
 mod graph;
 mod hash;
 mod instruction;

@@ -74,7 +74,7 @@ pub(crate) fn decode(file: &[u8], source: &Arc<SourceFile>) -> Result<CachedSpec
     let body = payload.get(32..).ok_or(Unsealed::Damaged)?;
     let (mut spec, graph): (Spec, Graph) =
         postcard::from_bytes(body).map_err(|_| Unsealed::Damaged)?;
-    if graph.node_count() < spec.tasks.len() {
+    if !spec.is_sound() || !graph.is_sound(spec.tasks.len(), spec.groups.len()) {
         return Err(Unsealed::Damaged);
     }
     spec.source = Arc::clone(source);

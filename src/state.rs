@@ -20,7 +20,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
@@ -231,25 +230,11 @@ impl StateStore {
     /// format is not used (`on_disk.dropped` says so); a journal record that is damaged
     /// ends the replay there (a torn tail, from a `kill -9`, silently).
     pub(crate) fn load(&self) -> State {
-        let (mut state, snapshot_bytes) = match read_snapshot::<State>(&self.state_path()) {
-            Ok(Some(found)) => found,
-            Ok(None) => return State::default(),
-            Err(why) => {
-                let mut state = State::default();
-                state.on_disk.dropped = Some(format!("state.bin is {why}"));
-                return state;
-            }
+        let Ok(snapshot) = std::fs::read(self.state_path()) else {
+            return State::default();
         };
-        state.on_disk = OnDisk {
-            snapshot_bytes,
-            journal_bytes: 0,
-            appendable: false,
-            dropped: None,
-        };
-        if let Ok(journal) = std::fs::read(self.journal_path()) {
-            replay(&mut state, &journal);
-        }
-        state
+        let journal = std::fs::read(self.journal_path()).ok();
+        decode(&snapshot, journal.as_deref())
     }
 
     /// Record `changes` (the entries of `state` that differ from what is on disk):
@@ -298,6 +283,30 @@ impl StateStore {
         };
         Ok(())
     }
+}
+
+/// The state from the bytes of a snapshot and of its journal (see [`StateStore::load`]).
+pub(crate) fn decode(snapshot: &[u8], journal: Option<&[u8]>) -> State {
+    let payload = sealed::open(MAGIC, VERSION, snapshot)
+        .and_then(|payload| postcard::from_bytes::<State>(payload).map_err(|_| Unsealed::Damaged));
+    let mut state = match payload {
+        Ok(state) => state,
+        Err(why) => {
+            let mut state = State::default();
+            state.on_disk.dropped = Some(format!("state.bin is {why}"));
+            return state;
+        }
+    };
+    state.on_disk = OnDisk {
+        snapshot_bytes: snapshot.len() as u64,
+        journal_bytes: 0,
+        appendable: false,
+        dropped: None,
+    };
+    if let Some(journal) = journal {
+        replay(&mut state, journal);
+    }
+    state
 }
 
 /// A generation unlike `previous` (and unlike any other process's, most likely).
@@ -357,17 +366,6 @@ fn replay(state: &mut State, journal: &[u8]) {
         state.apply(change);
         rest = after;
     }
-}
-
-/// The snapshot and its size in bytes; `Ok(None)` when there is none, `Err` when the
-/// file is there but cannot be used.
-fn read_snapshot<T: DeserializeOwned>(path: &Path) -> Result<Option<(T, u64)>, Unsealed> {
-    let Ok(bytes) = std::fs::read(path) else {
-        return Ok(None);
-    };
-    let payload = sealed::open(MAGIC, VERSION, &bytes)?;
-    let value = postcard::from_bytes(payload).map_err(|_| Unsealed::Damaged)?;
-    Ok(Some((value, bytes.len() as u64)))
 }
 
 /// Write the snapshot, sealed; returns its size in bytes.

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod example;
 mod explain;
+mod fuzz;
 mod graph;
 mod plan;
 mod report;

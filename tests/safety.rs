@@ -655,3 +655,46 @@ fn a_killed_conduct_takes_its_tasks_with_it() {
     project.build(&[], 0);
     assert_eq!(project.read("out.txt"), "A\n");
 }
+
+// Found by the scheduler's property test: a group that runs after an empty group had
+// its tasks handed out twice, and the build never ended.
+#[test]
+fn a_group_after_an_empty_group_runs_each_task_once_and_ends() {
+    let project = Project::new(
+        r#"
+        [groups.G0]
+        [groups.G2]
+        after = ["G0"]
+        [tasks.a]
+        run = "echo a >> ran.log"
+        [tasks.t]
+        group = "G2"
+        run = "echo t >> ran.log"
+        [tasks.u]
+        deps = ["t"]
+        run = "echo u >> ran.log"
+        "#,
+    );
+    let mut child = std::process::Command::new(crate::test::binary())
+        .args(["build", "-q"])
+        .current_dir(project.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the build never ended; ran {:?}", project.ran());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success());
+    let mut ran = project.ran();
+    ran.sort();
+    assert_eq!(ran, ["a", "t", "u"]);
+}

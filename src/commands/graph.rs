@@ -98,6 +98,16 @@ impl Status {
     ];
 }
 
+/// The graph of `tasks` without statuses, in `format`: what the fuzz targets render.
+pub(crate) fn render(project: &Project, tasks: &[TaskIdx], format: GraphFormat) -> String {
+    let view = View::new(project, tasks, None);
+    match format {
+        GraphFormat::Dot => dot(&view),
+        GraphFormat::Mermaid => mermaid(&view),
+        GraphFormat::Json => to_json(&json(&view)) + "\n",
+    }
+}
+
 /// The project, the selection and each task's status, as `list` decides it.
 fn with_statuses(
     locator: &Locator,

@@ -291,7 +291,7 @@ fn json_rule(rule: &Rule) -> JsonRule<'_> {
 }
 
 /// Aligned columns: id, title, effort, agent, deps; a header line per group.
-fn table(project: &Project, statuses: &[&str]) -> String {
+pub(crate) fn table(project: &Project, statuses: &[&str]) -> String {
     let spec = &project.loaded.spec;
     let efforts: Vec<String> = spec
         .tasks

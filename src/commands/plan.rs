@@ -11,11 +11,14 @@ use serde::Serialize;
 use crate::build::{self, Planned};
 use crate::commands::Stdout;
 use crate::commands::check::to_json;
+use crate::db::Loaded;
 use crate::error::Error;
 use crate::estimate::{self, BarrierEstimate, Estimate, WeightSource};
+use crate::graph::Selection;
 use crate::project::Locator;
 use crate::session::{Access, Session};
 use crate::spec::{Spec, TaskIdx};
+use crate::state::State;
 use crate::text;
 use crate::units::format_seconds;
 
@@ -121,12 +124,41 @@ pub(crate) fn run(
             }
         }
     }
+    let (planning, groups) = planning(
+        &loaded,
+        &session.state,
+        &selection,
+        &runs,
+        (fresh, restored),
+        options,
+    );
+    let text = if options.json {
+        to_json(&json(spec, options, &planning)) + "\n"
+    } else {
+        text(spec, options, &planning, groups)
+    };
+    session.finish();
+    out.write(&text)?;
+    Ok(0)
+}
+
+/// The plan of the tasks in `runs` (the rest were `(fresh, restored)`), weighted by
+/// what `state` recorded; and how many groups the running tasks are in.
+fn planning(
+    loaded: &Loaded,
+    state: &State,
+    selection: &Selection,
+    runs: &[bool],
+    (fresh, restored): (usize, usize),
+    options: &PlanOptions,
+) -> (Planning, usize) {
+    let spec = &loaded.spec;
     let mut sources = JsonWeights::default();
     let weights: Vec<Option<f64>> = spec
         .task_indices()
         .map(|task| {
             runs[task.index()].then(|| {
-                let (seconds, source) = estimate::expected_seconds(spec, &session.state, task);
+                let (seconds, source) = estimate::expected_seconds(spec, state, task);
                 match source {
                     WeightSource::Recorded => sources.recorded += 1,
                     WeightSource::Effort => sources.effort += 1,
@@ -137,7 +169,7 @@ pub(crate) fn run(
         })
         .collect();
     let jobs = spec.project.jobs_with(options.jobs);
-    let estimate = estimate::estimate(&loaded.graph, spec, &selection, &weights, jobs);
+    let estimate = estimate::estimate(&loaded.graph, spec, selection, &weights, jobs);
     let groups = {
         let mut seen: Vec<Option<usize>> = selection
             .tasks
@@ -150,7 +182,7 @@ pub(crate) fn run(
         seen.len()
     };
     let barriers = (groups >= 2 || options.by_group)
-        .then(|| estimate::with_barriers(&loaded.graph, spec, &selection, &weights, jobs))
+        .then(|| estimate::with_barriers(&loaded.graph, spec, selection, &weights, jobs))
         .flatten();
     let planning = Planning {
         weights,
@@ -162,14 +194,37 @@ pub(crate) fn run(
         estimate,
         barriers,
     };
-    let text = if options.json {
-        to_json(&json(spec, options, &planning)) + "\n"
-    } else {
-        text(spec, options, &planning, groups)
+    (planning, groups)
+}
+
+/// `conduct plan --all` (and `--json`) of every task, with nothing recorded: what
+/// the fuzz targets render.
+pub(crate) fn render_all(loaded: &Loaded, jobs: usize, json: bool) -> String {
+    let spec = &loaded.spec;
+    let Ok(selection) = loaded.graph.select(spec, &[]) else {
+        return String::new();
     };
-    session.finish();
-    out.write(&text)?;
-    Ok(0)
+    let runs: Vec<bool> = spec.tasks.iter().map(|t| t.run.is_some()).collect();
+    let options = PlanOptions {
+        targets: Vec::new(),
+        jobs: Some(jobs),
+        all: true,
+        by_group: true,
+        json,
+    };
+    let (planning, groups) = planning(
+        loaded,
+        &State::default(),
+        &selection,
+        &runs,
+        (0, 0),
+        &options,
+    );
+    if json {
+        to_json(&self::json(spec, &options, &planning)) + "\n"
+    } else {
+        text(spec, &options, &planning, groups)
+    }
 }
 
 fn json<'s>(spec: &'s Spec, options: &PlanOptions, p: &Planning) -> JsonPlan<'s> {

@@ -23,13 +23,18 @@ struct JsonStatus<'a> {
 
 pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
     let session = Session::open(locator, Access::Read)?;
-    let spec = &session.loaded.spec;
+    out.write(&render(&session.loaded.spec, &session.state, json))?;
+    session.finish();
+    Ok(0)
+}
+
+/// Every task's last run as `status` prints it (text or JSON).
+pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json: bool) -> String {
     let rows: Vec<JsonStatus<'_>> = spec
         .tasks
         .iter()
         .map(|t| {
-            let last = session
-                .state
+            let last = state
                 .tasks
                 .get(t.id.as_str())
                 .and_then(|s| s.last_run.as_ref());
@@ -44,11 +49,7 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
         })
         .collect();
     if json {
-        out.write(&format!(
-            "{}\n",
-            to_json(&serde_json::json!({ "tasks": rows }))
-        ))?;
-        return Ok(0);
+        return format!("{}\n", to_json(&serde_json::json!({ "tasks": rows })));
     }
     let id_w = text::column(rows.iter().map(|r| r.id));
     let status_w = text::column(rows.iter().map(|r| r.status));
@@ -71,6 +72,5 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
         text.push_str(line.trim_end());
         text.push('\n');
     }
-    out.write(&text)?;
-    Ok(0)
+    text
 }

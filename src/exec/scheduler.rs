@@ -141,7 +141,9 @@ impl Scheduler {
             stopped: false,
         };
         for i in 0..count {
-            if scheduler.pending[i] == 0 {
+            // A barrier with nothing to wait for settles here and may already have
+            // released what comes after it: that is not released twice.
+            if scheduler.pending[i] == 0 && scheduler.status[i] == Status::Waiting {
                 scheduler.became_ready(i);
             }
         }
@@ -346,6 +348,21 @@ mod tests {
     }
 
     #[test]
+    fn a_barrier_on_an_empty_group_releases_its_tasks_once() {
+        // Found by the property test below: G2 runs after G0, which has no task (or
+        // none selected); its barrier settles at once, and t used to be handed out
+        // twice (then its second success underflowed the counts).
+        let (spec, mut s) = setup(
+            "[groups.G0]\n[groups.G2]\nafter = [\"G0\"]\n[tasks.a]\n[tasks.t]\ngroup = \"G2\"\n",
+            &[],
+        );
+        let mut order = drain(&spec, &mut s);
+        order.sort();
+        assert_eq!(order, ["a", "t"]);
+        assert!(s.is_idle());
+    }
+
+    #[test]
     fn longest_remaining_path_starts_first() {
         // `short` is declared first and is longer than `a`, but `a` heads a chain of
         // 10 s: it goes first, then `b` (9 s left) before `short` (3 s).
@@ -430,5 +447,186 @@ mod tests {
         s.failed(a);
         assert!(s.is_idle());
         assert_eq!(ids(&spec, &s.unfinished()), ["b"]);
+    }
+
+    mod properties {
+        use std::collections::BTreeSet;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A random plan: each task depends on some earlier ones, may be in one of
+        /// three groups (pools of 1 to 3; group 2 runs after group 0 as a barrier when
+        /// `barrier`), and may fail.
+        #[derive(Debug, Clone)]
+        struct Plan {
+            deps: Vec<Vec<usize>>,
+            groups: Vec<Option<usize>>,
+            pools: [usize; 3],
+            barrier: bool,
+            fails: Vec<bool>,
+            jobs: usize,
+            /// Which running task finishes next, as indices into the running set.
+            picks: Vec<usize>,
+        }
+
+        fn plan() -> impl Strategy<Value = Plan> {
+            (1usize..24).prop_flat_map(|n| {
+                (
+                    proptest::collection::vec(proptest::collection::vec(any::<usize>(), 0..4), n),
+                    proptest::collection::vec(proptest::option::of(0usize..3), n),
+                    [1usize..4, 1usize..4, 1usize..4],
+                    any::<bool>(),
+                    proptest::collection::vec(proptest::bool::weighted(0.15), n),
+                    1usize..5,
+                    proptest::collection::vec(any::<usize>(), 64),
+                )
+                    .prop_map(
+                        |(deps, groups, pools, barrier, fails, jobs, picks)| Plan {
+                            deps: deps
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, ds)| {
+                                    let mut ds: Vec<usize> = ds
+                                        .into_iter()
+                                        .filter(|_| i > 0)
+                                        .map(|d| d % i.max(1))
+                                        .collect();
+                                    ds.sort_unstable();
+                                    ds.dedup();
+                                    ds
+                                })
+                                .collect(),
+                            groups,
+                            pools,
+                            barrier,
+                            fails,
+                            jobs,
+                            picks,
+                        },
+                    )
+            })
+        }
+
+        fn config(plan: &Plan) -> String {
+            let mut text = String::new();
+            for (g, pool) in plan.pools.iter().enumerate() {
+                text.push_str(&format!("[groups.G{g}]\njobs = {pool}\n"));
+                if g == 2 && plan.barrier {
+                    text.push_str("after = [\"G0\"]\n");
+                }
+            }
+            for (i, deps) in plan.deps.iter().enumerate() {
+                let deps: Vec<String> = deps.iter().map(|d| format!("\"t{d}\"")).collect();
+                text.push_str(&format!(
+                    "[tasks.t{i}]\nrun = \"x\"\ndeps = [{}]\n",
+                    deps.join(", ")
+                ));
+                if let Some(g) = plan.groups[i] {
+                    text.push_str(&format!("group = \"G{g}\"\n"));
+                }
+            }
+            text
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Never more than -j or a group's pool at once, never a task before its
+            /// dependencies (and barriers), and a failure blocks exactly what is
+            /// downstream of it.
+            #[test]
+            fn the_scheduler_keeps_every_bound_on_random_plans(plan in plan()) {
+                let text = config(&plan);
+                let (spec, errors) =
+                    crate::spec::parse(&SourceFile::new("tasks.toml", text.as_str()), &RuleSet::default()).unwrap();
+                prop_assert!(errors.is_empty(), "{errors:?}");
+                // A barrier can close a cycle with `deps`: such plans are refused at load.
+                let graph = Graph::build(&spec);
+                prop_assume!(graph.is_ok());
+                let graph = graph.unwrap();
+                let selection = graph.select(&spec, &[]).unwrap();
+                let mut s = Scheduler::new(&graph, &spec, &selection, |_| 1.0);
+                let n = plan.deps.len();
+                // What each task waits for, barriers included: the graph's own nodes.
+                let waits_for = |task: usize| -> BTreeSet<usize> {
+                    let mut found = BTreeSet::new();
+                    let mut stack: Vec<Node> = graph.node_deps(task as Node).to_vec();
+                    while let Some(node) = stack.pop() {
+                        match graph.task_of(node) {
+                            Some(t) => { found.insert(t.index()); }
+                            None => stack.extend(graph.node_deps(node)),
+                        }
+                    }
+                    found
+                };
+                let mut running: Vec<usize> = Vec::new();
+                let mut succeeded = BTreeSet::new();
+                let mut failed = BTreeSet::new();
+                let mut blocked = BTreeSet::new();
+                let mut picks = plan.picks.iter().cycle();
+                loop {
+                    for t in s.take_decidable() {
+                        s.queue(t);
+                    }
+                    while let Some(t) = s.next(plan.jobs) {
+                        let t = t.index();
+                        for dep in waits_for(t) {
+                            prop_assert!(succeeded.contains(&dep), "t{t} started before t{dep}");
+                        }
+                        running.push(t);
+                        prop_assert!(running.len() <= plan.jobs);
+                        for g in 0..3 {
+                            let in_group = running.iter().filter(|&&r| plan.groups[r] == Some(g)).count();
+                            prop_assert!(in_group <= plan.pools[g], "group G{g} over its pool");
+                        }
+                    }
+                    if running.is_empty() {
+                        prop_assert!(s.is_idle());
+                        break;
+                    }
+                    let at = picks.next().copied().unwrap_or(0) % running.len();
+                    let t = running.swap_remove(at);
+                    if plan.fails[t] {
+                        failed.insert(t);
+                        for b in s.failed(TaskIdx(t as u32)) {
+                            prop_assert!(blocked.insert(b.index()), "blocked twice");
+                        }
+                    } else {
+                        succeeded.insert(t);
+                        s.succeeded(TaskIdx(t as u32));
+                    }
+                }
+                // Exactly the tasks downstream of a failure are blocked; all else ran.
+                let mut downstream = BTreeSet::new();
+                for t in 0..n {
+                    if !failed.contains(&t) && (0..n).any(|f| failed.contains(&f) && depends_on(&waits_for, t, f)) {
+                        downstream.insert(t);
+                    }
+                }
+                prop_assert_eq!(&blocked, &downstream);
+                prop_assert_eq!(succeeded.len() + failed.len() + blocked.len(), n);
+            }
+        }
+
+        /// Whether `task` depends on `on`, directly or not.
+        fn depends_on(
+            waits_for: &dyn Fn(usize) -> BTreeSet<usize>,
+            task: usize,
+            on: usize,
+        ) -> bool {
+            let mut stack: Vec<usize> = waits_for(task).into_iter().collect();
+            let mut seen = BTreeSet::new();
+            while let Some(t) = stack.pop() {
+                if t == on {
+                    return true;
+                }
+                if seen.insert(t) {
+                    stack.extend(waits_for(t));
+                }
+            }
+            false
+        }
     }
 }

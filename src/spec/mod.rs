@@ -88,6 +88,32 @@ impl Spec {
         self.group_index.get(name).copied()
     }
 
+    /// Whether every index in the spec is in bounds and the name maps agree with the
+    /// tables: checked on a spec read back from the spec cache, before anything uses it.
+    pub(crate) fn is_sound(&self) -> bool {
+        let (tasks, groups) = (self.tasks.len(), self.groups.len());
+        let task_ok = |t: &TaskIdx| t.index() < tasks;
+        let group_ok = |g: &GroupIdx| g.index() < groups;
+        self.tasks.iter().all(|t| {
+            t.group.as_ref().is_none_or(group_ok) && t.deps.iter().all(|d| task_ok(&d.task))
+        }) && self
+            .groups
+            .iter()
+            .all(|g| g.after.iter().all(group_ok) && g.tasks.iter().all(task_ok))
+            && self.task_index.len() == tasks
+            && self
+                .task_index
+                .iter()
+                .all(|(id, t)| task_ok(t) && self.tasks[t.index()].id == *id)
+            && self.group_index.len() == groups
+            && self
+                .group_index
+                .iter()
+                .all(|(name, g)| group_ok(g) && self.groups[g.index()].name == *name)
+            && self.outputs.files().all(|(_, t)| task_ok(&t))
+            && self.outputs.dirs().all(|(_, t)| task_ok(&t))
+    }
+
     pub(crate) fn task_indices(&self) -> impl Iterator<Item = TaskIdx> + use<> {
         (0..self.tasks.len() as u32).map(TaskIdx)
     }
