@@ -1,5 +1,7 @@
 # tools.sh - how each build tool is run, installed, versioned and reset; sourced
-# by run.sh and ab.sh (uses HERE, VENV, JUST, TURBO, CONDUCT, CONDUCT_ARGS).
+# by run.sh and ab.sh (uses HERE, VENV, JUST, TURBO, CONDUCT, CONDUCT_ARGS, and
+# CONDUCT_BASE: a second conduct binary, tool `conduct-base`, to time a change
+# against the build before it in the same interleaved run).
 
 build_cmd() {
   case $1 in
@@ -12,6 +14,7 @@ build_cmd() {
     just-par)  echo "$JUST -f parallel.just --jobs 2" ;;
     turbo)     echo "$TURBO run all --concurrency=2" ;;
     conduct)   echo "$CONDUCT build all $CONDUCT_ARGS" ;;
+    conduct-base) echo "$CONDUCT_BASE build all $CONDUCT_ARGS" ;;
   esac
 }
 tool_exe() {      # what must be installed for the tool to run
@@ -22,6 +25,7 @@ tool_exe() {      # what must be installed for the tool to run
     just|just-par) echo "$JUST" ;;
     turbo) echo "$TURBO" ;;
     conduct) echo "$CONDUCT" ;;
+    conduct-base) echo "${CONDUCT_BASE:-conduct-base-not-set}" ;;
   esac
 }
 installed() {
@@ -38,6 +42,7 @@ tool_version() {
     just|just-par) "$JUST" --version ;;
     turbo) echo "turbo $("$TURBO" --version 2>/dev/null | tail -1)" ;;
     conduct) echo "conduct $(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo '?') ($CONDUCT)" ;;
+    conduct-base) echo "conduct (base for A/B) ($CONDUCT_BASE)" ;;
   esac
 }
 state_files() {   # tool state removed for a cold build (besides out/)
@@ -47,10 +52,10 @@ state_files() {   # tool state removed for a cold build (besides out/)
     snakemake) echo ".snakemake" ;;
     doit) echo ".doit.db .doit.db.dat .doit.db.dir .doit.db.bak" ;;
     turbo) echo ".turbo" ;;
-    conduct) echo ".cache" ;;
+    conduct|conduct-base) echo ".cache" ;;
     *) echo "" ;;
   esac
 }
 has_cache() {     # restores deleted outputs from a cache instead of rebuilding
-  case $1 in conduct|turbo) return 0 ;; *) return 1 ;; esac
+  case $1 in conduct|conduct-base|turbo) return 0 ;; *) return 1 ;; esac
 }

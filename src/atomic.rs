@@ -58,12 +58,17 @@ pub(crate) fn write_named(
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = File::create_new(&temp).and_then(|file| {
-        let mut hashing = Hashing {
-            out: io::BufWriter::with_capacity(256 * 1024, file),
+        // Hashed below the buffer: the hasher sees 256 KiB blocks, not every small
+        // write of the serializer (per-call hashing cost more than the JSON itself).
+        let hashing = Hashing {
+            out: file,
             hasher: blake3::Hasher::new(),
         };
-        fill(&mut hashing)?;
-        hashing.out.flush()?;
+        let mut buffered = io::BufWriter::with_capacity(256 * 1024, hashing);
+        fill(&mut buffered)?;
+        let hashing = buffered
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
         hash = Some(hashing.hasher.finalize());
         Ok(())
     });

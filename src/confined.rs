@@ -78,17 +78,22 @@ impl Dir {
     /// Open (making what is missing) the project directory `relative` under `root`,
     /// following a symlink on the way only when it resolves inside the root.
     pub(crate) fn anchor(root: &Root, relative: &str) -> io::Result<Dir> {
-        let mut dir = Dir::open(&root.path)?;
+        let top = root.dir()?;
+        let mut current: Option<Dir> = None;
         for component in relative.split('/').filter(|c| !c.is_empty()) {
-            dir = match dir.step(component, true) {
+            let dir = current.as_ref().unwrap_or(top);
+            current = Some(match dir.step(component, true) {
                 Ok(next) => next,
                 Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
                     dir.follow_inside(component, root)?
                 }
                 Err(e) => return Err(e),
-            };
+            });
         }
-        Ok(dir)
+        match current {
+            Some(dir) => Ok(dir),
+            None => top.reopen(),
+        }
     }
 
     /// Go down `relative` from here without following any symlink. With `replace`,
@@ -299,11 +304,11 @@ impl Dir {
                     .map_err(io::Error::from)?;
             }
             drop(file);
-            self.rename_in(temp_dir.as_ref().unwrap_or(self), &temp_name, name)?;
+            self.rename_in(temp_dir.unwrap_or(self), &temp_name, name)?;
             Ok(())
         })();
         if written.is_err() {
-            let dir = temp_dir.as_ref().unwrap_or(self);
+            let dir = temp_dir.unwrap_or(self);
             let _ = rustix::fs::unlinkat(&dir.fd, temp_name.as_str(), AtFlags::empty());
         }
         written
@@ -392,7 +397,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub(crate) struct Temp {
     dir: PathBuf,
     /// The directory, opened (and made) at the first write.
-    opened: std::sync::OnceLock<Option<Dir>>,
+    opened: std::sync::OnceLock<Option<(Dir, u64)>>,
 }
 
 /// The prefix of a fallback temporary beside its target.
@@ -417,16 +422,21 @@ impl Temp {
     /// A new temporary file for a write into `target`: in `.cache/tmp/` when that is
     /// on the same file system as `target`, else beside the target (then the returned
     /// directory is `None`: the target's own).
-    fn create(&self, target: &Dir) -> io::Result<(Option<Dir>, String, File)> {
+    fn create(&self, target: &Dir) -> io::Result<(Option<&Dir>, String, File)> {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mode = Mode::from_raw_mode(0o644);
-        if let Some(dir) = self.opened.get_or_init(|| self.open().ok())
-            && same_device(dir, target)
+        let opened = self.opened.get_or_init(|| {
+            let dir = self.open().ok()?;
+            let dev = rustix::fs::fstat(&dir.fd).ok()?.st_dev;
+            Some((dir, dev))
+        });
+        if let Some((dir, dev)) = opened
+            && rustix::fs::fstat(&target.fd).is_ok_and(|t| t.st_dev == *dev)
         {
             let name = Temp::next_name();
             let fd = rustix::fs::openat(&dir.fd, name.as_str(), flags, mode)?;
-            return Ok((Some(dir.reopen()?), name, File::from(fd)));
+            return Ok((Some(dir), name, File::from(fd)));
         }
         let name = format!("{BESIDE_PREFIX}{}", Temp::next_name());
         let fd = rustix::fs::openat(&target.fd, name.as_str(), flags, mode)
@@ -469,13 +479,6 @@ fn alive(pid: i32) -> bool {
     match rustix::process::Pid::from_raw(pid) {
         Some(pid) => !matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH)),
         None => false,
-    }
-}
-
-fn same_device(a: &Dir, b: &Dir) -> bool {
-    match (rustix::fs::fstat(&a.fd), rustix::fs::fstat(&b.fd)) {
-        (Ok(a), Ok(b)) => a.st_dev == b.st_dev,
-        _ => false,
     }
 }
 

@@ -118,6 +118,8 @@ pub(crate) fn now_ns() -> i64 {
 pub(crate) struct Root {
     pub(crate) path: std::path::PathBuf,
     canonical: Option<std::path::PathBuf>,
+    /// The root opened once, for writes under it (see `confined`).
+    opened: std::sync::Arc<std::sync::OnceLock<Option<crate::confined::Dir>>>,
 }
 
 impl Root {
@@ -125,7 +127,21 @@ impl Root {
         Root {
             path: path.to_path_buf(),
             canonical: fs::canonicalize(path).ok(),
+            opened: std::sync::Arc::default(),
         }
+    }
+
+    /// The root directory, opened at the first call.
+    pub(crate) fn dir(&self) -> io::Result<&crate::confined::Dir> {
+        self.opened
+            .get_or_init(|| crate::confined::Dir::open(&self.path).ok())
+            .as_ref()
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "cannot open the project root {}",
+                    self.path.display()
+                ))
+            })
     }
 
     /// The root with every symlink resolved (`None` if it cannot be resolved).

@@ -45,7 +45,8 @@ pub(crate) fn unindent(text: &str) -> String {
 /// Beside every test project, a directory conduct must never touch: a snapshot of it is
 /// taken when the project is made and compared after every run of conduct, so any write,
 /// deletion or creation outside the project (through a planted symlink, say) fails the
-/// test that caused it. Tests that attack plant symlinks into it ([`Sandbox::victim`]).
+/// test that caused it. Every project holds `.victim`, a symlink to it; tests that attack
+/// plant more ([`Sandbox::victim`]).
 pub(crate) struct Sandbox {
     _dir: TempDir,
     project: PathBuf,
@@ -65,6 +66,9 @@ impl Sandbox {
         fs::write(victim.join("sub/f"), "VICTIM\n").expect("write a victim file");
         let project = dir.path().join("project");
         fs::create_dir_all(&project).expect("create the project directory");
+        // A way out planted in every project: conduct must never go through it.
+        std::os::unix::fs::symlink("../victim", project.join(".victim"))
+            .expect("plant a symlink to the victim");
         let snapshot = snapshot(&victim);
         Sandbox {
             _dir: dir,

@@ -138,6 +138,9 @@ struct Packs {
     writer: Option<(File, u32, u64)>,
     /// Records read whose checksum failed, since the last `take_damaged`.
     damaged: usize,
+    /// Packs opened for reading, by number (a restore of 10,000 tasks reads as many
+    /// entries: one open per pack, not per entry).
+    readers: Vec<Option<File>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +176,8 @@ impl ActionCache {
             return Ok(None);
         };
         let mut payload = vec![0; place.len as usize];
-        let read = File::open(&packs.files[place.pack as usize])
+        let read = packs
+            .reader(place.pack)
             .and_then(|file| file.read_exact_at(&mut payload, place.offset));
         if read.is_err() {
             return Ok(None);
@@ -328,6 +332,22 @@ fn pack_header() -> [u8; PACK_HEADER as usize] {
 }
 
 impl Packs {
+    /// Pack `number`, opened for reading (once).
+    fn reader(&mut self, number: u32) -> io::Result<&File> {
+        let number = number as usize;
+        if self.readers.len() <= number {
+            self.readers.resize_with(number + 1, || None);
+        }
+        let path = self
+            .files
+            .get(number)
+            .ok_or_else(|| io::Error::other("no such pack"))?;
+        match &mut self.readers[number] {
+            Some(file) => Ok(file),
+            slot @ None => Ok(slot.insert(File::open(path)?)),
+        }
+    }
+
     /// Find the pack files (once).
     fn list(&mut self, dir: &Path) {
         if self.listed {

@@ -46,6 +46,8 @@ pub(crate) struct Reaper {
 #[derive(Debug)]
 enum Watchdog {
     NotStarted,
+    /// Being started on a thread of its own, so the first task does not wait for it.
+    Starting(std::thread::JoinHandle<Option<(Child, ChildStdin)>>),
     Running {
         child: Child,
         stdin: ChildStdin,
@@ -76,26 +78,42 @@ impl Reaper {
         &self.token
     }
 
-    /// Start the watchdog if it is not running yet (before the first task starts).
+    /// Start the watchdog if it is not started yet (when the first task starts). It is
+    /// started on a thread of its own: starting conduct's binary takes a millisecond or
+    /// two, which the first task should not wait for.
     pub(crate) fn watch(&self) {
         let mut watchdog = self.watchdog.lock().unwrap_or_else(PoisonError::into_inner);
         if !matches!(*watchdog, Watchdog::NotStarted) {
             return;
         }
-        *watchdog = spawn_watchdog(&self.token).unwrap_or(Watchdog::Unavailable);
+        let token = self.token.clone();
+        *watchdog = match std::thread::Builder::new()
+            .name("conduct-watchdog".to_owned())
+            .spawn(move || spawn_watchdog(&token))
+        {
+            Ok(starting) => Watchdog::Starting(starting),
+            Err(_) => {
+                spawn_watchdog(&self.token).map_or(Watchdog::Unavailable, |(child, stdin)| {
+                    Watchdog::Running { child, stdin }
+                })
+            }
+        };
     }
 
     /// The build is over and every task has ended: tell the watchdog to go quietly.
+    /// It is not waited for (its exit would add a process lifetime to every build);
+    /// conduct's exit leaves it to init to collect.
     pub(crate) fn finish(&self) {
         let mut watchdog = self.watchdog.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Watchdog::Running {
-            mut child,
-            mut stdin,
-        } = std::mem::replace(&mut *watchdog, Watchdog::Unavailable)
-        {
+        let started = match std::mem::replace(&mut *watchdog, Watchdog::Unavailable) {
+            Watchdog::Starting(starting) => starting.join().ok().flatten(),
+            Watchdog::Running { child, stdin } => Some((child, stdin)),
+            Watchdog::NotStarted | Watchdog::Unavailable => None,
+        };
+        if let Some((child, mut stdin)) = started {
             let _ = stdin.write_all(DONE);
             drop(stdin);
-            let _ = child.wait();
+            drop(child);
         }
     }
 
@@ -150,7 +168,7 @@ impl Drop for Reaper {
     }
 }
 
-fn spawn_watchdog(token: &str) -> Option<Watchdog> {
+fn spawn_watchdog(token: &str) -> Option<(Child, ChildStdin)> {
     let exe = std::env::current_exe().ok()?;
     // Only conduct's own binary knows `__watchdog` (not a test harness running it).
     if exe.file_stem().is_none_or(|stem| stem != "conduct") {
@@ -168,7 +186,7 @@ fn spawn_watchdog(token: &str) -> Option<Watchdog> {
         .spawn()
         .ok()?;
     let stdin = child.stdin.take()?;
-    Some(Watchdog::Running { child, stdin })
+    Some((child, stdin))
 }
 
 /// `conduct __watchdog TOKEN`: wait for conduct to close the pipe; if it did not say
