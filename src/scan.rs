@@ -154,11 +154,20 @@ impl Root {
 /// inside `root`), and a hash only when the stat cache cannot vouch for it. `previous`
 /// is its stat-cache entry.
 pub(crate) fn look(full: &Path, previous: Option<&StatEntry>, root: &Root) -> io::Result<Found> {
-    let meta = match regular_file(full, root)? {
-        Ok(meta) => meta,
-        Err(found) => return Ok(found),
-    };
-    let stamp = Stamp::of(&meta);
+    match regular_file(full, root)? {
+        Ok(meta) => reused_or_hashed(full, &meta, previous),
+        Err(found) => Ok(found),
+    }
+}
+
+/// A regular file's digest: its stat-cache entry's when the entry is trusted and its
+/// stamp unchanged, else hashed now.
+fn reused_or_hashed(
+    full: &Path,
+    meta: &Metadata,
+    previous: Option<&StatEntry>,
+) -> io::Result<Found> {
+    let stamp = Stamp::of(meta);
     if let Some(entry) = previous
         && entry.trusted
         && entry.stamp == stamp
@@ -180,28 +189,31 @@ pub(crate) fn look_output(
     root: &Root,
 ) -> io::Result<Found> {
     let full = path.to_path(&root.path);
-    let meta = match fs::symlink_metadata(&full) {
+    match output_file(path, &full, root)? {
+        Ok(meta) => reused_or_hashed(&full, &meta, previous),
+        Err(found) => Ok(found),
+    }
+}
+
+/// The metadata of the output `path` (at `full`) if it is a regular file, else what
+/// it is instead: nothing, a directory, or a symlink (never followed: see [`link`]).
+fn output_file(
+    path: &ProjectPath,
+    full: &Path,
+    root: &Root,
+) -> io::Result<Result<Metadata, Found>> {
+    let meta = match fs::symlink_metadata(full) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(Found::Missing)),
         Err(e) => return Err(e),
     };
     if meta.file_type().is_symlink() {
-        return Ok(link(path, &full, root));
+        return Ok(Err(link(path, full, root)));
     }
     if meta.is_dir() {
-        return Ok(Found::Directory);
+        return Ok(Err(Found::Directory));
     }
-    let stamp = Stamp::of(&meta);
-    if let Some(entry) = previous
-        && entry.trusted
-        && entry.stamp == stamp
-    {
-        return Ok(Found::File {
-            stamp,
-            digest: entry.digest,
-        });
-    }
-    hash_file(&full).map(|digest| Found::File { stamp, digest })
+    Ok(Ok(meta))
 }
 
 /// What the symlink `path` (at `full`) is as an output: a link inside the project, or
@@ -269,19 +281,12 @@ pub(crate) fn look_written(
 ) -> io::Result<(Found, u32, Option<Vec<u8>>)> {
     use std::os::unix::fs::PermissionsExt;
     let full = path.to_path(&root.path);
-    let meta = match fs::symlink_metadata(&full) {
+    let meta = match output_file(path, &full, root)? {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok((Found::Missing, 0o644, None));
-        }
-        Err(e) => return Err(e),
+        Err(found @ Found::Link { .. }) => return Ok((found, 0o777, None)),
+        Err(found @ Found::Directory) => return Ok((found, 0o755, None)),
+        Err(found) => return Ok((found, 0o644, None)),
     };
-    if meta.file_type().is_symlink() {
-        return Ok((link(path, &full, root), 0o777, None));
-    }
-    if meta.is_dir() {
-        return Ok((Found::Directory, 0o755, None));
-    }
     let full = full.as_path();
     let stamp = Stamp::of(&meta);
     let mode = meta.permissions().mode() & 0o7777;
