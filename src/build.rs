@@ -445,6 +445,8 @@ struct Prep {
     keep: Vec<String>,
     /// Where the instruction goes: `.cache/instructions/`, and the worktree.
     instruction: (Vec<PathBuf>, String),
+    /// `.cache/instructions/`, opened once per build.
+    instructions_dir: Option<Arc<crate::confined::Dir>>,
     /// What the failed checks of the previous attempt said.
     feedback: Option<(PathBuf, String)>,
 }
@@ -500,8 +502,14 @@ impl Prep {
             let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
                 continue;
             };
-            std::fs::create_dir_all(parent)?;
-            Dir::open(parent)?.overwrite(&name.to_string_lossy(), &mut text.as_bytes())?;
+            let name = name.to_string_lossy();
+            match &self.instructions_dir {
+                Some(dir) if dir.path() == parent => dir.overwrite(&name, &mut text.as_bytes())?,
+                _ => {
+                    std::fs::create_dir_all(parent)?;
+                    Dir::open(parent)?.overwrite(&name, &mut text.as_bytes())?;
+                }
+            }
         }
         Ok(())
     }
@@ -651,6 +659,8 @@ struct Coordinator<'a> {
     dirty: bool,
     /// The repository worktree tasks branch from (`None`: no worktree task selected).
     repo: Option<Arc<Repo>>,
+    /// `.cache/instructions/`, opened once for every task's instruction file.
+    instructions_dir: Option<Arc<crate::confined::Dir>>,
 }
 
 impl<'a> Coordinator<'a> {
@@ -684,6 +694,9 @@ impl<'a> Coordinator<'a> {
             })?;
         }
         let (events, inbox) = mpsc::channel::<Event>();
+        let instructions_dir = crate::confined::Dir::open(&session.cache_dir.join("instructions"))
+            .ok()
+            .map(Arc::new);
         Ok(Coordinator {
             session,
             loaded,
@@ -708,6 +721,7 @@ impl<'a> Coordinator<'a> {
             save_every: SAVE_EVERY,
             dirty: false,
             repo: None,
+            instructions_dir,
         })
     }
 
@@ -1004,7 +1018,12 @@ impl<'a> Coordinator<'a> {
         let in_worktree = prepare.is_some();
         let prep = Prep {
             worktree: prepare,
-            cwd: crate::scan::Root::new(&cwd),
+            // The session's root (resolved and opened once), or the worktree's.
+            cwd: if in_worktree {
+                crate::scan::Root::new(&cwd)
+            } else {
+                self.session.root.clone()
+            },
             outputs: t.outputs.clone(),
             // A worktree is conduct's own: what is in it goes before a run.
             keep: match self.pending.get(&task) {
@@ -1012,6 +1031,7 @@ impl<'a> Coordinator<'a> {
                 _ => Vec::new(),
             },
             instruction: (instructions, text),
+            instructions_dir: self.instructions_dir.clone(),
             feedback: feedback.clone(),
         };
         let log = self.log_path(task);

@@ -265,8 +265,7 @@ impl Dir {
         io::copy(from, &mut File::from(fd)).map(|_| ())
     }
 
-    /// Where this directory is.
-    #[cfg(test)]
+    /// Where this directory is (the path it was opened by).
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

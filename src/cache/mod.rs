@@ -452,9 +452,20 @@ pub(crate) fn collect(
 }
 
 /// Where the directory holding `path` leads, if out of the project (a task may have
-/// made `out` a symlink to `/etc`).
+/// made `out` a symlink to `/etc`). Only a symlink on the way is resolved: one `lstat`
+/// per directory of the project above the output.
 fn parent_outside(root: &crate::scan::Root, path: &ProjectPath) -> Option<PathBuf> {
     let parent = path.ancestors().next()?;
+    let linked = parent
+        .match_indices('/')
+        .map(|(i, _)| &parent[..i])
+        .chain([parent])
+        .any(|dir| {
+            std::fs::symlink_metadata(root.path.join(dir)).is_ok_and(|m| m.file_type().is_symlink())
+        });
+    if !linked {
+        return None;
+    }
     let resolved = std::fs::canonicalize(root.path.join(parent)).ok()?;
     let inside = root.canonical().is_none_or(|r| resolved.starts_with(r));
     (!inside).then_some(resolved)

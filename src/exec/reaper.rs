@@ -41,6 +41,9 @@ const DONE: &[u8] = b"done\n";
 pub(crate) struct Reaper {
     token: String,
     watchdog: Mutex<Watchdog>,
+    /// `/proc/<conduct>/task/<conduct>/children`, kept open: read again (one `pread`)
+    /// after every task.
+    children: Option<std::fs::File>,
 }
 
 #[derive(Debug)]
@@ -67,9 +70,11 @@ impl Reaper {
         {
             let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
         }
+        let me = std::process::id();
         Reaper {
-            token: format!("{}-{nanos}", std::process::id()),
+            token: format!("{me}-{nanos}"),
             watchdog: Mutex::new(Watchdog::NotStarted),
+            children: std::fs::File::open(format!("/proc/{me}/task/{me}/children")).ok(),
         }
     }
 
@@ -144,7 +149,8 @@ impl Reaper {
         let mut killed = 0;
         // An escapee's own children are adopted when it dies: a few rounds catch them.
         for _ in 0..8 {
-            let found: Vec<Pid> = adopted()
+            let found: Vec<Pid> = self
+                .adopted()
                 .into_iter()
                 .filter(|&pid| marked(pid, &self.token, Some(task)))
                 .collect();
@@ -159,6 +165,34 @@ impl Reaper {
             reap(&found);
         }
         killed
+    }
+}
+
+impl Reaper {
+    /// The children of conduct's main thread: where adopted orphans go on Linux (to
+    /// the thread group leader). Read at offset 0 each time: /proc makes it anew.
+    fn adopted(&self) -> Vec<Pid> {
+        use std::os::unix::fs::FileExt;
+        let Some(file) = &self.children else {
+            return Vec::new();
+        };
+        let mut buffer = vec![0u8; 4096];
+        let mut len = 0;
+        loop {
+            match file.read_at(&mut buffer[len..], len as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    len += n;
+                    if len == buffer.len() {
+                        buffer.resize(buffer.len() * 2, 0);
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&buffer[..len])
+            .split_whitespace()
+            .filter_map(|pid| pid.parse().ok().and_then(Pid::from_raw))
+            .collect()
     }
 }
 
@@ -251,18 +285,6 @@ fn members_of(group: Pid) -> (Vec<Pid>, Vec<Pid>) {
         }
     }
     (live, dead)
-}
-
-/// Conduct's children that are not its own doing: on Linux, adopted orphans go to the
-/// main thread (the thread group leader).
-fn adopted() -> Vec<Pid> {
-    let me = rustix::process::getpid();
-    let path = format!("/proc/{0}/task/{0}/children", me.as_raw_nonzero());
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|pid| pid.parse().ok().and_then(Pid::from_raw))
-        .collect()
 }
 
 /// Every process on the machine (Linux: from /proc).
