@@ -327,6 +327,15 @@ impl Dir {
     }
 }
 
+/// Open `path` for reading; a symlink as its last component is refused, not followed.
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .read(true)
+        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+}
+
 /// Create (or truncate) the file at `path` for writing, in a directory of conduct's own
 /// (its logs): a symlink there is removed, never written through.
 pub(crate) fn create_file(path: &Path) -> io::Result<File> {

@@ -254,12 +254,7 @@ pub(crate) fn link(path: &ProjectPath, full: &Path, root: &Root) -> Found {
         relative.push_str(within);
         relative
     } else {
-        let joined = if parent.is_empty() {
-            text.to_owned()
-        } else {
-            format!("{parent}/{text}")
-        };
-        if ProjectPath::new(&joined).is_err() {
+        if !crate::spec::path::link_stays_inside(path.as_str(), text) {
             return outside();
         }
         text.to_owned()
@@ -292,7 +287,7 @@ pub(crate) fn look_written(
     let mode = meta.permissions().mode() & 0o7777;
     if meta.len() <= keep {
         let mut bytes = Vec::with_capacity(meta.len() as usize);
-        std::io::Read::read_to_end(&mut crate::cache::cas::open_no_follow(full)?, &mut bytes)?;
+        std::io::Read::read_to_end(&mut crate::confined::open_no_follow(full)?, &mut bytes)?;
         // Grown past `keep` since the stat: hashed below, not kept.
         if bytes.len() as u64 <= keep {
             let digest = Digest::of(&bytes);

@@ -85,19 +85,9 @@ impl CachedOutput {
     /// from the link's directory, it must not climb out): an entry from another
     /// machine is never trusted to say so.
     pub(crate) fn link_stays_inside(&self) -> bool {
-        let Some(target) = &self.link else {
-            return true;
-        };
-        if target.starts_with('/') || target.chars().any(char::is_control) {
-            return false;
-        }
-        let parent = self.path.rsplit_once('/').map_or("", |(p, _)| p);
-        let joined = if parent.is_empty() {
-            target.clone()
-        } else {
-            format!("{parent}/{target}")
-        };
-        crate::spec::ProjectPath::new(&joined).is_ok()
+        self.link
+            .as_ref()
+            .is_none_or(|target| crate::spec::path::link_stays_inside(&self.path, target))
     }
 }
 

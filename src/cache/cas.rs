@@ -105,7 +105,7 @@ impl BlobStore {
         if self.contains(digest) {
             return Ok(());
         }
-        let mut file = open_no_follow(source)?;
+        let mut file = crate::confined::open_no_follow(source)?;
         self.put_from(&mut file, digest)
     }
 
@@ -171,15 +171,6 @@ impl BlobStore {
         }
         blobs
     }
-}
-
-/// Open `path` for reading; a symlink as its last component is refused, not followed.
-pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    File::options()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ fn list(found: &[String]) -> String {
 
 /// Whether `dir` carries conduct's mark.
 pub(crate) fn is_marked(dir: &Path) -> bool {
-    let Ok(file) = crate::cache::cas::open_no_follow(&dir.join(TAG_NAME)) else {
+    let Ok(file) = crate::confined::open_no_follow(&dir.join(TAG_NAME)) else {
         return false;
     };
     let mut head = [0u8; SIGNATURE.len()];

@@ -188,7 +188,7 @@ impl Cache {
                 (None, From::Worktree(made_in)) => {
                     let path = ProjectPath::try_from(output.path.clone())
                         .map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
-                    let mut file = cas::open_no_follow(&path.to_path(made_in))?;
+                    let mut file = crate::confined::open_no_follow(&path.to_path(made_in))?;
                     dir.write_verified(
                         name,
                         &mut file,

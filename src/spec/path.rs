@@ -165,6 +165,20 @@ impl ProjectPath {
     }
 }
 
+/// Whether the symlink at project path `link` with the relative `target` stays inside
+/// the project, judged by text alone (resolved from the link's directory, it must not
+/// climb out): for links found in outputs and links named by a cache entry alike.
+pub(crate) fn link_stays_inside(link: &str, target: &str) -> bool {
+    if target.starts_with('/') || target.chars().any(char::is_control) {
+        return false;
+    }
+    let joined = match link.rsplit_once('/') {
+        Some((parent, _)) => format!("{parent}/{target}"),
+        None => target.to_owned(),
+    };
+    ProjectPath::new(&joined).is_ok()
+}
+
 fn has_drive_prefix(text: &str) -> bool {
     let b = text.as_bytes();
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
@@ -226,6 +240,15 @@ mod tests {
         assert_eq!(read("/etc"), Err(PathProblem::Absolute));
         assert_eq!(read("a\0b"), Err(PathProblem::Nul));
         assert_eq!(read(""), Err(PathProblem::Empty));
+    }
+
+    #[test]
+    fn links_are_judged_from_their_directory() {
+        assert!(link_stays_inside("out/d/l", "../../src/a"));
+        assert!(link_stays_inside("l", "src/a"));
+        assert!(!link_stays_inside("out/l", "../../x"));
+        assert!(!link_stays_inside("out/l", "/etc/passwd"));
+        assert!(!link_stays_inside("out/l", "a\nb"));
     }
 
     #[test]
