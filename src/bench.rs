@@ -7,8 +7,9 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::build::plan;
+use crate::confined::Root;
 use crate::project::{self, Checks, Locator};
-use crate::scan::{self, Root, StatCache};
+use crate::scan::{self, StatCache};
 use crate::session::{Access, Session};
 use crate::spec::ProjectPath;
 

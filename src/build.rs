@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use crate::cache::action::CachedOutput;
 use crate::cache::{self, Collected};
-use crate::db::Loaded;
 use crate::error::Error;
 use crate::estimate;
 use crate::exec::process::{self, Exit, Job, ProcessRunner, Runner, Stop, WorkerEvent};
@@ -35,8 +34,10 @@ use crate::explain::{self, Reason};
 use crate::graph::Selection;
 use crate::hash::{Digest, KeyPreimage};
 use crate::instruction;
+use crate::project::Loaded;
 use crate::project::Locator;
-use crate::report::progress::{Counts, Reporter, Style, TaskEnd};
+use crate::report::Counts;
+use crate::report::progress::{Reporter, Style, TaskEnd};
 use crate::report::record::{self, Recorder};
 use crate::rules::RuleCheck;
 use crate::rules::check::{self, Evaluated};
@@ -439,7 +440,7 @@ struct Prep {
     /// The task's worktree to make or reuse first (a worktree task).
     worktree: Option<worktree::Prepare>,
     /// Where the task runs (the project root or its worktree), and its outputs.
-    cwd: crate::scan::Root,
+    cwd: crate::confined::Root,
     outputs: Vec<crate::spec::Output>,
     /// Output files to leave (project-relative; see [`Pending::keep`]).
     keep: Vec<String>,
@@ -947,7 +948,7 @@ impl<'a> Coordinator<'a> {
             // A worktree task's outputs are stored and checked where they were made;
             // they reach the project root only once their checks pass (`finish`).
             let made_in = match &workspace {
-                Some(workspace) => crate::scan::Root::new(&workspace.dir),
+                Some(workspace) => crate::confined::Root::new(&workspace.dir),
                 None => root,
             };
             let collected =
@@ -1020,7 +1021,7 @@ impl<'a> Coordinator<'a> {
             worktree: prepare,
             // The session's root (resolved and opened once), or the worktree's.
             cwd: if in_worktree {
-                crate::scan::Root::new(&cwd)
+                crate::confined::Root::new(&cwd)
             } else {
                 self.session.root.clone()
             },

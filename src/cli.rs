@@ -1,8 +1,9 @@
 //! The command line, as clap types, and nothing else.
 //!
-//! clap stops here: `Options::from(Cli)` turns the parsed arguments into plain data once,
-//! and the core only ever sees [`Options`] (just's arguments/config split). Shell
-//! completions are generated here too, since they are a property of the clap command.
+//! clap stops here: the parsed arguments become plain data once (`commands::Options`),
+//! and the core only ever sees that (just's arguments/config split). Shell completions
+//! are printed here at parse time, like `--help`, since they are a property of the clap
+//! command.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -16,6 +17,7 @@ use crate::commands::clean::CleanOptions;
 use crate::commands::graph::GraphFormat;
 use crate::commands::plan::PlanOptions;
 use crate::commands::report::ReportOptions;
+use crate::commands::{Command, Options};
 use crate::project::Locator;
 use crate::report::progress::Style;
 
@@ -195,147 +197,108 @@ enum ShellArg {
     Powershell,
 }
 
-/// What the user asked for, free of clap.
-#[derive(Debug)]
-pub(crate) struct Options {
-    pub(crate) locator: Locator,
-    pub(crate) command: Command,
+/// Print the completion script for `shell` (a property of the clap command, so it is
+/// written here, at parse time, like `--help`).
+fn write_completions(shell: &ShellArg, out: &mut dyn Write) {
+    use clap_complete::Shell;
+    let shell = match shell {
+        ShellArg::Bash => Shell::Bash,
+        ShellArg::Zsh => Shell::Zsh,
+        ShellArg::Fish => Shell::Fish,
+        ShellArg::Elvish => Shell::Elvish,
+        ShellArg::Powershell => Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut Cli::command(), "conduct", out);
 }
 
-/// The subcommand and its settings.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Build(BuildOptions),
-    Accept {
-        targets: Vec<String>,
-    },
-    Status {
-        json: bool,
-    },
-    Clean(CleanOptions),
-    Cache(CacheCommand),
-    Check {
-        json: bool,
-    },
-    List {
-        json: bool,
-    },
-    Graph {
-        targets: Vec<String>,
-        format: GraphFormat,
-    },
-    Plan(PlanOptions),
-    Report(ReportOptions),
-    Show {
-        task: String,
-    },
-    Completions(Completions),
-}
-
-/// A completion script to print; opaque outside this module.
-#[derive(Debug)]
-pub(crate) struct Completions(ShellArg);
-
-impl Completions {
-    pub(crate) fn write(&self, out: &mut dyn Write) {
-        use clap_complete::Shell;
-        let shell = match self.0 {
-            ShellArg::Bash => Shell::Bash,
-            ShellArg::Zsh => Shell::Zsh,
-            ShellArg::Fish => Shell::Fish,
-            ShellArg::Elvish => Shell::Elvish,
-            ShellArg::Powershell => Shell::PowerShell,
-        };
-        clap_complete::generate(shell, &mut Cli::command(), "conduct", out);
-    }
-}
-
-impl From<Cli> for Options {
-    fn from(cli: Cli) -> Options {
-        let command = match cli.command {
-            CliCommand::Build {
-                targets,
-                jobs,
-                explain,
-                dry_run,
-                force,
-                fail_fast,
-                json,
-                verbose,
-                quiet,
-            } => Command::Build(BuildOptions {
-                targets,
-                jobs: jobs.map(|j| j as usize),
-                explain,
-                dry_run,
-                force,
-                fail_fast,
-                style: Style::choose(json, quiet, verbose),
-                verbose,
-            }),
-            CliCommand::Accept { targets } => Command::Accept { targets },
-            CliCommand::Status { json } => Command::Status { json },
-            CliCommand::Clean {
-                outputs,
-                cache,
-                worktrees,
-                branches,
-            } => Command::Clean(CleanOptions {
-                outputs,
-                cache,
-                worktrees,
-                branches,
-            }),
-            CliCommand::Cache(command) => Command::Cache(match command {
-                CacheArg::Stats => CacheCommand::Stats,
-                CacheArg::Gc { max_size } => CacheCommand::Gc {
-                    max_bytes: max_size,
-                },
-                CacheArg::Verify => CacheCommand::Verify,
-            }),
-            CliCommand::Check { json } => Command::Check { json },
-            CliCommand::List { json } => Command::List { json },
-            CliCommand::Show { task } => Command::Show { task },
-            CliCommand::Report {
-                markdown,
-                html,
-                run,
-            } => Command::Report(ReportOptions {
-                markdown,
-                html,
-                run,
-            }),
-            CliCommand::Plan {
-                targets,
-                jobs,
-                all,
-                by_group,
-                json,
-            } => Command::Plan(PlanOptions {
-                targets,
-                jobs: jobs.map(|j| j as usize),
-                all,
-                by_group,
-                json,
-            }),
-            CliCommand::Graph { targets, format } => Command::Graph {
-                targets,
-                format: match format {
-                    FormatArg::Dot => GraphFormat::Dot,
-                    FormatArg::Mermaid => GraphFormat::Mermaid,
-                    FormatArg::Json => GraphFormat::Json,
-                },
+/// The plain options of a parsed command line (`None`: completions, already printed).
+fn options(cli: Cli) -> Option<Options> {
+    let command = match cli.command {
+        CliCommand::Build {
+            targets,
+            jobs,
+            explain,
+            dry_run,
+            force,
+            fail_fast,
+            json,
+            verbose,
+            quiet,
+        } => Command::Build(BuildOptions {
+            targets,
+            jobs: jobs.map(|j| j as usize),
+            explain,
+            dry_run,
+            force,
+            fail_fast,
+            style: Style::choose(json, quiet, verbose),
+            verbose,
+        }),
+        CliCommand::Accept { targets } => Command::Accept { targets },
+        CliCommand::Status { json } => Command::Status { json },
+        CliCommand::Clean {
+            outputs,
+            cache,
+            worktrees,
+            branches,
+        } => Command::Clean(CleanOptions {
+            outputs,
+            cache,
+            worktrees,
+            branches,
+        }),
+        CliCommand::Cache(command) => Command::Cache(match command {
+            CacheArg::Stats => CacheCommand::Stats,
+            CacheArg::Gc { max_size } => CacheCommand::Gc {
+                max_bytes: max_size,
             },
-            CliCommand::Completions { shell } => Command::Completions(Completions(shell)),
-        };
-        Options {
-            locator: Locator {
-                directory: cli.directory,
-                file: cli.file,
+            CacheArg::Verify => CacheCommand::Verify,
+        }),
+        CliCommand::Check { json } => Command::Check { json },
+        CliCommand::List { json } => Command::List { json },
+        CliCommand::Show { task } => Command::Show { task },
+        CliCommand::Report {
+            markdown,
+            html,
+            run,
+        } => Command::Report(ReportOptions {
+            markdown,
+            html,
+            run,
+        }),
+        CliCommand::Plan {
+            targets,
+            jobs,
+            all,
+            by_group,
+            json,
+        } => Command::Plan(PlanOptions {
+            targets,
+            jobs: jobs.map(|j| j as usize),
+            all,
+            by_group,
+            json,
+        }),
+        CliCommand::Graph { targets, format } => Command::Graph {
+            targets,
+            format: match format {
+                FormatArg::Dot => GraphFormat::Dot,
+                FormatArg::Mermaid => GraphFormat::Mermaid,
+                FormatArg::Json => GraphFormat::Json,
             },
-            command,
+        },
+        CliCommand::Completions { shell } => {
+            write_completions(&shell, &mut std::io::stdout().lock());
+            return None;
         }
-    }
+    };
+    Some(Options {
+        locator: Locator {
+            directory: cli.directory,
+            file: cli.file,
+        },
+        command,
+    })
 }
 
 /// Parse the arguments; on `--help`, `--version` or a usage error, the exit code clap
@@ -346,7 +309,7 @@ where
     T: Into<OsString> + Clone,
 {
     match Cli::try_parse_from(args) {
-        Ok(cli) => Ok(Options::from(cli)),
+        Ok(cli) => options(cli).ok_or(0),
         Err(e) => {
             let _ = e.print();
             Err(if e.use_stderr() {

@@ -33,7 +33,43 @@ use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::hash::Digest;
-use crate::scan::Root;
+
+/// The project root, as given and as the file system resolves it (for symlinks).
+#[derive(Debug, Clone)]
+pub(crate) struct Root {
+    pub(crate) path: std::path::PathBuf,
+    canonical: Option<std::path::PathBuf>,
+    /// The root opened once, for writes under it (see `confined`).
+    opened: std::sync::Arc<std::sync::OnceLock<Option<Dir>>>,
+}
+
+impl Root {
+    pub(crate) fn new(path: &Path) -> Root {
+        Root {
+            path: path.to_path_buf(),
+            canonical: std::fs::canonicalize(path).ok(),
+            opened: std::sync::Arc::default(),
+        }
+    }
+
+    /// The root directory, opened at the first call.
+    pub(crate) fn dir(&self) -> io::Result<&Dir> {
+        self.opened
+            .get_or_init(|| Dir::open(&self.path).ok())
+            .as_ref()
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "cannot open the project root {}",
+                    self.path.display()
+                ))
+            })
+    }
+
+    /// The root with every symlink resolved (`None` if it cannot be resolved).
+    pub(crate) fn canonical(&self) -> Option<&Path> {
+        self.canonical.as_deref()
+    }
+}
 
 /// Flags of every directory conduct opens to work in.
 fn dir_flags() -> OFlags {

@@ -17,21 +17,12 @@ use globset::GlobSetBuilder;
 use rustc_hash::FxHashMap;
 use salsa::Setter;
 
-use crate::graph::Graph;
 use crate::hash::{Digest, KEY_VERSION, KeyPreimage, RunKey};
-use crate::rules::RuleSet;
+use crate::project::Loaded;
 use crate::source::SourceFile;
 use crate::spec::section::{Outline, SectionError};
 use crate::spec::{GroupIdx, InputKind, ProjectPath, Run, Spec, SpecError, TaskIdx};
 use crate::spec_cache::CachedSpec;
-
-/// A validated project: spec, rules and graph, shared cheaply.
-#[derive(Debug)]
-pub(crate) struct Loaded {
-    pub(crate) spec: Arc<Spec>,
-    pub(crate) rules: RuleSet,
-    pub(crate) graph: Arc<Graph>,
-}
 
 /// tasks.toml and the rule files, as text.
 #[salsa::input(debug)]

@@ -75,27 +75,25 @@ pub(crate) fn estimate(
 ) -> Estimate {
     let weight = |t: TaskIdx| weights[t.index()].unwrap_or(0.0);
     let runs = |t: TaskIdx| weights[t.index()].is_some();
-    // Per node, in dependency order: the wave and the earliest finish with no limit,
-    // and the prerequisite that finishes last (to walk the critical path back).
     let count = graph.node_count();
+    // Per node, in dependency order: the earliest finish with no limit, and the
+    // prerequisite that finishes last (to walk the critical path back).
+    let longest = crate::critical::longest(
+        count,
+        selection.nodes.iter().map(|&n| n as usize),
+        |n| graph.node_deps(n as Node).iter().map(|&d| d as usize),
+        |n| graph.task_of(n as Node).map_or(0.0, weight),
+    );
     let mut wave = vec![0usize; count];
-    let mut finish = vec![0.0f64; count];
-    let mut latest: Vec<Option<Node>> = vec![None; count];
     for &node in &selection.nodes {
-        let mut before_wave = 0;
-        for &dep in graph.node_deps(node) {
-            before_wave = before_wave.max(wave[dep as usize]);
-            // The first of the prerequisites that finish last.
-            if latest[node as usize].is_none_or(|l| finish[dep as usize] > finish[l as usize]) {
-                latest[node as usize] = Some(dep);
-            }
-        }
-        let start = latest[node as usize].map_or(0.0, |l| finish[l as usize]);
-        let task = graph.task_of(node);
-        let own = task.map_or(0.0, weight);
-        let counts = task.is_some_and(runs);
+        let before_wave = graph
+            .node_deps(node)
+            .iter()
+            .map(|&d| wave[d as usize])
+            .max()
+            .unwrap_or(0);
+        let counts = graph.task_of(node).is_some_and(runs);
         wave[node as usize] = before_wave + usize::from(counts);
-        finish[node as usize] = start + own;
     }
     let mut waves: Vec<Vec<TaskIdx>> = Vec::new();
     for &task in &selection.tasks {
@@ -107,27 +105,20 @@ pub(crate) fn estimate(
             waves[w - 1].push(task);
         }
     }
-    let end =
+    let end = crate::critical::last_of(
+        &longest.finish,
         selection
             .tasks
             .iter()
-            .copied()
-            .filter(|&t| runs(t))
-            .fold(None::<TaskIdx>, |best, t| match best {
-                Some(b) if finish[b.index()] >= finish[t.index()] => Some(b),
-                _ => Some(t),
-            });
-    let mut critical_path = Vec::new();
-    let mut at = end.map(|t| t.index() as Node);
-    while let Some(node) = at {
-        if let Some(task) = graph.task_of(node)
-            && runs(task)
-        {
-            critical_path.push(task);
-        }
-        at = latest[node as usize];
-    }
-    critical_path.reverse();
+            .filter(|&&t| runs(t))
+            .map(|t| t.index()),
+    );
+    let critical_path: Vec<TaskIdx> = longest
+        .chain(end)
+        .into_iter()
+        .filter_map(|n| graph.task_of(n as Node))
+        .filter(|&t| runs(t))
+        .collect();
     Estimate {
         waves,
         critical_seconds: critical_path.iter().map(|&t| weight(t)).sum(),
@@ -261,12 +252,10 @@ impl Ord for Time {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::RuleSet;
     use crate::source::SourceFile;
 
     fn setup(text: &str) -> (Spec, Graph, Selection) {
-        let (spec, errors) =
-            crate::spec::parse(&SourceFile::new("tasks.toml", text), &RuleSet::default()).unwrap();
+        let (spec, errors) = crate::spec::parse(&SourceFile::new("tasks.toml", text), &[]).unwrap();
         assert!(errors.is_empty(), "{errors:?}");
         let graph = Graph::build(&spec).unwrap();
         let selection = graph.select(&spec, &[]).unwrap();

@@ -266,7 +266,7 @@ pub fn spec_cache(data: &[u8]) -> u64 {
         Ok(cached) => {
             // What commands do with a decoded spec: select, render.
             let project = crate::project::Project {
-                loaded: Arc::new(crate::db::Loaded {
+                loaded: Arc::new(crate::project::Loaded {
                     spec: Arc::clone(&cached.spec),
                     rules: crate::rules::RuleSet::default(),
                     graph: Arc::clone(&cached.graph),

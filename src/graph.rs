@@ -572,13 +572,11 @@ impl GlobParts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::RuleSet;
     use crate::source::SourceFile;
 
     fn spec(text: &str) -> Spec {
-        let (spec, errors) =
-            crate::spec::parse(&SourceFile::new("tasks.toml", text), &RuleSet::default())
-                .unwrap_or_else(|e| panic!("{e:?}"));
+        let (spec, errors) = crate::spec::parse(&SourceFile::new("tasks.toml", text), &[])
+            .unwrap_or_else(|e| panic!("{e:?}"));
         assert!(errors.is_empty(), "{errors:?}");
         spec
     }

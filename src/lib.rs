@@ -17,6 +17,7 @@ mod cache;
 mod cli;
 mod commands;
 mod confined;
+mod critical;
 mod db;
 mod error;
 mod estimate;

@@ -10,17 +10,25 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::db::Loaded;
 use crate::error::Error;
 use crate::graph::Graph;
 use crate::rules;
+use crate::rules::RuleSet;
 use crate::source::SourceFile;
-use crate::spec::{self, SpecError, disk};
+use crate::spec::{self, Spec, SpecError, disk};
 
 /// The default config file name.
 pub(crate) const CONFIG_NAME: &str = "tasks.toml";
 /// Where project rules live, relative to the root.
 pub(crate) const RULES_DIR: &str = "rules";
+
+/// A validated project: spec, rules and graph, shared cheaply.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) spec: Arc<Spec>,
+    pub(crate) rules: RuleSet,
+    pub(crate) graph: Arc<Graph>,
+}
 
 /// A loaded, validated project.
 #[derive(Debug)]

@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::confined::Root;
 use crate::hash::{Digest, hash_file};
 use crate::spec::ProjectPath;
 
@@ -111,43 +112,6 @@ pub(crate) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-/// The project root, as given and as the file system resolves it (for symlinks).
-#[derive(Debug, Clone)]
-pub(crate) struct Root {
-    pub(crate) path: std::path::PathBuf,
-    canonical: Option<std::path::PathBuf>,
-    /// The root opened once, for writes under it (see `confined`).
-    opened: std::sync::Arc<std::sync::OnceLock<Option<crate::confined::Dir>>>,
-}
-
-impl Root {
-    pub(crate) fn new(path: &Path) -> Root {
-        Root {
-            path: path.to_path_buf(),
-            canonical: fs::canonicalize(path).ok(),
-            opened: std::sync::Arc::default(),
-        }
-    }
-
-    /// The root directory, opened at the first call.
-    pub(crate) fn dir(&self) -> io::Result<&crate::confined::Dir> {
-        self.opened
-            .get_or_init(|| crate::confined::Dir::open(&self.path).ok())
-            .as_ref()
-            .ok_or_else(|| {
-                io::Error::other(format!(
-                    "cannot open the project root {}",
-                    self.path.display()
-                ))
-            })
-    }
-
-    /// The root with every symlink resolved (`None` if it cannot be resolved).
-    pub(crate) fn canonical(&self) -> Option<&Path> {
-        self.canonical.as_deref()
-    }
 }
 
 /// Look at one file: one `lstat`, a second `stat` only for symlinks (which must stay

@@ -18,13 +18,14 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cache::{ActionResult, BlobError, Cache, CachedOutput, Collected};
-use crate::db::{self, BuildInput, ConfigInput, Database, Db, KeyError, Loaded};
+use crate::db::{self, BuildInput, ConfigInput, Database, Db, KeyError};
 use crate::error::Error;
 use crate::explain::Reason;
 use crate::fresh::{self, Decision, Facts, History};
 use crate::graph::Selection;
 use crate::hash::{Digest, KeyPreimage};
 use crate::lock::{self, ProjectLock};
+use crate::project::Loaded;
 use crate::project::{self, Locator, Sources};
 use crate::rules::check::{self, CheckResult};
 use crate::scan::{self, Found};
@@ -124,7 +125,7 @@ impl History for Lookups<'_> {
 
 /// An open project.
 pub(crate) struct Session {
-    pub(crate) root: scan::Root,
+    pub(crate) root: crate::confined::Root,
     pub(crate) cache_dir: PathBuf,
     pub(crate) loaded: Arc<Loaded>,
     pub(crate) state: State,
@@ -254,7 +255,7 @@ impl Session {
         let build = BuildInput::new(&db, config, Vec::new(), hash_env.clone());
         let tasks = loaded.spec.tasks.len();
         Ok(Session {
-            root: scan::Root::new(&root),
+            root: crate::confined::Root::new(&root),
             cache_dir,
             loaded,
             state,
@@ -1126,7 +1127,7 @@ impl Dirty {
 /// temporary directory.
 fn take_lock(root: &Path, cache: &ProjectPath) -> Result<ProjectLock, Error> {
     let cache_dir = &cache.to_path(root);
-    crate::cache::dir::claim(&scan::Root::new(root), cache)?;
+    crate::cache::dir::claim(&crate::confined::Root::new(root), cache)?;
     let lock = lock::acquire(cache_dir, |pid| {
         let holder = pid.map_or_else(|| "another conduct".to_owned(), |p| format!("pid {p}"));
         let _ = std::io::Write::write_all(

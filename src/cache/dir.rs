@@ -18,7 +18,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::scan::Root;
+use crate::confined::Root;
 use crate::spec::ProjectPath;
 
 /// The mark's file name.

@@ -92,7 +92,7 @@ impl Cache {
     /// as a blob or inline, then the entry. Returns the outputs recorded.
     pub(crate) fn store(
         &self,
-        root: &crate::scan::Root,
+        root: &crate::confined::Root,
         key: Digest,
         preimage: &KeyPreimage,
         task: &Task,
@@ -141,7 +141,7 @@ impl Cache {
     /// Nothing is written through a symlink or outside the project (see `confined`).
     pub(crate) fn restore(
         &self,
-        root: &crate::scan::Root,
+        root: &crate::confined::Root,
         entry: &ActionResult,
         task: &Task,
         now: &[(String, Digest)],
@@ -155,7 +155,7 @@ impl Cache {
     /// leaving what already matches `now`.
     pub(crate) fn place(
         &self,
-        root: &crate::scan::Root,
+        root: &crate::confined::Root,
         outputs: &[CachedOutput],
         task: &Task,
         now: &[(String, Digest)],
@@ -249,13 +249,13 @@ fn restored_count(outputs: &[CachedOutput], now: &[(String, Digest)]) -> usize {
 /// parent through [`Dir::anchor`] (following only symlinks that stay inside), and below
 /// it, inside the output, without following anything.
 struct Dirs<'a> {
-    root: &'a crate::scan::Root,
+    root: &'a crate::confined::Root,
     task: &'a Task,
     open: rustc_hash::FxHashMap<String, Dir>,
 }
 
 impl<'a> Dirs<'a> {
-    fn new(root: &'a crate::scan::Root, task: &'a Task) -> Dirs<'a> {
+    fn new(root: &'a crate::confined::Root, task: &'a Task) -> Dirs<'a> {
         Dirs {
             root,
             task,
@@ -379,7 +379,7 @@ pub(crate) struct CollectedFile {
 /// the project, and one leading out (or an output whose directory leads out) is
 /// reported in `outside` and not read.
 pub(crate) fn collect(
-    root: &crate::scan::Root,
+    root: &crate::confined::Root,
     outputs: &[crate::spec::Output],
     blobs: &BlobStore,
 ) -> Collected {
@@ -454,7 +454,7 @@ pub(crate) fn collect(
 /// Where the directory holding `path` leads, if out of the project (a task may have
 /// made `out` a symlink to `/etc`). Only a symlink on the way is resolved: one `lstat`
 /// per directory of the project above the output.
-fn parent_outside(root: &crate::scan::Root, path: &ProjectPath) -> Option<PathBuf> {
+fn parent_outside(root: &crate::confined::Root, path: &ProjectPath) -> Option<PathBuf> {
     let parent = path.ancestors().next()?;
     let linked = parent
         .match_indices('/')

@@ -11,10 +11,10 @@ use std::io;
 
 use crate::commands::Stdout;
 use crate::confined::Dir;
+use crate::confined::Root;
 use crate::error::Error;
 use crate::exec::worktree::Repo;
 use crate::project::Locator;
-use crate::scan::Root;
 use crate::session::{Access, Session};
 use crate::spec::ProjectPath;
 use crate::spec::Workspace;

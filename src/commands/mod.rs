@@ -16,8 +16,45 @@ pub(crate) mod status;
 
 use std::io::{self, Write};
 
-use crate::cli::{Command, Options};
+use crate::build::BuildOptions;
 use crate::error::Error;
+use crate::project::Locator;
+
+/// What the user asked for, free of clap.
+#[derive(Debug)]
+pub(crate) struct Options {
+    pub(crate) locator: Locator,
+    pub(crate) command: Command,
+}
+
+/// The subcommand and its settings.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Build(BuildOptions),
+    Accept {
+        targets: Vec<String>,
+    },
+    Status {
+        json: bool,
+    },
+    Clean(clean::CleanOptions),
+    Cache(cache::CacheCommand),
+    Check {
+        json: bool,
+    },
+    List {
+        json: bool,
+    },
+    Graph {
+        targets: Vec<String>,
+        format: graph::GraphFormat,
+    },
+    Plan(plan::PlanOptions),
+    Report(report::ReportOptions),
+    Show {
+        task: String,
+    },
+}
 
 /// Run the command `options` names; Ok holds the exit code.
 pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
@@ -35,10 +72,6 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Show { task } => show::run(&options.locator, task, &mut out),
         Command::Graph { targets, format } => {
             graph::run(&options.locator, targets, *format, &mut out)
-        }
-        Command::Completions(completions) => {
-            completions.write(&mut out.inner);
-            Ok(0)
         }
     };
     match result.and_then(|code| out.flush().map(|()| code)) {

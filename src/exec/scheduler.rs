@@ -101,16 +101,15 @@ impl Scheduler {
                 }
             }
         }
-        // Longest path to the end, walking the dependency order backwards.
-        let mut critical_path = vec![0.0; count];
-        for i in (0..count).rev() {
-            let own = tasks[i].map_or(0.0, &weight);
-            let longest_after = dependents[i]
-                .iter()
-                .map(|&d| critical_path[d])
-                .fold(0.0, f64::max);
-            critical_path[i] = own + longest_after;
-        }
+        // The longest path still ahead of each node: the same walk with the graph
+        // turned around (dependents as prerequisites, the order reversed).
+        let critical_path = crate::critical::longest(
+            count,
+            (0..count).rev(),
+            |i| dependents[i].iter().copied(),
+            |i| tasks[i].map_or(0.0, &weight),
+        )
+        .finish;
         let priority = tasks
             .iter()
             .map(|t| t.map_or(Priority::Medium, |t| spec.task(t).priority))
@@ -310,12 +309,10 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::RuleSet;
     use crate::source::SourceFile;
 
     fn setup(text: &str, weights: &[(&str, f64)]) -> (Spec, Scheduler) {
-        let (spec, errors) =
-            crate::spec::parse(&SourceFile::new("tasks.toml", text), &RuleSet::default()).unwrap();
+        let (spec, errors) = crate::spec::parse(&SourceFile::new("tasks.toml", text), &[]).unwrap();
         assert!(errors.is_empty(), "{errors:?}");
         let graph = Graph::build(&spec).unwrap();
         let selection = graph.select(&spec, &[]).unwrap();
@@ -540,7 +537,7 @@ mod tests {
             fn the_scheduler_keeps_every_bound_on_random_plans(plan in plan()) {
                 let text = config(&plan);
                 let (spec, errors) =
-                    crate::spec::parse(&SourceFile::new("tasks.toml", text.as_str()), &RuleSet::default()).unwrap();
+                    crate::spec::parse(&SourceFile::new("tasks.toml", text.as_str()), &[]).unwrap();
                 prop_assert!(errors.is_empty(), "{errors:?}");
                 // A barrier can close a cycle with `deps`: such plans are refused at load.
                 let graph = Graph::build(&spec);

@@ -244,7 +244,7 @@ impl Workspace {
 /// symlink that HEAD has where a file goes is replaced, never written through (a
 /// repository could commit `docs/plan.md -> ~/.bashrc`).
 pub(crate) fn bring_in(root: &Path, dir: &Path, files: &[String]) -> io::Result<()> {
-    let into = crate::scan::Root::new(dir);
+    let into = crate::confined::Root::new(dir);
     for file in files {
         let mut from = fs::File::open(root.join(file))?;
         let (parent, name) = file.rsplit_once('/').unwrap_or(("", file));

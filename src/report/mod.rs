@@ -6,6 +6,20 @@ pub(crate) mod markdown;
 pub(crate) mod progress;
 pub(crate) mod record;
 
+/// The final tally (`build_finished`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) ran: usize,
+    pub(crate) fresh: usize,
+    pub(crate) restored: usize,
+    pub(crate) failed: usize,
+    pub(crate) blocked: usize,
+    /// `--dry-run`: tasks that would run.
+    pub(crate) would_run: usize,
+    /// Advisory checks that failed.
+    pub(crate) warnings: usize,
+}
+
 /// A warning outside a build's own output (whose reporter has its own `warn`): one
 /// line on stderr, `warning: …`.
 pub(crate) fn warn(text: &str) {

@@ -19,6 +19,7 @@ use anstyle::{AnsiColor, Style as Colour};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::report::Counts;
 use crate::report::record::Recorder;
 use crate::rules::check::CheckResult;
 use crate::state::RunStatus;
@@ -62,20 +63,6 @@ pub(crate) struct TaskEnd<'a> {
     pub(crate) detail: Option<&'a str>,
     /// The end of the task's log, shown with failures.
     pub(crate) log_tail: &'a str,
-}
-
-/// The final tally (`build_finished`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub(crate) ran: usize,
-    pub(crate) fresh: usize,
-    pub(crate) restored: usize,
-    pub(crate) failed: usize,
-    pub(crate) blocked: usize,
-    /// `--dry-run`: tasks that would run.
-    pub(crate) would_run: usize,
-    /// Advisory checks that failed.
-    pub(crate) warnings: usize,
 }
 
 const OK: Colour = AnsiColor::Green.on_default();

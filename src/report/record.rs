@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic;
 use crate::graph::{Graph, Selection};
-use crate::report::progress::Counts;
+use crate::report::Counts;
 use crate::rules::check::CheckResult;
 use crate::spec::{Spec, TaskIdx};
 use crate::state::RunStatus;
@@ -647,26 +647,35 @@ pub(crate) fn critical_path(record: &RunRecord) -> Vec<usize> {
         .enumerate()
         .map(|(i, t)| (t.id.as_str(), i))
         .collect();
-    let end = |i: usize| record.tasks[i].end_ms;
-    let last = (0..record.tasks.len())
-        .filter(|&i| end(i).is_some())
-        .max_by_key(|&i| (end(i), std::cmp::Reverse(i)));
-    let mut path = Vec::new();
-    let mut at = last;
-    while let Some(i) = at {
-        let task = &record.tasks[i];
-        if !task.attempts.is_empty() {
-            path.push(i);
-        }
-        at = task
+    // The recorded end times are the finish times; a task's deps, by index.
+    let ended = |i: &usize| record.tasks[*i].end_ms.is_some();
+    let finish: Vec<f64> = record
+        .tasks
+        .iter()
+        .map(|t| t.end_ms.map_or(0.0, |e| e as f64))
+        .collect();
+    let deps = |i: usize| -> Vec<usize> {
+        let mut deps: Vec<usize> = record.tasks[i]
             .deps
             .iter()
             .filter_map(|d| index.get(d.as_str()).copied())
-            .filter(|&d| end(d).is_some())
-            .max_by_key(|&d| (end(d), std::cmp::Reverse(d)));
-    }
-    path.reverse();
-    path
+            .filter(ended)
+            .collect();
+        deps.sort_unstable();
+        deps
+    };
+    let longest = crate::critical::Longest {
+        last: (0..record.tasks.len())
+            .map(|i| crate::critical::last_of(&finish, deps(i)))
+            .collect(),
+        finish,
+    };
+    let end = crate::critical::last_of(&longest.finish, (0..record.tasks.len()).filter(ended));
+    longest
+        .chain(end)
+        .into_iter()
+        .filter(|&i| !record.tasks[i].attempts.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

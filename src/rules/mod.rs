@@ -24,7 +24,7 @@ use crate::spec::reader::{Reader, Value};
 use crate::spec::{GlobPattern, ProjectPath};
 
 /// Rules every project has without a file.
-pub(crate) const BUILTIN_RULES: &[&str] = &["non_empty", "json", "toml"];
+pub(crate) use crate::spec::name::BUILTIN_RULES;
 
 const RULE_KEYS: &[&str] = &[
     "description",
@@ -425,6 +425,16 @@ impl AppliesTo {
     /// Whether the rule checks this output.
     pub(crate) fn matches(&self, path: &ProjectPath) -> bool {
         self.set.is_match(path.as_str())
+    }
+}
+
+impl crate::spec::name::RuleNames for RuleSet {
+    fn contains(&self, name: &str) -> bool {
+        RuleSet::contains(self, name)
+    }
+
+    fn names(&self) -> Vec<&str> {
+        RuleSet::names(self).collect()
     }
 }
 

@@ -161,7 +161,7 @@ impl Escape {
 }
 
 struct Disk<'r> {
-    root: crate::scan::Root,
+    root: crate::confined::Root,
     /// Where the files are, for reading.
     base: &'r Path,
     /// Per path prefix: what is there, or where it escapes to.
@@ -174,7 +174,7 @@ struct Disk<'r> {
 impl<'r> Disk<'r> {
     fn new(root: &'r Path) -> Disk<'r> {
         Disk {
-            root: crate::scan::Root::new(root),
+            root: crate::confined::Root::new(root),
             base: root,
             entries: FxHashMap::default(),
             outlines: FxHashMap::default(),

@@ -265,7 +265,7 @@ impl SpecErrorKind {
             } => did_you_mean(suggestion).unwrap_or_else(|| {
                 format!(
                     "add `rules/{rule}.toml`, or use a built-in rule: {}",
-                    one_of(crate::rules::BUILTIN_RULES)
+                    one_of(crate::spec::name::BUILTIN_RULES)
                 )
             }),
             K::Cycle { because, .. } => {
@@ -335,7 +335,7 @@ impl SpecErrorKind {
             K::BadRegex { .. } => "patterns use Rust regex syntax (https://docs.rs/regex)".into(),
             K::ShadowsBuiltin { .. } => format!(
                 "rename the file: {} are built in",
-                one_of(crate::rules::BUILTIN_RULES)
+                one_of(crate::spec::name::BUILTIN_RULES)
             ),
         }
     }

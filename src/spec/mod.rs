@@ -27,7 +27,6 @@ use std::time::Duration;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::rules::RuleSet;
 use crate::source::{SourceFile, Span};
 
 pub(crate) use error::{SpecError, SpecErrorKind};
@@ -394,7 +393,7 @@ impl TryFrom<String> for GlobPattern {
 /// graph, the disk) and report every error of the file at once.
 pub(crate) fn parse(
     source: &Arc<SourceFile>,
-    rules: &RuleSet,
+    rules: &dyn name::RuleNames,
 ) -> Result<(Spec, Vec<SpecError>), Vec<SpecError>> {
     let raw = raw::read(source)?;
     Ok(validate::validate(source, raw, rules))
@@ -409,7 +408,7 @@ mod tests {
 
     fn load(text: &str) {
         let source = SourceFile::new("tasks.toml", text);
-        if let Ok((spec, errors)) = parse(&source, &RuleSet::default()) {
+        if let Ok((spec, errors)) = parse(&source, &[]) {
             let graph = Graph::build(&spec);
             for error in errors.iter().chain(graph.err().iter().flatten()) {
                 // Rendering must not panic either (spans must stay inside the text).

@@ -9,6 +9,29 @@
 
 use std::fmt;
 
+/// The rules conduct knows without a file (SPEC §5); project rules may not take their
+/// names.
+pub(crate) const BUILTIN_RULES: &[&str] = &["non_empty", "json", "toml"];
+
+/// The rule names a config may use: what `spec` needs to know of the rule set, so it
+/// does not depend on `rules` (which reads its files with `spec`'s reader).
+pub(crate) trait RuleNames {
+    fn contains(&self, name: &str) -> bool;
+    /// Every name, for "did you mean".
+    fn names(&self) -> Vec<&str>;
+}
+
+/// A plain list of names (tests, and configs checked without rule files).
+impl<const N: usize> RuleNames for [&str; N] {
+    fn contains(&self, name: &str) -> bool {
+        self.as_slice().contains(&name)
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.to_vec()
+    }
+}
+
 /// The longest task id, group, rule or agent name.
 pub(crate) const MAX_NAME: usize = 100;
 

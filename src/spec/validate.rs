@@ -8,9 +8,9 @@
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-use crate::rules::RuleSet;
 use crate::source::{Location, SourceFile, Span};
 use crate::spec::error::{SpecError, SpecErrorKind};
+use crate::spec::name::RuleNames;
 use crate::spec::outputs::{Conflict, OutputIndex};
 use crate::spec::protected;
 use crate::spec::raw::RawSpec;
@@ -24,7 +24,7 @@ use crate::suggest::did_you_mean;
 pub(super) fn validate(
     source: &Arc<SourceFile>,
     raw: RawSpec,
-    rules: &RuleSet,
+    rules: &dyn RuleNames,
 ) -> (Spec, Vec<SpecError>) {
     let RawSpec {
         project,
