@@ -8,9 +8,10 @@ use rayon::prelude::*;
 
 use crate::build::plan;
 use crate::confined::Root;
+use crate::project::open::Access;
 use crate::project::{self, Checks, Locator};
 use crate::scan::{self, StatCache};
-use crate::session::{Access, Session};
+use crate::session::Session;
 use crate::spec::ProjectPath;
 
 /// BLAKE3 of one file, the way conduct hashes an input or output.
@@ -50,14 +51,16 @@ pub fn decide_all(root: &Path) -> Result<usize, String> {
         file: None,
     };
     let mut session = Session::open(&locator, Access::Read).map_err(|e| format!("{e:?}"))?;
-    let loaded = std::sync::Arc::clone(&session.loaded);
+    let loaded = std::sync::Arc::clone(session.loaded());
     let selection = loaded
         .graph
         .select(&loaded.spec, &[])
         .map_err(|e| format!("{e:?}"))?;
-    session.prepare(&selection).map_err(|e| format!("{e:?}"))?;
+    let mut round = session
+        .prepare(&selection, &crate::exec::local::LocalExecutor::new())
+        .map_err(|e| format!("{e:?}"))?;
     let forced = vec![false; loaded.spec.tasks.len()];
-    Ok(plan(&mut session, &selection, &forced)
+    Ok(plan(&mut round, &selection, &forced)
         .iter()
         .filter(|(_, planned)| matches!(planned, crate::build::Planned::Fresh))
         .count())

@@ -5,10 +5,33 @@
 use std::fmt;
 
 use crate::hash::Digest;
-use crate::state::RunStatus;
+use serde::{Deserialize, Serialize};
 
-/// One cause for a task to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The outcome of one run of a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum RunStatus {
+    Ok,
+    Failed,
+    TimedOut,
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The word used in output and JSON (`ok`, `failed`, `timed_out`, `interrupted`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Failed => "failed",
+            RunStatus::TimedOut => "timed_out",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One cause for a task to run (or to be recorded as it is: [`Reason::Accepted`]).
+/// Typed from `fresh.rs`, where it is decided, to the reporter, the state and the run
+/// record; rendered only here (and by `report/` through [`render`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Reason {
     /// No successful run was ever recorded.
     NeverBuilt,
@@ -90,6 +113,17 @@ pub(crate) enum Reason {
         rule: String,
         message: String,
     },
+    /// A check has no verdict on these outputs yet (`--dry-run`: it would run).
+    CheckNotRun {
+        rule: String,
+    },
+    /// `conduct accept` recorded the outputs as they were.
+    Accepted,
+    /// The task's key cannot be computed (a section missing from a document a
+    /// dependency generated): it fails without running.
+    Undecidable {
+        why: String,
+    },
 }
 
 /// A path as `--explain` shows it: a file found on disk may have a newline, a tab or
@@ -167,6 +201,11 @@ impl fmt::Display for Reason {
             }
             Reason::RuleChanged { rule } => write!(f, "rule {rule} changed"),
             Reason::CheckFailed { rule, message } => write!(f, "check {rule} failed: {message}"),
+            Reason::CheckNotRun { rule } => {
+                write!(f, "check {rule} has not run on these outputs")
+            }
+            Reason::Accepted => f.write_str("accepted"),
+            Reason::Undecidable { why } => f.write_str(why),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! moment the scan started; otherwise the entry proves nothing and the file is rehashed
 //! next time. Files are stat'ed and hashed in parallel on rayon.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -23,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::confined::Root;
 use crate::hash::{Digest, hash_file};
-use crate::spec::ProjectPath;
+use crate::source::Location;
+use crate::spec::{InputKind, ProjectPath, Spec, SpecError, SpecErrorKind, Task, TaskIdx};
 
 /// How much older than the scan a file's times must be for its stamp to be trusted, on
 /// file systems with sub-second times. Several 4 ms ticks.
@@ -425,158 +427,134 @@ pub(crate) fn walk_files(root: &Path, dir: &str, skip: &[&str]) -> Vec<ProjectPa
     files
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_written_file_is_read_once_and_kept_only_when_small() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        fs::write(dir.path().join("small"), "hello").unwrap();
-        fs::write(dir.path().join("large"), "x".repeat(100)).unwrap();
-        let p = |s: &str| ProjectPath::new(s).unwrap();
-        let (found, mode, kept) = look_written(&p("small"), &root, 10).unwrap();
-        assert_eq!(found.digest(), Some(Digest::of(b"hello")));
-        assert_eq!(kept.as_deref(), Some(&b"hello"[..]));
-        assert_eq!(mode & 0o600, 0o600);
-        let (found, _, kept) = look_written(&p("large"), &root, 10).unwrap();
-        assert_eq!(found.digest(), Some(Digest::of("x".repeat(100).as_bytes())));
-        assert!(kept.is_none());
-        fs::create_dir(dir.path().join("d")).unwrap();
-        let (found, _, _) = look_written(&p("d"), &root, 10).unwrap();
-        assert_eq!(found, Found::Directory);
-    }
-
-    #[test]
-    fn output_symlinks_are_links_inside_and_refused_outside() {
-        let outside = tempfile::tempdir().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        fs::create_dir_all(dir.path().join("out/d")).unwrap();
-        fs::write(dir.path().join("real.txt"), "r").unwrap();
-        let p = |s: &str| ProjectPath::new(s).unwrap();
-        std::os::unix::fs::symlink("../../real.txt", dir.path().join("out/d/rel")).unwrap();
-        std::os::unix::fs::symlink(dir.path().join("real.txt"), dir.path().join("out/d/abs"))
-            .unwrap();
-        std::os::unix::fs::symlink(outside.path(), dir.path().join("out/d/away")).unwrap();
-        std::os::unix::fs::symlink("../../../x", dir.path().join("out/d/up")).unwrap();
-        std::os::unix::fs::symlink("gone", dir.path().join("out/d/dangling")).unwrap();
-        let link = |name: &str| look_output(&p(&format!("out/d/{name}")), None, &root).unwrap();
-        assert_eq!(
-            link("rel"),
-            Found::Link {
-                target: "../../real.txt".into(),
-                digest: Digest::of_link("../../real.txt")
-            }
-        );
-        assert_eq!(link("abs"), link("rel"), "absolute inside: stored relative");
-        assert!(matches!(link("away"), Found::Outside { .. }));
-        assert!(matches!(link("up"), Found::Outside { .. }));
-        assert!(matches!(link("dangling"), Found::Link { .. }));
-        assert_ne!(
-            Digest::of_link("../../real.txt"),
-            Digest::of(b"../../real.txt"),
-            "a link never collides with a file holding its target"
-        );
-    }
-
-    #[test]
-    fn unchanged_trusted_stamps_are_not_rehashed() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a.txt");
-        fs::write(&file, "one").unwrap();
-        let root = Root::new(dir.path());
-        let first = look(&file, None, &root);
-        let Ok(Found::File { stamp, digest }) = first else {
-            panic!("{first:?}")
-        };
-        assert_eq!(digest, Digest::of(b"one"));
-        let trusted = StatEntry {
-            stamp,
-            digest: Digest::of(b"pretend"),
-            trusted: true,
-        };
-        // Same stamp, trusted: the remembered digest is reused, the file not read.
-        let second = look(&file, Some(&trusted), &root);
-        assert_eq!(second.unwrap().digest(), Some(Digest::of(b"pretend")));
-        let racy = StatEntry {
-            trusted: false,
-            ..trusted
-        };
-        // Racy entries prove nothing: the file is read again.
-        let third = look(&file, Some(&racy), &root);
-        assert_eq!(third.unwrap().digest(), Some(Digest::of(b"one")));
-    }
-
-    #[test]
-    fn a_stamp_is_trusted_only_when_clearly_older_than_the_scan() {
-        let stamp = |mtime_ns| Stamp {
-            size: 1,
-            mtime_ns,
-            ctime_ns: mtime_ns,
-            ino: 1,
-        };
-        let scan = 10_000_000_123;
-        assert!(stamp(scan - 100_000_001).settled_before(scan));
-        assert!(!stamp(scan - 4_000_000).settled_before(scan), "same tick");
-        assert!(!stamp(scan).settled_before(scan));
-        // Whole-second file systems need a whole-second margin.
-        assert!(!stamp(9_000_000_000).settled_before(10_000_000_000));
-        assert!(stamp(7_000_000_000).settled_before(10_000_000_000));
-    }
-
-    #[test]
-    fn remember_marks_fresh_writes_untrusted() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a.txt");
-        fs::write(&file, "x").unwrap();
-        let found = look(&file, None, &Root::new(dir.path())).unwrap();
-        let mut cache = StatCache::default();
-        remember(&mut cache, "a.txt", &found, now_ns());
-        assert!(!cache["a.txt"].trusted, "written just now");
-        remember(&mut cache, "a.txt", &found, now_ns() + 1_000_000_000);
-        assert!(cache["a.txt"].trusted);
-        remember(&mut cache, "a.txt", &Found::Missing, now_ns());
-        assert!(cache.is_empty());
-    }
-
-    #[test]
-    fn symlinks_out_of_the_root_are_not_read() {
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("secret"), "s").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("real"), "r").unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("out")).unwrap();
-        std::os::unix::fs::symlink("real", dir.path().join("in")).unwrap();
-        let root = Root::new(dir.path());
-        assert!(matches!(
-            look(&dir.path().join("out"), None, &root),
-            Ok(Found::Outside { .. })
-        ));
-        assert_eq!(
-            look(&dir.path().join("in"), None, &root).unwrap().digest(),
-            Some(Digest::of(b"r"))
-        );
-    }
-
-    #[test]
-    fn walks_files_skipping_directories() {
-        let dir = tempfile::tempdir().unwrap();
-        for path in ["src/a.ts", "src/deep/b.ts", ".git/HEAD", "top.txt"] {
-            let full = dir.path().join(path);
-            fs::create_dir_all(full.parent().unwrap()).unwrap();
-            fs::write(full, "x").unwrap();
-        }
-        let all: Vec<String> = walk_files(dir.path(), "", &[".git"])
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(all, ["src/a.ts", "src/deep/b.ts", "top.txt"]);
-        let src: Vec<String> = walk_files(dir.path(), "src", &[])
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(src, ["src/a.ts", "src/deep/b.ts"]);
-    }
+/// A task's outputs as they are on disk now.
+#[derive(Debug, Default)]
+pub(crate) struct OutputsNow {
+    /// `(path, digest)` of every file, those of directory outputs one by one, sorted.
+    pub(crate) files: Vec<(String, Digest)>,
+    /// Declared outputs that do not exist (a file, or a directory output's directory).
+    pub(crate) missing: Vec<String>,
+    /// Outputs that are symlinks leading out of the project, and where they lead.
+    pub(crate) outside: Vec<(String, PathBuf)>,
 }
+
+/// The files `task`'s outputs consist of now (directory outputs walked; one that is a
+/// symlink is looked at as one, never walked), added to `paths`; returns the directory
+/// outputs that do not exist.
+pub(crate) fn output_files(root: &Path, task: &Task, paths: &mut Vec<ProjectPath>) -> Vec<String> {
+    let mut missing = Vec::new();
+    for output in &task.outputs {
+        if !output.is_dir {
+            paths.push(output.path.clone());
+            continue;
+        }
+        match fs::symlink_metadata(output.path.to_path(root)) {
+            Ok(meta) if meta.is_dir() => paths.extend(walk_files(root, output.path.as_str(), &[])),
+            Ok(meta) if meta.file_type().is_symlink() => paths.push(output.path.clone()),
+            _ => missing.push(output.display()),
+        }
+    }
+    missing
+}
+
+/// `task`'s outputs from what was found at `paths` (see [`output_files`]).
+pub(crate) fn outputs_now(
+    task: &Task,
+    paths: &[ProjectPath],
+    found: &[Found],
+    missing_dirs: Vec<String>,
+) -> OutputsNow {
+    let mut now = OutputsNow {
+        files: Vec::with_capacity(paths.len()),
+        missing: missing_dirs,
+        outside: Vec::new(),
+    };
+    for (path, found) in paths.iter().zip(found) {
+        match found.digest() {
+            Some(digest) => now.files.push((path.to_string(), digest)),
+            None if let Found::Outside { target } = found => {
+                now.outside.push((path.to_string(), target.clone()));
+            }
+            None => {
+                if task.outputs.iter().any(|o| !o.is_dir && &o.path == path) {
+                    now.missing.push(path.to_string());
+                }
+            }
+        }
+    }
+    now.files.sort();
+    now
+}
+
+/// Every file under the directories `roots` (a root inside another is walked once),
+/// never entering `skip`; sorted.
+pub(crate) fn listing(root: &Path, roots: &BTreeSet<String>, skip: &[&str]) -> Vec<ProjectPath> {
+    let mut files: Vec<ProjectPath> = Vec::new();
+    let mut walked: Vec<&str> = Vec::new();
+    for dir in roots {
+        if walked
+            .iter()
+            .any(|w| w.is_empty() || dir == w || dir.starts_with(&format!("{w}/")))
+        {
+            continue;
+        }
+        files.extend(walk_files(root, dir, skip));
+        walked.push(dir);
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// Plain inputs of the selected tasks that are not there (or are directories, or lead
+/// out of the project), and glob matches that lead out of it, as configuration errors;
+/// `found` is what was found at `paths`, `matches` the globs' matches.
+pub(crate) fn missing_inputs(
+    spec: &Spec,
+    tasks: &[TaskIdx],
+    matches: &HashMap<(u32, u32), Vec<ProjectPath>>,
+    paths: &[ProjectPath],
+    found: &[Found],
+) -> Vec<SpecError> {
+    let by_path: FxHashMap<&ProjectPath, &Found> = paths.iter().zip(found).collect();
+    let mut errors = Vec::new();
+    for &task in tasks {
+        let t = spec.task(task);
+        for (i, input) in t.inputs.iter().enumerate() {
+            let checked: Vec<&ProjectPath> = match &input.kind {
+                InputKind::File(path) => vec![path],
+                InputKind::Glob(_) => matches
+                    .get(&(task.0, i as u32))
+                    .map(|m| m.iter().collect())
+                    .unwrap_or_default(),
+                _ => continue,
+            };
+            let plain = matches!(input.kind, InputKind::File(_));
+            for path in checked {
+                let kind = match by_path.get(path) {
+                    Some(Found::Missing) if plain => SpecErrorKind::MissingInput {
+                        task: t.id.to_string(),
+                        path: path.to_string(),
+                    },
+                    Some(Found::Directory) if plain => SpecErrorKind::InputIsDirectory {
+                        task: t.id.to_string(),
+                        path: path.to_string(),
+                    },
+                    Some(Found::Outside { target }) => SpecErrorKind::SymlinkEscape {
+                        path: path.to_string(),
+                        target: target.display().to_string(),
+                    },
+                    _ => continue,
+                };
+                errors.push(SpecError {
+                    at: Location::new(&spec.source, input.span),
+                    kind,
+                });
+            }
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests;

@@ -16,6 +16,8 @@
 //! the snapshot generation it extends, so one left over from an older snapshot is
 //! ignored. Once the journal outgrows half the snapshot, the next save rewrites both.
 
+pub(crate) mod journal;
+
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -23,40 +25,20 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
+use crate::explain::{Reason, RunStatus};
 use crate::hash::Digest;
 use crate::rules::check::CheckResult;
 use crate::scan::{StatCache, StatEntry};
 use crate::sealed::{self, Sealing, Unsealed};
 
 const MAGIC: &[u8; 8] = b"CONDUCT\0";
-const VERSION: u32 = 7;
+const VERSION: u32 = 8;
 const JOURNAL_MAGIC: &[u8; 8] = b"CONDLOG\0";
 /// Length and checksum, before a journal record.
 const RECORD_HEADER: usize = 4 + 8;
 /// The journal may grow to this, or to half the snapshot if that is more, before the
 /// next save rewrites the snapshot.
 const JOURNAL_MIN_LIMIT: u64 = 256 * 1024;
-
-/// The outcome of one run of a task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum RunStatus {
-    Ok,
-    Failed,
-    TimedOut,
-    Interrupted,
-}
-
-impl RunStatus {
-    /// The word used in output and JSON (`ok`, `failed`, `timed_out`, `interrupted`).
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Ok => "ok",
-            RunStatus::Failed => "failed",
-            RunStatus::TimedOut => "timed_out",
-            RunStatus::Interrupted => "interrupted",
-        }
-    }
-}
 
 /// Seconds since the epoch, now (for `LastRun::finished_at`).
 pub(crate) fn now_secs() -> u64 {
@@ -80,7 +62,8 @@ pub(crate) struct LastRun {
     pub(crate) status: RunStatus,
     pub(crate) duration_ms: u64,
     pub(crate) attempts: u32,
-    pub(crate) reasons: Vec<String>,
+    /// Why it ran (typed: `conduct status` renders them).
+    pub(crate) reasons: Vec<Reason>,
     /// Seconds since the epoch when it ended.
     pub(crate) finished_at: u64,
 }

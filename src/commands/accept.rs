@@ -9,13 +9,16 @@ use std::sync::Arc;
 
 use crate::commands::Stdout;
 use crate::error::{EXIT_FAILURE, Error};
+use crate::explain::RunStatus;
 use crate::project::Locator;
-use crate::session::{Access, Outcome, Session};
-use crate::state::{LastRun, RunStatus, Success};
+use crate::project::open::Access;
+use crate::session::Session;
+use crate::session::round::Outcome;
+use crate::state::{LastRun, Success};
 
 pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Result<i32, Error> {
     let mut session = Session::open(locator, Access::Write)?;
-    let loaded = Arc::clone(&session.loaded);
+    let loaded = Arc::clone(session.loaded());
     let spec = &loaded.spec;
     let selection = loaded.graph.select(spec, targets)?;
     let named = if targets.is_empty() {
@@ -23,7 +26,7 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
     } else {
         loaded.graph.select_named(spec, targets)?
     };
-    session.prepare(&selection)?;
+    let mut round = session.prepare(&selection, &crate::exec::local::LocalExecutor::new())?;
     let mut code = 0;
     let mut text = String::new();
     if targets.is_empty() {
@@ -37,10 +40,10 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
     for &task in &selection.tasks {
         let id = spec.task(task).id.to_string();
         if spec.task(task).run.is_none() {
-            session.settle(task, Vec::new());
+            round.settle(task, Vec::new());
             continue;
         }
-        let verdict = match session.decide(task, false) {
+        let verdict = match round.decide(task, false) {
             Ok(verdict) => verdict,
             Err(error) => {
                 text.push_str(&format!("cannot accept {id}: {error}\n"));
@@ -55,7 +58,7 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
                     "note: dependency {id} is stale; accepting against its current outputs\n"
                 ));
             }
-            session.settle(task, verdict.outputs.files);
+            round.settle(task, verdict.outputs.files);
             continue;
         }
         if let Some(missing) = verdict.outputs.missing.first() {
@@ -66,18 +69,22 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
             continue;
         }
         let Outcome::Run { preimage, .. } = verdict.outcome else {
-            session.settle(task, verdict.outputs.files);
+            round.settle(task, verdict.outputs.files);
             text.push_str(&format!("already fresh: {id}\n"));
             continue;
         };
-        let previous_ms = session
-            .state
+        let previous_ms = round
+            .session()
+            .state()
             .tasks
             .get(&id)
             .and_then(|s| s.success.as_ref())
             .map_or(0, |s| s.duration_ms);
         // Stored like a run, so other checkouts restore the accepted outputs too.
-        let outputs = match session.store(task, verdict.key, &preimage, previous_ms) {
+        let outputs = match round
+            .session()
+            .store(task, verdict.key, &preimage, previous_ms)
+        {
             Ok(outputs) => outputs,
             Err(error) => {
                 text.push_str(&format!(
@@ -86,7 +93,7 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
                 verdict.outputs.files.clone()
             }
         };
-        let state = session.task_state(&id);
+        let state = round.session_mut().task_state(&id);
         state.success = Some(Success {
             key: verdict.key,
             outputs,
@@ -96,10 +103,10 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
             status: RunStatus::Ok,
             duration_ms: 0,
             attempts: 0,
-            reasons: vec!["accepted".to_owned()],
+            reasons: vec![crate::fresh::why::accepted()],
             finished_at: crate::state::now_secs(),
         });
-        session.settle(task, verdict.outputs.files);
+        round.settle(task, verdict.outputs.files);
         text.push_str(&format!("accepted: {id}\n"));
     }
     session.save()?;

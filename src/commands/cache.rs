@@ -6,7 +6,8 @@ use crate::cache::maintenance;
 use crate::commands::Stdout;
 use crate::error::{EXIT_FAILURE, Error};
 use crate::project::Locator;
-use crate::session::{Access, Session};
+use crate::project::open::Access;
+use crate::session::Session;
 use crate::units::format_size;
 
 /// Which cache command.
@@ -31,20 +32,20 @@ pub(crate) fn run(
     };
     let session = Session::open(locator, access)?;
     let cache_error = |source| Error::Cache {
-        path: session.cache_dir.clone(),
+        path: session.cache_dir().to_path_buf(),
         source,
     };
     let mut code = 0;
     let text = match command {
         CacheCommand::Stats => {
-            let stats = maintenance::stats(&session.cache);
+            let stats = maintenance::stats(session.cache());
             let mut text = format!(
                 "{} entries, {} blobs, {}\n",
                 stats.entries,
                 stats.blobs,
                 format_size(stats.bytes)
             );
-            if let Some(last) = session.state.last_build {
+            if let Some(last) = session.state().last_build {
                 let asked = last.restored + last.ran;
                 let rate = if asked == 0 {
                     "no task needed the cache".to_owned()
@@ -61,14 +62,14 @@ pub(crate) fn run(
             text
         }
         CacheCommand::Gc { max_bytes } => {
-            let max_bytes = max_bytes.unwrap_or(session.loaded.spec.project.cache_max_bytes);
+            let max_bytes = max_bytes.unwrap_or(session.loaded().spec.project.cache_max_bytes);
             let live: FxHashSet<_> = session
-                .state
+                .state()
                 .tasks
                 .values()
                 .filter_map(|t| t.success.as_ref().map(|s| s.key))
                 .collect();
-            let report = maintenance::gc(&session.cache, max_bytes, &live).map_err(cache_error)?;
+            let report = maintenance::gc(session.cache(), max_bytes, &live).map_err(cache_error)?;
             let mut text = format!(
                 "removed {} entries and {} blobs: {} -> {}\n",
                 report.removed_entries,
@@ -86,7 +87,7 @@ pub(crate) fn run(
             text
         }
         CacheCommand::Verify => {
-            let report = maintenance::verify(&session.cache).map_err(cache_error)?;
+            let report = maintenance::verify(session.cache()).map_err(cache_error)?;
             let mut text = format!(
                 "checked {} blobs and {} entries\n",
                 report.blobs, report.entries

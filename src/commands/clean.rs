@@ -15,7 +15,8 @@ use crate::confined::Root;
 use crate::error::Error;
 use crate::exec::worktree::Repo;
 use crate::project::Locator;
-use crate::session::{Access, Session};
+use crate::project::open::Access;
+use crate::session::Session;
 use crate::spec::ProjectPath;
 use crate::spec::Workspace;
 
@@ -45,14 +46,14 @@ pub(crate) fn run(
         text.push_str(&worktrees(&session, options.branches)?);
     }
     let error = |source| Error::Cache {
-        path: session.cache_dir.clone(),
+        path: session.cache_dir().to_path_buf(),
         source,
     };
     if outputs {
         let mut removed = 0;
-        for task in &session.loaded.spec.tasks {
+        for task in &session.loaded().spec.tasks {
             for output in &task.outputs {
-                if remove(&session.root, &output.path).map_err(error)? {
+                if remove(session.root(), &output.path).map_err(error)? {
                     removed += 1;
                 }
             }
@@ -61,7 +62,7 @@ pub(crate) fn run(
     }
     if cache {
         let removed =
-            crate::cache::dir::clean(&session.root.path, &session.loaded.spec.project.cache)?;
+            crate::cache::dir::clean(&session.root().path, &session.loaded().spec.project.cache)?;
         text.push_str(&format!("emptied the cache ({removed} entries)\n"));
     }
     session.finish();
@@ -71,8 +72,8 @@ pub(crate) fn run(
 
 /// Remove the worktrees under `[project] worktrees` (and their branches).
 fn worktrees(session: &Session, branches: bool) -> Result<String, Error> {
-    let spec = &session.loaded.spec;
-    let dir = spec.project.worktrees.to_path(&session.root.path);
+    let spec = &session.loaded().spec;
+    let dir = spec.project.worktrees.to_path(&session.root().path);
     let tasks: Vec<String> = spec
         .tasks
         .iter()
@@ -83,7 +84,7 @@ fn worktrees(session: &Session, branches: bool) -> Result<String, Error> {
         tasks: tasks.clone(),
         source,
     };
-    let repo = Repo::find(&session.root.path).map_err(failed)?;
+    let repo = Repo::find(&session.root().path).map_err(failed)?;
     let found = repo.workspaces(&dir).map_err(failed)?;
     let mut removed = Vec::new();
     for (path, branch) in &found {

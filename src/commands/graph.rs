@@ -21,8 +21,9 @@ use crate::commands::list::{self, TaskStatus};
 use crate::error::Error;
 use crate::graph::DepReason;
 use crate::graph::Selection;
+use crate::project::open::Access;
 use crate::project::{Locator, Project};
-use crate::session::{Access, Session};
+use crate::session::Session;
 use crate::spec::{Group, Spec, TaskIdx};
 
 /// The output formats of `conduct graph`.
@@ -114,10 +115,10 @@ fn with_statuses(
     targets: &[String],
 ) -> Result<(Project, Selection, Option<Vec<Status>>), Error> {
     let mut session = Session::open(locator, Access::Read)?;
-    let loaded = Arc::clone(&session.loaded);
+    let loaded = Arc::clone(session.loaded());
     let selection = loaded.graph.select(&loaded.spec, targets)?;
-    session.prepare(&selection)?;
-    let decided = list::statuses(&mut session, &selection);
+    let mut round = session.prepare(&selection, &crate::exec::local::LocalExecutor::new())?;
+    let decided = list::statuses(&mut round, &selection);
     session.finish();
     let mut statuses: Vec<Status> = decided
         .iter()

@@ -15,12 +15,14 @@ use crate::error::Error;
 use std::sync::Arc;
 
 use crate::build::{self, Planned};
+use crate::explain::RunStatus;
 use crate::graph::Selection;
+use crate::project::open::Access;
 use crate::project::{Locator, Project};
 use crate::rules::{Rule, RuleCheck};
-use crate::session::{Access, Session};
+use crate::session::Session;
+use crate::session::round::Round;
 use crate::spec::{Input, InputKind, Output, Run, Task, TaskIdx};
-use crate::state::RunStatus;
 use crate::text;
 use crate::units::format_duration;
 
@@ -116,10 +118,10 @@ struct JsonTask<'a> {
 
 pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
     let mut session = Session::open(locator, Access::Read)?;
-    let loaded = Arc::clone(&session.loaded);
+    let loaded = Arc::clone(session.loaded());
     let selection = loaded.graph.select(&loaded.spec, &[])?;
-    session.prepare(&selection)?;
-    let statuses: Vec<&'static str> = statuses(&mut session, &selection)
+    let mut round = session.prepare(&selection, &crate::exec::local::LocalExecutor::new())?;
+    let statuses: Vec<&'static str> = statuses(&mut round, &selection)
         .into_iter()
         .map(TaskStatus::as_str)
         .collect();
@@ -155,12 +157,16 @@ impl TaskStatus {
 
 /// Every task's status (by task index; unselected tasks count as never built), from the
 /// decision a build would make (`build::plan`) and the last run.
-pub(crate) fn statuses(session: &mut Session, selection: &Selection) -> Vec<TaskStatus> {
-    let loaded = Arc::clone(&session.loaded);
+pub(crate) fn statuses(round: &mut Round<'_>, selection: &Selection) -> Vec<TaskStatus> {
+    let loaded = Arc::clone(round.session().loaded());
     let no_force = vec![false; loaded.spec.tasks.len()];
     let mut statuses = vec![TaskStatus::NeverBuilt; loaded.spec.tasks.len()];
-    for (task, planned) in build::plan(session, selection, &no_force) {
-        let state = session.state.tasks.get(loaded.spec.task(task).id.as_str());
+    for (task, planned) in build::plan(round, selection, &no_force) {
+        let state = round
+            .session()
+            .state()
+            .tasks
+            .get(loaded.spec.task(task).id.as_str());
         let failed = state
             .and_then(|s| s.last_run.as_ref())
             .is_some_and(|l| l.status != RunStatus::Ok);

@@ -16,7 +16,8 @@ use crate::estimate::{self, BarrierEstimate, Estimate, WeightSource};
 use crate::graph::Selection;
 use crate::project::Loaded;
 use crate::project::Locator;
-use crate::session::{Access, Session};
+use crate::project::open::Access;
+use crate::session::Session;
 use crate::spec::{Spec, TaskIdx};
 use crate::state::State;
 use crate::text;
@@ -103,7 +104,7 @@ pub(crate) fn run(
     out: &mut Stdout,
 ) -> Result<i32, Error> {
     let mut session = Session::open(locator, Access::Read)?;
-    let loaded = Arc::clone(&session.loaded);
+    let loaded = Arc::clone(session.loaded());
     let spec = &loaded.spec;
     let selection = loaded.graph.select(spec, &options.targets)?;
     // Which tasks would run: all of them, or what a build would decide now.
@@ -114,9 +115,9 @@ pub(crate) fn run(
             runs[task.index()] = spec.task(task).run.is_some();
         }
     } else {
-        session.prepare(&selection)?;
+        let mut round = session.prepare(&selection, &crate::exec::local::LocalExecutor::new())?;
         let no_force = vec![false; spec.tasks.len()];
-        for (task, planned) in build::plan(&mut session, &selection, &no_force) {
+        for (task, planned) in build::plan(&mut round, &selection, &no_force) {
             match planned {
                 Planned::Run(_) => runs[task.index()] = true,
                 Planned::Restore(_) => restored += 1,
@@ -126,7 +127,7 @@ pub(crate) fn run(
     }
     let (planning, groups) = planning(
         &loaded,
-        &session.state,
+        session.state(),
         &selection,
         &runs,
         (fresh, restored),

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use crate::commands::Stdout;
 use crate::error::Error;
 use crate::project::Locator;
+use crate::project::open::Access;
 use crate::report::record::{self, RunRecord};
 use crate::report::{html, markdown};
-use crate::session::{Access, Session};
+use crate::session::Session;
 
 /// What `conduct report` was asked: where each format goes (`-` is standard output).
 #[derive(Debug)]
@@ -50,7 +51,7 @@ pub(crate) fn run(
 /// without a checksum) is skipped with a warning.
 fn newest(locator: &Locator) -> Result<RunRecord, Error> {
     let session = Session::open(locator, Access::Read)?;
-    let dir = session.cache_dir.join("runs");
+    let dir = session.cache_dir().join("runs");
     let runs = record::list(&dir).map_err(|source| Error::Read {
         path: dir.clone(),
         source,

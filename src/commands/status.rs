@@ -8,7 +8,8 @@ use crate::commands::Stdout;
 use crate::commands::check::to_json;
 use crate::error::Error;
 use crate::project::Locator;
-use crate::session::{Access, Session};
+use crate::project::open::Access;
+use crate::session::Session;
 use crate::text;
 
 #[derive(Serialize)]
@@ -17,13 +18,13 @@ struct JsonStatus<'a> {
     status: &'a str,
     duration_ms: Option<u64>,
     attempts: Option<u32>,
-    reasons: &'a [String],
+    reasons: Vec<String>,
     finished_at: Option<u64>,
 }
 
 pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
     let session = Session::open(locator, Access::Read)?;
-    out.write(&render(&session.loaded.spec, &session.state, json))?;
+    out.write(&render(&session.loaded().spec, session.state(), json))?;
     session.finish();
     Ok(0)
 }
@@ -43,7 +44,7 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
                 status: last.map_or("never run", |l| l.status.as_str()),
                 duration_ms: last.map(|l| l.duration_ms),
                 attempts: last.map(|l| l.attempts),
-                reasons: last.map_or(&[], |l| &l.reasons[..]),
+                reasons: last.map_or_else(Vec::new, |l| crate::explain::render(&l.reasons)),
                 finished_at: last.map(|l| l.finished_at),
             }
         })

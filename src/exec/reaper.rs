@@ -122,9 +122,11 @@ impl Reaper {
         }
     }
 
-    /// After the main process of task `task` (process group `group`) exited and was
-    /// reaped: kill what is left of the group and the task's processes that left it.
-    /// Returns how many were killed.
+    /// After the main process of task `task` (process group `group`, its pid) exited
+    /// and was collected: kill what is left of the group and the task's processes that
+    /// left it. A group with members keeps its id taken; an empty one (the usual case)
+    /// costs one `kill(0)` and no walk of /proc. The supervisor collects the main
+    /// process, never this. Returns how many were killed.
     pub(crate) fn leftovers(&self, group: u32, task: &str) -> usize {
         let mut killed = 0;
         if let Some(group) = i32::try_from(group)
@@ -133,7 +135,9 @@ impl Reaper {
             .and_then(Pid::from_raw)
             && rustix::process::test_kill_process_group(group).is_ok()
         {
-            let (live, dead) = members_of(group);
+            let (mut live, mut dead) = members_of(group);
+            live.retain(|&pid| pid != group);
+            dead.retain(|&pid| pid != group);
             if !live.is_empty() || dead.is_empty() {
                 let _ = rustix::process::kill_process_group(group, Signal::KILL);
             }

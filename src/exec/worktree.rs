@@ -12,7 +12,6 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 /// Serialises the git commands that change the repository's worktree list or refs.
@@ -59,12 +58,7 @@ pub(crate) fn names(id: &str, agent: Option<&str>) -> (String, String) {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()?;
+    let output = crate::exec::local::plumbing("git", args, dir, &[], None)?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout)
             .trim_end()
@@ -204,31 +198,25 @@ impl Workspace {
         if git(&self.dir, &["diff", "--cached", "--quiet"]).is_ok() {
             return Ok(None);
         }
-        let mut commit = Command::new("git");
-        commit
-            .arg("-C")
-            .arg(&self.dir)
-            .args(["commit", "--quiet", "--file", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
         // Commit even where no identity is configured (a fresh CI runner), as conduct.
-        if git(&self.dir, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
-            for (key, value) in [
-                ("GIT_AUTHOR_NAME", "conduct"),
-                ("GIT_AUTHOR_EMAIL", "conduct@localhost"),
-                ("GIT_COMMITTER_NAME", "conduct"),
-                ("GIT_COMMITTER_EMAIL", "conduct@localhost"),
-            ] {
-                commit.env(key, value);
-            }
-        }
-        let mut child = commit.spawn()?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use std::io::Write as _;
-            stdin.write_all(message.as_bytes())?;
-        }
-        let output = child.wait_with_output()?;
+        let anonymous: &[(&str, &str)] = &[
+            ("GIT_AUTHOR_NAME", "conduct"),
+            ("GIT_AUTHOR_EMAIL", "conduct@localhost"),
+            ("GIT_COMMITTER_NAME", "conduct"),
+            ("GIT_COMMITTER_EMAIL", "conduct@localhost"),
+        ];
+        let env = if git(&self.dir, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
+            anonymous
+        } else {
+            &[]
+        };
+        let output = crate::exec::local::plumbing(
+            "git",
+            &["commit", "--quiet", "--file", "-"],
+            &self.dir,
+            env,
+            Some(message.as_bytes()),
+        )?;
         if !output.status.success() {
             return Err(WorktreeError::Git {
                 args: "commit".to_owned(),
@@ -237,6 +225,50 @@ impl Workspace {
         }
         git(&self.dir, &["rev-parse", "HEAD"]).map(Some)
     }
+}
+
+/// The commit a worktree task's branch gets when it ran and passed its checks (SPEC §7):
+/// `feat(<ID>): <title>`, the verdicts, and why it ran.
+pub(crate) fn commit_message(
+    id: &str,
+    title: &str,
+    verdicts: &[String],
+    attempt: u32,
+    reasons: &[crate::explain::Reason],
+) -> String {
+    let mut message = format!("feat({id}): {title}\n\n");
+    if !verdicts.is_empty() {
+        message.push_str("Checks:\n");
+        for line in verdicts {
+            message.push_str(&format!("- {line}\n"));
+        }
+        message.push('\n');
+    }
+    message.push_str(&format!(
+        "Made by conduct: attempt {attempt}, because {}.\n",
+        crate::explain::render(reasons).join("; ")
+    ));
+    message
+}
+
+/// A worktree task ran and passed its checks: its outputs (`made`, as collected in
+/// `workspace`) replace the project root's (`now`). They are written the way a restore
+/// writes: verified against their digests, never through a symlink.
+pub(crate) fn bring_out(
+    cache: &crate::cache::Cache,
+    root: &crate::confined::Root,
+    task: &crate::spec::Task,
+    made: &[crate::cache::CachedOutput],
+    now: &[(String, crate::hash::Digest)],
+    workspace: &Path,
+) -> Result<(), crate::cache::BlobError> {
+    cache.place(
+        root,
+        made,
+        task,
+        now,
+        crate::cache::From::Worktree(workspace),
+    )
 }
 
 /// Copy `files` (project-relative) from `root` into the same places under `dir`: what a
@@ -263,6 +295,8 @@ pub(crate) struct Prepare {
     pub(crate) agent: Option<String>,
     /// `[project] worktree_setup`, as the argv to run in each new worktree.
     pub(crate) setup: Option<Vec<String>>,
+    /// Where the setup's output goes.
+    pub(crate) setup_log: PathBuf,
     pub(crate) root: PathBuf,
     /// Project-relative files to copy in: the task's inputs and its dependencies' outputs.
     pub(crate) bring: Vec<String>,
@@ -270,13 +304,16 @@ pub(crate) struct Prepare {
 
 impl Prepare {
     /// Create or reuse the workspace, set a new one up, and bring the inputs in.
-    pub(crate) fn apply(&self) -> Result<Workspace, WorktreeError> {
+    pub(crate) fn apply(
+        &self,
+        executor: &dyn crate::exec::Executor,
+    ) -> Result<Workspace, WorktreeError> {
         let (workspace, new) =
             self.repo
                 .workspace(&self.worktrees, &self.id, self.agent.as_deref())?;
         if new
             && let Some(argv) = &self.setup
-            && let Err(error) = setup(argv, &self.root, &workspace.dir)
+            && let Err(error) = self.set_up(executor, argv, &workspace.dir)
         {
             // Gone, so the next attempt makes it anew and sets it up again.
             let _ = self.repo.remove(&workspace.path, None);
@@ -287,29 +324,53 @@ impl Prepare {
     }
 }
 
-/// Run `worktree_setup` in a new worktree, told where the project root is so it can
-/// copy what git does not track (`$CONDUCT_ROOT/.env`).
-fn setup(argv: &[String], root: &Path, dir: &Path) -> Result<(), WorktreeError> {
-    let Some((program, args)) = argv.split_first() else {
-        return Ok(());
-    };
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("CONDUCT_ROOT", root)
-        .env("CONDUCT_WORKSPACE", dir)
-        .stdin(Stdio::null())
-        .output()?;
-    if output.status.success() {
-        return Ok(());
+impl Prepare {
+    /// Run `worktree_setup` in a new worktree (through the executor, its output in its
+    /// log), told where the project root is so it can copy what git does not track
+    /// (`$CONDUCT_ROOT/.env`).
+    fn set_up(
+        &self,
+        executor: &dyn crate::exec::Executor,
+        argv: &[String],
+        dir: &Path,
+    ) -> Result<(), WorktreeError> {
+        use crate::exec::{Exit, Job, Output};
+        if let Some(logs) = self.setup_log.parent() {
+            fs::create_dir_all(logs)?;
+        }
+        let finished = executor.run(Job {
+            label: self.id.clone(),
+            argv: argv.to_vec(),
+            cwd: dir.to_path_buf(),
+            env: vec![
+                ("CONDUCT_ROOT".to_owned(), self.root.display().to_string()),
+                ("CONDUCT_WORKSPACE".to_owned(), dir.display().to_string()),
+            ],
+            output: Output::Log {
+                path: self.setup_log.clone(),
+                stream: false,
+            },
+            timeout: None,
+            task: false,
+        });
+        let status = match finished.exit {
+            Exit::Success => return Ok(()),
+            Exit::Failed {
+                code: Some(code), ..
+            } => format!("exit code {code}"),
+            Exit::Failed { signal, .. } => format!("killed by signal {}", signal.unwrap_or(0)),
+            Exit::SpawnFailed { error } => error,
+            Exit::TimedOut => "timed out".to_owned(),
+            Exit::Cancelled => "interrupted".to_owned(),
+        };
+        let tail = crate::exec::output::log_tail(&self.setup_log, 1);
+        Err(WorktreeError::Setup {
+            dir: dir.to_path_buf(),
+            message: format!(
+                "{} ({status}; log: {})",
+                tail.trim(),
+                self.setup_log.display()
+            ),
+        })
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    Err(WorktreeError::Setup {
-        dir: dir.to_path_buf(),
-        message: format!(
-            "{} ({})",
-            stderr.trim().lines().last().unwrap_or(""),
-            output.status
-        ),
-    })
 }

@@ -19,10 +19,11 @@ use anstyle::{AnsiColor, Style as Colour};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::explain::RunStatus;
+use crate::explain::{self, Reason};
 use crate::report::Counts;
 use crate::report::record::Recorder;
 use crate::rules::check::CheckResult;
-use crate::state::RunStatus;
 
 /// How build output looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +194,9 @@ impl Reporter {
     }
 
     /// The task was decided to run, for these reasons (printed with `--explain`).
-    pub(crate) fn will_run(&mut self, task: &str, reasons: &[String]) {
+    pub(crate) fn will_run(&mut self, task: &str, reasons: &[Reason]) {
+        let reasons = explain::render(reasons);
+        let reasons = &reasons[..];
         if self.explain && matches!(self.style, Style::Tty | Style::Plain) {
             self.explain_lines(format!("{task} will run:"), reasons);
         }
@@ -230,7 +233,9 @@ impl Reporter {
     }
 
     /// The task's outputs came back from the cache (`count` files).
-    pub(crate) fn restored(&mut self, task: &str, count: usize, reasons: &[String]) {
+    pub(crate) fn restored(&mut self, task: &str, count: usize, reasons: &[Reason]) {
+        let reasons = explain::render(reasons);
+        let reasons = &reasons[..];
         if let Some(record) = &mut self.record {
             record.restored(task, reasons);
         }
@@ -261,7 +266,9 @@ impl Reporter {
     }
 
     /// `--dry-run`: the cache would give the task's outputs back.
-    pub(crate) fn would_restore(&mut self, task: &str, reasons: &[String]) {
+    pub(crate) fn would_restore(&mut self, task: &str, reasons: &[Reason]) {
+        let reasons = explain::render(reasons);
+        let reasons = &reasons[..];
         self.progress();
         match self.style {
             Style::Json => {
@@ -282,14 +289,18 @@ impl Reporter {
     }
 
     /// `--explain`: a fresh task's checks run again (a rule changed).
-    pub(crate) fn rechecking(&mut self, task: &str, reasons: &[String]) {
+    pub(crate) fn rechecking(&mut self, task: &str, reasons: &[Reason]) {
+        let reasons = explain::render(reasons);
+        let reasons = &reasons[..];
         if self.explain && matches!(self.style, Style::Tty | Style::Plain) {
             self.explain_lines(format!("{task} is checked again:"), reasons);
         }
     }
 
     /// `--dry-run`: the command would not run, but checks would run again or fail.
-    pub(crate) fn would_recheck(&mut self, task: &str, reasons: &[String]) {
+    pub(crate) fn would_recheck(&mut self, task: &str, reasons: &[Reason]) {
+        let reasons = explain::render(reasons);
+        let reasons = &reasons[..];
         self.progress();
         match self.style {
             Style::Json => {
@@ -301,7 +312,9 @@ impl Reporter {
     }
 
     /// `--dry-run`: the task would run.
-    pub(crate) fn would_run(&mut self, task: &str, reasons: &[String]) {
+    pub(crate) fn would_run(&mut self, task: &str, reasons: &[Reason]) {
+        let reasons = explain::render(reasons);
+        let reasons = &reasons[..];
         self.progress();
         match self.style {
             Style::Json => {
@@ -318,7 +331,9 @@ impl Reporter {
         }
     }
 
-    pub(crate) fn started(&mut self, task: &str, attempt: u32, reasons: &[String]) {
+    pub(crate) fn started(&mut self, task: &str, attempt: u32, reasons: &[Reason]) {
+        let reasons = explain::render(reasons);
+        let reasons = &reasons[..];
         if let Some(record) = &mut self.record {
             record.started(task, reasons);
         }

@@ -18,11 +18,11 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
+use crate::explain::RunStatus;
 use crate::graph::{Graph, Selection};
 use crate::report::Counts;
 use crate::rules::check::CheckResult;
 use crate::spec::{Spec, TaskIdx};
-use crate::state::RunStatus;
 
 /// Bumped when a field changes meaning or goes away (new optional fields do not).
 pub(crate) const SCHEMA_VERSION: u32 = 1;

@@ -3,27 +3,19 @@
 //! Runs on a worker thread with plain data: the rule, the output files it applies to,
 //! where the project is. Built-ins look at the files themselves; a `pattern` rule
 //! searches each file and reports the first offending line; a `run` rule runs its
-//! command once per file (`CONDUCT_OUTPUT`, `CONDUCT_TASK`) in its own process group,
+//! command once per file (`CONDUCT_OUTPUT`, `CONDUCT_TASK`) through the executor,
 //! bounded by the task's timeout and by Ctrl-C, and may gate a printed metric. The
 //! result says whether it may be cached: a verdict on the files is; a timeout or an
 //! interruption is not.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::process::{self, Stop};
+use crate::exec::{Executor, Exit, Job, Output};
 use crate::hash::Digest;
 use crate::rules::{Gate, Rule, RuleCheck};
-
-/// How long a check process gets between TERM and KILL.
-const KILL_GRACE: Duration = Duration::from_secs(5);
-/// How often a waiting check looks at its process, its deadline and Ctrl-C.
-const POLL: Duration = Duration::from_millis(5);
 
 /// The verdict of one rule on one task's outputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,7 +61,8 @@ pub(crate) struct Context<'a> {
     /// The log of a `run` rule's command.
     pub(crate) log: PathBuf,
     pub(crate) deadline: Option<Instant>,
-    pub(crate) cancel: &'a AtomicBool,
+    /// Runs the commands (and stops them on Ctrl-C).
+    pub(crate) executor: &'a dyn Executor,
 }
 
 /// The digest of a rule's definition: what a check's cache key starts from.
@@ -276,65 +269,46 @@ enum Ended {
     Cancelled,
 }
 
-/// Run the rule's command for one file, output to the check's log.
-fn run_once(command: &str, file: &str, context: &Context<'_>) -> std::io::Result<Ended> {
-    let (program, args) = context
-        .shell
-        .split_first()
-        .ok_or_else(|| std::io::Error::other("the project shell is empty"))?;
+/// Run the rule's command for one file through the executor, output to the check's
+/// log, bounded by what is left of the deadline.
+fn run_once(command: &str, file: &str, context: &Context<'_>) -> Result<Ended, String> {
+    let mut argv = context.shell.to_vec();
+    argv.push(command.to_owned());
     if let Some(dir) = context.log.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    let log = crate::confined::create_file(&context.log)?;
-    let mut child = Command::new(program)
-        .args(args)
-        .arg(command)
-        .current_dir(context.root)
-        .env("CONDUCT_OUTPUT", file)
-        .env("CONDUCT_TASK", context.task)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone()?))
-        .stderr(Stdio::from(log))
-        .process_group(0)
-        .spawn()?;
-    let pid = child.id();
-    let mut kill_at: Option<Instant> = None;
-    let mut ended_early = None;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            if let Some(why) = ended_early {
-                return Ok(why);
-            }
-            return Ok(match status.code() {
-                Some(code) => Ended::Exited(code),
-                None => Ended::Signalled,
-            });
-        }
-        let now = Instant::now();
-        if ended_early.is_none() {
-            let why = if context.cancel.load(Ordering::Relaxed) {
-                Some(Ended::Cancelled)
-            } else if context.deadline.is_some_and(|d| now >= d) {
-                Some(Ended::TimedOut)
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                let _ = process::stop_group(pid, Stop::Terminate);
-                kill_at = Some(now + KILL_GRACE);
-                ended_early = Some(why);
-            }
-        }
-        if kill_at.is_some_and(|k| now >= k) {
-            let _ = process::stop_group(pid, Stop::Kill);
-            kill_at = None;
-        }
-        std::thread::sleep(POLL);
-    }
+    let now = Instant::now();
+    let finished = context.executor.run(Job {
+        label: context.task.to_owned(),
+        argv,
+        cwd: context.root.to_path_buf(),
+        env: vec![
+            ("CONDUCT_OUTPUT".to_owned(), file.to_owned()),
+            ("CONDUCT_TASK".to_owned(), context.task.to_owned()),
+        ],
+        output: Output::Log {
+            path: context.log.clone(),
+            stream: false,
+        },
+        timeout: context.deadline.map(|d| d.saturating_duration_since(now)),
+        task: false,
+    });
+    Ok(match finished.exit {
+        Exit::Success => Ended::Exited(0),
+        Exit::Failed {
+            code: Some(code), ..
+        } => Ended::Exited(code),
+        Exit::Failed { code: None, .. } => Ended::Signalled,
+        Exit::TimedOut => Ended::TimedOut,
+        Exit::Cancelled => Ended::Cancelled,
+        Exit::SpawnFailed { error } => return Err(error),
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::source::SourceFile;
 
@@ -348,7 +322,7 @@ mod tests {
             std::fs::write(dir.path().join(name), content).unwrap();
         }
         let names: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
-        let cancel = AtomicBool::new(false);
+        let executor = crate::exec::local::LocalExecutor::new();
         let shell = ["sh".to_owned(), "-c".to_owned()];
         run(
             rule,
@@ -359,7 +333,7 @@ mod tests {
                 shell: &shell,
                 log: dir.path().join("check.log"),
                 deadline: Some(Instant::now() + Duration::from_secs(5)),
-                cancel: &cancel,
+                executor: &executor,
             },
         )
     }
@@ -430,7 +404,7 @@ mod tests {
         let rule = rule("run = 'sleep 30'\n");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("x"), "x").unwrap();
-        let cancel = AtomicBool::new(false);
+        let executor = crate::exec::local::LocalExecutor::new();
         let shell = ["sh".to_owned(), "-c".to_owned()];
         let started = Instant::now();
         let result = run(
@@ -442,7 +416,7 @@ mod tests {
                 shell: &shell,
                 log: dir.path().join("check.log"),
                 deadline: Some(Instant::now() + Duration::from_millis(200)),
-                cancel: &cancel,
+                executor: &executor,
             },
         );
         assert!(started.elapsed() < Duration::from_secs(5));

@@ -7,6 +7,8 @@
 //! configuration errors of all files come back together, sorted by file and position,
 //! so one `conduct check` shows every mistake.
 
+pub(crate) mod open;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

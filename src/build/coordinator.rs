@@ -1,0 +1,772 @@
+//! The event loop of a build (step 4 of DESIGN "How one build flows"; ninja's
+//! `Builder`): decide → queue → start → settle.
+//!
+//! One thread owns the session (and with it the salsa database and the state). When a
+//! task's dependencies are settled, `route` says where it goes: a fresh task settles
+//! (after its checks), a restorable one is restored, one that must run joins the
+//! scheduler's ready queue. Ready tasks start on the worker pool: the file work before
+//! the run (`job::Prep`), then the job is handed to the executor; when it finishes, its
+//! outputs are hashed and stored on a worker too, and the coordinator only records,
+//! runs the checks, sets the outputs' digests (only if they changed: the early cutoff)
+//! and releases the dependents. Workers never touch the database.
+//!
+//! Timeouts are the executor's (a job over its timeout finishes as timed out); on
+//! Ctrl-C the coordinator starts nothing new and cancels every job, and what was
+//! cancelled is recorded as interrupted, never as a success.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::build::BuildOptions;
+use crate::build::checks::{self, Checking, Evaluation};
+use crate::build::job::{Attempt, Setting};
+use crate::build::route::{RetryPolicy, Route, route};
+use crate::build::task::{self, Failure, Pending, Settled, last_run};
+use crate::build::workers::{Event, Start, Workers};
+use crate::cache::Collected;
+use crate::error::Error;
+use crate::estimate;
+use crate::exec::output::log_tail;
+use crate::exec::scheduler::Scheduler;
+use crate::exec::worktree::Repo;
+use crate::exec::{Executor, Finished};
+use crate::explain::Reason;
+use crate::explain::RunStatus;
+use crate::fresh::why;
+use crate::graph::Selection;
+use crate::hash::{Digest, KeyPreimage};
+use crate::instruction;
+use crate::report::Counts;
+use crate::report::progress::{Reporter, TaskEnd};
+use crate::rules::check::Evaluated;
+use crate::session::Session;
+use crate::session::round::Round;
+use crate::spec::TaskIdx;
+use crate::state::Success;
+
+/// How often the coordinator wakes up without events (Ctrl-C).
+const TICK: Duration = Duration::from_millis(50);
+/// The shortest wait between saves of the state while tasks keep finishing.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// Lines of a failed task's log printed with the failure.
+const LOG_TAIL: usize = 20;
+
+/// What the build was asked, as the coordinator needs it.
+pub(super) struct Plan<'a> {
+    pub(super) options: &'a BuildOptions,
+    /// Per task: `--force` names it.
+    pub(super) forced: Vec<bool>,
+    pub(super) jobs: usize,
+    pub(super) repo: Option<Arc<Repo>>,
+    /// Raised on Ctrl-C.
+    pub(super) interrupt: Arc<AtomicBool>,
+}
+
+/// Every task the coordinator is handling, by where it stands.
+#[derive(Default)]
+struct Tasks {
+    pending: HashMap<TaskIdx, Pending>,
+    checking: HashMap<TaskIdx, Checking>,
+}
+
+/// The tally of the build so far.
+struct Progress {
+    counts: Counts,
+    interrupted: bool,
+    first_failure: Option<TaskIdx>,
+    /// The state changed since it was last saved.
+    dirty: bool,
+    last_save: Instant,
+    /// How long to wait between saves of the state during the build.
+    save_every: Duration,
+}
+
+/// What the build decided up front.
+struct Rules {
+    forced: Vec<bool>,
+    jobs: usize,
+    policy: RetryPolicy,
+    interrupt: Arc<AtomicBool>,
+}
+
+/// The coordinator of one build.
+pub(super) struct Coordinator<'a, 's> {
+    round: &'a mut Round<'s>,
+    reporter: &'a mut Reporter,
+    setting: Setting,
+    rules: Rules,
+    scheduler: Scheduler,
+    workers: Workers,
+    tasks: Tasks,
+    progress: Progress,
+}
+
+impl<'a, 's> Coordinator<'a, 's> {
+    pub(super) fn new(
+        round: &'a mut Round<'s>,
+        selection: &Selection,
+        plan: Plan<'_>,
+        executor: Arc<dyn Executor>,
+        reporter: &'a mut Reporter,
+    ) -> Result<Coordinator<'a, 's>, Error> {
+        let session = round.session();
+        let loaded = Arc::clone(session.loaded());
+        let spec = &loaded.spec;
+        let weight = |task: TaskIdx| estimate::expected_seconds(spec, session.state(), task).0;
+        let scheduler = Scheduler::new(&loaded.graph, spec, selection, weight);
+        let cache_error = |source| Error::Cache {
+            path: session.cache_dir().to_path_buf(),
+            source,
+        };
+        for dir in ["instructions", "logs"] {
+            std::fs::create_dir_all(session.cache_dir().join(dir)).map_err(cache_error)?;
+        }
+        let instructions = crate::confined::Dir::open(&session.cache_dir().join("instructions"))
+            .ok()
+            .map(Arc::new);
+        let workers = Workers::new(executor, plan.jobs).map_err(cache_error)?;
+        let setting = Setting {
+            loaded: Arc::clone(&loaded),
+            root: session.root().clone(),
+            cache_dir: session.cache_dir().to_path_buf(),
+            repo: plan.repo,
+            instructions,
+            verbose: plan.options.verbose,
+        };
+        Ok(Coordinator {
+            round,
+            reporter,
+            setting,
+            rules: Rules {
+                forced: plan.forced,
+                jobs: plan.jobs.max(1),
+                policy: RetryPolicy {
+                    fail_fast: plan.options.fail_fast,
+                },
+                interrupt: plan.interrupt,
+            },
+            scheduler,
+            workers,
+            tasks: Tasks::default(),
+            progress: Progress {
+                counts: Counts::default(),
+                interrupted: false,
+                first_failure: None,
+                dirty: false,
+                last_save: Instant::now(),
+                save_every: SAVE_EVERY,
+            },
+        })
+    }
+
+    /// Drive the build to its end; returns the counts and whether it was interrupted.
+    pub(super) fn run(mut self) -> (Counts, bool) {
+        loop {
+            loop {
+                let decidable = self.scheduler.take_decidable();
+                if decidable.is_empty() {
+                    break;
+                }
+                for task in decidable {
+                    self.decide(task);
+                }
+            }
+            while let Some(task) = self.scheduler.next(self.rules.jobs) {
+                self.start(task);
+            }
+            if self.scheduler.is_idle() && self.tasks.checking.is_empty() {
+                break;
+            }
+            match self.workers.next(TICK) {
+                Ok(Some(event)) => self.handle(event),
+                Ok(None) => {}
+                Err(()) => break,
+            }
+            self.look_for_interrupt();
+            self.save_now_and_then();
+        }
+        let progress = &self.progress;
+        let why = match progress.first_failure {
+            _ if progress.interrupted => "interrupted".to_owned(),
+            Some(task) => self.id(task),
+            None => "stopped".to_owned(),
+        };
+        for task in self.scheduler.unfinished() {
+            let id = self.id(task);
+            self.progress.counts.blocked += 1;
+            self.reporter.blocked(&id, &why);
+        }
+        (self.progress.counts, self.progress.interrupted)
+    }
+
+    fn id(&self, task: TaskIdx) -> String {
+        self.setting.loaded.spec.task(task).id.to_string()
+    }
+
+    fn title(&self, task: TaskIdx) -> String {
+        self.setting
+            .loaded
+            .spec
+            .task(task)
+            .display_title()
+            .to_owned()
+    }
+
+    /// A task's dependencies are settled: send it where `route` says.
+    fn decide(&mut self, task: TaskIdx) {
+        let id = self.id(task);
+        match route(self.round, task, self.rules.forced[task.index()]) {
+            Route::Nothing => {
+                self.round.settle(task, Vec::new());
+                self.progress.counts.fresh += 1;
+                self.reporter.fresh(&id);
+                self.scheduler.succeeded(task);
+            }
+            Route::Fresh { outputs } => self.check(task, Settled::Fresh, outputs),
+            Route::Restore {
+                key,
+                mut reasons,
+                entry,
+                now,
+            } => match self
+                .round
+                .session_mut()
+                .restore(task, &entry, &now, reasons.clone())
+            {
+                Ok(files) => {
+                    let outputs = entry
+                        .outputs
+                        .iter()
+                        .map(|o| (o.path.clone(), o.digest))
+                        .collect();
+                    self.check(task, Settled::Restored { files, reasons }, outputs);
+                    self.progress.dirty = true;
+                }
+                Err(error) => {
+                    reasons.push(why::cache_unusable(error.to_string()));
+                    match self.round.session().preimage(task) {
+                        Ok(preimage) => self.queue(task, key, preimage, reasons, &now.files),
+                        Err(error) => {
+                            self.give_up(task, Failure::before_running(error.to_string()))
+                        }
+                    }
+                }
+            },
+            Route::Run {
+                key,
+                reasons,
+                preimage,
+                now,
+            } => self.queue(task, key, preimage, reasons, &now),
+            Route::Broken(error) => {
+                self.reporter
+                    .will_run(&id, &[why::undecidable(error.to_string())]);
+                self.give_up(task, Failure::before_running(error.to_string()));
+            }
+        }
+    }
+
+    /// The task must run: explain why and put it in line.
+    fn queue(
+        &mut self,
+        task: TaskIdx,
+        key: Digest,
+        preimage: Box<KeyPreimage>,
+        reasons: Vec<Reason>,
+        now: &[(String, Digest)],
+    ) {
+        let id = self.id(task);
+        self.reporter.will_run(&id, &reasons);
+        // What conduct recorded making may go before the run; anything else (a file
+        // that was there first, a hand edit) stays for the task to overwrite or not.
+        let recorded = self
+            .round
+            .session()
+            .state()
+            .tasks
+            .get(id.as_str())
+            .and_then(|s| s.success.as_ref())
+            .map_or(&[][..], |s| &s.outputs[..]);
+        let keep = now
+            .iter()
+            .filter(|file| !recorded.contains(file))
+            .map(|(path, _)| path.clone())
+            .collect();
+        self.tasks.pending.insert(
+            task,
+            Pending {
+                key,
+                preimage,
+                reasons,
+                attempt: 0,
+                feedback: None,
+                keep,
+                leftovers: 0,
+            },
+        );
+        self.scheduler.queue(task);
+    }
+
+    /// Start a task's next attempt: its file work, then its job, on a worker.
+    fn start(&mut self, task: TaskIdx) {
+        let id = self.id(task);
+        let loaded = Arc::clone(&self.setting.loaded);
+        let session = self.round.session();
+        let Some(pending) = self.tasks.pending.get_mut(&task) else {
+            return;
+        };
+        pending.attempt += 1;
+        let attempt = pending.attempt;
+        let text = instruction::render(
+            &loaded.spec,
+            &loaded.graph,
+            &loaded.rules,
+            task,
+            &|file, section| session.section_text(file, section),
+        );
+        let (prep, job) = self.setting.job(
+            task,
+            Attempt {
+                number: attempt,
+                preimage: &pending.preimage,
+                feedback: pending.feedback.as_deref(),
+                keep: &pending.keep,
+                instruction: text,
+            },
+        );
+        self.reporter.started(&id, attempt, &pending.reasons);
+        // A worktree task's outputs are stored and checked where they were made; they
+        // reach the project root only once their checks pass (`finish`).
+        let made_in = match self.setting.workspace_of(task) {
+            Some(workspace) => crate::confined::Root::new(&workspace.dir),
+            None => self.setting.root.clone(),
+        };
+        self.workers.start(Start {
+            task,
+            attempt,
+            prep,
+            job,
+            outputs: loaded.spec.task(task).outputs.clone(),
+            made_in,
+            blobs: self.round.session().cache().blobs.clone(),
+        });
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Finished {
+                task,
+                attempt,
+                finished,
+                collected,
+            } => {
+                if let Some(pending) = self.tasks.pending.get_mut(&task) {
+                    pending.leftovers = finished.leftovers;
+                }
+                self.exited(task, attempt, finished, collected);
+            }
+            Event::Checked {
+                task,
+                index,
+                evaluated,
+            } => self.checked(task, index, evaluated),
+        }
+    }
+
+    /// A job ended: a success goes on to its checks, a failure is retried or given up.
+    fn exited(
+        &mut self,
+        task: TaskIdx,
+        attempt: u32,
+        finished: Finished,
+        collected: Option<Collected>,
+    ) {
+        let Finished { exit, duration, .. } = finished;
+        let timeout = self.setting.loaded.spec.task(task).timeout;
+        let (mut status, mut detail) = task::ended(&exit, timeout);
+        let leftovers = self
+            .tasks
+            .pending
+            .get(&task)
+            .and_then(Pending::leftovers_note);
+        if let Some(note) = leftovers {
+            detail = Some(match detail {
+                Some(detail) => format!("{detail}; {note}"),
+                None => note,
+            });
+        }
+        let mut outputs = Vec::new();
+        if status == RunStatus::Ok
+            && let Some(collected) = &collected
+        {
+            let now = self.round.session_mut().outputs_after_run(task, collected);
+            if let Some((output, target)) = collected.outside.first() {
+                status = RunStatus::Failed;
+                detail = Some(format!(
+                    "output {output} leads outside the project (to {}); conduct keeps symlinks only when they stay inside, and never reads through one that does not",
+                    target.display()
+                ));
+            } else if let Some(missing) = now.missing.first() {
+                status = RunStatus::Failed;
+                detail = Some(format!(
+                    "declared output {missing} is missing after the command succeeded"
+                ));
+            }
+            outputs = now.files;
+        }
+        let Some(pending) = self.tasks.pending.remove(&task) else {
+            return;
+        };
+        if status == RunStatus::Ok
+            && let Some(collected) = collected
+        {
+            self.succeeded(task, pending, outputs, &collected, duration);
+            return;
+        }
+        let retries = self.setting.loaded.spec.task(task).retries;
+        let retry = matches!(status, RunStatus::Failed | RunStatus::TimedOut)
+            && self.rules.policy.again(
+                attempt,
+                retries,
+                self.progress.interrupted,
+                self.progress.first_failure.is_some(),
+            );
+        let tail = log_tail(&self.setting.log_path(task), LOG_TAIL);
+        if retry {
+            let id = self.id(task);
+            let title = self.title(task);
+            self.reporter.finished(&TaskEnd {
+                task: &id,
+                title: &title,
+                status,
+                duration,
+                attempt,
+                retrying: true,
+                detail: detail.as_deref(),
+                log_tail: &tail,
+            });
+            self.tasks.pending.insert(task, pending);
+            self.scheduler.retry(task);
+            return;
+        }
+        self.give_up(
+            task,
+            Failure {
+                status,
+                duration,
+                attempt,
+                detail,
+                tail,
+                reasons: pending.reasons,
+            },
+        );
+    }
+
+    /// The command succeeded: record it (unless an input changed while it ran), keep
+    /// its outputs for the cache, and go on to its checks.
+    fn succeeded(
+        &mut self,
+        task: TaskIdx,
+        pending: Pending,
+        outputs: Vec<(String, Digest)>,
+        collected: &Collected,
+        duration: Duration,
+    ) {
+        let id = self.id(task);
+        let changed = self
+            .round
+            .session_mut()
+            .inputs_unchanged(task, &pending.preimage);
+        let state = self.round.session_mut().task_state(&id);
+        state.last_run = Some(last_run(
+            RunStatus::Ok,
+            duration,
+            pending.attempt,
+            pending.reasons.clone(),
+        ));
+        let record = match changed {
+            None => {
+                state.success = Some(Success {
+                    key: pending.key,
+                    outputs: outputs.clone(),
+                    duration_ms: duration.as_millis() as u64,
+                });
+                match Session::cached_outputs(collected) {
+                    Ok(outputs) => Some(outputs),
+                    Err(error) => {
+                        self.reporter
+                            .warn(&format!("{id} could not be stored in the cache: {error}"));
+                        None
+                    }
+                }
+            }
+            Some(path) => {
+                self.reporter.warn(&format!(
+                    "input {path} of {id} changed while it ran; {id} will run again next time"
+                ));
+                None
+            }
+        };
+        self.progress.dirty = true;
+        let made = collected.cached_outputs();
+        self.check(
+            task,
+            Settled::Ran {
+                pending,
+                duration,
+                record,
+                made,
+            },
+            outputs,
+        );
+    }
+
+    /// The command part of `task` is settled with `outputs`: evaluate its checks (known
+    /// verdicts from the state or the check cache, the rest off this thread), then
+    /// finish.
+    fn check(&mut self, task: TaskIdx, settled: Settled, outputs: Vec<(String, Digest)>) {
+        let checks = self.round.session().plan_checks(task, &outputs);
+        let rechecks: Vec<Reason> = checks.iter().filter_map(|c| c.reason.clone()).collect();
+        if !rechecks.is_empty() {
+            let id = self.id(task);
+            self.reporter.rechecking(&id, &rechecks);
+        }
+        // A worktree task that ran is checked in its worktree, before its outputs are
+        // brought out; fresh and restored outputs are checked where they are, the root.
+        let checked_in = match (&settled, self.setting.workspace_of(task)) {
+            (Settled::Ran { .. }, Some(workspace)) => workspace.dir,
+            _ => self.setting.root.path.clone(),
+        };
+        let mut waiting = 0;
+        for (index, planned) in checks.iter().enumerate() {
+            if planned.known.is_some() {
+                continue;
+            }
+            waiting += 1;
+            let loaded = Arc::clone(&self.setting.loaded);
+            let rule_name = loaded.rules.at(planned.rule).name.clone();
+            let evaluation = Evaluation {
+                log: self
+                    .setting
+                    .cache_dir
+                    .join("logs")
+                    .join(format!("{}.{rule_name}.check.log", self.id(task))),
+                loaded,
+                task,
+                rule: planned.rule,
+                files: planned.files.clone(),
+                root: checked_in.clone(),
+            };
+            self.workers.check(task, index, evaluation);
+        }
+        self.tasks.checking.insert(
+            task,
+            Checking {
+                settled,
+                outputs,
+                checks,
+                waiting,
+            },
+        );
+        if waiting == 0 {
+            self.finish(task);
+        }
+    }
+
+    /// A check's verdict arrived.
+    fn checked(&mut self, task: TaskIdx, index: usize, evaluated: Evaluated) {
+        let Some(checking) = self.tasks.checking.get_mut(&task) else {
+            return;
+        };
+        let planned = &mut checking.checks[index];
+        planned.known = Some(evaluated.result);
+        planned.cacheable = evaluated.cacheable;
+        checking.waiting -= 1;
+        if checking.waiting == 0 {
+            self.finish(task);
+        }
+    }
+
+    /// Every check of `task` has its verdict: report them, then settle the task, retry
+    /// it with the checks' feedback, or fail it.
+    fn finish(&mut self, task: TaskIdx) {
+        let Some(mut checking) = self.tasks.checking.remove(&task) else {
+            return;
+        };
+        let loaded = Arc::clone(&self.setting.loaded);
+        let id = self.id(task);
+        let title = self.title(task);
+        let tally = checks::tally(&loaded, &id, checking.checks, self.reporter);
+        self.progress.counts.warnings += tally.warnings;
+        let mut failures = tally.failures;
+        if let Err(error) = checks::keep(
+            self.round.session_mut(),
+            &id,
+            &mut checking.settled,
+            tally.records,
+        ) {
+            self.reporter
+                .warn(&format!("{id} could not be stored in the cache: {error}"));
+        }
+        if failures.is_empty()
+            && let Settled::Ran { made, .. } = &checking.settled
+            && let Err(error) = self.setting.bring_out(self.round, task, made)
+        {
+            failures.push(format!(
+                "its outputs could not be copied out of the worktree: {error}"
+            ));
+        }
+        if failures.is_empty() {
+            self.round.settle(task, checking.outputs);
+            match checking.settled {
+                Settled::Fresh => {
+                    self.progress.counts.fresh += 1;
+                    self.reporter.fresh(&id);
+                }
+                Settled::Restored { files, reasons } => {
+                    self.progress.counts.restored += 1;
+                    self.reporter.restored(&id, files, &reasons);
+                }
+                Settled::Ran {
+                    pending, duration, ..
+                } => {
+                    self.progress.counts.ran += 1;
+                    self.reporter.finished(&TaskEnd {
+                        task: &id,
+                        title: &title,
+                        status: RunStatus::Ok,
+                        duration,
+                        attempt: pending.attempt,
+                        retrying: false,
+                        detail: pending.leftovers_note().as_deref(),
+                        log_tail: "",
+                    });
+                    self.setting
+                        .commit(task, &pending, &tally.lines, self.reporter);
+                }
+            }
+            self.scheduler.succeeded(task);
+            return;
+        }
+        let detail = failures.join("; ");
+        let (duration, attempt, reasons) = match checking.settled {
+            Settled::Ran {
+                mut pending,
+                duration,
+                ..
+            } => {
+                let retries = loaded.spec.task(task).retries;
+                let again = self.rules.policy.again(
+                    pending.attempt,
+                    retries,
+                    self.progress.interrupted,
+                    self.progress.first_failure.is_some(),
+                );
+                if again {
+                    // Run the command again, telling it what failed.
+                    self.reporter.finished(&TaskEnd {
+                        task: &id,
+                        title: &title,
+                        status: RunStatus::Failed,
+                        duration,
+                        attempt: pending.attempt,
+                        retrying: true,
+                        detail: Some(&detail),
+                        log_tail: "",
+                    });
+                    pending.feedback = Some(failures.join("\n"));
+                    self.tasks.pending.insert(task, pending);
+                    self.scheduler.retry(task);
+                    return;
+                }
+                (duration, pending.attempt, pending.reasons)
+            }
+            Settled::Fresh | Settled::Restored { .. } => (Duration::ZERO, 0, Vec::new()),
+        };
+        self.give_up(
+            task,
+            Failure {
+                status: RunStatus::Failed,
+                duration,
+                attempt,
+                detail: Some(detail),
+                tail: String::new(),
+                reasons,
+            },
+        );
+    }
+
+    /// A final failure: record it, report it, block what depends on it.
+    fn give_up(&mut self, task: TaskIdx, failure: Failure) {
+        let Failure {
+            status,
+            duration,
+            attempt,
+            detail,
+            tail,
+            reasons,
+        } = failure;
+        let id = self.id(task);
+        let title = self.title(task);
+        let detail = match self.setting.workspace_of(task) {
+            Some(workspace) => Some(format!(
+                "{}{}its worktree is kept for inspection: {}",
+                detail.as_deref().unwrap_or(""),
+                if detail.is_some() { "; " } else { "" },
+                workspace.path.display()
+            )),
+            None => detail,
+        };
+        let state = self.round.session_mut().task_state(&id);
+        state.last_run = Some(last_run(status, duration, attempt, reasons));
+        self.progress.counts.failed += 1;
+        self.reporter.finished(&TaskEnd {
+            task: &id,
+            title: &title,
+            status,
+            duration,
+            attempt,
+            retrying: false,
+            detail: detail.as_deref(),
+            log_tail: &tail,
+        });
+        for blocked in self.scheduler.failed(task) {
+            self.progress.counts.blocked += 1;
+            let blocked = self.id(blocked);
+            self.reporter.blocked(&blocked, &id);
+        }
+        self.progress.first_failure.get_or_insert(task);
+        if self.rules.policy.fail_fast {
+            self.scheduler.stop();
+        }
+        self.progress.dirty = true;
+    }
+
+    /// Ctrl-C: start nothing new, and stop every job.
+    fn look_for_interrupt(&mut self) {
+        if self.rules.interrupt.load(Ordering::Relaxed) && !self.progress.interrupted {
+            self.progress.interrupted = true;
+            self.scheduler.stop();
+            self.reporter.warn("interrupted: stopping running tasks");
+            self.workers.cancel_all();
+        }
+    }
+
+    /// Save the state now and then, so a crash loses at most a second of results.
+    fn save_now_and_then(&mut self) {
+        let progress = &mut self.progress;
+        if progress.dirty && progress.last_save.elapsed() >= progress.save_every {
+            let started = Instant::now();
+            if let Err(e) = self.round.session_mut().save() {
+                self.reporter.warn(&e.to_string());
+            }
+            progress.dirty = false;
+            progress.last_save = Instant::now();
+            // A large state (100k tasks: tens of MB) is not rewritten every second: the
+            // saves stay under about 5% of the build.
+            progress.save_every = SAVE_EVERY.max(started.elapsed() * 20);
+        }
+    }
+}

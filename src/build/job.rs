@@ -1,0 +1,330 @@
+//! What one run of a task needs: the process (argv, the environment of SPEC §4, where
+//! its output goes, its timeout) and the file work before it ([`Prep`]: its worktree,
+//! its stale outputs removed, the instruction and feedback files written). Plain data,
+//! made on the coordinator's thread and applied on a worker.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::build::task::Pending;
+use crate::cache::{BlobError, CachedOutput};
+use crate::confined::{Dir, Root};
+use crate::exec::worktree::{self, Repo};
+use crate::exec::{Executor, Job, Output};
+use crate::hash::KeyPreimage;
+use crate::project::Loaded;
+use crate::report::progress::Reporter;
+use crate::session::round::Round;
+use crate::spec::{Run, TaskIdx, Workspace};
+
+/// What stays the same for every task of a build: the project and where things go.
+pub(super) struct Setting {
+    pub(super) loaded: Arc<Loaded>,
+    /// The session's root (resolved and opened once).
+    pub(super) root: Root,
+    pub(super) cache_dir: PathBuf,
+    /// The repository worktree tasks branch from (`None`: no worktree task selected).
+    pub(super) repo: Option<Arc<Repo>>,
+    /// `.cache/instructions/`, opened once for every task's instruction file.
+    pub(super) instructions: Option<Arc<Dir>>,
+    /// `-v`: stream task output.
+    pub(super) verbose: bool,
+}
+
+/// What a task's attempt carries over (from `Pending`).
+pub(super) struct Attempt<'a> {
+    pub(super) number: u32,
+    pub(super) preimage: &'a KeyPreimage,
+    /// What the failed checks of the previous attempt said.
+    pub(super) feedback: Option<&'a str>,
+    /// Output files to leave in place (conduct has no record of making them).
+    pub(super) keep: &'a [String],
+    /// The rendered TASK_INSTRUCTION.md.
+    pub(super) instruction: String,
+}
+
+impl Setting {
+    /// The process to run and the file work before it.
+    pub(super) fn job(&self, task: TaskIdx, attempt: Attempt<'_>) -> (Prep, Job) {
+        let spec = &self.loaded.spec;
+        let t = spec.task(task);
+        let root = self.root.path.clone();
+        let prepare = self.worktree_prepare(task, attempt.preimage);
+        let in_cache = self
+            .cache_dir
+            .join("instructions")
+            .join(format!("{}.md", t.id));
+        // Where the task runs: the project root, or its worktree's counterpart.
+        let (cwd, instruction) = match &prepare {
+            Some(p) => {
+                let dir = p.repo.locate(&p.worktrees, &p.id, p.agent.as_deref()).dir;
+                let instruction = dir.join("TASK_INSTRUCTION.md");
+                (dir, instruction)
+            }
+            None => (root.clone(), in_cache.clone()),
+        };
+        let mut instructions = vec![in_cache];
+        if prepare.is_some() {
+            instructions.push(instruction.clone());
+        }
+        let feedback = attempt.feedback.map(|text| {
+            let path = self.cache_dir.join("feedback").join(format!("{}.md", t.id));
+            (path, text.to_owned())
+        });
+        let in_worktree = prepare.is_some();
+        let prep = Prep {
+            worktree: prepare,
+            cwd: if in_worktree {
+                Root::new(&cwd)
+            } else {
+                self.root.clone()
+            },
+            outputs: t.outputs.clone(),
+            // A worktree is conduct's own: what is in it goes before a run.
+            keep: if in_worktree {
+                Vec::new()
+            } else {
+                attempt.keep.to_vec()
+            },
+            instruction: (instructions, attempt.instruction),
+            instructions_dir: self.instructions.clone(),
+            feedback: feedback.clone(),
+        };
+        let argv = match &t.run {
+            Some(Run::Shell(command)) => {
+                let mut argv = spec.project.shell.clone();
+                argv.push(command.clone());
+                argv
+            }
+            Some(Run::Exec(argv)) => argv.clone(),
+            None => Vec::new(),
+        };
+        let outputs: Vec<String> = t.outputs.iter().map(|o| o.path.to_string()).collect();
+        let mut env = vec![
+            ("CONDUCT_TASK".to_owned(), t.id.to_string()),
+            ("CONDUCT_TITLE".to_owned(), t.display_title().to_owned()),
+            ("CONDUCT_ROOT".to_owned(), root.display().to_string()),
+            ("CONDUCT_WORKSPACE".to_owned(), cwd.display().to_string()),
+            (
+                "CONDUCT_INSTRUCTION".to_owned(),
+                instruction.display().to_string(),
+            ),
+            ("CONDUCT_OUTPUTS".to_owned(), outputs.join("\n")),
+            ("CONDUCT_ATTEMPT".to_owned(), attempt.number.to_string()),
+        ];
+        if let Some((path, _)) = &feedback {
+            env.push(("CONDUCT_FEEDBACK".to_owned(), path.display().to_string()));
+        }
+        env.extend(t.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let job = Job {
+            label: t.id.to_string(),
+            argv,
+            cwd,
+            env,
+            output: Output::Log {
+                path: self.log_path(task),
+                stream: self.verbose,
+            },
+            timeout: t.timeout,
+            task: true,
+        };
+        (prep, job)
+    }
+
+    /// For a worktree task: its workspace and what to bring into it (the files its key
+    /// was computed from: source inputs, section files, its dependencies' outputs).
+    fn worktree_prepare(&self, task: TaskIdx, preimage: &KeyPreimage) -> Option<worktree::Prepare> {
+        let t = self.loaded.spec.task(task);
+        if t.workspace != Workspace::Worktree {
+            return None;
+        }
+        let repo = Arc::clone(self.repo.as_ref()?);
+        let project = &self.loaded.spec.project;
+        let mut bring: Vec<String> = Vec::new();
+        bring.extend(preimage.inputs.iter().map(|(path, _)| path.clone()));
+        bring.extend(preimage.sections.iter().map(|(file, _, _)| file.clone()));
+        for (_, outputs) in &preimage.deps {
+            bring.extend(outputs.iter().map(|(path, _)| path.clone()));
+        }
+        bring.sort();
+        bring.dedup();
+        let setup = project.worktree_setup.as_ref().map(|command| {
+            let mut argv = project.shell.clone();
+            argv.push(command.clone());
+            argv
+        });
+        Some(worktree::Prepare {
+            repo,
+            worktrees: project.worktrees.to_path(&self.root.path),
+            id: t.id.to_string(),
+            agent: t.agent.clone(),
+            setup,
+            setup_log: self
+                .cache_dir
+                .join("logs")
+                .join(format!("{}.setup.log", t.id)),
+            root: self.root.path.clone(),
+            bring,
+        })
+    }
+
+    /// Where a worktree task's workspace is (`None` for a task of the root).
+    pub(super) fn workspace_of(&self, task: TaskIdx) -> Option<worktree::Workspace> {
+        let t = self.loaded.spec.task(task);
+        let repo = self
+            .repo
+            .as_ref()
+            .filter(|_| t.workspace == Workspace::Worktree)?;
+        let worktrees = self.loaded.spec.project.worktrees.to_path(&self.root.path);
+        Some(repo.locate(&worktrees, t.id.as_str(), t.agent.as_deref()))
+    }
+
+    /// A worktree task ran and passed its checks: its outputs replace the project
+    /// root's (SPEC §7). A task of the root has its outputs there already.
+    pub(super) fn bring_out(
+        &self,
+        round: &mut Round<'_>,
+        task: TaskIdx,
+        made: &[CachedOutput],
+    ) -> Result<(), BlobError> {
+        let Some(workspace) = self.workspace_of(task) else {
+            return Ok(());
+        };
+        let now = round.outputs_now(task).files;
+        let session = round.session();
+        let t = self.loaded.spec.task(task);
+        worktree::bring_out(
+            session.cache(),
+            session.root(),
+            t,
+            made,
+            &now,
+            &workspace.dir,
+        )
+    }
+
+    /// A worktree task ran and passed its checks: commit its outputs on its branch. A
+    /// commit that fails (a hook said no) is a warning: the outputs are in the root and
+    /// the cache all the same.
+    pub(super) fn commit(
+        &self,
+        task: TaskIdx,
+        pending: &Pending,
+        verdicts: &[String],
+        reporter: &mut Reporter,
+    ) {
+        let Some(workspace) = self.workspace_of(task) else {
+            return;
+        };
+        let t = self.loaded.spec.task(task);
+        let id = t.id.as_str();
+        let message = worktree::commit_message(
+            id,
+            t.display_title(),
+            verdicts,
+            pending.attempt,
+            &pending.reasons,
+        );
+        let outputs: Vec<String> = t.outputs.iter().map(|o| o.path.to_string()).collect();
+        match workspace.commit(&outputs, &message) {
+            Ok(Some(commit)) => reporter.committed(id, &workspace.branch, &commit),
+            Ok(None) => {}
+            Err(error) => reporter.warn(&format!(
+                "{id}: the outputs could not be committed in {}: {error}",
+                workspace.path.display()
+            )),
+        }
+    }
+
+    /// The task's log.
+    pub(super) fn log_path(&self, task: TaskIdx) -> PathBuf {
+        self.cache_dir
+            .join("logs")
+            .join(format!("{}.log", self.loaded.spec.task(task).id))
+    }
+}
+
+/// The file work before a task runs: its stale outputs removed, their parent
+/// directories made, its instruction written. Nothing is written or removed through a
+/// symlink (see `confined`), and an output file conduct has no record of making (one
+/// that was there first) is left in place: conduct never deletes what it did not make.
+pub(super) struct Prep {
+    /// The task's worktree to make or reuse first (a worktree task).
+    worktree: Option<worktree::Prepare>,
+    /// Where the task runs (the project root or its worktree), and its outputs.
+    cwd: Root,
+    outputs: Vec<crate::spec::Output>,
+    /// Output files to leave (project-relative).
+    keep: Vec<String>,
+    /// Where the instruction goes: `.cache/instructions/`, and the worktree.
+    instruction: (Vec<PathBuf>, String),
+    /// `.cache/instructions/`, opened once per build.
+    instructions_dir: Option<Arc<Dir>>,
+    /// What the failed checks of the previous attempt said.
+    feedback: Option<(PathBuf, String)>,
+}
+
+impl Prep {
+    /// Do it (on a worker); the worktree's setup runs through `executor`.
+    pub(super) fn apply(&self, executor: &dyn Executor) -> io::Result<()> {
+        if let Some(prepare) = &self.worktree {
+            prepare.apply(executor).map_err(io::Error::other)?;
+        }
+        for output in &self.outputs {
+            let path = output.path.as_str();
+            let (above, name) = path.rsplit_once('/').unwrap_or(("", path));
+            let dir = Dir::anchor(&self.cwd, above)?;
+            let kept: Vec<&str> = self
+                .keep
+                .iter()
+                .map(String::as_str)
+                .filter(|k| *k == path || k.starts_with(&format!("{path}/")))
+                .collect();
+            if kept.is_empty() {
+                dir.remove(name)?;
+            } else if output.is_dir && dir.is_dir(name) {
+                for file in crate::scan::walk_files(&self.cwd.path, path, &[]) {
+                    let file = file.as_str();
+                    if kept.contains(&file) {
+                        continue;
+                    }
+                    let inner = &file[path.len() + 1..];
+                    let (sub, leaf) = inner.rsplit_once('/').unwrap_or(("", inner));
+                    let sub = if sub.is_empty() {
+                        name.to_owned()
+                    } else {
+                        format!("{name}/{sub}")
+                    };
+                    if let Ok(sub) = dir.inner(&sub, false) {
+                        sub.remove(leaf)?;
+                    }
+                }
+            }
+        }
+        // Rewritten before every run, read only by the task.
+        let mut files: Vec<(&PathBuf, &str)> = self
+            .instruction
+            .0
+            .iter()
+            .map(|path| (path, self.instruction.1.as_str()))
+            .collect();
+        if let Some((path, text)) = &self.feedback {
+            files.push((path, text));
+        }
+        for (path, text) in files {
+            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
+            let name = name.to_string_lossy();
+            match &self.instructions_dir {
+                Some(dir) if dir.path() == parent => dir.overwrite(&name, &mut text.as_bytes())?,
+                _ => {
+                    std::fs::create_dir_all(parent)?;
+                    Dir::open(parent)?.overwrite(&name, &mut text.as_bytes())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

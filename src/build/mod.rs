@@ -1,0 +1,243 @@
+//! One build, in the five steps of DESIGN "How one build flows": load (open the
+//! session), graph (select the targets), scan (`Session::prepare`), coordinate (the
+//! event loop of `coordinator`, or, when nothing changed since a clean build of
+//! everything, every task fresh at once), finish (the run record, the state, the
+//! summary, the exit code).
+//!
+//! The rooms of a build: `route` decides what happens to a task whose dependencies are
+//! settled (the same for a real build and `--dry-run`), `coordinator` drives the event
+//! loop, `job` says what a task's run needs (argv, environment, files), `checks` runs
+//! and tallies the checks, `dry_run` decides without running. Processes run through an
+//! `exec::Executor`; tests hand in the fake one.
+
+mod checks;
+mod coordinator;
+mod dry_run;
+mod job;
+mod route;
+mod task;
+mod workers;
+
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::exec::Executor;
+use crate::exec::local::LocalExecutor;
+use crate::exec::worktree::Repo;
+use crate::graph::Selection;
+use crate::project::Locator;
+use crate::project::open::Access;
+use crate::report::Counts;
+use crate::report::progress::{Reporter, Style};
+use crate::report::record::{self, Recorder};
+use crate::session::Session;
+use crate::spec::Workspace;
+
+pub(crate) use dry_run::{Planned, plan};
+
+/// What `conduct build` was asked to do.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildOptions {
+    pub(crate) targets: Vec<String>,
+    pub(crate) jobs: Option<usize>,
+    pub(crate) explain: bool,
+    pub(crate) dry_run: bool,
+    pub(crate) force: bool,
+    pub(crate) fail_fast: bool,
+    pub(crate) style: Style,
+    /// `-v`: stream task output.
+    pub(crate) verbose: bool,
+}
+
+/// Run a build; returns the exit code (0, 1 or 130).
+pub(crate) fn build(locator: &Locator, options: &BuildOptions) -> Result<i32, Error> {
+    let signals = Signals::register();
+    build_with(
+        locator,
+        options,
+        Arc::new(LocalExecutor::for_build()),
+        Arc::clone(&signals.flag),
+    )
+}
+
+/// A build with a chosen executor (tests use the fake) and Ctrl-C flag (tests raise
+/// it themselves).
+pub(crate) fn build_with(
+    locator: &Locator,
+    options: &BuildOptions,
+    executor: Arc<dyn Executor>,
+    interrupt: Arc<AtomicBool>,
+) -> Result<i32, Error> {
+    let started = Instant::now();
+    // 1. Load.
+    let access = if options.dry_run {
+        Access::Read
+    } else {
+        Access::Write
+    };
+    let mut session = Session::open(locator, access)?;
+    let loaded = Arc::clone(session.loaded());
+    // 2. Graph: the targets and what they need; `--force` applies to the tasks the
+    // targets name, not to the dependencies they bring.
+    let selection = loaded.graph.select(&loaded.spec, &options.targets)?;
+    let forced = if !options.force {
+        vec![false; loaded.spec.tasks.len()]
+    } else if options.targets.is_empty() {
+        vec![true; loaded.spec.tasks.len()]
+    } else {
+        loaded.graph.select_named(&loaded.spec, &options.targets)?
+    };
+    // 3. Scan.
+    let mut round = session.prepare(&selection, &*executor)?;
+    let repo = find_repo(round.session(), &selection)?;
+    let mut reporter = Reporter::new(options.style, options.explain, selection.tasks.len());
+    for warning in round.session_mut().take_warnings() {
+        reporter.warn(&warning);
+    }
+    let jobs = loaded.spec.project.jobs_with(options.jobs);
+    let keep_runs = loaded.spec.project.keep_runs;
+    // 4. Coordinate.
+    let unchanged =
+        !options.dry_run && !options.force && round.unchanged_since_clean_build(&selection);
+    if !options.dry_run && !unchanged && keep_runs > 0 {
+        reporter.record_with(Recorder::new(
+            &loaded.spec,
+            &loaded.graph,
+            &selection,
+            &options.targets,
+            jobs,
+        ));
+    }
+    let (counts, interrupted) = if options.dry_run {
+        let counts = dry_run::dry_run(&mut round, &selection, &forced, &mut reporter);
+        (counts, false)
+    } else if unchanged {
+        // Nothing changed since a clean build of everything: every task is fresh.
+        round.settle_unchanged();
+        for &task in &selection.tasks {
+            reporter.fresh(loaded.spec.task(task).id.as_str());
+        }
+        let counts = Counts {
+            fresh: selection.tasks.len(),
+            ..Counts::default()
+        };
+        (counts, false)
+    } else {
+        let plan = coordinator::Plan {
+            options,
+            forced,
+            jobs,
+            repo,
+            interrupt,
+        };
+        let coordinator = coordinator::Coordinator::new(
+            &mut round,
+            &selection,
+            plan,
+            Arc::clone(&executor),
+            &mut reporter,
+        )?;
+        let ended = coordinator.run();
+        executor.finish();
+        ended
+    };
+    // 5. Finish.
+    if !options.dry_run {
+        let clean = !interrupted
+            && counts.failed + counts.blocked + counts.warnings + reporter.warnings == 0;
+        round.remember_build(&selection, clean);
+        let n = |count: usize| u32::try_from(count).unwrap_or(u32::MAX);
+        session.record_counts(crate::state::BuildCounts {
+            ran: n(counts.ran),
+            fresh: n(counts.fresh),
+            restored: n(counts.restored),
+            failed: n(counts.failed),
+            blocked: n(counts.blocked),
+        });
+    }
+    // The run record is written beside the state, on its own thread; a build that
+    // found everything fresh has nothing to tell (and a no-op must stay cheap).
+    let did_something =
+        interrupted || counts.ran + counts.restored + counts.failed + counts.blocked > 0;
+    let recording = reporter
+        .take_record()
+        .filter(|_| did_something)
+        .map(|recorder| {
+            let dir = session.cache_dir().join("runs");
+            std::thread::spawn(move || {
+                let record = recorder.finish(counts, interrupted);
+                record::save(&dir, &record, keep_runs)
+            })
+        });
+    for warning in session.take_warnings() {
+        reporter.warn(&warning);
+    }
+    let saved = session.save();
+    if let Some(recording) = recording {
+        match recording.join() {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                reporter.warn(&format!("the run record could not be written: {error}"))
+            }
+            Err(_) => reporter.warn("the run record could not be written"),
+        }
+    }
+    session.finish();
+    reporter.build_finished(counts, started.elapsed(), options.dry_run);
+    saved?;
+    Ok(if interrupted {
+        130
+    } else if counts.failed + counts.blocked > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// The git repository, when a selected task runs in a worktree: found before anything
+/// runs, so a project that is not a repository fails at once (exit 2), not task by task.
+fn find_repo(session: &Session, selection: &Selection) -> Result<Option<Arc<Repo>>, Error> {
+    let spec = &session.loaded().spec;
+    let tasks: Vec<String> = selection
+        .tasks
+        .iter()
+        .map(|&t| spec.task(t))
+        .filter(|t| t.workspace == Workspace::Worktree && t.run.is_some())
+        .map(|t| t.id.to_string())
+        .collect();
+    if tasks.is_empty() {
+        return Ok(None);
+    }
+    Repo::find(&session.root().path)
+        .map(|repo| Some(Arc::new(repo)))
+        .map_err(|source| Error::Worktree { tasks, source })
+}
+
+/// Ctrl-C and TERM raise a flag the coordinator looks at; the handlers are removed
+/// when the build ends.
+struct Signals {
+    flag: Arc<AtomicBool>,
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        let flag = Arc::new(AtomicBool::new(false));
+        let ids = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]
+            .into_iter()
+            .filter_map(|signal| signal_hook::flag::register(signal, Arc::clone(&flag)).ok())
+            .collect();
+        Signals { flag, ids }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}

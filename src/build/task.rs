@@ -1,0 +1,124 @@
+//! Where a task stands while a build handles it: decided to run ([`Pending`]), its
+//! command part settled while its checks decide ([`Settled`]), or finally failed
+//! ([`Failure`]). Shared by the coordinator and the checks.
+
+use std::time::Duration;
+
+use crate::cache::CachedOutput;
+use crate::exec::Exit;
+use crate::explain::Reason;
+use crate::explain::RunStatus;
+use crate::hash::{Digest, KeyPreimage};
+use crate::state::LastRun;
+
+/// A task decided to run, waiting in line or running.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) key: Digest,
+    pub(super) preimage: Box<KeyPreimage>,
+    pub(super) reasons: Vec<Reason>,
+    pub(super) attempt: u32,
+    /// What the failed checks of the last attempt said (`CONDUCT_FEEDBACK`).
+    pub(super) feedback: Option<String>,
+    /// Output files that were there when the task was decided and whose contents
+    /// conduct has no record of making: never removed before a run.
+    pub(super) keep: Vec<String>,
+    /// Processes the last attempt left behind, killed when it ended (`reaper`).
+    pub(super) leftovers: usize,
+}
+
+impl Pending {
+    /// What the task's line says of leftover processes.
+    pub(super) fn leftovers_note(&self) -> Option<String> {
+        match self.leftovers {
+            0 => None,
+            1 => Some("killed 1 leftover process".to_owned()),
+            n => Some(format!("killed {n} leftover processes")),
+        }
+    }
+}
+
+/// How a task's command part was settled, while its checks decide whether it is done.
+#[derive(Debug)]
+pub(super) enum Settled {
+    Fresh,
+    Restored {
+        files: usize,
+        reasons: Vec<Reason>,
+    },
+    Ran {
+        pending: Pending,
+        duration: Duration,
+        /// The outputs to record in the action cache with the checks' verdicts; `None`
+        /// when the run must not be cached (an input changed while it ran).
+        record: Option<Vec<CachedOutput>>,
+        /// The outputs as the run left them (where it ran: the root or its worktree).
+        made: Vec<CachedOutput>,
+    },
+}
+
+/// How a task's last attempt failed, for the record and the report.
+#[derive(Debug)]
+pub(super) struct Failure {
+    pub(super) status: RunStatus,
+    pub(super) duration: Duration,
+    pub(super) attempt: u32,
+    pub(super) detail: Option<String>,
+    /// The end of the task's log.
+    pub(super) tail: String,
+    pub(super) reasons: Vec<Reason>,
+}
+
+impl Failure {
+    /// The task could not even start (its key, its files): it fails with `detail`.
+    pub(super) fn before_running(detail: String) -> Failure {
+        Failure {
+            status: RunStatus::Failed,
+            duration: Duration::ZERO,
+            attempt: 1,
+            detail: Some(detail),
+            tail: String::new(),
+            reasons: Vec::new(),
+        }
+    }
+}
+
+/// How a job's exit is recorded: its status, and what the task's line says of it
+/// (`timeout` is the task's, for "timed out after 2s").
+pub(super) fn ended(exit: &Exit, timeout: Option<Duration>) -> (RunStatus, Option<String>) {
+    match exit {
+        Exit::Success => (RunStatus::Ok, None),
+        Exit::TimedOut => (
+            RunStatus::TimedOut,
+            timeout.map(|t| format!("timed out after {}", crate::units::format_duration(t))),
+        ),
+        Exit::Cancelled => (RunStatus::Interrupted, None),
+        Exit::Failed { code, signal } => {
+            let detail = match (code, signal) {
+                (Some(code), _) => Some(format!("exit code {code}")),
+                (None, Some(signal)) => Some(format!("killed by signal {signal}")),
+                (None, None) => None,
+            };
+            (RunStatus::Failed, detail)
+        }
+        Exit::SpawnFailed { error } => {
+            (RunStatus::Failed, Some(format!("could not start: {error}")))
+        }
+    }
+}
+
+/// The state's record of an attempt.
+pub(super) fn last_run(
+    status: RunStatus,
+    duration: Duration,
+    attempts: u32,
+    reasons: Vec<Reason>,
+) -> LastRun {
+    LastRun {
+        status,
+        duration_ms: duration.as_millis() as u64,
+        attempts,
+        reasons,
+        finished_at: crate::state::now_secs(),
+    }
+}

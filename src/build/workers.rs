@@ -1,0 +1,173 @@
+//! The work of a build off the coordinator's thread, and the events it sends back:
+//! a task's file work and job (handed to the executor), the hashing and storing of its
+//! outputs when the job ends, and its checks. Nothing here touches the session; the
+//! coordinator records what the events say.
+
+use std::io;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::build::checks::{Checker, Evaluation};
+use crate::build::job::Prep;
+use crate::cache::{self, BlobStore, Collected};
+use crate::confined::Root;
+use crate::exec::{Executor, Exit, Finished, Job, Update};
+use crate::rules::check::Evaluated;
+use crate::spec::{Output, TaskIdx};
+
+/// What the coordinator hears from the workers and the executor.
+pub(super) enum Event {
+    /// A check of a task's outputs reached its verdict.
+    Checked {
+        task: TaskIdx,
+        /// Its place in the task's planned checks.
+        index: usize,
+        evaluated: Evaluated,
+    },
+    /// The job ended; after a success, its outputs were also hashed and stored in the
+    /// CAS on a worker, so the coordinator only records.
+    Finished {
+        task: TaskIdx,
+        attempt: u32,
+        finished: Finished,
+        collected: Option<Collected>,
+    },
+}
+
+/// A task's attempt, ready to go.
+pub(super) struct Start {
+    pub(super) task: TaskIdx,
+    pub(super) attempt: u32,
+    pub(super) prep: Prep,
+    pub(super) job: Job,
+    /// Its declared outputs, collected after a success...
+    pub(super) outputs: Vec<Output>,
+    /// ... where the job made them (the root, or its worktree) ...
+    pub(super) made_in: Root,
+    /// ... into this store.
+    pub(super) blobs: BlobStore,
+}
+
+/// The executor, the file-work pool, the checker thread, and the events they send.
+pub(super) struct Workers {
+    executor: Arc<dyn Executor>,
+    /// File work (prepare, collect) and `run` checks.
+    pool: Arc<rayon::ThreadPool>,
+    /// Checks that only read files.
+    checker: Checker,
+    events: Sender<Event>,
+    inbox: Receiver<Event>,
+}
+
+impl Workers {
+    /// `jobs` threads for file work and `run` checks.
+    pub(super) fn new(executor: Arc<dyn Executor>, jobs: usize) -> io::Result<Workers> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .thread_name(|i| format!("conduct-worker-{i}"))
+            .build()
+            .map_err(io::Error::other)?;
+        let (events, inbox) = mpsc::channel();
+        Ok(Workers {
+            executor,
+            pool: Arc::new(pool),
+            checker: Checker::new(),
+            events,
+            inbox,
+        })
+    }
+
+    /// The next event, waiting at most `tick`; `Err(())` once no event can come.
+    pub(super) fn next(&self, tick: Duration) -> Result<Option<Event>, ()> {
+        match self.inbox.recv_timeout(tick) {
+            Ok(event) => Ok(Some(event)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(()),
+        }
+    }
+
+    /// Ctrl-C: stop every job.
+    pub(super) fn cancel_all(&self) {
+        self.executor.cancel_all();
+    }
+
+    /// Do an attempt's file work, then submit its job; when it ends, collect its
+    /// outputs (after a success) and send [`Event::Finished`].
+    pub(super) fn start(&self, start: Start) {
+        let Start {
+            task,
+            attempt,
+            prep,
+            job,
+            outputs,
+            made_in,
+            blobs,
+        } = start;
+        let executor = Arc::clone(&self.executor);
+        let events = self.events.clone();
+        let pool = Arc::clone(&self.pool);
+        self.pool.spawn(move || {
+            if let Err(error) = prep.apply(&*executor) {
+                let finished =
+                    Finished::not_started(format!("could not prepare the task: {error}"));
+                let _ = events.send(Event::Finished {
+                    task,
+                    attempt,
+                    finished,
+                    collected: None,
+                });
+                return;
+            }
+            let events = Mutex::new(events);
+            executor.submit(
+                job,
+                Box::new(move |update| {
+                    let Update::Finished(finished) = update else {
+                        return;
+                    };
+                    let events = events
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    let (outputs, made_in, blobs) =
+                        (outputs.clone(), made_in.clone(), blobs.clone());
+                    // Hashing and storing the outputs is the submitting host's work.
+                    pool.spawn(move || {
+                        let collected = (finished.exit == Exit::Success)
+                            .then(|| cache::collect(&made_in, &outputs, &blobs));
+                        let _ = events.send(Event::Finished {
+                            task,
+                            attempt,
+                            finished,
+                            collected,
+                        });
+                    });
+                }),
+            );
+        });
+    }
+
+    /// Evaluate check `index` of `task`, then send [`Event::Checked`]. A `run` rule
+    /// starts a process: it takes a place among the workers. The others only read
+    /// files, on the checker thread, so they never wait behind running tasks (which
+    /// would hold up the checked task's dependents).
+    pub(super) fn check(&mut self, task: TaskIdx, index: usize, evaluation: Evaluation) {
+        let events = self.events.clone();
+        let executor = Arc::clone(&self.executor);
+        let runs_a_process = evaluation.runs_a_process();
+        let work = move || {
+            let evaluated = evaluation.evaluate(&*executor);
+            let _ = events.send(Event::Checked {
+                task,
+                index,
+                evaluated,
+            });
+        };
+        if runs_a_process {
+            self.pool.spawn(work);
+        } else {
+            self.checker.run(Box::new(work));
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! One build of a [`Session`]: `prepare` scans the disk for the selected tasks (glob
+//! listings, command inputs, source digests, Markdown texts, outputs) and returns a
+//! [`Round`], which decides and settles tasks against what was found. A round borrows
+//! its session; what it found goes with it.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::cache::{ActionResult, Cache};
+use crate::db::{self, KeyError};
+use crate::error::Error;
+use crate::exec::{Executor, Exit, Job, Output};
+use crate::explain::Reason;
+use crate::fresh::{self, Decision, Facts, History};
+use crate::graph::Selection;
+use crate::hash::{Digest, KeyPreimage};
+use crate::project;
+use crate::scan::{self, OutputsNow};
+use crate::session::{Session, look};
+use crate::spec::{InputKind, ProjectPath, Task, TaskIdx, disk};
+use crate::state::CleanBuild;
+
+/// What `decide` found.
+#[derive(Debug)]
+pub(crate) struct Verdict {
+    pub(crate) key: Digest,
+    pub(crate) outputs: OutputsNow,
+    pub(crate) outcome: Outcome,
+}
+
+/// Fresh, restorable from the cache, or run with the reasons and the pre-image to
+/// record once it succeeds.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Fresh,
+    Restore {
+        reasons: Vec<Reason>,
+        entry: Box<ActionResult>,
+    },
+    Run {
+        reasons: Vec<Reason>,
+        preimage: Box<KeyPreimage>,
+    },
+}
+
+/// One build of a session: what `prepare` found on disk for the selected tasks, and
+/// what they settled to.
+pub(crate) struct Round<'s> {
+    session: &'s mut Session,
+    /// Everything but sources and outputs that the keys are made of, as found: see
+    /// [`Round::unchanged_since_clean_build`].
+    world: Option<Digest>,
+    /// By task.
+    tasks: Vec<Seen>,
+    /// Every source input's digest as found (`None`: missing).
+    source_digests: FxHashMap<ProjectPath, Option<Digest>>,
+    /// Produced Markdown files that tasks read sections of: read once their producer
+    /// settles.
+    generated_docs: HashSet<ProjectPath>,
+}
+
+/// What a round knows of one task.
+#[derive(Debug, Default)]
+struct Seen {
+    /// A digest of its source inputs as found.
+    sources: Option<Digest>,
+    /// Whether the database has its source digests yet (handed over on first need).
+    sources_in_db: bool,
+    /// A digest of its outputs as found, and as it settled.
+    outputs_found: Option<Digest>,
+    outputs_settled: Option<Digest>,
+    /// Its outputs as stat'ed up front, until its first decision.
+    prefetched: Option<OutputsNow>,
+}
+
+impl Session {
+    /// Check the selected tasks against the disk (exit 2 on missing inputs), then scan:
+    /// glob listings, command inputs, source digests, Markdown texts, outputs.
+    pub(crate) fn prepare(
+        &mut self,
+        selection: &Selection,
+        executor: &dyn Executor,
+    ) -> Result<Round<'_>, Error> {
+        let loaded = Arc::clone(&self.site.loaded);
+        let spec = &loaded.spec;
+        let root = self.site.root.path.clone();
+        let mut errors = disk::check(
+            spec,
+            &root,
+            selection.tasks.iter().copied(),
+            disk::Leaves::Skip,
+        );
+        self.db.reset_task_outputs(spec.tasks.len());
+        let mut round = Round {
+            world: None,
+            tasks: (0..spec.tasks.len()).map(|_| Seen::default()).collect(),
+            source_digests: FxHashMap::default(),
+            generated_docs: HashSet::new(),
+            session: self,
+        };
+        let session = &mut *round.session;
+
+        // Globs expand against a listing of the directories they look into.
+        let mut roots: BTreeSet<String> = BTreeSet::new();
+        let mut commands: BTreeSet<String> = BTreeSet::new();
+        let mut markdown: BTreeSet<ProjectPath> = BTreeSet::new();
+        for &task in &selection.tasks {
+            for input in &spec.task(task).inputs {
+                match &input.kind {
+                    InputKind::Glob(glob) => {
+                        roots.insert(glob.literal_prefix());
+                    }
+                    InputKind::Command(command) => {
+                        commands.insert(command.clone());
+                    }
+                    InputKind::Section { file, .. } => {
+                        if spec.outputs.producer_of(file).is_none() {
+                            markdown.insert(file.clone());
+                        } else {
+                            round.generated_docs.insert(file.clone());
+                        }
+                    }
+                    InputKind::File(_) => {}
+                }
+            }
+        }
+        let project = &spec.project;
+        let skip = [".git", project.cache.as_str(), project.worktrees.as_str()];
+        let listing = scan::listing(&root, &roots, &skip);
+        let mut world = fresh::World::new(session.site.spec_key);
+        for (name, value) in &session.site.hash_env {
+            world.field(name.as_bytes());
+            world.digest(value.as_deref().map(|v| Digest::of(v.as_bytes())));
+        }
+        for path in &listing {
+            world.field(path.as_str().as_bytes());
+        }
+        if session.inputs.listing(&session.db) != &listing {
+            salsa::Setter::to(session.inputs.set_listing(&mut session.db), listing);
+        }
+
+        let shell = &project.shell;
+        let outputs: Vec<(String, Option<Digest>)> = commands
+            .into_par_iter()
+            .map(|command| {
+                let digest =
+                    command_stdout(executor, shell, &command, &root).map(|out| Digest::of(&out));
+                (command, digest)
+            })
+            .collect();
+        for (command, digest) in outputs {
+            world.field(command.as_bytes());
+            world.digest(digest);
+            session.db.set_command_output(&command, digest);
+        }
+
+        for file in markdown {
+            let text = std::fs::read_to_string(file.to_path(&root)).ok();
+            world.field(file.as_str().as_bytes());
+            world.digest(text.as_deref().map(|t| Digest::of(t.as_bytes())));
+            session.db.set_file_text(&file, text);
+        }
+
+        // Every source file once, in one parallel pass: its digest, and whether it is
+        // there at all (a missing plain input is an error before anything runs). The
+        // digests reach the database only for tasks whose keys are computed.
+        let mut sources: Vec<ProjectPath> = Vec::new();
+        // Each selected task's sources, as positions in `sources`, one run per task.
+        let mut runs: Vec<(TaskIdx, std::ops::Range<usize>)> = Vec::new();
+        let mut positions: Vec<u32> = Vec::new();
+        let matches = db::glob_matches(&session.db, session.inputs);
+        {
+            let mut seen: FxHashMap<ProjectPath, u32> = FxHashMap::default();
+            let mut task_sources = Vec::new();
+            for &task in &selection.tasks {
+                db::collect_source_inputs(spec, Some(matches), task, &mut task_sources);
+                let start = positions.len();
+                for path in task_sources.drain(..) {
+                    let next = sources.len() as u32;
+                    let at = *seen.entry(path.clone()).or_insert(next);
+                    if at == next {
+                        sources.push(path);
+                    }
+                    positions.push(at);
+                }
+                runs.push((task, start..positions.len()));
+            }
+        }
+        let found = look(
+            &session.site.root,
+            &mut session.journal,
+            &sources,
+            scan::As::Input,
+        );
+        errors.extend(scan::missing_inputs(
+            spec,
+            &selection.tasks,
+            matches,
+            &sources,
+            &found,
+        ));
+        round.source_digests = sources
+            .iter()
+            .zip(&found)
+            .map(|(path, found)| (path.clone(), found.digest()))
+            .collect();
+        round.world = Some(world.finish());
+        for (task, run) in runs {
+            let files = positions[run].iter().map(|&at| {
+                let at = at as usize;
+                (sources[at].as_str(), found[at].digest())
+            });
+            round.tasks[task.index()].sources = Some(fresh::files_digest(files));
+        }
+        if !errors.is_empty() {
+            return Err(project::config_error(&spec.source, errors));
+        }
+        round.prefetch_outputs(selection);
+        Ok(round)
+    }
+}
+
+/// What `fresh::decide` may look up, fetched only when asked: the cache entry of the
+/// last success (its pre-image names what changed) and the entry of the current key.
+struct Lookups<'s> {
+    cache: &'s Cache,
+    task: &'s Task,
+    key: Digest,
+    /// The key of the last success, if any.
+    last: Option<Digest>,
+    previous: Option<ActionResult>,
+    entry: Option<ActionResult>,
+}
+
+impl History for Lookups<'_> {
+    fn previous(&mut self) -> Option<&KeyPreimage> {
+        if self.previous.is_none() {
+            self.previous = self.last.and_then(|key| self.cache.actions.get(key));
+        }
+        self.previous.as_ref().map(|entry| &entry.preimage)
+    }
+
+    fn cached(&mut self) -> bool {
+        if self.entry.is_none() {
+            self.entry = self.cache.lookup(self.key, self.task);
+        }
+        self.entry.is_some()
+    }
+}
+
+impl Round<'_> {
+    pub(crate) fn session(&self) -> &Session {
+        self.session
+    }
+
+    pub(crate) fn session_mut(&mut self) -> &mut Session {
+        self.session
+    }
+
+    /// Stat every declared output of the selection in one parallel pass; each task's
+    /// first decision then reads from it instead of stat'ing file by file.
+    fn prefetch_outputs(&mut self, selection: &Selection) {
+        let loaded = Arc::clone(&self.session.site.loaded);
+        let root = &self.session.site.root.path;
+        let mut paths: Vec<ProjectPath> = Vec::new();
+        let mut plans = Vec::with_capacity(selection.tasks.len());
+        for &task in &selection.tasks {
+            let start = paths.len();
+            let missing_dirs = scan::output_files(root, loaded.spec.task(task), &mut paths);
+            plans.push((task, start..paths.len(), missing_dirs));
+        }
+        let found = self.session.look(&paths, scan::As::Output);
+        for (task, range, missing_dirs) in plans {
+            let t = loaded.spec.task(task);
+            let now = scan::outputs_now(t, &paths[range.clone()], &found[range], missing_dirs);
+            let seen = &mut self.tasks[task.index()];
+            if now.missing.is_empty() {
+                seen.outputs_found = Some(fresh::outputs_digest(&now.files));
+            }
+            seen.prefetched = Some(now);
+        }
+    }
+
+    /// Whether nothing changed since a complete, clean build of every task (the rule is
+    /// [`fresh::unchanged_since_clean_build`]'s).
+    pub(crate) fn unchanged_since_clean_build(&self, selection: &Selection) -> bool {
+        let found = self.clean_build(selection, |seen| seen.outputs_found);
+        fresh::unchanged_since_clean_build(
+            self.session.state().clean_build.as_ref(),
+            found.as_ref(),
+        )
+    }
+
+    /// Whether `task` is fresh because its part of the world is as the last clean
+    /// build left it (the rule is [`fresh::unchanged_task`]'s). Its dependencies must
+    /// have settled in this round.
+    pub(crate) fn unchanged_task(&self, task: TaskIdx) -> bool {
+        let graph = &self.session.site.loaded.graph;
+        // A barrier's digest covers whole groups: such tasks take the long way.
+        if graph
+            .node_deps(task.0)
+            .iter()
+            .any(|&node| graph.task_of(node).is_none())
+        {
+            return false;
+        }
+        let seen = &self.tasks[task.index()];
+        fresh::unchanged_task(
+            self.session.state().clean_build.as_ref(),
+            self.world,
+            task.index(),
+            seen.sources,
+            seen.outputs_found,
+            graph.task_deps(task).iter().map(|dep| {
+                let d = dep.task.index();
+                (d, self.tasks[d].outputs_settled)
+            }),
+        )
+    }
+
+    /// Every task is fresh as found (see [`Round::unchanged_since_clean_build`]).
+    pub(crate) fn settle_unchanged(&mut self) {
+        for seen in &mut self.tasks {
+            seen.outputs_settled = seen.outputs_found;
+        }
+    }
+
+    /// After the build: remember what it left if it was complete and clean (every task
+    /// selected, none failed or blocked, no warning, not interrupted), else forget it.
+    pub(crate) fn remember_build(&mut self, selection: &Selection, clean: bool) {
+        let left = if clean {
+            self.clean_build(selection, |seen| seen.outputs_settled)
+        } else {
+            None
+        };
+        self.session.journal.set_clean_build(left);
+    }
+
+    /// What a build of every task with these outputs starts from and leaves.
+    fn clean_build(
+        &self,
+        selection: &Selection,
+        outputs: impl Fn(&Seen) -> Option<Digest>,
+    ) -> Option<CleanBuild> {
+        if selection.tasks.len() != self.tasks.len() {
+            return None;
+        }
+        let tasks = self
+            .tasks
+            .iter()
+            .map(|seen| Some((seen.sources?, outputs(seen)?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(CleanBuild {
+            world: self.world?,
+            tasks,
+        })
+    }
+
+    /// Give the database the digests `prepare` found for `task`'s source inputs, once,
+    /// before its key is asked for.
+    fn hand_sources_to_db(&mut self, task: TaskIdx) {
+        let Some(seen) = self.tasks.get_mut(task.index()) else {
+            return;
+        };
+        if std::mem::replace(&mut seen.sources_in_db, true) {
+            return;
+        }
+        let session = &mut *self.session;
+        let paths = db::source_inputs(&session.db, session.inputs, task).clone();
+        for path in &paths {
+            let digest = self.source_digests.get(path).copied().flatten();
+            session.db.set_file_digest(path, digest);
+        }
+    }
+
+    /// A task's declared outputs as they are on disk now: the first call per task may
+    /// come from the prefetch; after the task ran, they are looked at again.
+    pub(crate) fn outputs_now(&mut self, task: TaskIdx) -> OutputsNow {
+        match self
+            .tasks
+            .get_mut(task.index())
+            .and_then(|s| s.prefetched.take())
+        {
+            Some(now) => now,
+            None => self.session.look_at_outputs(task),
+        }
+    }
+
+    /// Decide one task whose dependencies are settled. `Err` when its key cannot be
+    /// computed (an input vanished, a section is missing in a generated document).
+    pub(crate) fn decide(&mut self, task: TaskIdx, forced: bool) -> Result<Verdict, KeyError> {
+        self.hand_sources_to_db(task);
+        let outputs = self.outputs_now(task);
+        let session = &*self.session;
+        let (db, inputs) = (&session.db, session.inputs);
+        let key = *db::task_key(db, inputs, task)
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let t = session.site.loaded.spec.task(task);
+        let preimage = db::task_preimage(db, inputs, task)
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let state = session.state().tasks.get(t.id.as_str());
+        let mut lookups = Lookups {
+            cache: &session.cache,
+            task: t,
+            key,
+            last: state.and_then(|s| s.success.as_ref()).map(|s| s.key),
+            previous: None,
+            entry: None,
+        };
+        let decision = fresh::decide(
+            &Facts {
+                key,
+                preimage,
+                state,
+                outputs_now: &outputs.files,
+                forced,
+            },
+            &mut lookups,
+        );
+        // Only a task that runs needs its pre-image out of the database (to record it).
+        let outcome = match (decision, lookups.entry.take()) {
+            (Decision::Fresh, _) => Outcome::Fresh,
+            (Decision::Restore(reasons), Some(entry)) => Outcome::Restore {
+                reasons,
+                entry: Box::new(entry),
+            },
+            (Decision::Restore(reasons) | Decision::Run(reasons), _) => Outcome::Run {
+                reasons,
+                preimage: Box::new(preimage.clone()),
+            },
+        };
+        Ok(Verdict {
+            key,
+            outputs,
+            outcome,
+        })
+    }
+
+    /// Settle a task for its dependents: its outputs as they are now.
+    pub(crate) fn settle(&mut self, task: TaskIdx, outputs: Vec<(String, Digest)>) {
+        let session = &mut *self.session;
+        let loaded = Arc::clone(&session.site.loaded);
+        // A generated Markdown document a later task reads sections of: read it now.
+        for output in &loaded.spec.task(task).outputs {
+            if self.generated_docs.contains(&output.path) {
+                let text =
+                    std::fs::read_to_string(output.path.to_path(&session.site.root.path)).ok();
+                session.db.set_file_text(&output.path, text);
+            }
+        }
+        if let Some(seen) = self.tasks.get_mut(task.index()) {
+            seen.outputs_settled = Some(fresh::outputs_digest(&outputs));
+        }
+        session.db.set_task_outputs(task, outputs);
+    }
+}
+
+/// Run a `{ command = … }` input through the project shell and capture its stdout
+/// (`None` if it failed).
+fn command_stdout(
+    executor: &dyn Executor,
+    shell: &[String],
+    command: &str,
+    root: &Path,
+) -> Option<Vec<u8>> {
+    let mut argv = shell.to_vec();
+    argv.push(command.to_owned());
+    let finished = executor.run(Job {
+        label: command.to_owned(),
+        argv,
+        cwd: root.to_path_buf(),
+        env: Vec::new(),
+        output: Output::Capture,
+        timeout: None,
+        task: false,
+    });
+    (finished.exit == Exit::Success).then_some(finished.stdout)
+}
