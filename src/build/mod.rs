@@ -18,6 +18,8 @@ mod route;
 mod task;
 mod workers;
 
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

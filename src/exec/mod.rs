@@ -19,6 +19,8 @@
 //! coordinator's unit tests without processes. `scheduler` decides what starts next;
 //! `worktree` prepares agents' git worktrees and brings their work back.
 
+#[cfg(test)]
+pub(crate) mod fake;
 pub(crate) mod local;
 pub(crate) mod output;
 pub(crate) mod reaper;
