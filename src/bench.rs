@@ -38,7 +38,7 @@ pub fn hash_files(root: &Path, paths: &[String]) -> usize {
 /// the spec cache. Returns the number of tasks.
 pub fn load(config: &Path) -> Result<usize, String> {
     let root = config.parent().unwrap_or(Path::new("."));
-    project::load(config, root, Checks::Config)
+    project::load(config, root, &[], Checks::Config)
         .map(|project| project.loaded.spec.tasks.len())
         .map_err(|e| format!("{e:?}"))
 }
@@ -49,6 +49,7 @@ pub fn decide_all(root: &Path) -> Result<usize, String> {
     let locator = Locator {
         directory: Some(root.to_path_buf()),
         file: None,
+        vars: Vec::new(),
     };
     let mut session = Session::open(&locator, Access::Read).map_err(|e| format!("{e:?}"))?;
     let loaded = std::sync::Arc::clone(session.loaded());

@@ -31,6 +31,9 @@ struct Cli {
     /// The config file [default: tasks.toml, searched upward from the current directory]
     #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
     file: Option<PathBuf>,
+    /// Set a variable of tasks.toml's `[vars]` for this run (repeatable; part of the keys)
+    #[arg(long = "var", value_name = "NAME=VALUE", global = true, value_parser = parse_var)]
+    vars: Vec<(String, String)>,
     #[command(subcommand)]
     command: CliCommand,
 }
@@ -296,9 +299,20 @@ fn options(cli: Cli) -> Option<Options> {
         locator: Locator {
             directory: cli.directory,
             file: cli.file,
+            vars: cli.vars,
         },
         command,
     })
+}
+
+/// `--var NAME=VALUE`.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!(
+            "`{text}` is not NAME=VALUE (e.g. --var cflags=-O2)"
+        )),
+    }
 }
 
 /// Parse the arguments; on `--help`, `--version` or a usage error, the exit code clap

@@ -38,6 +38,9 @@ pub(crate) struct ConfigInput {
     /// had it (the coordinator checked the key): `load` then skips parsing.
     #[returns(ref)]
     pub(crate) cached: Option<CachedSpec>,
+    /// `--var` and what the templates matched on disk.
+    #[returns(ref)]
+    pub(crate) given: crate::spec::template::Given,
 }
 
 /// Everything else a build reads that is not per file or per task.
@@ -264,7 +267,7 @@ pub(crate) fn load(db: &dyn Db, config: ConfigInput) -> Result<Arc<Loaded>, Arc<
             }));
         }
     }
-    crate::project::parse(config.source(db), config.rules(db))
+    crate::project::parse(config.source(db), config.rules(db), config.given(db))
         .map(Arc::new)
         .map_err(Arc::new)
 }
@@ -548,7 +551,13 @@ mod tests {
     #[test]
     fn editing_one_section_recomputes_only_the_task_that_reads_it() {
         let (mut db, log) = logging_db();
-        let config = ConfigInput::new(&db, SourceFile::new("tasks.toml", CONFIG), Vec::new(), None);
+        let config = ConfigInput::new(
+            &db,
+            SourceFile::new("tasks.toml", CONFIG),
+            Vec::new(),
+            None,
+            Default::default(),
+        );
         let build = BuildInput::new(&db, config, Vec::new(), BTreeMap::new());
         let plan = ProjectPath::new("plan.md").unwrap();
         db.set_file_text(&plan, Some(PLAN.into()));
@@ -582,7 +591,13 @@ mod tests {
     #[test]
     fn a_missing_section_is_a_key_error() {
         let mut db = Database::default();
-        let config = ConfigInput::new(&db, SourceFile::new("tasks.toml", CONFIG), Vec::new(), None);
+        let config = ConfigInput::new(
+            &db,
+            SourceFile::new("tasks.toml", CONFIG),
+            Vec::new(),
+            None,
+            Default::default(),
+        );
         let build = BuildInput::new(&db, config, Vec::new(), BTreeMap::new());
         db.set_file_text(
             &ProjectPath::new("plan.md").unwrap(),
@@ -678,8 +693,13 @@ mod tests {
         /// Every task's key by id, in a fresh database.
         fn keys(text: &str, plan: &str, digests: &[u8; 3], mode: &str) -> BTreeMap<String, Digest> {
             let mut db = Database::default();
-            let config =
-                ConfigInput::new(&db, SourceFile::new("tasks.toml", text), Vec::new(), None);
+            let config = ConfigInput::new(
+                &db,
+                SourceFile::new("tasks.toml", text),
+                Vec::new(),
+                None,
+                Default::default(),
+            );
             let hash_env = BTreeMap::from([("MODE".to_owned(), Some(mode.to_owned()))]);
             let build = BuildInput::new(&db, config, Vec::new(), hash_env);
             let Ok(loaded) = load(&db, config) else {

@@ -255,7 +255,12 @@ mod tests {
     use crate::source::SourceFile;
 
     fn setup(text: &str) -> (Spec, Graph, Selection) {
-        let (spec, errors) = crate::spec::parse(&SourceFile::new("tasks.toml", text), &[]).unwrap();
+        let (spec, errors) = crate::spec::parse(
+            &SourceFile::new("tasks.toml", text),
+            &[],
+            &Default::default(),
+        )
+        .unwrap();
         assert!(errors.is_empty(), "{errors:?}");
         let graph = Graph::build(&spec).unwrap();
         let selection = graph.select(&spec, &[]).unwrap();

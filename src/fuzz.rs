@@ -60,7 +60,7 @@ pub fn config(data: &[u8]) -> u64 {
         "lint".to_owned(),
         "description = \"x\"\npattern = \"TODO\"\nforbid = true\n".to_owned(),
     )];
-    match crate::project::parse(&source, &rules) {
+    match crate::project::parse(&source, &rules, &Default::default()) {
         Err(errors) => {
             let mut kinds: Vec<u64> = Vec::new();
             let error = crate::error::Error::Config {
@@ -369,8 +369,8 @@ fn seed_spec_cache() -> Option<Vec<u8>> {
     let dir = Scratch::new()?;
     let source = SourceFile::new("tasks.toml", EXAMPLE);
     let rules = crate::rules::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), "rules").0;
-    let loaded = crate::project::parse(&source, &rules).ok()?;
-    let key = crate::spec_cache::key(&source, &rules);
+    let loaded = crate::project::parse(&source, &rules, &Default::default()).ok()?;
+    let key = crate::spec_cache::key(&source, &rules, &Default::default());
     crate::spec_cache::write(dir.path(), key, &loaded.spec, &loaded.graph).ok()?;
     std::fs::read(dir.path().join("state/spec.bin")).ok()
 }

@@ -20,10 +20,11 @@ use crate::hash::Digest;
 use crate::sealed::{self, Unsealed};
 use crate::source::SourceFile;
 use crate::spec::Spec;
+use crate::spec::template::Given;
 
 const MAGIC: &[u8; 8] = b"CONDSPEC";
 /// Bump when `Spec` or `Graph` change shape.
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 
 /// A validated spec and graph read from the cache.
 #[derive(Debug, Clone)]
@@ -36,8 +37,9 @@ fn path(cache_dir: &Path) -> PathBuf {
     cache_dir.join("state").join("spec.bin")
 }
 
-/// The key: everything the validated spec is a function of.
-pub(crate) fn key(config: &SourceFile, rules: &[(String, String)]) -> Digest {
+/// The key: everything the validated spec is a function of (the texts, `--var`, what
+/// the templates matched).
+pub(crate) fn key(config: &SourceFile, rules: &[(String, String)], given: &Given) -> Digest {
     let mut hasher = blake3::Hasher::new();
     hasher.update(&VERSION.to_le_bytes());
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -51,6 +53,7 @@ pub(crate) fn key(config: &SourceFile, rules: &[(String, String)]) -> Digest {
             hasher.update(text.as_bytes());
         }
     }
+    given.hash_into(&mut hasher);
     hasher.finalize().into()
 }
 

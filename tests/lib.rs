@@ -17,4 +17,5 @@ mod report;
 mod rules;
 mod safety;
 mod sections;
+mod templates;
 mod worktree;

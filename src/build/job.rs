@@ -16,7 +16,8 @@ use crate::hash::KeyPreimage;
 use crate::project::Loaded;
 use crate::report::progress::Reporter;
 use crate::session::round::Round;
-use crate::spec::{Run, TaskIdx, Workspace};
+use crate::spec::template;
+use crate::spec::{InputKind, Run, Task, TaskIdx, Workspace};
 
 /// What stays the same for every task of a build: the project and where things go.
 pub(super) struct Setting {
@@ -91,16 +92,37 @@ impl Setting {
             instructions_dir: self.instructions.clone(),
             feedback: feedback.clone(),
         };
+        let outputs: Vec<String> = t.outputs.iter().map(|o| o.path.to_string()).collect();
+        let inputs = command_inputs(t, attempt.preimage);
         let argv = match &t.run {
             Some(Run::Shell(command)) => {
                 let mut argv = spec.project.shell.clone();
-                argv.push(command.clone());
+                argv.push(template::fill_run(
+                    command,
+                    &inputs,
+                    &outputs,
+                    template::shell_join,
+                ));
                 argv
             }
-            Some(Run::Exec(argv)) => argv.clone(),
+            Some(Run::Exec(words)) => {
+                let mut argv = Vec::with_capacity(words.len());
+                for word in words {
+                    match word.as_str() {
+                        "{inputs}" => argv.extend(inputs.iter().cloned()),
+                        "{outputs}" => argv.extend(outputs.iter().cloned()),
+                        _ => argv.push(template::fill_run(
+                            word,
+                            &inputs,
+                            &outputs,
+                            template::plain_join,
+                        )),
+                    }
+                }
+                argv
+            }
             None => Vec::new(),
         };
-        let outputs: Vec<String> = t.outputs.iter().map(|o| o.path.to_string()).collect();
         let mut env = vec![
             ("CONDUCT_TASK".to_owned(), t.id.to_string()),
             ("CONDUCT_TITLE".to_owned(), t.display_title().to_owned()),
@@ -111,6 +133,7 @@ impl Setting {
                 instruction.display().to_string(),
             ),
             ("CONDUCT_OUTPUTS".to_owned(), outputs.join("\n")),
+            ("CONDUCT_INPUTS".to_owned(), inputs.join("\n")),
             ("CONDUCT_ATTEMPT".to_owned(), attempt.number.to_string()),
         ];
         if let Some((path, _)) = &feedback {
@@ -327,4 +350,36 @@ impl Prep {
         }
         Ok(())
     }
+}
+
+/// The files a task's command is handed (`{inputs}`, `CONDUCT_INPUTS`): its own inputs
+/// in declaration order, a glob as its sorted matches among the files its key was made
+/// of (sources and its dependencies' outputs), a section as its file; not `{command}`
+/// inputs and not the project's or group's shared inputs.
+fn command_inputs(task: &Task, preimage: &KeyPreimage) -> Vec<String> {
+    let mut inputs: Vec<String> = Vec::new();
+    for input in task.inputs.iter().filter(|i| !i.shared) {
+        match &input.kind {
+            InputKind::File(path) => inputs.push(path.to_string()),
+            InputKind::Section { file, .. } => inputs.push(file.to_string()),
+            InputKind::Command(_) => {}
+            InputKind::Glob(glob) => {
+                let matcher = glob.glob.compile_matcher();
+                let sources = preimage.inputs.iter().map(|(path, _)| path);
+                let made = preimage
+                    .deps
+                    .iter()
+                    .flat_map(|(_, outputs)| outputs.iter().map(|(path, _)| path));
+                let mut matched: Vec<&String> = sources
+                    .chain(made)
+                    .filter(|p| matcher.is_match(p.as_str()))
+                    .collect();
+                matched.sort();
+                inputs.extend(matched.into_iter().cloned());
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::with_capacity(inputs.len());
+    inputs.retain(|path| seen.insert(path.clone()));
+    inputs
 }

@@ -50,6 +50,7 @@ impl Project {
         Locator {
             directory: Some(self.dir.path().to_path_buf()),
             file: None,
+            vars: Vec::new(),
         }
     }
 

@@ -37,7 +37,7 @@ struct Failure {
 
 pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
     let (config, root) = locator.locate()?;
-    let project = match project::load(&config, &root, Checks::ConfigAndDisk) {
+    let project = match project::load(&config, &root, &locator.vars, Checks::ConfigAndDisk) {
         Ok(project) => project,
         Err(Error::Config { errors, .. }) if json => {
             let failure = Failure {
@@ -49,6 +49,9 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
         }
         Err(e) => return Err(e),
     };
+    for note in &project.loaded.spec.notes {
+        crate::report::warn(note);
+    }
     let summary = Summary {
         ok: true,
         tasks: project.loaded.spec.tasks.len(),

@@ -312,7 +312,12 @@ mod tests {
     use crate::source::SourceFile;
 
     fn setup(text: &str, weights: &[(&str, f64)]) -> (Spec, Scheduler) {
-        let (spec, errors) = crate::spec::parse(&SourceFile::new("tasks.toml", text), &[]).unwrap();
+        let (spec, errors) = crate::spec::parse(
+            &SourceFile::new("tasks.toml", text),
+            &[],
+            &Default::default(),
+        )
+        .unwrap();
         assert!(errors.is_empty(), "{errors:?}");
         let graph = Graph::build(&spec).unwrap();
         let selection = graph.select(&spec, &[]).unwrap();
@@ -537,7 +542,7 @@ mod tests {
             fn the_scheduler_keeps_every_bound_on_random_plans(plan in plan()) {
                 let text = config(&plan);
                 let (spec, errors) =
-                    crate::spec::parse(&SourceFile::new("tasks.toml", text.as_str()), &[]).unwrap();
+                    crate::spec::parse(&SourceFile::new("tasks.toml", text.as_str()), &[], &Default::default()).unwrap();
                 prop_assert!(errors.is_empty(), "{errors:?}");
                 // A barrier can close a cycle with `deps`: such plans are refused at load.
                 let graph = Graph::build(&spec);

@@ -4,8 +4,12 @@ use super::*;
 use crate::source::SourceFile;
 
 fn spec(text: &str) -> Spec {
-    let (spec, errors) = crate::spec::parse(&SourceFile::new("tasks.toml", text), &[])
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let (spec, errors) = crate::spec::parse(
+        &SourceFile::new("tasks.toml", text),
+        &[],
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
     assert!(errors.is_empty(), "{errors:?}");
     spec
 }

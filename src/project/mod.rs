@@ -7,6 +7,7 @@
 //! configuration errors of all files come back together, sorted by file and position,
 //! so one `conduct check` shows every mistake.
 
+mod foreach;
 pub(crate) mod open;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::graph::Graph;
 use crate::rules;
 use crate::rules::RuleSet;
 use crate::source::SourceFile;
+use crate::spec::template::Given;
 use crate::spec::{self, Spec, SpecError, disk};
 
 /// The default config file name.
@@ -38,11 +40,14 @@ pub(crate) struct Project {
     pub(crate) loaded: Arc<Loaded>,
 }
 
-/// Where to look for the project (the global `-C` and `-f` options).
+/// Where to look for the project and how to read it (the global `-C`, `-f` and `--var`
+/// options).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Locator {
     pub(crate) directory: Option<PathBuf>,
     pub(crate) file: Option<PathBuf>,
+    /// `--var NAME=VALUE`, in order.
+    pub(crate) vars: Vec<(String, String)>,
 }
 
 impl Locator {
@@ -95,11 +100,11 @@ impl Locator {
     /// Locate and load the project.
     pub(crate) fn load(&self) -> Result<Project, Error> {
         let (config, root) = self.locate()?;
-        load(&config, &root, Checks::Config)
+        load(&config, &root, &self.vars, Checks::Config)
     }
 }
 
-/// The texts a project is made of, as read from disk.
+/// The texts a project is made of, as read from disk, and what its templates matched.
 #[derive(Debug)]
 pub(crate) struct Sources {
     pub(crate) config: Arc<SourceFile>,
@@ -107,11 +112,17 @@ pub(crate) struct Sources {
     pub(crate) rules: Vec<(String, String)>,
     /// Rule files that could not be read.
     pub(crate) errors: Vec<SpecError>,
+    /// `--var` and what each template's `foreach` matched on disk.
+    pub(crate) given: Given,
 }
 
 impl Sources {
-    /// Read `config` and `root/rules/*.toml`.
-    pub(crate) fn read(config: &Path, root: &Path) -> Result<Sources, Error> {
+    /// Read `config` and `root/rules/*.toml`, and look up what the templates match.
+    pub(crate) fn read(
+        config: &Path,
+        root: &Path,
+        vars: &[(String, String)],
+    ) -> Result<Sources, Error> {
         let text = std::fs::read_to_string(config).map_err(|source| Error::Read {
             path: config.to_path_buf(),
             source,
@@ -122,10 +133,15 @@ impl Sources {
             .display()
             .to_string();
         let (rules, errors) = rules::read_dir(root, RULES_DIR);
+        let given = Given {
+            vars: vars.to_vec(),
+            matches: foreach::matches(&text, root),
+        };
         Ok(Sources {
             config: SourceFile::new(name, text),
             rules,
             errors,
+            given,
         })
     }
 }
@@ -139,9 +155,9 @@ struct Parts {
     errors: Vec<SpecError>,
 }
 
-fn parse_parts(config: &Arc<SourceFile>, rule_files: &[(String, String)]) -> Parts {
+fn parse_parts(config: &Arc<SourceFile>, rule_files: &[(String, String)], given: &Given) -> Parts {
     let (rules, mut errors) = rules::parse_all(RULES_DIR, rule_files);
-    let (spec, mut spec_errors) = match spec::parse(config, &rules) {
+    let (spec, mut spec_errors) = match spec::parse(config, &rules, given) {
         Ok(parsed) => parsed,
         Err(mut syntax) => {
             errors.append(&mut syntax);
@@ -173,8 +189,9 @@ fn parse_parts(config: &Arc<SourceFile>, rule_files: &[(String, String)]) -> Par
 pub(crate) fn parse(
     config: &Arc<SourceFile>,
     rule_files: &[(String, String)],
+    given: &Given,
 ) -> Result<Loaded, Vec<SpecError>> {
-    let parts = parse_parts(config, rule_files);
+    let parts = parse_parts(config, rule_files, given);
     match (parts.spec, parts.graph) {
         (Some(spec), Some(graph)) if parts.errors.is_empty() => Ok(Loaded {
             spec: Arc::new(spec),
@@ -196,9 +213,14 @@ pub(crate) enum Checks {
 
 /// Read and validate `config` and `root/rules/`, then build the graph. Every error of
 /// every file comes back together.
-pub(crate) fn load(config: &Path, root: &Path, checks: Checks) -> Result<Project, Error> {
-    let sources = Sources::read(config, root)?;
-    let mut parts = parse_parts(&sources.config, &sources.rules);
+pub(crate) fn load(
+    config: &Path,
+    root: &Path,
+    vars: &[(String, String)],
+    checks: Checks,
+) -> Result<Project, Error> {
+    let sources = Sources::read(config, root, vars)?;
+    let mut parts = parse_parts(&sources.config, &sources.rules, &sources.given);
     let mut errors = sources.errors;
     errors.append(&mut parts.errors);
     if checks == Checks::ConfigAndDisk

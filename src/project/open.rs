@@ -59,9 +59,9 @@ pub(crate) struct Opened {
 /// Load the project at `locator`; with `Access::Write`, wait for the cache lock.
 pub(crate) fn open(locator: &Locator, access: Access) -> Result<Opened, Error> {
     let (config_path, root) = locator.locate()?;
-    let mut sources = Sources::read(&config_path, &root)?;
+    let mut sources = Sources::read(&config_path, &root, &locator.vars)?;
     let db = Database::default();
-    let spec_key = spec_cache::key(&sources.config, &sources.rules);
+    let spec_key = spec_cache::key(&sources.config, &sources.rules, &sources.given);
     let default_cache = crate::spec::Project::default().cache;
     let default_dir = default_cache.to_path(&root);
     let mut lock = None;
@@ -97,6 +97,7 @@ pub(crate) fn open(locator: &Locator, access: Access) -> Result<Opened, Error> {
         Arc::clone(&sources.config),
         sources.rules.clone(),
         cached,
+        sources.given.clone(),
     );
     let loaded = match db::load(&db, config) {
         Ok(loaded) if sources.errors.is_empty() => Arc::clone(loaded),
@@ -107,6 +108,7 @@ pub(crate) fn open(locator: &Locator, access: Access) -> Result<Opened, Error> {
             return Err(project::config_error(&sources.config, all));
         }
     };
+    warnings.extend(loaded.spec.notes.iter().cloned());
     let cache_dir = loaded.spec.project.cache.to_path(&root);
     if cache_dir != default_dir {
         lock = None;

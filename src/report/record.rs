@@ -688,7 +688,12 @@ mod tests {
         let text = "[tasks.a]\noutputs = [\"a.txt\"]\nrun = \"x\"\n\n\
                     [tasks.b]\ntitle = \"Bee\"\ninputs = [\"a.txt\"]\noutputs = [\"b.txt\"]\nrun = \"y\"\n\n\
                     [tasks.c]\ninputs = [\"b.txt\"]\nrun = \"z\"\n";
-        let loaded = crate::project::parse(&SourceFile::new("tasks.toml", text), &[]).unwrap();
+        let loaded = crate::project::parse(
+            &SourceFile::new("tasks.toml", text),
+            &[],
+            &Default::default(),
+        )
+        .unwrap();
         let spec = Arc::clone(&loaded.spec);
         let graph = Arc::clone(&loaded.graph);
         let selection = graph.select(&spec, &[]).unwrap();

@@ -176,6 +176,47 @@ pub(crate) enum SpecErrorKind {
     BadRegex { rule: String, reason: String },
     #[error("rule file `{rule}` has the name of a built-in rule")]
     ShadowsBuiltin { rule: String },
+    #[error("unknown placeholder `{{{name}}}`")]
+    UnknownPlaceholder {
+        name: String,
+        /// The names known where it was written.
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+    #[error("variable `{name}` {problem}")]
+    BadVariable {
+        name: String,
+        problem: VariableProblem,
+    },
+    #[error("`--var {name}=…` names no variable of `[vars]`")]
+    UnknownVariable {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("task `{id}` is declared twice (the other one: line {other_line})")]
+    DuplicateTask { id: String, other_line: usize },
+    #[error("{table} needs `{key}`")]
+    MissingKey { key: &'static str, table: String },
+    #[error("`foreach` must be a glob or `{{ sections = \"FILE.md\", level = N }}`")]
+    BadForeach,
+}
+
+/// Why a `[vars]` name cannot be a variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VariableProblem {
+    /// Not `[A-Za-z_][A-Za-z0-9_]*`.
+    NotIdentifier,
+    /// `path`, `stem`, `inputs`, …: a template or `run` placeholder.
+    Placeholder,
+}
+
+impl std::fmt::Display for VariableProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VariableProblem::NotIdentifier => "is not a name `{…}` can hold",
+            VariableProblem::Placeholder => "has the name of a placeholder",
+        })
+    }
 }
 
 fn join_lines(lines: &[usize]) -> String {
@@ -337,6 +378,39 @@ impl SpecErrorKind {
                 "rename the file: {} are built in",
                 one_of(crate::spec::name::BUILTIN_RULES)
             ),
+            K::UnknownPlaceholder {
+                known, suggestion, ..
+            } => {
+                let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                let what = if known.is_empty() {
+                    "declare it in `[vars]`".to_owned()
+                } else {
+                    format!("known here: {}", one_of(&known))
+                };
+                match did_you_mean(suggestion) {
+                    Some(mean) => format!("{mean} ({what}; `{{{{` and `}}}}` write braces)"),
+                    None => format!("{what}; write `{{{{` and `}}}}` for literal braces"),
+                }
+            }
+            K::BadVariable { problem, .. } => match problem {
+                VariableProblem::NotIdentifier => {
+                    "variable names use letters, digits and `_` and do not start with a digit".into()
+                }
+                VariableProblem::Placeholder => format!(
+                    "rename it: {} are placeholders",
+                    one_of(&crate::spec::template::reserved())
+                ),
+            },
+            K::UnknownVariable { suggestion, .. } => did_you_mean(suggestion).unwrap_or_else(
+                || "declare the variable with a default in `[vars]`".into(),
+            ),
+            K::DuplicateTask { .. } => {
+                "give every task its own id (a template's `id` must differ per match)".into()
+            }
+            K::MissingKey { key, .. } => format!("add `{key} = \"...\"`"),
+            K::BadForeach => {
+                "write `foreach = \"src/*.c\"` or `foreach = { sections = \"docs/spec.md\", level = 2 }`".into()
+            }
         }
     }
 }

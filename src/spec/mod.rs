@@ -17,6 +17,7 @@ mod protected;
 mod raw;
 pub(crate) mod reader;
 pub(crate) mod section;
+pub(crate) mod template;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -68,6 +69,9 @@ pub(crate) struct Spec {
     #[serde(deserialize_with = "crate::presized::map")]
     task_index: FxHashMap<TaskId, TaskIdx>,
     group_index: FxHashMap<GroupName, GroupIdx>,
+    /// What the user should hear of each time the spec is used, though nothing is
+    /// wrong (a template that matched nothing).
+    pub(crate) notes: Vec<String>,
 }
 
 impl Spec {
@@ -300,6 +304,9 @@ pub(crate) struct Dep {
 pub(crate) struct Input {
     pub(crate) kind: InputKind,
     pub(crate) span: Span,
+    /// From `[project] inputs` or the group's `inputs`: part of the key, not one of the
+    /// files the command is handed (`{inputs}`, `CONDUCT_INPUTS`).
+    pub(crate) shared: bool,
 }
 
 /// The four forms an input can take (SPEC §2).
@@ -386,7 +393,8 @@ impl TryFrom<String> for GlobPattern {
     }
 }
 
-/// Parse and validate a tasks.toml text against the loaded rules. Pure: reads no files.
+/// Parse and validate a tasks.toml text against the loaded rules, with what templates
+/// matched and the command line's variables (`given`). Pure: reads no files.
 ///
 /// `Err` only when the TOML does not parse. Otherwise the spec comes back together with
 /// the errors found; it holds only the valid parts, so callers can keep checking it (the
@@ -394,8 +402,9 @@ impl TryFrom<String> for GlobPattern {
 pub(crate) fn parse(
     source: &Arc<SourceFile>,
     rules: &dyn name::RuleNames,
+    given: &template::Given,
 ) -> Result<(Spec, Vec<SpecError>), Vec<SpecError>> {
-    let raw = raw::read(source)?;
+    let raw = raw::read(source, given)?;
     Ok(validate::validate(source, raw, rules))
 }
 
@@ -408,7 +417,7 @@ mod tests {
 
     fn load(text: &str) {
         let source = SourceFile::new("tasks.toml", text);
-        if let Ok((spec, errors)) = parse(&source, &[]) {
+        if let Ok((spec, errors)) = parse(&source, &[], &Default::default()) {
             let graph = Graph::build(&spec);
             for error in errors.iter().chain(graph.err().iter().flatten()) {
                 // Rendering must not panic either (spans must stay inside the text).

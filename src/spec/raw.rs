@@ -15,12 +15,15 @@ use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 
 use crate::source::{SourceFile, Span};
+
+mod templates;
 use crate::spec::error::{SpecError, SpecErrorKind};
 use crate::spec::name::{GroupName, NameProblem, TaskId};
-use crate::spec::reader::{Key, Named, Reader, Value};
+use crate::spec::reader::{Key, Named, Reader, Scope, Value};
+use crate::spec::template::{Given, Mode};
 use crate::spec::{GlobPattern, Input, InputKind, Output, Priority, Project, Run, Workspace};
 
-const TOP_KEYS: &[&str] = &["project", "cache", "groups", "tasks"];
+const TOP_KEYS: &[&str] = &["project", "cache", "vars", "groups", "tasks", "templates"];
 const CACHE_KEYS: &[&str] = &["max_size"];
 const PROJECT_KEYS: &[&str] = &[
     "name",
@@ -31,8 +34,9 @@ const PROJECT_KEYS: &[&str] = &[
     "worktrees",
     "worktree_setup",
     "keep_runs",
+    "inputs",
 ];
-const GROUP_KEYS: &[&str] = &["title", "after", "jobs", "timeout"];
+const GROUP_KEYS: &[&str] = &["title", "after", "jobs", "timeout", "inputs"];
 const TASK_KEYS: &[&str] = &[
     "title",
     "group",
@@ -49,6 +53,26 @@ const TASK_KEYS: &[&str] = &[
     "retries",
     "workspace",
 ];
+/// A template takes every task key, and these.
+const TEMPLATE_KEYS: &[&str] = &[
+    "foreach",
+    "id",
+    "title",
+    "group",
+    "priority",
+    "effort",
+    "agent",
+    "deps",
+    "inputs",
+    "outputs",
+    "run",
+    "env",
+    "checks",
+    "timeout",
+    "retries",
+    "workspace",
+];
+const FOREACH_KEYS: &[&str] = &["sections", "level"];
 const INPUT_KEYS: &[&str] = &["path", "section", "command"];
 
 /// tasks.toml after the first pass, in declaration order.
@@ -59,6 +83,8 @@ pub(super) struct RawSpec {
     pub(super) tasks: Vec<RawTask>,
     /// Errors found so far; `validate` adds its own and fails if any.
     pub(super) errors: Vec<SpecError>,
+    /// What the user should hear of but is not wrong (a template that matched nothing).
+    pub(super) notes: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -69,6 +95,8 @@ pub(super) struct RawGroup {
     pub(super) after: Vec<Named>,
     pub(super) jobs: Option<NonZeroUsize>,
     pub(super) timeout: Option<Duration>,
+    /// Added to the inputs of every task of the group.
+    pub(super) inputs: Vec<Input>,
 }
 
 #[derive(Debug)]
@@ -91,9 +119,10 @@ pub(super) struct RawTask {
     pub(super) workspace: Workspace,
 }
 
-/// Read tasks.toml. Fails only when the TOML itself does not parse (then every syntax
-/// error is returned); otherwise the value errors travel inside `RawSpec::errors`.
-pub(super) fn read(source: &Arc<SourceFile>) -> Result<RawSpec, Vec<SpecError>> {
+/// Read tasks.toml with what its templates matched and the command line's variables.
+/// Fails only when the TOML itself does not parse (then every syntax error is
+/// returned); otherwise the value errors travel inside `RawSpec::errors`.
+pub(super) fn read(source: &Arc<SourceFile>, given: &Given) -> Result<RawSpec, Vec<SpecError>> {
     let (document, syntax_errors) = DeTable::parse_recoverable(source.text());
     let mut reader = Reader::new(source);
     if !syntax_errors.is_empty() {
@@ -114,12 +143,24 @@ pub(super) fn read(source: &Arc<SourceFile>) -> Result<RawSpec, Vec<SpecError>> 
         groups: Vec::new(),
         tasks: Vec::new(),
         errors: Vec::new(),
+        notes: Vec::new(),
     };
+    // Variables first: every other table may use them.
+    let vars_table = document
+        .iter()
+        .find(|(key, _)| key.get_ref().as_ref() == "vars");
+    let vars = reader.vars(vars_table.map(|(_, value)| value), given);
+    reader.scope = Some(Scope {
+        values: vars.clone(),
+        mode: Mode::Plain,
+    });
+    let mut shared_inputs = Vec::new();
+    let mut templates = Vec::new();
     for (key, value) in document.iter() {
         match key.get_ref().as_ref() {
             "project" => {
                 if let Some(table) = reader.table("project", value) {
-                    raw.project = reader.project(table);
+                    (raw.project, shared_inputs) = reader.project(table);
                 }
             }
             "cache" => {
@@ -127,6 +168,7 @@ pub(super) fn read(source: &Arc<SourceFile>) -> Result<RawSpec, Vec<SpecError>> 
                     raw.project.cache_max_bytes = reader.cache_table(table);
                 }
             }
+            "vars" => {}
             "groups" => {
                 if let Some(table) = reader.table("groups", value) {
                     for (name, group) in table.iter() {
@@ -146,14 +188,47 @@ pub(super) fn read(source: &Arc<SourceFile>) -> Result<RawSpec, Vec<SpecError>> 
                     }
                 }
             }
+            "templates" => {
+                if let Some(table) = reader.table("templates", value) {
+                    templates.extend(table.iter());
+                }
+            }
             _ => reader.unknown_key(key, "tasks.toml", TOP_KEYS),
         }
     }
-    // The tree is sorted by key; declaration order is what users expect to see.
+    for (name, template) in templates {
+        reader.template(name, template, given, &vars, &mut raw);
+    }
+    reader.scope = None;
+    // The tree is sorted by key; declaration order is what users expect to see (a
+    // template's tasks stay in the order of what it matched: the sort is stable).
     raw.groups.sort_by_key(|g| g.span.start);
     raw.tasks.sort_by_key(|t| t.span.start);
+    reader.duplicate_ids(&raw.tasks);
+    share_inputs(&mut raw, &shared_inputs);
     raw.errors = reader.into_errors();
     Ok(raw)
+}
+
+/// Add `[project] inputs` and each group's `inputs` to its tasks' inputs.
+fn share_inputs(raw: &mut RawSpec, project: &[Input]) {
+    if project.is_empty() && raw.groups.iter().all(|g| g.inputs.is_empty()) {
+        return;
+    }
+    let by_group: BTreeMap<&str, &[Input]> = raw
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.inputs.as_slice()))
+        .collect();
+    for task in &mut raw.tasks {
+        let group = task
+            .group
+            .as_ref()
+            .and_then(|g| by_group.get(g.text.as_str()))
+            .copied()
+            .unwrap_or_default();
+        task.inputs.extend(group.iter().chain(project).cloned());
+    }
 }
 
 impl Reader<'_> {
@@ -162,10 +237,13 @@ impl Reader<'_> {
         usize::try_from(n).ok().and_then(NonZeroUsize::new)
     }
 
-    fn project(&mut self, table: &DeTable<'_>) -> Project {
+    /// `[project]`, and its `inputs` (shared by every task).
+    fn project(&mut self, table: &DeTable<'_>) -> (Project, Vec<Input>) {
         let mut project = Project::default();
+        let mut inputs = Vec::new();
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
+                "inputs" => inputs = self.inputs(value, true),
                 "name" => project.name = self.string("name", value),
                 "jobs" => project.jobs = self.jobs(value),
                 "shell" => {
@@ -211,7 +289,7 @@ impl Reader<'_> {
                 _ => self.unknown_key(key, "[project]", PROJECT_KEYS),
             }
         }
-        project
+        (project, inputs)
     }
 
     /// `[cache]`: the size `conduct cache gc` keeps the cache under.
@@ -307,6 +385,7 @@ impl Reader<'_> {
             after: Vec::new(),
             jobs: None,
             timeout: None,
+            inputs: Vec::new(),
         };
         let where_ = format!("group `{}`", group.name);
         for (key, value) in table.iter() {
@@ -315,6 +394,7 @@ impl Reader<'_> {
                 "after" => group.after = self.named_list("after", value),
                 "jobs" => group.jobs = self.jobs(value),
                 "timeout" => group.timeout = self.duration("timeout", value),
+                "inputs" => group.inputs = self.inputs(value, true),
                 _ => self.unknown_key(key, &where_, GROUP_KEYS),
             }
         }
@@ -324,9 +404,23 @@ impl Reader<'_> {
     fn task(&mut self, id: &Key<'_>, value: &Value<'_>) -> Option<RawTask> {
         let task_id = self.name(id, "task id", TaskId::new)?;
         let table = self.table(task_id.as_str(), value)?;
+        let where_ = format!("task `{task_id}`");
+        Some(self.task_body(task_id, id.span().into(), table, &where_, TASK_KEYS))
+    }
+
+    /// The keys of a task (or of a template, whose own keys `known` lists and this
+    /// skips), read into a task with id `id`.
+    pub(super) fn task_body(
+        &mut self,
+        id: TaskId,
+        span: Span,
+        table: &DeTable<'_>,
+        where_: &str,
+        known: &'static [&'static str],
+    ) -> RawTask {
         let mut task = RawTask {
-            id: task_id,
-            span: id.span().into(),
+            id,
+            span,
             title: None,
             group: None,
             priority: Priority::default(),
@@ -342,9 +436,9 @@ impl Reader<'_> {
             retries: 0,
             workspace: Workspace::default(),
         };
-        let where_ = format!("task `{}`", task.id);
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
+                "foreach" | "id" if known == TEMPLATE_KEYS => {}
                 "title" => task.title = self.string("title", value),
                 "group" => task.group = self.named("group", value),
                 "priority" => {
@@ -357,7 +451,7 @@ impl Reader<'_> {
                 "effort" => task.effort = self.duration("effort", value),
                 "agent" => task.agent = self.agent(value),
                 "deps" => task.deps = self.named_list("deps", value),
-                "inputs" => task.inputs = self.inputs(value),
+                "inputs" => task.inputs = self.inputs(value, false),
                 "outputs" => task.outputs = self.outputs(value),
                 "run" => task.run = self.run(value),
                 "env" => task.env = self.env(value),
@@ -375,13 +469,13 @@ impl Reader<'_> {
                         task.workspace = w;
                     }
                 }
-                _ => self.unknown_key(key, &where_, TASK_KEYS),
+                _ => self.unknown_key(key, where_, known),
             }
         }
-        Some(task)
+        task
     }
 
-    fn inputs(&mut self, value: &Value<'_>) -> Vec<Input> {
+    fn inputs(&mut self, value: &Value<'_>, shared: bool) -> Vec<Input> {
         let DeValue::Array(items) = value.get_ref() else {
             self.wrong_type("inputs", value, "a list");
             return Vec::new();
@@ -390,7 +484,10 @@ impl Reader<'_> {
             .iter()
             .filter_map(|item| {
                 let kind = match item.get_ref() {
-                    DeValue::String(text) => self.input_string(text, item.span()),
+                    DeValue::String(text) => {
+                        let text = self.substituted(text, item.span());
+                        self.input_string(&text, item.span())
+                    }
                     DeValue::Table(table) => self.input_table(table, item.span()),
                     _ => {
                         self.wrong_type("inputs", item, "a string or a table");
@@ -400,6 +497,7 @@ impl Reader<'_> {
                 Some(Input {
                     kind,
                     span: item.span().into(),
+                    shared,
                 })
             })
             .collect()
@@ -518,7 +616,20 @@ impl Reader<'_> {
             .collect()
     }
 
+    /// `run`, with `{inputs}` and `{outputs}` left for the build to fill in.
     fn run(&mut self, value: &Value<'_>) -> Option<Run> {
+        let mode = self.scope.as_ref().map(|s| s.mode);
+        if let Some(scope) = &mut self.scope {
+            scope.mode = Mode::Run;
+        }
+        let run = self.run_value(value);
+        if let (Some(scope), Some(mode)) = (&mut self.scope, mode) {
+            scope.mode = mode;
+        }
+        run
+    }
+
+    fn run_value(&mut self, value: &Value<'_>) -> Option<Run> {
         match value.get_ref() {
             DeValue::String(_) => self.non_empty_string("run", value).map(Run::Shell),
             DeValue::Array(_) => {

@@ -6,6 +6,7 @@
 //! next to their types (`spec::raw` for tasks.toml, `rules` for rule files) as further
 //! `impl Reader` blocks; the helpers here are the shared vocabulary.
 
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use toml::de::{DeString, DeTable, DeValue};
 use crate::source::{Location, SourceFile, Span};
 use crate::spec::error::{SpecError, SpecErrorKind};
 use crate::spec::path::ProjectPath;
+use crate::spec::template::{self, Mode};
 use crate::suggest::did_you_mean;
 
 /// A value in the document tree, with its span.
@@ -33,6 +35,19 @@ pub(crate) struct Named {
 pub(crate) struct Reader<'f> {
     file: &'f Arc<SourceFile>,
     errors: Vec<SpecError>,
+    /// Errors recorded, by span and message: a template repeats its strings once per
+    /// match, and a mistake in one is reported once.
+    seen: HashSet<(u32, u32, String)>,
+    /// Placeholder values for the strings read now (`None`: no substitution, as in rule
+    /// files).
+    pub(crate) scope: Option<Scope>,
+}
+
+/// The placeholder values strings are read with (see `spec::template`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scope {
+    pub(crate) values: BTreeMap<String, String>,
+    pub(crate) mode: Mode,
 }
 
 fn type_name(value: &DeValue<'_>) -> &'static str {
@@ -52,7 +67,14 @@ impl<'f> Reader<'f> {
         Reader {
             file,
             errors: Vec::new(),
+            seen: HashSet::new(),
+            scope: None,
         }
+    }
+
+    /// The file being read.
+    pub(crate) fn file(&self) -> &Arc<SourceFile> {
+        self.file
     }
 
     /// The errors recorded so far.
@@ -66,10 +88,12 @@ impl<'f> Reader<'f> {
 
     /// Record an error at a span already converted to a [`Span`].
     pub(crate) fn err_at(&mut self, span: Span, kind: SpecErrorKind) {
-        self.errors.push(SpecError {
-            at: Location::new(self.file, span),
-            kind,
-        });
+        if self.seen.insert((span.start, span.end, kind.to_string())) {
+            self.errors.push(SpecError {
+                at: Location::new(self.file, span),
+                kind,
+            });
+        }
     }
 
     pub(crate) fn boolean(&mut self, key: &str, value: &Value<'_>) -> Option<bool> {
@@ -97,10 +121,7 @@ impl<'f> Reader<'f> {
         parsed
     }
     pub(crate) fn err(&mut self, span: Range<usize>, kind: SpecErrorKind) {
-        self.errors.push(SpecError {
-            at: Location::new(self.file, span),
-            kind,
-        });
+        self.err_at(span.into(), kind);
     }
 
     pub(crate) fn wrong_type(&mut self, key: &str, value: &Value<'_>, expected: &'static str) {
@@ -148,10 +169,37 @@ impl<'f> Reader<'f> {
 
     pub(crate) fn string(&mut self, key: &str, value: &Value<'_>) -> Option<String> {
         match value.get_ref() {
-            DeValue::String(s) => Some(s.to_string()),
+            DeValue::String(s) => Some(self.substituted(s, value.span())),
             _ => {
                 self.wrong_type(key, value, "a string");
                 None
+            }
+        }
+    }
+
+    /// `text` with the scope's placeholders filled in; an unknown one is an error at
+    /// `span` (the whole string: its escapes make offsets inside it unreliable), and
+    /// the text is kept as written.
+    pub(crate) fn substituted(&mut self, text: &str, span: Range<usize>) -> String {
+        let Some(scope) = &self.scope else {
+            return text.to_owned();
+        };
+        let lookup = |name: &str| scope.values.get(name).cloned();
+        match template::substitute(text, scope.mode, &lookup) {
+            Ok(text) => text.into_owned(),
+            Err(name) => {
+                let known: Vec<String> = scope.values.keys().cloned().collect();
+                let suggestion = did_you_mean(&name, known.iter().map(String::as_str));
+                self.err(
+                    span,
+                    SpecErrorKind::UnknownPlaceholder {
+                        name,
+                        known,
+                        suggestion,
+                    },
+                );
+                // Kept as written, so nothing else reports the value as missing.
+                text.to_owned()
             }
         }
     }

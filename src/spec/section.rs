@@ -79,8 +79,8 @@ impl Outline {
         }
     }
 
-    #[cfg(test)]
-    fn headings(&self) -> &[Heading] {
+    /// Every heading, in document order (a template's `foreach` over sections).
+    pub(crate) fn headings(&self) -> &[Heading] {
         &self.headings
     }
 

@@ -31,6 +31,7 @@ pub(super) fn validate(
         groups: raw_groups,
         tasks: raw_tasks,
         mut errors,
+        notes,
     } = raw;
     let mut error = |span: Span, kind: SpecErrorKind| {
         errors.push(SpecError {
@@ -182,6 +183,7 @@ pub(super) fn validate(
         outputs,
         task_index,
         group_index,
+        notes,
     };
     (spec, errors)
 }
