@@ -25,6 +25,7 @@ pub const TARGETS: &[&str] = &[
     "journal",
     "pack",
     "spec_cache",
+    "depfile",
 ];
 
 /// Run target `name` on `data`; its fingerprint. Unknown names do nothing.
@@ -37,6 +38,7 @@ pub fn run(name: &str, data: &[u8]) -> u64 {
         "journal" => journal(data),
         "pack" => pack(data),
         "spec_cache" => spec_cache(data),
+        "depfile" => depfile(data),
         _ => 0,
     }
 }
@@ -278,6 +280,19 @@ pub fn spec_cache(data: &[u8]) -> u64 {
             fingerprint(&[u64::from(found), 1, cached.spec.tasks.len().min(8) as u64])
         }
         Err(why) => fingerprint(&[u64::from(found), fingerprint_str(&why.to_string())]),
+    }
+}
+
+/// A compiler's dependency file (`gcc -MD`): the prerequisites, or the error's line.
+pub fn depfile(data: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(data);
+    match crate::depfile::parse(&text) {
+        Ok(names) => fingerprint(&[1, names.len().min(8) as u64]),
+        Err(e) => fingerprint(&[
+            2,
+            e.line.min(8) as u64,
+            fingerprint_str(e.message.split('`').next().unwrap_or_default()),
+        ]),
     }
 }
 

@@ -19,6 +19,7 @@ mod commands;
 mod confined;
 mod critical;
 mod db;
+pub(crate) mod depfile;
 mod error;
 mod estimate;
 mod exec;

@@ -1,6 +1,7 @@
 //! A mutation fuzzer on stable Rust over `conduct::fuzz`'s targets (tasks.toml through
 //! validation, the graph and every renderer; Markdown sections; rule files; the state,
-//! its journal, action-cache packs and the parsed-config cache), bounded in time.
+//! its journal, action-cache packs, the parsed-config cache and compilers' depfiles),
+//! bounded in time.
 //!
 //! Each target starts from its committed corpus (`tests/corpus/<target>/`) and the
 //! sound inputs conduct makes itself, replays them all, then mutates for
@@ -124,6 +125,10 @@ fn dictionary(target: &str) -> Vec<Vec<u8>> {
             "#",
             "\\#",
             "Setext\n===\n",
+        ],
+        "depfile" => &[
+            ": ", ":", "\\\n", "\\\r\n", "\\ ", "\\#", "\\:", "\\", "$$", "$", "#", "\n", "\r\n",
+            " ", "\t", "a.o", "b.h", "c:/x", "é",
         ],
         "rule" => &[
             "description = ",
@@ -346,6 +351,11 @@ fn fuzz_spec_cache() {
 }
 
 #[test]
+fn fuzz_depfile() {
+    fuzz_target("depfile");
+}
+
+#[test]
 fn every_target_is_fuzzed() {
     assert_eq!(
         conduct::fuzz::TARGETS,
@@ -356,7 +366,8 @@ fn every_target_is_fuzzed() {
             "state",
             "journal",
             "pack",
-            "spec_cache"
+            "spec_cache",
+            "depfile"
         ]
     );
 }
