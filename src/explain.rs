@@ -124,6 +124,14 @@ pub(crate) enum Reason {
     Undecidable {
         why: String,
     },
+    /// A file the last run's depfile named changed.
+    DiscoveredChanged {
+        input: String,
+    },
+    /// A file the last run's depfile named is gone.
+    DiscoveredRemoved {
+        input: String,
+    },
 }
 
 /// A path as `--explain` shows it: a file found on disk may have a newline, a tab or
@@ -206,6 +214,12 @@ impl fmt::Display for Reason {
             }
             Reason::Accepted => f.write_str("accepted"),
             Reason::Undecidable { why } => f.write_str(why),
+            Reason::DiscoveredChanged { input } => {
+                write!(f, "input {} changed (named by the depfile)", shown(input))
+            }
+            Reason::DiscoveredRemoved { input } => {
+                write!(f, "input {} removed (named by the depfile)", shown(input))
+            }
         }
     }
 }

@@ -136,6 +136,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) state: Option<&'a TaskState>,
     /// The task's outputs on disk now, `(path, digest)` sorted, as recorded after a run.
     pub(crate) outputs_now: &'a [(String, Digest)],
+    /// The files the last run's depfile named, with their digests now (in `key`).
+    pub(crate) discovered_now: &'a [crate::discovered::Discovered],
     pub(crate) forced: bool,
 }
 
@@ -191,16 +193,25 @@ fn why_stale(facts: &Facts<'_>, history: &mut dyn History) -> Vec<Reason> {
         Some(success) if success.key == facts.key => {
             compare_outputs(&success.outputs, facts.outputs_now, &mut reasons);
         }
-        Some(success) => match history.previous() {
-            Some(old) if old.key() == success.key => {
-                let diff = diff(old, facts.preimage);
-                if diff.is_empty() {
-                    reasons.push(Reason::KeyChanged);
+        Some(success) => {
+            let read = crate::discovered::changes(&success.discovered, facts.discovered_now);
+            let declared = match history.previous() {
+                // Stored under the key with what its depfile named: compare what was
+                // declared then with what is now.
+                Some(old)
+                    if crate::discovered::key(old.key(), &success.discovered) == success.key =>
+                {
+                    Some(diff(old, facts.preimage))
                 }
-                reasons.extend(diff);
+                _ => None,
+            };
+            let known = declared.as_ref().is_some_and(|d| !d.is_empty()) || !read.is_empty();
+            reasons.extend(declared.unwrap_or_default());
+            reasons.extend(read);
+            if !known {
+                reasons.push(Reason::KeyChanged);
             }
-            _ => reasons.push(Reason::KeyChanged),
-        },
+        }
     }
     reasons
 }

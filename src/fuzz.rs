@@ -317,6 +317,7 @@ fn seed_task() -> crate::state::TaskState {
             key: Digest::of(b"key"),
             outputs: vec![("out/a.txt".into(), Digest::of(b"a"))],
             duration_ms: 12,
+            discovered: vec![("src/a.h".into(), Some(Digest::of(b"h")))],
         }),
         last_run: None,
         checks: Vec::new(),
@@ -370,6 +371,7 @@ fn seed_pack() -> Option<Vec<u8>> {
         duration_ms: 3,
         preimage: crate::hash::KeyPreimage::empty(),
         checks: Vec::new(),
+        discovered: vec![("src/a.h".into(), Some(Digest::of(b"h")))],
     };
     cache.put(&entry).ok()?;
     cache.remove(Digest::of(b"gone")).ok()?;

@@ -20,6 +20,7 @@ mod confined;
 mod critical;
 mod db;
 pub(crate) mod depfile;
+mod discovered;
 mod error;
 mod estimate;
 mod exec;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::cache::{ActionResult, BlobError, Cache, CachedOutput, Collected};
 use crate::confined::Root;
 use crate::db::{self, BuildInput, Database, Db, KeyError};
+use crate::discovered::Discovered;
 use crate::error::Error;
 use crate::explain::{Reason, RunStatus};
 use crate::fresh;
@@ -148,7 +149,8 @@ impl Session {
         Ok(collected.cached_outputs())
     }
 
-    /// Record a successful run and its checks' verdicts in the action cache.
+    /// Record a successful run and its checks' verdicts in the action cache, with what
+    /// its depfile named (`discovered`, already part of `key`).
     pub(crate) fn record_run(
         &self,
         key: Digest,
@@ -156,9 +158,10 @@ impl Session {
         outputs: Vec<CachedOutput>,
         duration_ms: u64,
         checks: Vec<(Digest, CheckResult)>,
+        discovered: &[Discovered],
     ) -> Result<(), String> {
         self.cache
-            .record(key, preimage, outputs, duration_ms, checks)
+            .record(key, preimage, outputs, duration_ms, checks, discovered)
             .map_err(|e| e.to_string())
     }
 
@@ -212,6 +215,7 @@ impl Session {
                     key: entry.key,
                     outputs,
                     duration_ms: entry.duration_ms,
+                    discovered: entry.discovered.clone(),
                 });
                 state.last_run = Some(LastRun {
                     status: RunStatus::Ok,
@@ -244,10 +248,11 @@ impl Session {
         key: Digest,
         preimage: &KeyPreimage,
         duration_ms: u64,
+        discovered: &[Discovered],
     ) -> Result<Vec<(String, Digest)>, BlobError> {
         let t = self.site.loaded.spec.task(task);
         self.cache
-            .store(&self.site.root, key, preimage, t, duration_ms)
+            .store(&self.site.root, key, preimage, t, duration_ms, discovered)
     }
 
     /// A task's pre-image, to record once it runs (after a failed restore).

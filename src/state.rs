@@ -32,7 +32,7 @@ use crate::scan::{StatCache, StatEntry};
 use crate::sealed::{self, Sealing, Unsealed};
 
 const MAGIC: &[u8; 8] = b"CONDUCT\0";
-const VERSION: u32 = 8;
+const VERSION: u32 = 9;
 const JOURNAL_MAGIC: &[u8; 8] = b"CONDLOG\0";
 /// Length and checksum, before a journal record.
 const RECORD_HEADER: usize = 4 + 8;
@@ -54,6 +54,9 @@ pub(crate) struct Success {
     /// `(path, digest)` of every output, files of directory outputs one by one, sorted.
     pub(crate) outputs: Vec<(String, Digest)>,
     pub(crate) duration_ms: u64,
+    /// What its depfile named inside the project, with digests, sorted: part of `key`
+    /// (see `discovered`). Empty for a task without a depfile.
+    pub(crate) discovered: Vec<crate::discovered::Discovered>,
 }
 
 /// The last time a task actually ran (successfully or not).
@@ -373,6 +376,7 @@ mod tests {
                 key: Digest::of(b"k"),
                 outputs: vec![("out.txt".into(), Digest::of(b"o"))],
                 duration_ms,
+                discovered: Vec::new(),
             }),
             last_run: None,
             checks: Vec::new(),

@@ -8,6 +8,7 @@ mod cache;
 mod checks;
 mod cli;
 mod config;
+mod depfile;
 mod example;
 mod explain;
 mod fuzz;

@@ -211,6 +211,7 @@ pub(super) fn keep(
                 outputs,
                 duration.as_millis() as u64,
                 verdicts,
+                &pending.discovered,
             ),
             None => Ok(()),
         },

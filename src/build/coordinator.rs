@@ -304,6 +304,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                 feedback: None,
                 keep,
                 leftovers: 0,
+                discovered: Vec::new(),
             },
         );
         self.scheduler.queue(task);
@@ -398,6 +399,7 @@ impl<'a, 's> Coordinator<'a, 's> {
             });
         }
         let mut outputs = Vec::new();
+        let mut discovered = None;
         if status == RunStatus::Ok
             && let Some(collected) = &collected
         {
@@ -413,12 +415,24 @@ impl<'a, 's> Coordinator<'a, 's> {
                 detail = Some(format!(
                     "declared output {missing} is missing after the command succeeded"
                 ));
+            } else {
+                match self.discovered_after_run(task) {
+                    Ok(found) => discovered = found,
+                    Err(error) => {
+                        status = RunStatus::Failed;
+                        detail = Some(error);
+                    }
+                }
             }
             outputs = now.files;
         }
-        let Some(pending) = self.tasks.pending.remove(&task) else {
+        let Some(mut pending) = self.tasks.pending.remove(&task) else {
             return;
         };
+        if let Some(found) = discovered {
+            pending.key = crate::discovered::key(pending.preimage.key(), &found);
+            pending.discovered = found;
+        }
         if status == RunStatus::Ok
             && let Some(collected) = collected
         {
@@ -464,6 +478,25 @@ impl<'a, 's> Coordinator<'a, 's> {
         );
     }
 
+    /// After a successful run of a task with a depfile: what it names inside the
+    /// project, with digests (`None` for a task without one). `Err`: why the task fails.
+    fn discovered_after_run(
+        &mut self,
+        task: TaskIdx,
+    ) -> Result<Option<Vec<crate::discovered::Discovered>>, String> {
+        let Some(depfile) = self.setting.loaded.spec.task(task).depfile.clone() else {
+            return Ok(None);
+        };
+        let root = self.setting.root.path.clone();
+        let cwd = self
+            .setting
+            .workspace_of(task)
+            .map_or_else(|| root.clone(), |w| w.dir);
+        let paths = crate::discovered::read(&depfile.to_path(&cwd), &cwd, &root)
+            .map_err(|why| format!("depfile {depfile}: {why}"))?;
+        Ok(Some(self.round.discovered_now(&paths)))
+    }
+
     /// The command succeeded: record it (unless an input changed while it ran), keep
     /// its outputs for the cache, and go on to its checks.
     fn succeeded(
@@ -492,6 +525,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                     key: pending.key,
                     outputs: outputs.clone(),
                     duration_ms: duration.as_millis() as u64,
+                    discovered: pending.discovered.clone(),
                 });
                 match Session::cached_outputs(collected) {
                     Ok(outputs) => Some(outputs),

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::cache::CachedOutput;
+use crate::discovered::Discovered;
 use crate::exec::Exit;
 use crate::explain::Reason;
 use crate::explain::RunStatus;
@@ -25,6 +26,8 @@ pub(super) struct Pending {
     pub(super) keep: Vec<String>,
     /// Processes the last attempt left behind, killed when it ended (`reaper`).
     pub(super) leftovers: usize,
+    /// What the successful run's depfile named, with digests (then `key` includes them).
+    pub(super) discovered: Vec<Discovered>,
 }
 
 impl Pending {

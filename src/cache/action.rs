@@ -37,7 +37,7 @@ use crate::hash::{Digest, KeyPreimage};
 use crate::rules::check::CheckResult;
 
 const MAGIC: &[u8; 8] = b"CONDPACK";
-const VERSION: u32 = 6;
+const VERSION: u32 = 7;
 /// The pack's header: magic and version.
 const PACK_HEADER: u64 = 12;
 /// Length and key, before a record's payload.
@@ -102,6 +102,9 @@ pub(crate) struct ActionResult {
     pub(crate) preimage: KeyPreimage,
     /// Verdicts of checks on these outputs, by check key.
     pub(crate) checks: Vec<(Digest, CheckResult)>,
+    /// What the run's depfile named, with digests (part of `key`). In a manifest entry
+    /// (`discovered::manifest_key`), the files without digests.
+    pub(crate) discovered: Vec<crate::discovered::Discovered>,
 }
 
 /// The action cache directory.
@@ -492,6 +495,7 @@ mod tests {
             duration_ms,
             preimage: KeyPreimage::empty(),
             checks: Vec::new(),
+            discovered: Vec::new(),
         }
     }
 

@@ -204,6 +204,7 @@ mod tests {
                     duration_ms: 1,
                     preimage: KeyPreimage::empty(),
                     checks: Vec::new(),
+                    discovered: Vec::new(),
                 })
                 .unwrap();
             let used =

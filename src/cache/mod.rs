@@ -18,6 +18,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::confined::Dir;
+use crate::discovered::Discovered;
 use crate::hash::{Digest, KeyPreimage};
 use crate::rules::check::CheckResult;
 use crate::spec::{ProjectPath, Task};
@@ -49,6 +50,7 @@ impl Cache {
         outputs: Vec<CachedOutput>,
         duration_ms: u64,
         checks: Vec<(Digest, CheckResult)>,
+        discovered: &[Discovered],
     ) -> io::Result<()> {
         self.actions.put(&ActionResult {
             key,
@@ -57,7 +59,39 @@ impl Cache {
             duration_ms,
             preimage: preimage.clone(),
             checks,
+            discovered: discovered.to_vec(),
+        })?;
+        if discovered.is_empty() {
+            return Ok(());
+        }
+        // Which files the run read, under the declared key: how another checkout finds
+        // the key this result is stored under.
+        self.actions.put(&ActionResult {
+            key: crate::discovered::manifest_key(preimage.key()),
+            outputs: Vec::new(),
+            exit_code: 0,
+            duration_ms: 0,
+            preimage: preimage.clone(),
+            checks: Vec::new(),
+            discovered: discovered
+                .iter()
+                .map(|(path, _)| (path.clone(), None))
+                .collect(),
         })
+    }
+
+    /// The files the last recorded run of the declared key `declared` read, as its
+    /// depfile named them (`None`: no run of it read anything the cache knows of).
+    pub(crate) fn discovered_for(&self, declared: Digest) -> Option<Vec<String>> {
+        let manifest = self
+            .actions
+            .get(crate::discovered::manifest_key(declared))?;
+        let paths: Vec<String> = manifest
+            .discovered
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
+        (!paths.is_empty()).then_some(paths)
     }
 
     /// Add check verdicts to the entry of `key` (a rule changed since it was stored). A
@@ -97,6 +131,7 @@ impl Cache {
         preimage: &KeyPreimage,
         task: &Task,
         duration_ms: u64,
+        discovered: &[Discovered],
     ) -> Result<Vec<(String, Digest)>, BlobError> {
         let collected = collect(root, &task.outputs, &self.blobs);
         if !collected.stored {
@@ -112,6 +147,7 @@ impl Cache {
                 duration_ms,
                 preimage: preimage.clone(),
                 checks: Vec::new(),
+                discovered: discovered.to_vec(),
             })
             .map_err(BlobError::Io)?;
         Ok(recorded)

@@ -81,10 +81,13 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
             .and_then(|s| s.success.as_ref())
             .map_or(0, |s| s.duration_ms);
         // Stored like a run, so other checkouts restore the accepted outputs too.
-        let outputs = match round
-            .session()
-            .store(task, verdict.key, &preimage, previous_ms)
-        {
+        let outputs = match round.session().store(
+            task,
+            verdict.key,
+            &preimage,
+            previous_ms,
+            &verdict.discovered,
+        ) {
             Ok(outputs) => outputs,
             Err(error) => {
                 text.push_str(&format!(
@@ -98,6 +101,7 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
             key: verdict.key,
             outputs,
             duration_ms: previous_ms,
+            discovered: verdict.discovered.clone(),
         });
         state.last_run = Some(LastRun {
             status: RunStatus::Ok,

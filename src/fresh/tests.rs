@@ -88,6 +88,7 @@ fn state(
             key: preimage.key(),
             outputs: outputs.to_vec(),
             duration_ms: 5,
+            discovered: Vec::new(),
         }),
         last_run: last.map(|status| LastRun {
             status,
@@ -128,6 +129,7 @@ fn decide_with(
             preimage: new,
             state: Some(recorded),
             outputs_now: now,
+            discovered_now: &[],
             forced: false,
         },
         &mut Known {
@@ -270,6 +272,7 @@ fn never_built_forced_failed_and_unknown_previous() {
             preimage: &p,
             state: None,
             outputs_now: &[],
+            discovered_now: &[],
             forced: true,
         },
         &mut Known {
@@ -295,6 +298,7 @@ fn never_built_forced_failed_and_unknown_previous() {
             preimage: &p,
             state: Some(&only_failed),
             outputs_now: &[],
+            discovered_now: &[],
             forced: false,
         },
         &mut Known {
@@ -317,6 +321,7 @@ fn never_built_forced_failed_and_unknown_previous() {
             preimage: &changed,
             state: Some(&recorded),
             outputs_now: &outs(),
+            discovered_now: &[],
             forced: false,
         },
         &mut Known {
@@ -335,6 +340,7 @@ fn decide_cached(state: Option<&TaskState>, now: &[(String, Digest)], forced: bo
             preimage: &p,
             state,
             outputs_now: now,
+            discovered_now: &[],
             forced,
         },
         &mut Known {

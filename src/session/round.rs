@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::cache::{ActionResult, Cache};
 use crate::db::{self, KeyError};
+use crate::discovered::Discovered;
 use crate::error::Error;
 use crate::exec::{Executor, Exit, Job, Output};
 use crate::explain::Reason;
@@ -30,6 +31,8 @@ pub(crate) struct Verdict {
     pub(crate) key: Digest,
     pub(crate) outputs: OutputsNow,
     pub(crate) outcome: Outcome,
+    /// The files its depfile named last time, with their digests now (part of `key`).
+    pub(crate) discovered: Vec<Discovered>,
 }
 
 /// Fresh, restorable from the cache, or run with the reasons and the pre-image to
@@ -176,8 +179,24 @@ impl Session {
         {
             let mut seen: FxHashMap<ProjectPath, u32> = FxHashMap::default();
             let mut task_sources = Vec::new();
+            let state = session.journal.state();
             for &task in &selection.tasks {
                 db::collect_source_inputs(spec, Some(matches), task, &mut task_sources);
+                // What its last run's depfile named counts among its sources.
+                let t = spec.task(task);
+                if t.depfile.is_some()
+                    && let Some(success) = state
+                        .tasks
+                        .get(t.id.as_str())
+                        .and_then(|s| s.success.as_ref())
+                {
+                    task_sources.extend(
+                        success
+                            .discovered
+                            .iter()
+                            .filter_map(|(path, _)| ProjectPath::new(path).ok()),
+                    );
+                }
                 let start = positions.len();
                 for path in task_sources.drain(..) {
                     let next = sources.len() as u32;
@@ -395,16 +414,24 @@ impl Round<'_> {
     pub(crate) fn decide(&mut self, task: TaskIdx, forced: bool) -> Result<Verdict, KeyError> {
         self.hand_sources_to_db(task);
         let outputs = self.outputs_now(task);
+        let declared = {
+            let session = &*self.session;
+            *db::task_key(&session.db, session.inputs, task)
+                .as_ref()
+                .map_err(Clone::clone)?
+        };
+        let discovered = match self.read_before(task, declared) {
+            Some(paths) => self.discovered_digests(&paths),
+            None => Vec::new(),
+        };
         let session = &*self.session;
         let (db, inputs) = (&session.db, session.inputs);
-        let key = *db::task_key(db, inputs, task)
-            .as_ref()
-            .map_err(Clone::clone)?;
         let t = session.site.loaded.spec.task(task);
         let preimage = db::task_preimage(db, inputs, task)
             .as_ref()
             .map_err(Clone::clone)?;
         let state = session.state().tasks.get(t.id.as_str());
+        let key = crate::discovered::key(declared, &discovered);
         let mut lookups = Lookups {
             cache: &session.cache,
             task: t,
@@ -419,6 +446,7 @@ impl Round<'_> {
                 preimage,
                 state,
                 outputs_now: &outputs.files,
+                discovered_now: &discovered,
                 forced,
             },
             &mut lookups,
@@ -439,7 +467,57 @@ impl Round<'_> {
             key,
             outputs,
             outcome,
+            discovered,
         })
+    }
+
+    /// For a task with a depfile: the files its last run read, as this checkout
+    /// recorded them, else as the cache knows them from another run of the declared key.
+    fn read_before(&self, task: TaskIdx, declared: Digest) -> Option<Vec<String>> {
+        let session = &*self.session;
+        let t = session.site.loaded.spec.task(task);
+        t.depfile.as_ref()?;
+        let success = session
+            .state()
+            .tasks
+            .get(t.id.as_str())
+            .and_then(|s| s.success.as_ref())
+            .filter(|s| !s.discovered.is_empty());
+        match success {
+            Some(success) => Some(success.discovered.iter().map(|(p, _)| p.clone()).collect()),
+            None => session.cache.discovered_for(declared),
+        }
+    }
+
+    /// Digests of files a depfile named: as `prepare` found them, else looked at now.
+    fn discovered_digests(&mut self, paths: &[String]) -> Vec<Discovered> {
+        let mut known: Vec<Discovered> = Vec::with_capacity(paths.len());
+        let mut unseen: Vec<ProjectPath> = Vec::new();
+        for path in paths {
+            let Ok(path) = ProjectPath::new(path) else {
+                known.push((path.clone(), None));
+                continue;
+            };
+            match self.source_digests.get(&path) {
+                Some(digest) => known.push((path.to_string(), *digest)),
+                None => unseen.push(path),
+            }
+        }
+        known.extend(self.discovered_now(&unseen));
+        known.sort();
+        known
+    }
+
+    /// Files a depfile named, with their digests as they are now, sorted.
+    pub(crate) fn discovered_now(&mut self, paths: &[ProjectPath]) -> Vec<Discovered> {
+        let found = self.session.look(paths, scan::As::Input);
+        let mut now: Vec<Discovered> = paths
+            .iter()
+            .zip(found)
+            .map(|(path, found)| (path.to_string(), found.digest()))
+            .collect();
+        now.sort();
+        now
     }
 
     /// Settle a task for its dependents: its outputs as they are now.

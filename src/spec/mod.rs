@@ -283,6 +283,9 @@ pub(crate) struct Task {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retries: u32,
     pub(crate) workspace: Workspace,
+    /// A Makefile-syntax file the command writes (`gcc -MD -MF`): what it lists is read
+    /// after a success and becomes part of the task's key (see `discovered`).
+    pub(crate) depfile: Option<ProjectPath>,
 }
 
 impl Task {

@@ -21,7 +21,9 @@ use crate::spec::error::{SpecError, SpecErrorKind};
 use crate::spec::name::{GroupName, NameProblem, TaskId};
 use crate::spec::reader::{Key, Named, Reader, Scope, Value};
 use crate::spec::template::{Given, Mode};
-use crate::spec::{GlobPattern, Input, InputKind, Output, Priority, Project, Run, Workspace};
+use crate::spec::{
+    GlobPattern, Input, InputKind, Output, Priority, Project, ProjectPath, Run, Workspace,
+};
 
 const TOP_KEYS: &[&str] = &["project", "cache", "vars", "groups", "tasks", "templates"];
 const CACHE_KEYS: &[&str] = &["max_size"];
@@ -52,6 +54,7 @@ const TASK_KEYS: &[&str] = &[
     "timeout",
     "retries",
     "workspace",
+    "depfile",
 ];
 /// A template takes every task key, and these.
 const TEMPLATE_KEYS: &[&str] = &[
@@ -71,6 +74,7 @@ const TEMPLATE_KEYS: &[&str] = &[
     "timeout",
     "retries",
     "workspace",
+    "depfile",
 ];
 const FOREACH_KEYS: &[&str] = &["sections", "level"];
 const INPUT_KEYS: &[&str] = &["path", "section", "command"];
@@ -117,6 +121,8 @@ pub(super) struct RawTask {
     pub(super) timeout: Option<Duration>,
     pub(super) retries: u32,
     pub(super) workspace: Workspace,
+    /// Where the command writes a Makefile-syntax list of what it read (`gcc -MD`).
+    pub(super) depfile: Option<ProjectPath>,
 }
 
 /// Read tasks.toml with what its templates matched and the command line's variables.
@@ -435,6 +441,7 @@ impl Reader<'_> {
             timeout: None,
             retries: 0,
             workspace: Workspace::default(),
+            depfile: None,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
@@ -461,6 +468,11 @@ impl Reader<'_> {
                     if let Some(n) = self.integer("retries", value, 0, 100) {
                         task.retries = u32::try_from(n).unwrap_or(0);
                     }
+                }
+                "depfile" => {
+                    task.depfile = self
+                        .string("depfile", value)
+                        .and_then(|text| self.path(&text, value.span()));
                 }
                 "workspace" => {
                     if let Some(w) =

@@ -170,6 +170,7 @@ pub(super) fn validate(
             timeout,
             retries: raw.retries,
             workspace: raw.workspace,
+            depfile: raw.depfile,
         });
     }
 
