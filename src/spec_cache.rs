@@ -23,7 +23,7 @@ use crate::spec::Spec;
 
 const MAGIC: &[u8; 8] = b"CONDSPEC";
 /// Bump when `Spec` or `Graph` change shape.
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 
 /// A validated spec and graph read from the cache.
 #[derive(Debug, Clone)]

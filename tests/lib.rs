@@ -12,6 +12,7 @@ mod example;
 mod explain;
 mod fuzz;
 mod graph;
+mod output;
 mod plan;
 mod report;
 mod rules;

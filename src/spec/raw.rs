@@ -48,6 +48,7 @@ const TASK_KEYS: &[&str] = &[
     "timeout",
     "retries",
     "workspace",
+    "quiet",
 ];
 const INPUT_KEYS: &[&str] = &["path", "section", "command"];
 
@@ -89,6 +90,7 @@ pub(super) struct RawTask {
     pub(super) timeout: Option<Duration>,
     pub(super) retries: u32,
     pub(super) workspace: Workspace,
+    pub(super) quiet: bool,
 }
 
 /// Read tasks.toml. Fails only when the TOML itself does not parse (then every syntax
@@ -341,6 +343,7 @@ impl Reader<'_> {
             timeout: None,
             retries: 0,
             workspace: Workspace::default(),
+            quiet: false,
         };
         let where_ = format!("task `{}`", task.id);
         for (key, value) in table.iter() {
@@ -373,6 +376,11 @@ impl Reader<'_> {
                         self.choice("workspace", value, Workspace::NAMES, Workspace::parse)
                     {
                         task.workspace = w;
+                    }
+                }
+                "quiet" => {
+                    if let Some(quiet) = self.boolean("quiet", value) {
+                        task.quiet = quiet;
                     }
                 }
                 _ => self.unknown_key(key, &where_, TASK_KEYS),

@@ -169,6 +169,7 @@ pub(super) fn validate(
             timeout,
             retries: raw.retries,
             workspace: raw.workspace,
+            quiet: raw.quiet,
         });
     }
 
