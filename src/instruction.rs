@@ -65,7 +65,7 @@ pub(crate) fn render(
 ) -> String {
     let t = spec.task(task);
     let mut out = String::new();
-    let _ = writeln!(out, "# {}: {}\n", t.id, t.display_title());
+    let _ = writeln!(out, "# {}\n", t.label(": "));
     if let Some(name) = &spec.project.name {
         let _ = writeln!(out, "Task {} of the plan `{name}`.\n", t.id);
     }
@@ -163,13 +163,7 @@ pub(crate) fn render(
                 .iter()
                 .map(|o| format!("`{}`", o.display()))
                 .collect();
-            let _ = writeln!(
-                out,
-                "- {} {}: {}",
-                d.id,
-                d.display_title(),
-                outputs.join(", ")
-            );
+            let _ = writeln!(out, "- {}: {}", d.label(" "), outputs.join(", "));
         }
         out.push('\n');
     }

@@ -48,7 +48,7 @@ fn a_failing_required_check_fails_the_task_and_names_rule_file_and_line() {
     let run = project.build(&[], 1);
     assert_eq!(project.ran(), ["app"], "the dependent is blocked, not run");
     assert!(
-        run.stderr.contains("FAILED app app ")
+        run.stderr.contains("FAILED app (")
             && run
                 .stderr
                 .contains("check secrets failed: src/app.ts:2: const password = \"hunter2\";"),

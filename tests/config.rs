@@ -85,6 +85,14 @@ config_error! {
 }
 
 config_error! {
+    name: quiet_is_true_or_false,
+    toml: "[tasks.a]\nquiet = \"yes\"\n",
+    message: "`quiet` must be true or false, found a string",
+    at: "tasks.toml:2:9",
+    help: "give `quiet` true or false",
+}
+
+config_error! {
     name: wrong_type_in_a_list,
     toml: "[tasks.a]\ndeps = [\"b\", 7]\n[tasks.b]\n",
     message: "`deps` must be a string, found an integer",
@@ -594,6 +602,7 @@ fn every_field_parses_into_the_model() {
             checks = ["non_empty", "json"]
             retries = 2
             workspace = "worktree"
+            quiet = true
 
             [tasks.T2]
             group = "B"
@@ -645,10 +654,12 @@ fn every_field_parses_into_the_model() {
     assert_eq!(t1["timeout_seconds"], 7200, "inherits the group's timeout");
     assert_eq!(t1["retries"], 2);
     assert_eq!(t1["workspace"], "worktree");
+    assert_eq!(t1["quiet"], true);
     let t2 = &json["tasks"][1];
     assert_eq!(t2["run"], serde_json::json!({"shell": "echo two"}));
     assert_eq!(t2["timeout_seconds"], 300);
     assert_eq!(t2["deps"], serde_json::json!(["T1"]));
     assert_eq!(t2["workspace"], "root");
     assert_eq!(t2["priority"], "medium");
+    assert_eq!(t2["quiet"], false);
 }

@@ -135,16 +135,16 @@ fn barriers_show_in_list() {
         .stdout(
             "
             A: Foundation  (3 tasks)
-              schema   never built  schema   -  -
-              types    never built  types    -  -
-              assets   never built  assets   -  -
+              schema   never built  -  -  -
+              types    never built  -  -  -
+              assets   never built  -  -  -
 
             B: Services  (1 task)  after A
-              service  never built  service  -  -  <- schema, types, assets
+              service  never built  -  -  -  <- schema, types, assets
 
             (no group)
-              migrate  never built  migrate  -  -  <- schema
-              docs     never built  docs     -  -  <- service
+              migrate  never built  -  -  -  <- schema
+              docs     never built  -  -  -  <- service
             ",
         )
         .run();
@@ -181,7 +181,7 @@ fn mermaid_output_uses_safe_node_names() {
         .run();
     assert_eq!(
         finished.stdout,
-        "flowchart LR\n  t0[\"end: end\"]\n  t1[\"build-app: Say #quot;hi#quot;\"]\n  t0 -.-> t1\n  classDef stale fill:#fff3c4,stroke:#b28704\n  class t0,t1 stale\n"
+        "flowchart LR\n  t0[\"end\"]\n  t1[\"build-app: Say #quot;hi#quot;\"]\n  t0 -.-> t1\n  classDef stale fill:#fff3c4,stroke:#b28704\n  class t0,t1 stale\n"
     );
 }
 
@@ -227,7 +227,7 @@ fn tasks_are_coloured_fresh_stale_failed_and_blocked() {
     assert_eq!(status("further"), "blocked");
     let dot = project.conduct(&["graph"]).stdout;
     assert!(
-        dot.contains("\"ok\" [label=\"ok\\nok\", style=\"rounded,filled\", fillcolor=\"#c8e6c9\""),
+        dot.contains("\"ok\" [label=\"ok\", style=\"rounded,filled\", fillcolor=\"#c8e6c9\""),
         "{dot}"
     );
     assert!(

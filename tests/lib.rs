@@ -13,6 +13,7 @@ mod example;
 mod explain;
 mod fuzz;
 mod graph;
+mod output;
 mod plan;
 mod report;
 mod rules;

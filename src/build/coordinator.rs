@@ -28,7 +28,7 @@ use crate::build::workers::{Event, Start, Workers};
 use crate::cache::Collected;
 use crate::error::Error;
 use crate::estimate;
-use crate::exec::output::log_tail;
+use crate::exec::output::{Tail, log_tail, read_tail};
 use crate::exec::scheduler::Scheduler;
 use crate::exec::worktree::Repo;
 use crate::exec::{Executor, Finished};
@@ -39,7 +39,7 @@ use crate::graph::Selection;
 use crate::hash::{Digest, KeyPreimage};
 use crate::instruction;
 use crate::report::Counts;
-use crate::report::progress::{Reporter, TaskEnd};
+use crate::report::progress::{Reporter, RunOutput, TaskEnd};
 use crate::rules::check::Evaluated;
 use crate::session::Session;
 use crate::session::round::Round;
@@ -52,6 +52,10 @@ const TICK: Duration = Duration::from_millis(50);
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Lines of a failed task's log printed with the failure.
 const LOG_TAIL: usize = 20;
+/// At most this many lines of a successful run's output are printed under its line...
+const OUTPUT_LINES: usize = 200;
+/// ...and at most this many bytes.
+const OUTPUT_BYTES: u64 = 64 * 1024;
 
 /// What the build was asked, as the coordinator needs it.
 pub(super) struct Plan<'a> {
@@ -205,13 +209,26 @@ impl<'a, 's> Coordinator<'a, 's> {
         self.setting.loaded.spec.task(task).id.to_string()
     }
 
-    fn title(&self, task: TaskIdx) -> String {
-        self.setting
-            .loaded
-            .spec
-            .task(task)
-            .display_title()
-            .to_owned()
+    fn title(&self, task: TaskIdx) -> Option<String> {
+        self.setting.loaded.spec.task(task).title.clone()
+    }
+
+    /// What a successful run of `task` printed, to show under its line (ninja shows a
+    /// command's warnings so): not for a `quiet = true` task, nor when the reporter
+    /// wants none (`-q`, or `-v` streamed it live), nor when the log is blank.
+    fn printed(&self, task: TaskIdx) -> Option<Tail> {
+        let t = self.setting.loaded.spec.task(task);
+        if t.quiet || !self.reporter.shows_output(self.setting.verbose) {
+            return None;
+        }
+        let tail = read_tail(&self.setting.log_path(task), OUTPUT_LINES, OUTPUT_BYTES);
+        (!tail.text.trim().is_empty()).then_some(tail)
+    }
+
+    /// The task's log as its cut output names it: project-relative.
+    fn log_name(&self, task: TaskIdx) -> String {
+        let spec = &self.setting.loaded.spec;
+        format!("{}/logs/{}.log", spec.project.cache, spec.task(task).id)
     }
 
     /// A task's dependencies are settled: send it where `route` says.
@@ -453,13 +470,14 @@ impl<'a, 's> Coordinator<'a, 's> {
             let title = self.title(task);
             self.reporter.finished(&TaskEnd {
                 task: &id,
-                title: &title,
+                title: title.as_deref(),
                 status,
                 duration,
                 attempt,
                 retrying: true,
                 detail: detail.as_deref(),
                 log_tail: &tail,
+                output: None,
             });
             self.tasks.pending.insert(task, pending);
             self.scheduler.retry(task);
@@ -667,15 +685,18 @@ impl<'a, 's> Coordinator<'a, 's> {
                     pending, duration, ..
                 } => {
                     self.progress.counts.ran += 1;
+                    let printed = self.printed(task);
+                    let log = self.log_name(task);
                     self.reporter.finished(&TaskEnd {
                         task: &id,
-                        title: &title,
+                        title: title.as_deref(),
                         status: RunStatus::Ok,
                         duration,
                         attempt: pending.attempt,
                         retrying: false,
                         detail: pending.leftovers_note().as_deref(),
                         log_tail: "",
+                        output: printed.as_ref().map(|tail| RunOutput { tail, log: &log }),
                     });
                     self.setting
                         .commit(task, &pending, &tally.lines, self.reporter);
@@ -702,13 +723,14 @@ impl<'a, 's> Coordinator<'a, 's> {
                     // Run the command again, telling it what failed.
                     self.reporter.finished(&TaskEnd {
                         task: &id,
-                        title: &title,
+                        title: title.as_deref(),
                         status: RunStatus::Failed,
                         duration,
                         attempt: pending.attempt,
                         retrying: true,
                         detail: Some(&detail),
                         log_tail: "",
+                        output: None,
                     });
                     pending.feedback = Some(failures.join("\n"));
                     self.tasks.pending.insert(task, pending);
@@ -758,13 +780,14 @@ impl<'a, 's> Coordinator<'a, 's> {
         self.progress.counts.failed += 1;
         self.reporter.finished(&TaskEnd {
             task: &id,
-            title: &title,
+            title: title.as_deref(),
             status,
             duration,
             attempt,
             retrying: false,
             detail: detail.as_deref(),
             log_tail: &tail,
+            output: None,
         });
         for blocked in self.scheduler.failed(task) {
             self.progress.counts.blocked += 1;

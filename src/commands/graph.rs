@@ -244,7 +244,7 @@ fn dot(view: &View<'_>) -> String {
             out,
             "{indent}{} [label={}{colour}];",
             dot_quote(task.id.as_str()),
-            dot_quote(&format!("{}\n{}", task.id, task.display_title()))
+            dot_quote(&task.label("\n"))
         );
     };
     for (g, group) in spec.groups.iter().enumerate() {
@@ -308,7 +308,7 @@ fn mermaid(view: &View<'_>) -> String {
             out,
             "{indent}t{}[{}]",
             idx.0,
-            mermaid_label(&format!("{}: {}", task.id, task.display_title()))
+            mermaid_label(&task.label(": "))
         );
     };
     let drawn: Vec<bool> = spec

@@ -114,6 +114,7 @@ struct JsonTask<'a> {
     timeout_seconds: Option<u64>,
     retries: u32,
     workspace: &'static str,
+    quiet: bool,
 }
 
 pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
@@ -253,6 +254,7 @@ fn json_list<'p>(project: &'p Project, statuses: &[&'static str]) -> JsonList<'p
                     timeout_seconds: task.timeout.map(|t| t.as_secs()),
                     retries: task.retries,
                     workspace: task.workspace.as_str(),
+                    quiet: task.quiet,
                 }
             })
             .collect(),
@@ -297,6 +299,11 @@ fn json_rule(rule: &Rule) -> JsonRule<'_> {
 }
 
 /// Aligned columns: id, title, effort, agent, deps; a header line per group.
+/// A task's title column: "-" for a task without one (its id is in the first column).
+fn title(task: &Task) -> &str {
+    task.title.as_deref().unwrap_or("-")
+}
+
 pub(crate) fn table(project: &Project, statuses: &[&str]) -> String {
     let spec = &project.loaded.spec;
     let efforts: Vec<String> = spec
@@ -306,7 +313,7 @@ pub(crate) fn table(project: &Project, statuses: &[&str]) -> String {
         .collect();
     let id_w = text::column(spec.tasks.iter().map(|t| t.id.as_str()));
     let status_w = text::column(statuses.iter().copied());
-    let title_w = text::column(spec.tasks.iter().map(Task::display_title));
+    let title_w = text::column(spec.tasks.iter().map(title));
     let effort_w = text::column(efforts.iter().map(String::as_str));
     let agent_w = text::column(spec.tasks.iter().map(|t| t.agent.as_deref().unwrap_or("-")));
 
@@ -363,7 +370,7 @@ pub(crate) fn table(project: &Project, statuses: &[&str]) -> String {
             line.push_str("  ");
             text::left(&mut line, statuses[idx.index()], status_w);
             line.push_str("  ");
-            text::left(&mut line, task.display_title(), title_w);
+            text::left(&mut line, title(task), title_w);
             line.push_str("  ");
             text::right(&mut line, &efforts[idx.index()], effort_w);
             line.push_str("  ");

@@ -320,16 +320,14 @@ fn text(spec: &Spec, options: &PlanOptions, p: &Planning, groups: usize) -> Stri
         if e.critical_path.len() == 1 { "" } else { "s" }
     ));
     let id_w = text::column(e.critical_path.iter().map(id));
-    let title_w = text::column(
-        e.critical_path
-            .iter()
-            .map(|&t| spec.task(t).display_title()),
-    );
+    // A task without a title shows "-" there: its id is in the column before.
+    let title = |t: TaskIdx| spec.task(t).title.as_deref().unwrap_or("-");
+    let title_w = text::column(e.critical_path.iter().map(|&t| title(t)));
     for &t in &e.critical_path {
         let mut line = String::from("  ");
         text::left(&mut line, id(&t), id_w);
         line.push_str("  ");
-        text::left(&mut line, spec.task(t).display_title(), title_w);
+        text::left(&mut line, title(t), title_w);
         line.push_str("  ");
         text::right(
             &mut line,

@@ -1,6 +1,6 @@
 //! Where a process's output goes: a task's log (made at the first byte, so the many
 //! silent tasks of a large build create no file), lines copied to conduct's stderr
-//! with `-v`, and the end of a log for a failure's message.
+//! with `-v`, and the end of a log for a failure's message or a success's output.
 //!
 //! Without `-v`, stdout and stderr are one pipe (the kernel keeps their order) that the
 //! supervising thread copies; a background child that still holds it after its task
@@ -105,40 +105,78 @@ pub(crate) fn copy_lines(pipe: impl Read, log: &Mutex<Log>, prefix: &str) {
     }
 }
 
-/// The most bytes [`log_tail`] reads from the end of a log; a longer tail is cut at the
-/// front (mid-line).
+/// The most bytes [`log_tail`] reads from the end of a log.
 const MAX_TAIL_BYTES: u64 = 1 << 20;
 
-/// The last `lines` lines of a log file (for printing on failure); lossy UTF-8; "" if the
-/// file is missing.
-///
-/// The lines keep their terminators as in the file (a missing final newline stays
-/// missing). Only the end of the file is read, at most [`MAX_TAIL_BYTES`].
+/// The end of a log, and how much of the log comes before it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Tail {
+    /// The last lines, lossy UTF-8, with their terminators as in the file (a missing
+    /// final newline stays missing).
+    pub(crate) text: String,
+    /// Bytes of the log before `text` (0: `text` is the whole log).
+    pub(crate) cut: u64,
+}
+
+/// The last `lines` lines of a log file (for printing on failure); "" if the file is
+/// missing. Only the end of the file is read, at most [`MAX_TAIL_BYTES`] (see
+/// [`read_tail`]).
 pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
-    if lines == 0 {
-        return String::new();
+    read_tail(path, lines, MAX_TAIL_BYTES).text
+}
+
+/// The last `lines` lines of the log at `path`, at most `max_bytes` of them: a longer
+/// tail starts at the first line that begins inside those bytes (mid-line only when
+/// they hold no line break). Empty if the file is missing, is not a regular file or is
+/// a symlink: a log is conduct's own file, never read through a link.
+pub(crate) fn read_tail(path: &Path, lines: usize, max_bytes: u64) -> Tail {
+    if lines == 0 || max_bytes == 0 {
+        return Tail::default();
     }
-    let Ok(mut file) = File::open(path) else {
-        return String::new();
+    let Ok(mut file) = crate::confined::open_no_follow(path) else {
+        return Tail::default();
     };
-    let Ok(len) = file.metadata().map(|m| m.len()) else {
-        return String::new();
+    let len = match file.metadata() {
+        Ok(meta) if meta.is_file() => meta.len(),
+        _ => return Tail::default(),
     };
-    let mut window: u64 = 8 * 1024;
+    let mut window: u64 = (8 * 1024).min(max_bytes);
     loop {
         let start = len.saturating_sub(window);
         let mut buf = Vec::new();
-        if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut buf).is_err() {
-            return String::new();
+        // `take`: a process still writing cannot make the read longer than the window.
+        if file.seek(SeekFrom::Start(start)).is_err()
+            || (&mut file).take(window).read_to_end(&mut buf).is_err()
+        {
+            return Tail::default();
         }
-        if let Some(cut) = tail_start(&buf, lines) {
-            return String::from_utf8_lossy(&buf[cut..]).into_owned();
-        }
-        if start == 0 || window >= MAX_TAIL_BYTES {
-            return String::from_utf8_lossy(&buf).into_owned();
-        }
-        window = (window * 2).min(MAX_TAIL_BYTES);
+        let whole = start == 0 || window >= max_bytes;
+        let skip = match tail_start(&buf, lines) {
+            Some(skip) => skip,
+            None if whole => first_whole_line(&buf, start),
+            None => {
+                window = (window * 2).min(max_bytes);
+                continue;
+            }
+        };
+        return Tail {
+            text: String::from_utf8_lossy(&buf[skip..]).into_owned(),
+            cut: start + skip as u64,
+        };
     }
+}
+
+/// Where the first whole line of `buf` begins, `buf` being the end of a file from
+/// byte `start` on (0 when that is the file's start, or when `buf` holds no line
+/// break before its last byte).
+fn first_whole_line(buf: &[u8], start: u64) -> usize {
+    if start == 0 {
+        return 0;
+    }
+    buf.iter()
+        .position(|&byte| byte == b'\n')
+        .filter(|&i| i + 1 < buf.len())
+        .map_or(0, |i| i + 1)
 }
 
 /// Where the last `lines` lines of `buf` begin, if `buf` holds more than that many.
@@ -170,6 +208,35 @@ mod tests {
         assert_eq!(log_tail(&path, 2), "b\nno end");
         std::fs::write(&path, b"x\n\xff\n").unwrap();
         assert_eq!(log_tail(&path, 1), "\u{fffd}\n");
+    }
+
+    #[test]
+    fn read_tail_says_how_much_it_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.log");
+        std::fs::write(&path, "a\nb\nc\n").unwrap();
+        let whole = read_tail(&path, 10, 1024);
+        assert_eq!((whole.text.as_str(), whole.cut), ("a\nb\nc\n", 0));
+        let by_lines = read_tail(&path, 2, 1024);
+        assert_eq!((by_lines.text.as_str(), by_lines.cut), ("b\nc\n", 2));
+        // The last three bytes ("\nc\n"): the tail starts at the line that begins there.
+        let by_bytes = read_tail(&path, 10, 3);
+        assert_eq!((by_bytes.text.as_str(), by_bytes.cut), ("c\n", 4));
+        std::fs::write(&path, "0123456789").unwrap();
+        let mid_line = read_tail(&path, 10, 4);
+        assert_eq!((mid_line.text.as_str(), mid_line.cut), ("6789", 6));
+        assert_eq!(read_tail(&path, 10, 0), Tail::default());
+    }
+
+    #[test]
+    fn read_tail_never_follows_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "secret\n").unwrap();
+        let link = dir.path().join("t.log");
+        std::os::unix::fs::symlink("secret", &link).unwrap();
+        assert_eq!(read_tail(&link, 10, 1024), Tail::default());
+        assert_eq!(log_tail(&link, 10), "");
+        assert_eq!(read_tail(dir.path(), 10, 1024), Tail::default());
     }
 
     #[test]

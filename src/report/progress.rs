@@ -9,7 +9,9 @@
 //! - **Quiet** (`-q`): only failures.
 //!
 //! `--explain` adds the reasons of every decision. Failures print the tail of the task's
-//! log on stderr. Colours go through `anstream`, which honours `NO_COLOR` and pipes.
+//! log on stderr; what a successful run printed (the end of its log, when not blank)
+//! follows its line, as in ninja (Json: a field of `task_finished`). Colours go through
+//! `anstream`, which honours `NO_COLOR` and pipes.
 
 use std::collections::BTreeSet;
 use std::io::{self, IsTerminal, Write};
@@ -19,6 +21,7 @@ use anstyle::{AnsiColor, Style as Colour};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::exec::output::Tail;
 use crate::explain::RunStatus;
 use crate::explain::{self, Reason};
 use crate::report::Counts;
@@ -54,7 +57,8 @@ impl Style {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TaskEnd<'a> {
     pub(crate) task: &'a str,
-    pub(crate) title: &'a str,
+    /// `None`: the task has no title, and its line names it once.
+    pub(crate) title: Option<&'a str>,
     pub(crate) status: RunStatus,
     pub(crate) duration: Duration,
     pub(crate) attempt: u32,
@@ -64,6 +68,16 @@ pub(crate) struct TaskEnd<'a> {
     pub(crate) detail: Option<&'a str>,
     /// The end of the task's log, shown with failures.
     pub(crate) log_tail: &'a str,
+    /// What a successful run printed, shown under its line.
+    pub(crate) output: Option<RunOutput<'a>>,
+}
+
+/// What a successful run printed: the end of its log (see [`Reporter::shows_output`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunOutput<'a> {
+    pub(crate) tail: &'a Tail,
+    /// The whole log, project-relative, named when the tail is cut.
+    pub(crate) log: &'a str,
 }
 
 const OK: Colour = AnsiColor::Green.on_default();
@@ -348,85 +362,110 @@ impl Reporter {
         }
     }
 
+    /// Whether a successful run's output is wanted (not with `-q`, nor in the plain
+    /// styles when `-v` streamed it already): without it, nobody reads the log.
+    pub(crate) fn shows_output(&self, streamed: bool) -> bool {
+        match self.style {
+            Style::Json => true,
+            Style::Quiet => false,
+            Style::Tty | Style::Plain => !streamed,
+        }
+    }
+
     /// A task's attempt ended.
     pub(crate) fn finished(&mut self, end: &TaskEnd<'_>) {
-        let TaskEnd {
-            task,
-            title,
-            status,
-            duration,
-            attempt,
-            retrying,
-            detail,
-            log_tail,
-        } = *end;
         if let Some(record) = &mut self.record {
-            record.finished(task, status, retrying, detail);
+            record.finished(end.task, end.status, end.retrying, end.detail);
         }
-        self.running.remove(task);
+        self.running.remove(end.task);
         self.show_running();
-        if !retrying {
+        if !end.retrying {
             self.progress();
         }
-        if self.style == Style::Json {
-            let mut event = json!({
-                "event": "task_finished",
-                "task": task,
-                "status": status.as_str(),
-                "duration_ms": duration.as_millis() as u64,
-                "attempt": attempt,
-            });
-            if let Some(detail) = detail {
-                let field = if status == RunStatus::Ok {
-                    "note"
-                } else {
-                    "error"
-                };
-                event[field] = json!(detail);
+        match self.style {
+            Style::Json => self.finished_json(end),
+            _ if end.status == RunStatus::Ok => self.succeeded(end),
+            _ => self.failed(end),
+        }
+    }
+
+    fn finished_json(&mut self, end: &TaskEnd<'_>) {
+        let mut event = json!({
+            "event": "task_finished",
+            "task": end.task,
+            "status": end.status.as_str(),
+            "duration_ms": end.duration.as_millis() as u64,
+            "attempt": end.attempt,
+        });
+        if let Some(detail) = end.detail {
+            let field = if end.status == RunStatus::Ok {
+                "note"
+            } else {
+                "error"
+            };
+            event[field] = json!(detail);
+        }
+        if let Some(output) = end.output {
+            event["output"] = json!(output.tail.text);
+            if output.tail.cut > 0 {
+                event["output_cut_bytes"] = json!(output.tail.cut);
             }
-            self.json(event);
+        }
+        self.json(event);
+    }
+
+    /// `[3/5] ok id title (0.01s)`, and what the run printed under it.
+    fn succeeded(&mut self, end: &TaskEnd<'_>) {
+        if self.style == Style::Quiet {
             return;
         }
-        let seconds = format!("{:.2}s", duration.as_secs_f64());
-        if status == RunStatus::Ok {
-            if self.style != Style::Quiet {
-                let note = detail.map(|d| format!(": {d}")).unwrap_or_default();
-                let line = format!(
-                    "{} {}ok{} {task} {title} {}({seconds}){}{note}",
-                    self.counter(),
-                    OK.render(),
-                    OK.render_reset(),
-                    DIM.render(),
-                    DIM.render_reset()
-                );
-                self.line(&line);
+        let note = end.detail.map(|d| format!(": {d}")).unwrap_or_default();
+        let mut text = format!(
+            "{} {}ok{} {} {}({}){}{note}",
+            self.counter(),
+            OK.render(),
+            OK.render_reset(),
+            crate::spec::label(end.task, end.title, " "),
+            DIM.render(),
+            seconds(end.duration),
+            DIM.render_reset()
+        );
+        if let Some(output) = end.output {
+            if output.tail.cut > 0 {
+                text.push_str(&format!(
+                    "\n  | (first {} cut; the whole log is {})",
+                    crate::units::format_size(output.tail.cut),
+                    output.log
+                ));
             }
-            return;
+            push_quoted(&mut text, &output.tail.text);
         }
-        let word = match status {
+        self.line(&text);
+    }
+
+    /// `FAILED id title (0.01s): why`, and the end of the log, on stderr.
+    fn failed(&mut self, end: &TaskEnd<'_>) {
+        let word = match end.status {
             RunStatus::TimedOut => "TIMED OUT",
             RunStatus::Interrupted => "INTERRUPTED",
             _ => "FAILED",
         };
-        let counter = if retrying {
-            format!("[retry {attempt}]")
+        let counter = if end.retrying {
+            format!("[retry {}]", end.attempt)
         } else {
             self.counter()
         };
         let mut text = format!(
-            "{counter} {}{word}{} {task} {title} ({seconds})",
+            "{counter} {}{word}{} {} ({})",
             BAD.render(),
-            BAD.render_reset()
+            BAD.render_reset(),
+            crate::spec::label(end.task, end.title, " "),
+            seconds(end.duration)
         );
-        if let Some(detail) = detail {
+        if let Some(detail) = end.detail {
             text.push_str(&format!(": {detail}"));
         }
-        let tail = log_tail.trim_end();
-        if !tail.is_empty() {
-            for line in tail.lines() {
-                text.push_str(&format!("\n  | {line}"));
-            }
-        }
+        push_quoted(&mut text, end.log_tail);
         self.alert(&text);
     }
 
@@ -519,5 +558,19 @@ impl Reporter {
             return;
         }
         let _ = writeln!(self.out, "{text}");
+    }
+}
+
+/// A task's duration as its line shows it: `0.01s`.
+fn seconds(duration: Duration) -> String {
+    format!("{:.2}s", duration.as_secs_f64())
+}
+
+/// Append `output` (a log's end) to `text`, each line on a line of its own after
+/// `  | `; nothing if it is blank.
+fn push_quoted(text: &mut String, output: &str) {
+    for line in output.trim_end().lines() {
+        text.push_str("\n  | ");
+        text.push_str(line);
     }
 }

@@ -286,12 +286,29 @@ pub(crate) struct Task {
     /// A Makefile-syntax file the command writes (`gcc -MD -MF`): what it lists is read
     /// after a success and becomes part of the task's key (see `discovered`).
     pub(crate) depfile: Option<ProjectPath>,
+    /// `quiet = true`: what a successful run prints stays in its log (not part of the
+    /// key: it changes nothing the task produces).
+    pub(crate) quiet: bool,
 }
 
 impl Task {
     /// The title, or the id when none was given.
     pub(crate) fn display_title(&self) -> &str {
         self.title.as_deref().unwrap_or(self.id.as_str())
+    }
+
+    /// The id, then the title after `separator` when there is one (`T4: Retry Engine`
+    /// with `": "`): a task without a title is named once, never `T4: T4`.
+    pub(crate) fn label(&self, separator: &str) -> String {
+        label(self.id.as_str(), self.title.as_deref(), separator)
+    }
+}
+
+/// `id`, then `title` after `separator` when there is one (see [`Task::label`]).
+pub(crate) fn label(id: &str, title: Option<&str>, separator: &str) -> String {
+    match title {
+        Some(title) => format!("{id}{separator}{title}"),
+        None => id.to_owned(),
     }
 }
 

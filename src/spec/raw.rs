@@ -55,6 +55,7 @@ const TASK_KEYS: &[&str] = &[
     "retries",
     "workspace",
     "depfile",
+    "quiet",
 ];
 /// A template takes every task key, and these.
 const TEMPLATE_KEYS: &[&str] = &[
@@ -75,6 +76,7 @@ const TEMPLATE_KEYS: &[&str] = &[
     "retries",
     "workspace",
     "depfile",
+    "quiet",
 ];
 const FOREACH_KEYS: &[&str] = &["sections", "level"];
 const INPUT_KEYS: &[&str] = &["path", "section", "command"];
@@ -123,6 +125,7 @@ pub(super) struct RawTask {
     pub(super) workspace: Workspace,
     /// Where the command writes a Makefile-syntax list of what it read (`gcc -MD`).
     pub(super) depfile: Option<ProjectPath>,
+    pub(super) quiet: bool,
 }
 
 /// Read tasks.toml with what its templates matched and the command line's variables.
@@ -442,6 +445,7 @@ impl Reader<'_> {
             retries: 0,
             workspace: Workspace::default(),
             depfile: None,
+            quiet: false,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
@@ -479,6 +483,11 @@ impl Reader<'_> {
                         self.choice("workspace", value, Workspace::NAMES, Workspace::parse)
                     {
                         task.workspace = w;
+                    }
+                }
+                "quiet" => {
+                    if let Some(quiet) = self.boolean("quiet", value) {
+                        task.quiet = quiet;
                     }
                 }
                 _ => self.unknown_key(key, where_, known),

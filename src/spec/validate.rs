@@ -171,6 +171,7 @@ pub(super) fn validate(
             retries: raw.retries,
             workspace: raw.workspace,
             depfile: raw.depfile,
+            quiet: raw.quiet,
         });
     }
 
