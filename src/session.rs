@@ -14,6 +14,8 @@ pub(crate) mod round;
 use std::path::Path;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use crate::cache::{ActionResult, BlobError, Cache, CachedOutput, Collected};
 use crate::confined::Root;
 use crate::db::{self, BuildInput, Database, Db, KeyError};
@@ -263,6 +265,30 @@ impl Session {
             .map_err(Clone::clone)
     }
 
+    /// Outputs recorded for tasks that are no longer in tasks.toml (a template's file
+    /// was deleted, a task removed), by path, with the task that made them and the
+    /// digest it recorded. Paths a current task declares are not among them.
+    pub(crate) fn orphan_outputs(&self) -> FxHashMap<String, (String, Digest)> {
+        let spec = &self.site.loaded.spec;
+        let mut orphans = FxHashMap::default();
+        for (id, state) in &self.state().tasks {
+            if spec.find_task(id).is_some() {
+                continue;
+            }
+            let Some(success) = &state.success else {
+                continue;
+            };
+            for (path, digest) in &success.outputs {
+                let declared =
+                    ProjectPath::new(path).map_or(true, |p| spec.outputs.producer_of(&p).is_some());
+                if !declared {
+                    orphans.insert(path.clone(), (id.clone(), *digest));
+                }
+            }
+        }
+        orphans
+    }
+
     /// Remember what this build did.
     pub(crate) fn record_counts(&mut self, counts: BuildCounts) {
         self.journal.record_counts(counts);
@@ -275,6 +301,27 @@ impl Session {
 
     /// What was found damaged in the cache and ignored since the last call: files read
     /// back at open, and action-cache records read since.
+    /// Forget the records of tasks no longer in tasks.toml (after `clean --outputs`
+    /// dealt with what they made).
+    pub(crate) fn forget_removed_tasks(&mut self) {
+        let spec = Arc::clone(&self.site.loaded.spec);
+        let gone: Vec<String> = self
+            .state()
+            .tasks
+            .keys()
+            .filter(|id| spec.find_task(id).is_none())
+            .cloned()
+            .collect();
+        for id in gone {
+            self.journal.forget(&id);
+        }
+    }
+
+    /// Something the command should tell the user when it is done.
+    pub(crate) fn warn(&mut self, text: String) {
+        self.warnings.push(text);
+    }
+
     pub(crate) fn take_warnings(&mut self) -> Vec<String> {
         let mut warnings = std::mem::take(&mut self.warnings);
         let damaged = self.cache.actions.take_damaged();

@@ -73,9 +73,35 @@ fn a_new_matching_file_adds_a_task_and_a_removed_one_removes_it() {
     std::fs::remove_file(project.path().join("src/c.c")).unwrap();
     let list = project.conduct(&["list"]);
     assert!(!list.stdout.contains("cc-c"), "{list:?}");
-    // Its output is left alone, as for a task deleted from tasks.toml; the link no
-    // longer reads it (its glob matches only declared outputs and sources).
+    // Its output is left alone, as for a task deleted from tasks.toml, so the link's
+    // glob still finds it: the build says so, and `clean --outputs` removes it.
     assert!(project.exists("obj/c.o"));
+    let run = project.build(&[], 0);
+    assert!(
+        run.stderr
+            .contains("link reads obj/c.o (made by cc-c, no longer in tasks.toml)"),
+        "{run:?}"
+    );
+    project.ran();
+    project.conduct(&["clean", "--outputs"]);
+    assert!(!project.exists("obj/c.o"));
+    let run = project.build(&[], 0);
+    assert!(!run.stderr.contains("no longer in tasks.toml"), "{run:?}");
+    assert_eq!(
+        project.read("prog"),
+        "-O2 src/a.c\nint a;\n-O2 src/b.c\nint b;\n"
+    );
+}
+
+#[test]
+fn clean_leaves_a_removed_tasks_file_that_was_edited_since() {
+    let project = cc_project();
+    project.file("src/c.c", "int c;\n");
+    project.build(&[], 0);
+    std::fs::remove_file(project.path().join("src/c.c")).unwrap();
+    project.file("obj/c.o", "edited by hand\n");
+    project.conduct(&["clean", "--outputs"]);
+    assert_eq!(project.read("obj/c.o"), "edited by hand\n");
 }
 
 #[test]

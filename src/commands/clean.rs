@@ -40,7 +40,7 @@ pub(crate) fn run(
     } else {
         (true, true)
     };
-    let session = Session::open(locator, Access::Write)?;
+    let mut session = Session::open(locator, Access::Write)?;
     let mut text = String::new();
     if options.worktrees {
         text.push_str(&worktrees(&session, options.branches)?);
@@ -58,6 +58,9 @@ pub(crate) fn run(
                 }
             }
         }
+        removed += remove_orphans(&session).map_err(error)?;
+        session.forget_removed_tasks();
+        session.save()?;
         text.push_str(&format!("removed {removed} outputs\n"));
     }
     if cache {
@@ -99,6 +102,32 @@ fn worktrees(session: &Session, branches: bool) -> Result<String, Error> {
         removed.push(format!("no worktrees under {}\n", dir.display()));
     }
     Ok(removed.concat())
+}
+
+/// Remove what tasks no longer in tasks.toml made (a deleted template file's object):
+/// only files whose contents are still what conduct recorded making, never a protected
+/// place (the records are conduct's own files, read as untrusted); how many.
+fn remove_orphans(session: &Session) -> io::Result<usize> {
+    let loaded = session.loaded();
+    let root = session.root();
+    let mut removed = 0;
+    for (path, (_, digest)) in session.orphan_outputs() {
+        let Ok(path) = ProjectPath::new(&path) else {
+            continue;
+        };
+        let protected = crate::spec::protected::is_protected(
+            loaded.spec.source.name(),
+            &loaded.spec.project,
+            path.as_str(),
+        );
+        let full = path.to_path(&root.path);
+        let ours = std::fs::symlink_metadata(&full).is_ok_and(|m| m.is_file())
+            && crate::hash::hash_file(&full).is_ok_and(|now| now == digest);
+        if !protected && ours && remove(root, &path)? {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Remove a declared output (a file, a symlink, or a directory tree), never through a

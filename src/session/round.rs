@@ -64,6 +64,9 @@ pub(crate) struct Round<'s> {
     /// Produced Markdown files that tasks read sections of: read once their producer
     /// settles.
     generated_docs: HashSet<ProjectPath>,
+    /// What tasks since removed from tasks.toml made (see `Session::orphan_outputs`),
+    /// looked up when a task that reads a glob first runs.
+    orphans: Option<FxHashMap<String, (String, Digest)>>,
 }
 
 /// What a round knows of one task.
@@ -103,6 +106,7 @@ impl Session {
             tasks: (0..spec.tasks.len()).map(|_| Seen::default()).collect(),
             source_digests: FxHashMap::default(),
             generated_docs: HashSet::new(),
+            orphans: None,
             session: self,
         };
         let session = &mut *round.session;
@@ -451,6 +455,11 @@ impl Round<'_> {
             },
             &mut lookups,
         );
+        let reads_glob = t
+            .inputs
+            .iter()
+            .any(|i| matches!(i.kind, InputKind::Glob(_)));
+        let runs = matches!(decision, Decision::Run(_));
         // Only a task that runs needs its pre-image out of the database (to record it).
         let outcome = match (decision, lookups.entry.take()) {
             (Decision::Fresh, _) => Outcome::Fresh,
@@ -463,12 +472,45 @@ impl Round<'_> {
                 preimage: Box::new(preimage.clone()),
             },
         };
+        if runs
+            && reads_glob
+            && let Outcome::Run { preimage, .. } = &outcome
+        {
+            self.warn_of_orphans(task, preimage);
+        }
         Ok(Verdict {
             key,
             outputs,
             outcome,
             discovered,
         })
+    }
+
+    /// A glob of `task` matches a file that a task since removed from tasks.toml made
+    /// (the object of a deleted source): say so, it is probably not meant to be read.
+    fn warn_of_orphans(&mut self, task: TaskIdx, preimage: &KeyPreimage) {
+        let orphans = self
+            .orphans
+            .get_or_insert_with(|| self.session.orphan_outputs());
+        if orphans.is_empty() {
+            return;
+        }
+        let found: Vec<String> = preimage
+            .inputs
+            .iter()
+            .filter_map(|(path, _)| {
+                let (maker, _) = orphans.get(path)?;
+                Some(format!("{path} (made by {maker}, no longer in tasks.toml)"))
+            })
+            .collect();
+        if found.is_empty() {
+            return;
+        }
+        let id = self.session.loaded().spec.task(task).id.to_string();
+        self.session.warn(format!(
+            "{id} reads {}; `conduct clean --outputs` removes what removed tasks made",
+            found.join(", ")
+        ));
     }
 
     /// For a task with a depfile: the files its last run read, as this checkout

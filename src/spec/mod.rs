@@ -13,7 +13,7 @@ pub(crate) mod error;
 pub(crate) mod name;
 pub(crate) mod outputs;
 pub(crate) mod path;
-mod protected;
+pub(crate) mod protected;
 mod raw;
 pub(crate) mod reader;
 pub(crate) mod section;

@@ -68,6 +68,15 @@ fn protected(config: &str, project: &Project) -> Vec<(String, &'static str)> {
     ]
 }
 
+/// Whether `path` is, lies inside or holds a place no deletion may touch (for files
+/// conduct's records name rather than tasks.toml: `conduct clean` of a removed task's
+/// outputs).
+pub(crate) fn is_protected(config: &str, project: &Project, path: &str) -> bool {
+    protected(config, project)
+        .iter()
+        .any(|(place, _)| relation(path, place).is_some())
+}
+
 /// Check every output and the project's directories; `config` is the config file's
 /// project-relative name.
 pub(super) fn check(

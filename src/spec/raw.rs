@@ -39,25 +39,7 @@ const PROJECT_KEYS: &[&str] = &[
     "inputs",
 ];
 const GROUP_KEYS: &[&str] = &["title", "after", "jobs", "timeout", "inputs"];
-const TASK_KEYS: &[&str] = &[
-    "title",
-    "group",
-    "priority",
-    "effort",
-    "agent",
-    "deps",
-    "inputs",
-    "outputs",
-    "run",
-    "env",
-    "checks",
-    "timeout",
-    "retries",
-    "workspace",
-    "depfile",
-    "quiet",
-];
-/// A template takes every task key, and these.
+/// A template's keys: its own two, then every task key.
 const TEMPLATE_KEYS: &[&str] = &[
     "foreach",
     "id",
@@ -78,6 +60,7 @@ const TEMPLATE_KEYS: &[&str] = &[
     "depfile",
     "quiet",
 ];
+const TASK_KEYS: &[&str] = TEMPLATE_KEYS.split_at(2).1;
 const FOREACH_KEYS: &[&str] = &["sections", "level"];
 const INPUT_KEYS: &[&str] = &["path", "section", "command"];
 

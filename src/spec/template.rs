@@ -125,9 +125,13 @@ pub(crate) enum Mode {
     /// Every field but `run`: `{{` and `}}` become braces.
     #[default]
     Plain,
-    /// `run`: `{inputs}`, `{outputs}`, `{{` and `}}` stay for the build to fill in
-    /// (values put in have their braces doubled, so they come out as written).
+    /// `run` as tasks.toml is read: `{inputs}`, `{outputs}`, `{{` and `}}` stay for the
+    /// build to fill in (values put in have their braces doubled, so they come out as
+    /// written).
     Run,
+    /// `run` as the build executes it: what `lookup` knows is filled in, any other
+    /// `{name}` stays as written, `{{` and `}}` become braces.
+    Fill,
 }
 
 /// Whether `name` can be a placeholder or a variable: `[A-Za-z_][A-Za-z0-9_]*`.
@@ -140,7 +144,7 @@ pub(crate) fn is_identifier(name: &str) -> bool {
 }
 
 /// `text` with every `{identifier}` replaced by `lookup(identifier)`. `Err(name)`: the
-/// first placeholder `lookup` does not know.
+/// first placeholder `lookup` does not know (never in `Mode::Fill`).
 pub(crate) fn substitute<'t>(
     text: &'t str,
     mode: Mode,
@@ -155,11 +159,10 @@ pub(crate) fn substitute<'t>(
         out.push_str(&rest[..i]);
         let after = &rest[i..];
         if after.starts_with("{{") || after.starts_with("}}") {
-            let brace = &after[..1];
             out.push_str(if mode == Mode::Run {
                 &after[..2]
             } else {
-                brace
+                &after[..1]
             });
             rest = &after[2..];
             continue;
@@ -179,16 +182,17 @@ pub(crate) fn substitute<'t>(
             rest = &after[1..];
             continue;
         };
-        if mode == Mode::Run && RUN_PLACEHOLDERS.contains(&name) {
-            out.push_str(&after[..name.len() + 2]);
-        } else {
-            let value = lookup(name).ok_or_else(|| name.to_owned())?;
-            match mode {
-                Mode::Plain => out.push_str(&value),
-                Mode::Run => out.push_str(&value.replace('{', "{{").replace('}', "}}")),
+        let written = &after[..name.len() + 2];
+        match (mode, lookup(name)) {
+            (Mode::Run, _) if RUN_PLACEHOLDERS.contains(&name) => out.push_str(written),
+            (Mode::Run, Some(value)) => {
+                out.push_str(&value.replace('{', "{{").replace('}', "}}"));
             }
+            (Mode::Plain | Mode::Fill, Some(value)) => out.push_str(&value),
+            (Mode::Fill, None) => out.push_str(written),
+            (Mode::Plain | Mode::Run, None) => return Err(name.to_owned()),
         }
-        rest = &after[name.len() + 2..];
+        rest = &after[written.len()..];
     }
     out.push_str(rest);
     Ok(Cow::Owned(out))
@@ -203,43 +207,16 @@ pub(crate) fn fill_run(
     outputs: &[String],
     join: fn(&[String]) -> String,
 ) -> String {
-    if !text.contains(['{', '}']) {
-        return text.to_owned();
-    }
     let lookup = |name: &str| match name {
         "inputs" => Some(join(inputs)),
         "outputs" => Some(join(outputs)),
         _ => None,
     };
-    // Everything else was substituted when tasks.toml was read; what is left is
-    // literal, so an unknown name cannot occur (and would be kept as written).
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find(['{', '}']) {
-        out.push_str(&rest[..i]);
-        let after = &rest[i..];
-        if after.starts_with("{{") || after.starts_with("}}") {
-            out.push_str(&after[..1]);
-            rest = &after[2..];
-            continue;
-        }
-        let name = after
-            .strip_prefix('{')
-            .and_then(|a| a.find('}').map(|end| &a[..end]))
-            .filter(|name| RUN_PLACEHOLDERS.contains(name));
-        match name.and_then(|n| lookup(n).map(|v| (n, v))) {
-            Some((name, value)) => {
-                out.push_str(&value);
-                rest = &after[name.len() + 2..];
-            }
-            None => {
-                out.push_str(&after[..1]);
-                rest = &after[1..];
-            }
-        }
+    match substitute(text, Mode::Fill, &lookup) {
+        Ok(filled) => filled.into_owned(),
+        // Fill keeps what it does not know: there is no error to report.
+        Err(_) => text.to_owned(),
     }
-    out.push_str(rest);
-    out
 }
 
 /// Paths joined for a shell: each quoted when it needs to be.

@@ -70,9 +70,19 @@ impl Journal {
         }
     }
 
+    /// Drop a task's record entirely (a task no longer in tasks.toml, once what it
+    /// made was dealt with).
+    pub(crate) fn forget(&mut self, id: &str) {
+        if self.state.tasks.remove(id).is_some() {
+            self.dirty.tasks.insert(id.to_owned());
+        }
+    }
+
     /// Write what changed: appended to the journal, or (when much of the state changed)
     /// as a new snapshot. Records of tasks that `is_task` no longer knows are dropped
-    /// first. On failure the changes stay marked, for the next save.
+    /// first, but for what they made: that stays on record until `conduct clean
+    /// --outputs` ([`Journal::forget`]), which may remove it. On failure the changes stay
+    /// marked, for the next save.
     pub(crate) fn save(&mut self, is_task: &dyn Fn(&str) -> bool) -> io::Result<()> {
         if !self.dirty.any() {
             return Ok(());
@@ -80,9 +90,11 @@ impl Journal {
         let gone: Vec<String> = self
             .state
             .tasks
-            .keys()
-            .filter(|id| !is_task(id))
-            .cloned()
+            .iter()
+            .filter(|(id, state)| {
+                !is_task(id) && state.success.as_ref().is_none_or(|s| s.outputs.is_empty())
+            })
+            .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
             self.state.tasks.remove(&id);

@@ -67,6 +67,16 @@ fn run_keeps_inputs_and_outputs_for_the_build() {
 }
 
 #[test]
+fn shell_braces_stay_the_shells_when_run_is_filled() {
+    let text = run("echo ${inputs} {inputs} $X").unwrap();
+    assert_eq!(text, "echo ${inputs} {inputs} $X");
+    assert_eq!(
+        fill_run(&text, &["a.c".into()], &[], shell_join),
+        "echo ${inputs} a.c $X"
+    );
+}
+
+#[test]
 fn file_bindings_split_a_path() {
     let [path, stem, name, dir] = file_bindings("src/vm/lexer.c");
     assert_eq!(
