@@ -330,3 +330,23 @@ fn an_array_run_gets_one_argument_per_input() {
     project.build(&[], 0);
     assert_eq!(project.read("out.txt"), "[a b.txt]\n[c.txt]\n");
 }
+
+#[test]
+fn a_bad_foreach_is_an_error_not_an_empty_template() {
+    for (foreach, error) in [
+        ("\"src/[.c\"", "src/[.c"),
+        ("\"../*.c\"", "../*.c"),
+        ("{ sections = \"/etc/x.md\" }", "/etc/x.md"),
+        ("{ sections = \"missing.md\", level = 2 }", "missing.md"),
+        ("3", "`foreach` must be a glob"),
+    ] {
+        Test::new()
+            .tasks_toml(&format!(
+                "[templates.t]\nforeach = {foreach}\nid = \"t-{{stem}}\"\nrun = \"true\"\n"
+            ))
+            .args(["check"])
+            .status(2)
+            .stderr_contains(error)
+            .run();
+    }
+}

@@ -167,13 +167,31 @@ impl Reader<'_> {
     /// Check `foreach`; `Some(true)` for sections, `Some(false)` for a glob.
     fn foreach(&mut self, value: &Value<'_>) -> Option<bool> {
         match value.get_ref() {
-            DeValue::String(_) => Some(false),
+            DeValue::String(glob) => {
+                let path = self.path(glob, value.span())?;
+                if let Err(e) = crate::spec::GlobPattern::new(path.as_str()) {
+                    self.err(
+                        value.span(),
+                        SpecErrorKind::BadGlob {
+                            glob: glob.to_string(),
+                            reason: e.kind().to_string(),
+                        },
+                    );
+                    return None;
+                }
+                Some(false)
+            }
             DeValue::Table(table) => {
                 let mut ok = true;
                 let mut file = false;
                 for (key, value) in table.iter() {
                     match key.get_ref().as_ref() {
-                        "sections" => file = self.string("sections", value).is_some(),
+                        "sections" => {
+                            file = self
+                                .string("sections", value)
+                                .and_then(|text| self.path(&text, value.span()))
+                                .is_some();
+                        }
                         "level" => ok &= self.integer("level", value, 1, 6).is_some(),
                         _ => {
                             self.unknown_key(key, "`foreach`", super::FOREACH_KEYS);
