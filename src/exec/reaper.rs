@@ -128,7 +128,7 @@ impl Reaper {
     /// costs one `kill(0)` and no walk of /proc. The supervisor collects the main
     /// process, never this. Returns how many were killed.
     pub(crate) fn leftovers(&self, group: u32, task: &str) -> usize {
-        let mut killed = 0;
+        let mut members = Vec::new();
         if let Some(group) = i32::try_from(group)
             .ok()
             .filter(|&g| g > 1)
@@ -141,21 +141,27 @@ impl Reaper {
             if !live.is_empty() || dead.is_empty() {
                 let _ = rustix::process::kill_process_group(group, Signal::KILL);
             }
-            killed += live.len();
-            reap(&[live, dead].concat());
+            // One by one too: a member may leave the group (setsid) after it was seen.
+            for &pid in &live {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+            }
+            reap(&[live.as_slice(), &dead].concat());
+            members = live;
         }
-        killed + self.escapees(task)
+        members.len() + self.escapees(task, &members)
     }
 
     /// Kill conduct's adopted children (processes that left a task's group and lost
-    /// their parent) that carry `task`'s marker; how many.
-    fn escapees(&self, task: &str) -> usize {
-        let mut killed = 0;
+    /// their parent) that carry `task`'s marker, but for the group's members already
+    /// killed (one still dying is adopted too); how many.
+    fn escapees(&self, task: &str, killed_before: &[Pid]) -> usize {
+        let mut killed: Vec<Pid> = killed_before.to_vec();
         // An escapee's own children are adopted when it dies: a few rounds catch them.
         for _ in 0..8 {
             let found: Vec<Pid> = self
                 .adopted()
                 .into_iter()
+                .filter(|pid| !killed.contains(pid))
                 .filter(|&pid| marked(pid, &self.token, Some(task)))
                 .collect();
             if found.is_empty() {
@@ -165,10 +171,10 @@ impl Reaper {
                 let _ = rustix::process::kill_process(pid, Signal::KILL);
                 let _ = rustix::process::kill_process_group(pid, Signal::KILL);
             }
-            killed += found.len();
             reap(&found);
+            killed.extend(found);
         }
-        killed
+        killed.len() - killed_before.len()
     }
 }
 
