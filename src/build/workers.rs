@@ -130,12 +130,22 @@ impl Workers {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .clone();
+                    if finished.exit != Exit::Success {
+                        // Nothing to collect: sent at once, so failures arrive in the
+                        // order they happened (a retry under --fail-fast depends on it).
+                        let _ = events.send(Event::Finished {
+                            task,
+                            attempt,
+                            finished,
+                            collected: None,
+                        });
+                        return;
+                    }
                     let (outputs, made_in, blobs) =
                         (outputs.clone(), made_in.clone(), blobs.clone());
                     // Hashing and storing the outputs is the submitting host's work.
                     pool.spawn(move || {
-                        let collected = (finished.exit == Exit::Success)
-                            .then(|| cache::collect(&made_in, &outputs, &blobs));
+                        let collected = Some(cache::collect(&made_in, &outputs, &blobs));
                         let _ = events.send(Event::Finished {
                             task,
                             attempt,

@@ -213,9 +213,10 @@ impl Executor for FakeExecutor {
                     let _ = std::fs::write(full, text);
                 }
             }
-            held.running.retain(|(j, _)| *j != id);
+            // Ended in the log before the coordinator hears of it (what ran at once is
+            // read from the log), but still running until it has: a test that sees a
+            // job gone knows its report is on its way ahead of any job released later.
             held.log.push(Logged::End(job.label.clone(), exit.clone()));
-            changed.notify_all();
             drop(held);
             report(Update::Finished(Finished {
                 exit,
@@ -223,6 +224,9 @@ impl Executor for FakeExecutor {
                 leftovers: 0,
                 stdout: Vec::new(),
             }));
+            let mut book = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            book.running.retain(|(j, _)| *j != id);
+            changed.notify_all();
         });
         JobId(id)
     }
