@@ -28,7 +28,7 @@ use crate::build::workers::{Event, Start, Workers};
 use crate::cache::Collected;
 use crate::error::Error;
 use crate::estimate;
-use crate::exec::output::{Tail, log_tail, read_tail};
+use crate::exec::output::log_tail;
 use crate::exec::scheduler::Scheduler;
 use crate::exec::worktree::Repo;
 use crate::exec::{Executor, Finished};
@@ -52,10 +52,6 @@ const TICK: Duration = Duration::from_millis(50);
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Lines of a failed task's log printed with the failure.
 const LOG_TAIL: usize = 20;
-/// At most this many lines of a successful run's output are printed under its line...
-const OUTPUT_LINES: usize = 200;
-/// ...and at most this many bytes.
-const OUTPUT_BYTES: u64 = 64 * 1024;
 
 /// What the build was asked, as the coordinator needs it.
 pub(super) struct Plan<'a> {
@@ -211,24 +207,6 @@ impl<'a, 's> Coordinator<'a, 's> {
 
     fn title(&self, task: TaskIdx) -> Option<String> {
         self.setting.loaded.spec.task(task).title.clone()
-    }
-
-    /// What a successful run of `task` printed, to show under its line (ninja shows a
-    /// command's warnings so): not for a `quiet = true` task, nor when the reporter
-    /// wants none (`-q`, or `-v` streamed it live), nor when the log is blank.
-    fn printed(&self, task: TaskIdx) -> Option<Tail> {
-        let t = self.setting.loaded.spec.task(task);
-        if t.quiet || !self.reporter.shows_output(self.setting.verbose) {
-            return None;
-        }
-        let tail = read_tail(&self.setting.log_path(task), OUTPUT_LINES, OUTPUT_BYTES);
-        (!tail.text.trim().is_empty()).then_some(tail)
-    }
-
-    /// The task's log as its cut output names it: project-relative.
-    fn log_name(&self, task: TaskIdx) -> String {
-        let spec = &self.setting.loaded.spec;
-        format!("{}/logs/{}.log", spec.project.cache, spec.task(task).id)
     }
 
     /// A task's dependencies are settled: send it where `route` says.
@@ -433,8 +411,9 @@ impl<'a, 's> Coordinator<'a, 's> {
                     "declared output {missing} is missing after the command succeeded"
                 ));
             } else {
-                match self.discovered_after_run(task) {
-                    Ok(found) => discovered = found,
+                match self.setting.depfile_names(task) {
+                    Ok(None) => {}
+                    Ok(Some(paths)) => discovered = Some(self.round.discovered_now(&paths)),
                     Err(error) => {
                         status = RunStatus::Failed;
                         detail = Some(error);
@@ -494,25 +473,6 @@ impl<'a, 's> Coordinator<'a, 's> {
                 reasons: pending.reasons,
             },
         );
-    }
-
-    /// After a successful run of a task with a depfile: what it names inside the
-    /// project, with digests (`None` for a task without one). `Err`: why the task fails.
-    fn discovered_after_run(
-        &mut self,
-        task: TaskIdx,
-    ) -> Result<Option<Vec<crate::discovered::Discovered>>, String> {
-        let Some(depfile) = self.setting.loaded.spec.task(task).depfile.clone() else {
-            return Ok(None);
-        };
-        let root = self.setting.root.path.clone();
-        let cwd = self
-            .setting
-            .workspace_of(task)
-            .map_or_else(|| root.clone(), |w| w.dir);
-        let paths = crate::discovered::read(&depfile.to_path(&cwd), &cwd, &root)
-            .map_err(|why| format!("depfile {depfile}: {why}"))?;
-        Ok(Some(self.round.discovered_now(&paths)))
     }
 
     /// The command succeeded: record it (unless an input changed while it ran), keep
@@ -685,8 +645,10 @@ impl<'a, 's> Coordinator<'a, 's> {
                     pending, duration, ..
                 } => {
                     self.progress.counts.ran += 1;
-                    let printed = self.printed(task);
-                    let log = self.log_name(task);
+                    let printed = self
+                        .setting
+                        .printed(task, self.reporter.shows_output(self.setting.verbose));
+                    let log = self.setting.log_name(task);
                     self.reporter.finished(&TaskEnd {
                         task: &id,
                         title: title.as_deref(),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::build::task::Pending;
 use crate::cache::{BlobError, CachedOutput};
 use crate::confined::{Dir, Root};
+use crate::exec::output::{Tail, read_tail};
 use crate::exec::worktree::{self, Repo};
 use crate::exec::{Executor, Job, Output};
 use crate::hash::KeyPreimage;
@@ -17,7 +18,12 @@ use crate::project::Loaded;
 use crate::report::progress::Reporter;
 use crate::session::round::Round;
 use crate::spec::template;
-use crate::spec::{InputKind, Run, Task, TaskIdx, Workspace};
+use crate::spec::{InputKind, ProjectPath, Run, Task, TaskIdx, Workspace};
+
+/// At most this many lines of a successful run's output are printed under its line...
+const OUTPUT_LINES: usize = 200;
+/// ...and at most this many bytes.
+const OUTPUT_BYTES: u64 = 64 * 1024;
 
 /// What stays the same for every task of a build: the project and where things go.
 pub(super) struct Setting {
@@ -190,6 +196,38 @@ impl Setting {
             root: self.root.path.clone(),
             bring,
         })
+    }
+
+    /// What a successful run of `task` printed, to show under its line (ninja shows a
+    /// command's warnings so): not for a `quiet = true` task, nor when the reporter
+    /// wants none (`shown` false: `-q`, or `-v` streamed it live), nor when blank.
+    pub(super) fn printed(&self, task: TaskIdx, shown: bool) -> Option<Tail> {
+        if self.loaded.spec.task(task).quiet || !shown {
+            return None;
+        }
+        let tail = read_tail(&self.log_path(task), OUTPUT_LINES, OUTPUT_BYTES);
+        (!tail.text.trim().is_empty()).then_some(tail)
+    }
+
+    /// The task's log as its cut output names it: project-relative.
+    pub(super) fn log_name(&self, task: TaskIdx) -> String {
+        let spec = &self.loaded.spec;
+        format!("{}/logs/{}.log", spec.project.cache, spec.task(task).id)
+    }
+
+    /// After a successful run of a task with a depfile: the project files it names
+    /// (`None` for a task without one). `Err`: why the task fails.
+    pub(super) fn depfile_names(&self, task: TaskIdx) -> Result<Option<Vec<ProjectPath>>, String> {
+        let Some(depfile) = &self.loaded.spec.task(task).depfile else {
+            return Ok(None);
+        };
+        let root = &self.root.path;
+        let cwd = self
+            .workspace_of(task)
+            .map_or_else(|| root.clone(), |w| w.dir);
+        crate::discovered::read(&depfile.to_path(&cwd), &cwd, root)
+            .map(Some)
+            .map_err(|why| format!("depfile {depfile}: {why}"))
     }
 
     /// Where a worktree task's workspace is (`None` for a task of the root).
