@@ -49,21 +49,30 @@ pub(crate) fn manifest_key(declared: Digest) -> Digest {
     hasher.finalize().into()
 }
 
-/// The project files a depfile names, sorted: relative paths are taken from `cwd` (where
-/// the command ran), absolute ones kept only when they lie inside `cwd` or `root`;
-/// everything else (system headers, `..` out of the project) is not the project's.
-/// `Err` says what is wrong with the file, with its line.
-pub(crate) fn read(depfile: &Path, cwd: &Path, root: &Path) -> Result<Vec<ProjectPath>, String> {
+/// What a depfile names: the project files, sorted, and the rest as written.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Named {
+    pub(crate) inside: Vec<ProjectPath>,
+    /// System headers, `..` out of the project: not the project's to track.
+    pub(crate) outside: Vec<String>,
+}
+
+/// Read a depfile: relative paths are taken from `cwd` (where the command ran),
+/// absolute ones are the project's only when they lie inside `cwd` or `root`. `Err`
+/// says what is wrong with the file, with its line.
+pub(crate) fn read(depfile: &Path, cwd: &Path, root: &Path) -> Result<Named, String> {
     let bytes = std::fs::read(depfile).map_err(|e| format!("cannot read it: {e}"))?;
     let text = String::from_utf8(bytes).map_err(|_| "it is not UTF-8".to_owned())?;
-    let named = depfile::parse(&text).map_err(|e| e.to_string())?;
-    let mut paths: Vec<ProjectPath> = named
-        .iter()
-        .filter_map(|name| inside(name, cwd, root))
-        .collect();
-    paths.sort();
-    paths.dedup();
-    Ok(paths)
+    let mut named = Named::default();
+    for name in depfile::parse(&text).map_err(|e| e.to_string())? {
+        match inside(&name, cwd, root) {
+            Some(path) => named.inside.push(path),
+            None => named.outside.push(name),
+        }
+    }
+    named.inside.sort();
+    named.inside.dedup();
+    Ok(named)
 }
 
 /// `name` as a project path, if it is one.
@@ -130,12 +139,10 @@ mod tests {
             root = root.display()
         );
         std::fs::write(&file, text).unwrap();
-        let paths: Vec<String> = read(&file, root, root)
-            .unwrap()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let named = read(&file, root, root).unwrap();
+        let paths: Vec<String> = named.inside.iter().map(ToString::to_string).collect();
         assert_eq!(paths, ["include/b.h", "src/a.c", "src/a.h"]);
+        assert_eq!(named.outside, ["/usr/include/stdio.h", "../outside.h"]);
     }
 
     #[test]

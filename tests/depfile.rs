@@ -183,3 +183,31 @@ fn a_missing_depfile_fails_the_task() {
         "{run:?}"
     );
 }
+
+#[test]
+fn depfile_outside_error_fails_a_task_that_reads_outside_the_project() {
+    let project = Project::new(
+        r#"
+        [project]
+        depfile_outside = "error"
+
+        [tasks.t]
+        outputs = ["out.o"]
+        depfile = "out.d"
+        run = "touch out.o && echo 'out.o: src.h /usr/include/stdio.h' > out.d"
+        "#,
+    );
+    project.file("src.h", "");
+    let run = project.build(&[], 1);
+    assert!(
+        run.stderr
+            .contains("depfile out.d names /usr/include/stdio.h, outside the project"),
+        "{run:?}"
+    );
+    // The default ignores it.
+    project.file(
+        "tasks.toml",
+        "[tasks.t]\noutputs = [\"out.o\"]\ndepfile = \"out.d\"\nrun = \"touch out.o && echo 'out.o: src.h /usr/include/stdio.h' > out.d\"\n",
+    );
+    project.build(&[], 0);
+}

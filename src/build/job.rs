@@ -18,7 +18,7 @@ use crate::project::Loaded;
 use crate::report::progress::Reporter;
 use crate::session::round::Round;
 use crate::spec::template;
-use crate::spec::{InputKind, ProjectPath, Run, Task, TaskIdx, Workspace};
+use crate::spec::{DepfileOutside, InputKind, ProjectPath, Run, Task, TaskIdx, Workspace};
 
 /// At most this many lines of a successful run's output are printed under its line...
 const OUTPUT_LINES: usize = 200;
@@ -225,9 +225,16 @@ impl Setting {
         let cwd = self
             .workspace_of(task)
             .map_or_else(|| root.clone(), |w| w.dir);
-        crate::discovered::read(&depfile.to_path(&cwd), &cwd, root)
-            .map(Some)
-            .map_err(|why| format!("depfile {depfile}: {why}"))
+        let named = crate::discovered::read(&depfile.to_path(&cwd), &cwd, root)
+            .map_err(|why| format!("depfile {depfile}: {why}"))?;
+        if self.loaded.spec.project.depfile_outside == DepfileOutside::Error
+            && let Some(first) = named.outside.first()
+        {
+            return Err(format!(
+                "depfile {depfile} names {first}, outside the project ([project] depfile_outside = \"error\")"
+            ));
+        }
+        Ok(Some(named.inside))
     }
 
     /// Where a worktree task's workspace is (`None` for a task of the root).

@@ -144,6 +144,8 @@ pub(crate) struct Project {
     pub(crate) worktree_setup: Option<String>,
     /// How many run records `.cache/runs/` keeps (0: none are written).
     pub(crate) keep_runs: usize,
+    /// What a depfile naming a file outside the project means (a system header).
+    pub(crate) depfile_outside: DepfileOutside,
     /// `[cache] max_size`: what `conduct cache gc` shrinks the cache to by default.
     pub(crate) cache_max_bytes: u64,
 }
@@ -170,6 +172,7 @@ impl Default for Project {
             worktrees_span: Span::default(),
             worktree_setup: None,
             keep_runs: 50,
+            depfile_outside: DepfileOutside::Ignore,
             cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
         }
     }
@@ -221,6 +224,28 @@ impl Priority {
             Priority::High => "high",
             Priority::Medium => "medium",
             Priority::Low => "low",
+        }
+    }
+}
+
+/// `[project] depfile_outside`: files a depfile names outside the project (system
+/// headers) are not the project's to track: ignored by default; `error` fails the task
+/// instead, for builds that must read nothing but the project (Bazel's strict includes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum DepfileOutside {
+    #[default]
+    Ignore,
+    Error,
+}
+
+impl DepfileOutside {
+    pub(crate) const NAMES: &'static [&'static str] = &["ignore", "error"];
+
+    pub(crate) fn parse(text: &str) -> Option<DepfileOutside> {
+        match text {
+            "ignore" => Some(DepfileOutside::Ignore),
+            "error" => Some(DepfileOutside::Error),
+            _ => None,
         }
     }
 }

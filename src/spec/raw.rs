@@ -22,7 +22,8 @@ use crate::spec::name::{GroupName, NameProblem, TaskId};
 use crate::spec::reader::{Key, Named, Reader, Scope, Value};
 use crate::spec::template::{Given, Mode};
 use crate::spec::{
-    GlobPattern, Input, InputKind, Output, Priority, Project, ProjectPath, Run, Workspace,
+    DepfileOutside, GlobPattern, Input, InputKind, Output, Priority, Project, ProjectPath, Run,
+    Workspace,
 };
 
 const TOP_KEYS: &[&str] = &["project", "cache", "vars", "groups", "tasks", "templates"];
@@ -37,6 +38,7 @@ const PROJECT_KEYS: &[&str] = &[
     "worktree_setup",
     "keep_runs",
     "inputs",
+    "depfile_outside",
 ];
 const GROUP_KEYS: &[&str] = &["title", "after", "jobs", "timeout", "inputs"];
 /// A template's keys: its own two, then every task key.
@@ -272,6 +274,16 @@ impl Reader<'_> {
                 }
                 "worktree_setup" => {
                     project.worktree_setup = self.non_empty_string("worktree_setup", value)
+                }
+                "depfile_outside" => {
+                    if let Some(choice) = self.choice(
+                        "depfile_outside",
+                        value,
+                        DepfileOutside::NAMES,
+                        DepfileOutside::parse,
+                    ) {
+                        project.depfile_outside = choice;
+                    }
                 }
                 "keep_runs" => {
                     if let Some(n) = self.integer("keep_runs", value, 0, 100_000) {
