@@ -60,6 +60,9 @@ enum CliCommand {
         /// Start nothing new after the first failure
         #[arg(long = "fail-fast")]
         fail_fast: bool,
+        /// Restore or rerun the named tasks even over outputs edited by hand
+        #[arg(long = "discard-edits")]
+        discard_edits: bool,
         /// Print one JSON event per line
         #[arg(long)]
         json: bool,
@@ -224,6 +227,7 @@ fn options(cli: Cli) -> Option<Options> {
             dry_run,
             force,
             fail_fast,
+            discard_edits,
             json,
             verbose,
             quiet,
@@ -234,6 +238,7 @@ fn options(cli: Cli) -> Option<Options> {
             dry_run,
             force,
             fail_fast,
+            discard_edits,
             style: Style::choose(json, quiet, verbose),
             verbose,
         }),

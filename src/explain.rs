@@ -14,6 +14,9 @@ pub(crate) enum RunStatus {
     Failed,
     TimedOut,
     Interrupted,
+    /// Not run: an output was changed by hand since conduct wrote it (never recorded
+    /// in the state; the build stops the task and its dependents).
+    Edited,
 }
 
 impl RunStatus {
@@ -24,6 +27,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::TimedOut => "timed_out",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Edited => "edited",
         }
     }
 }
@@ -119,6 +123,8 @@ pub(crate) enum Reason {
     },
     /// `conduct accept` recorded the outputs as they were.
     Accepted,
+    /// `always = true`: it runs whenever it is selected.
+    Always,
     /// The task's key cannot be computed (a section missing from a document a
     /// dependency generated): it fails without running.
     Undecidable {
@@ -213,6 +219,7 @@ impl fmt::Display for Reason {
                 write!(f, "check {rule} has not run on these outputs")
             }
             Reason::Accepted => f.write_str("accepted"),
+            Reason::Always => f.write_str("always runs (always = true)"),
             Reason::Undecidable { why } => f.write_str(why),
             Reason::DiscoveredChanged { input } => {
                 write!(f, "input {} changed (named by the depfile)", shown(input))

@@ -119,6 +119,9 @@ pub(crate) enum Decision {
     /// Up to date once the cache's outputs for this key are put back.
     Restore(Vec<Reason>),
     Run(Vec<Reason>),
+    /// Stopped, neither run nor restored: these outputs were changed by hand since
+    /// conduct wrote them (SPEC §3), and overwriting them would lose the edit.
+    Edited(Vec<String>),
 }
 
 /// What `decide` may look up when the cheap checks fail.
@@ -138,15 +141,30 @@ pub(crate) struct Facts<'a> {
     pub(crate) outputs_now: &'a [(String, Digest)],
     /// The files the last run's depfile named, with their digests now (in `key`).
     pub(crate) discovered_now: &'a [crate::discovered::Discovered],
+    /// `--force` names it.
     pub(crate) forced: bool,
+    /// `always = true`.
+    pub(crate) always: bool,
+    /// `--discard-edits`: outputs changed by hand may be overwritten.
+    pub(crate) discard_edits: bool,
 }
 
 /// Decide.
 pub(crate) fn decide(facts: &Facts<'_>, history: &mut dyn History) -> Decision {
     let last_run = facts.state.and_then(|s| s.last_run.as_ref());
     let success = facts.state.and_then(|s| s.success.as_ref());
-    if facts.forced {
-        let mut reasons = vec![Reason::Forced];
+    if !facts.discard_edits {
+        let edited = edited_outputs(facts);
+        if !edited.is_empty() {
+            return Decision::Edited(edited);
+        }
+    }
+    if facts.forced || facts.always {
+        let mut reasons = vec![if facts.forced {
+            Reason::Forced
+        } else {
+            Reason::Always
+        }];
         reasons.extend(why_stale(facts, history));
         return Decision::Run(reasons);
     }
@@ -178,6 +196,31 @@ pub(crate) fn decide(facts: &Facts<'_>, history: &mut dyn History) -> Decision {
         });
     }
     Decision::Run(reasons)
+}
+
+/// Outputs changed since conduct last made or restored them, when that was the last
+/// thing it did to the task (after a failed or interrupted run, what is on disk is that
+/// run's, not a person's). A deleted output is not an edit: it is simply restored.
+fn edited_outputs(facts: &Facts<'_>) -> Vec<String> {
+    let Some(state) = facts.state else {
+        return Vec::new();
+    };
+    let (Some(success), true) = (
+        &state.success,
+        state
+            .last_run
+            .as_ref()
+            .is_none_or(|r| r.status == RunStatus::Ok),
+    ) else {
+        return Vec::new();
+    };
+    let mut edited = Vec::new();
+    merge(&success.outputs, facts.outputs_now, |path, old, new| {
+        if new.is_some() && old != new {
+            edited.push(path.to_owned());
+        }
+    });
+    edited
 }
 
 /// Why the key is not the last success's: never built, or the components that changed.

@@ -33,6 +33,7 @@ use crate::scan::{self, Found, OutputsNow};
 use crate::spec::section::Outline;
 use crate::spec::{ProjectPath, TaskIdx};
 use crate::state::journal::Journal;
+use crate::state::started::Started;
 use crate::state::{BuildCounts, LastRun, State, Success, TaskState};
 
 /// An open project (see the module's text).
@@ -47,6 +48,8 @@ pub(crate) struct Session {
     rule_digests: Vec<Digest>,
     /// What was found damaged and ignored, for the command to report.
     warnings: Vec<String>,
+    /// Which tasks this build started (see `state::started`).
+    started: Started,
 }
 
 impl Session {
@@ -55,14 +58,29 @@ impl Session {
         let opened = open::open(locator, access)?;
         let site = opened.site;
         let inputs = BuildInput::new(&opened.db, opened.config, Vec::new(), site.hash_env.clone());
+        let mut journal = opened.journal;
+        let started = Started::read(&site.cache_dir);
+        // A build was killed while these ran: what their outputs hold is its doing.
+        for id in started.left() {
+            if journal.state().tasks.contains_key(id) {
+                journal.task_mut(id).last_run = Some(LastRun {
+                    status: RunStatus::Interrupted,
+                    duration_ms: 0,
+                    attempts: 1,
+                    reasons: Vec::new(),
+                    finished_at: crate::state::now_secs(),
+                });
+            }
+        }
         Ok(Session {
             cache: Cache::new(&site.cache_dir),
             rule_digests: site.loaded.rules.iter().map(check::rule_digest).collect(),
             site,
             db: opened.db,
             inputs,
-            journal: opened.journal,
+            journal,
             warnings: opened.warnings,
+            started,
         })
     }
 
@@ -314,6 +332,24 @@ impl Session {
             .collect();
         for id in gone {
             self.journal.forget(&id);
+        }
+    }
+
+    /// `task`'s process is about to start (a build killed now leaves it on record).
+    pub(crate) fn note_started(&mut self, id: &str) {
+        if self.site.access == Access::Write
+            && let Err(e) = self.started.note(id)
+        {
+            self.warnings.push(format!(
+                "cannot note that {id} started ({e}); if this build is killed, its outputs may be taken for hand edits"
+            ));
+        }
+    }
+
+    /// The build ended and its results are saved (see `state::started`).
+    pub(crate) fn build_ended(&mut self) {
+        if self.site.access == Access::Write {
+            self.started.clear();
         }
     }
 

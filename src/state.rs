@@ -17,6 +17,7 @@
 //! ignored. Once the journal outgrows half the snapshot, the next save rewrites both.
 
 pub(crate) mod journal;
+pub(crate) mod started;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

@@ -568,7 +568,7 @@ fn json_events_parse_and_count_what_ran() {
     let counts = &events.last().unwrap()["counts"];
     assert_eq!(
         *counts,
-        serde_json::json!({"ran": 1, "fresh": 3, "restored": 0, "failed": 0, "blocked": 0, "warnings": 0})
+        serde_json::json!({"ran": 1, "fresh": 3, "restored": 0, "failed": 0, "blocked": 0, "edited": 0, "warnings": 0})
     );
     assert_eq!(project.ran(), ["d"]);
 
@@ -963,8 +963,17 @@ fn nothing_changed_since_a_clean_build_is_all_fresh_and_any_change_still_counts(
     std::fs::remove_file(project.path().join("out/b.txt")).unwrap();
     assert_eq!(counts(&project, &[("FLAVOUR", "sour")])["restored"], 1);
     project.file("out/a.txt", "edited by hand\n");
-    assert_eq!(counts(&project, &[("FLAVOUR", "sour")])["restored"], 1);
+    let edited = project.conduct_env(&["build", "--json"], &[("FLAVOUR", "sour")]);
+    assert_eq!(edited.status, 1, "an edit stops the task: {edited:#?}");
+    assert_eq!(edited.events().last().unwrap()["counts"]["edited"], 1);
+    assert_eq!(project.read("out/a.txt"), "edited by hand\n");
+    let discard = project.conduct_env(
+        &["build", "--json", "--discard-edits", "a"],
+        &[("FLAVOUR", "sour")],
+    );
+    assert_eq!(discard.events().last().unwrap()["counts"]["restored"], 1);
     assert_eq!(project.read("out/a.txt"), "two\n");
+    assert!(project.ran().is_empty());
     let toml = project
         .read("tasks.toml")
         .replace("version.txt > out/b.txt", "version.txt  > out/b.txt");

@@ -59,26 +59,41 @@ fn assert_outputs_of(project: &Project, n: usize, seed: &str) {
 }
 
 #[test]
-fn a_deleted_or_edited_output_is_restored_not_rerun() {
+fn a_deleted_output_is_restored_an_edited_one_only_when_asked() {
     let project = project();
     project.build(&[], 0);
     assert_eq!(project.ran().len(), 13);
     std::fs::remove_file(project.path().join("out/3.txt")).unwrap();
     project.write("out/4.txt", b"edited by hand\n");
     std::fs::remove_dir_all(project.path().join("dist")).unwrap();
-    let run = project.build(&["--explain"], 0);
+    // The edit stops t4 (and what reads it); the deleted outputs come back.
+    let stopped = project.build(&[], 1);
+    assert!(project.ran().is_empty(), "nothing reran");
+    let said = format!("{}{}", stopped.stdout, stopped.stderr);
+    assert!(
+        said.contains("EDITED t4 (0.00s): out/4.txt changed by hand since conduct wrote it; `conduct accept t4` keeps the edit"),
+        "{stopped:#?}"
+    );
+    assert!(
+        said.contains("1 restored, 0 failed, 1 blocked, 1 edited"),
+        "t3 restored, the task reading t4 waits: {said}"
+    );
+    assert_eq!(project.read("out/4.txt"), "edited by hand\n");
+    assert!(project.exists("out/3.txt"));
+    // Asked to, the cache gives t4's output back over the edit.
+    let run = project.build(&["--explain", "--discard-edits"], 0);
     assert!(project.ran().is_empty(), "nothing reran");
     assert!(
         run.stdout
-            .contains("t3 is fresh (cache hit: restored 1 output)\n  output out/3.txt missing\n"),
+            .contains("t4 is fresh (cache hit: restored 1 output)\n  output out/4.txt modified\n"),
         "{}",
         run.stdout
     );
     assert!(
+        run.stdout.contains("2 restored"),
+        "t4 and dist: {}",
         run.stdout
-            .contains("t4 is fresh (cache hit: restored 1 output)\n  output out/4.txt modified\n")
     );
-    assert!(run.stdout.contains("3 restored"), "{}", run.stdout);
     assert_outputs(&project, "seed");
 
     std::fs::remove_file(project.path().join("bin/run.sh")).unwrap();

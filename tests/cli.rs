@@ -26,7 +26,7 @@ fn check_prints_a_one_line_summary() {
         .tasks_toml(SMALL)
         .args(["check"])
         .stdout("ok: 2 tasks, 1 group, 1 edge, 0 rules\n")
-        .stderr("")
+        .stderr("warning: task `lint` has a command but no inputs: it runs once and then stays fresh; list what it reads in `inputs`, or set `always = true` to run it on every build\n")
         .run();
 }
 

@@ -69,12 +69,21 @@ fn output_missing_or_modified() {
             "down is fresh (cache hit: restored 1 output)\n  output out/down.txt missing\n"
         )
     );
+    // A modified output is a person's edit: restored only when asked to.
     project.file("out/down.txt", "edited by hand\n");
-    assert!(explain(&project, &[]).contains(
+    let stopped = project.build(&["--explain"], 1);
+    let said = format!("{}{}", stopped.stdout, stopped.stderr);
+    assert!(
+        said.contains("EDITED down (0.00s): out/down.txt changed by hand"),
+        "{said}"
+    );
+    let run = project.build(&["--explain", "--discard-edits"], 0);
+    assert!(run.stdout.contains(
         "down is fresh (cache hit: restored 1 output)\n  output out/down.txt modified\n"
     ));
     project.file("out/dir/extra.txt", "x");
-    assert!(explain(&project, &[]).contains(
+    let run = project.build(&["--explain", "--discard-edits"], 0);
+    assert!(run.stdout.contains(
         "up is fresh (cache hit: restored 1 output)\n  output out/dir/extra.txt modified\n"
     ));
     assert!(

@@ -9,6 +9,7 @@ mod checks;
 mod cli;
 mod config;
 mod depfile;
+mod everyday;
 mod example;
 mod explain;
 mod fuzz;

@@ -260,6 +260,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                     .will_run(&id, &[why::undecidable(error.to_string())]);
                 self.give_up(task, Failure::before_running(error.to_string()));
             }
+            Route::Edited(files) => self.give_up(task, Failure::edited(&id, &files)),
         }
     }
 
@@ -308,6 +309,7 @@ impl<'a, 's> Coordinator<'a, 's> {
     /// Start a task's next attempt: its file work, then its job, on a worker.
     fn start(&mut self, task: TaskIdx) {
         let id = self.id(task);
+        self.round.session_mut().note_started(&id);
         let loaded = Arc::clone(&self.setting.loaded);
         let session = self.round.session();
         let Some(pending) = self.tasks.pending.get_mut(&task) else {
@@ -737,9 +739,14 @@ impl<'a, 's> Coordinator<'a, 's> {
             )),
             None => detail,
         };
-        let state = self.round.session_mut().task_state(&id);
-        state.last_run = Some(last_run(status, duration, attempt, reasons));
-        self.progress.counts.failed += 1;
+        if status == RunStatus::Edited {
+            // Nothing ran: what the state knows of its last run stays true.
+            self.progress.counts.edited += 1;
+        } else {
+            let state = self.round.session_mut().task_state(&id);
+            state.last_run = Some(last_run(status, duration, attempt, reasons));
+            self.progress.counts.failed += 1;
+        }
         self.reporter.finished(&TaskEnd {
             task: &id,
             title: title.as_deref(),

@@ -7,12 +7,13 @@
 use std::sync::Arc;
 
 use crate::build::route::{Route, route};
+use crate::build::task::Failure;
 use crate::explain::Reason;
 use crate::fresh::why;
 use crate::graph::Selection;
 use crate::hash::Digest;
 use crate::report::Counts;
-use crate::report::progress::Reporter;
+use crate::report::progress::{Reporter, TaskEnd};
 use crate::session::Session;
 use crate::session::round::Round;
 use crate::spec::TaskIdx;
@@ -29,6 +30,8 @@ pub(crate) enum Planned {
         failing: bool,
     },
     Run(Vec<Reason>),
+    /// Stopped: these outputs were changed by hand since conduct wrote them.
+    Edited(Vec<String>),
 }
 
 /// Whether settled outputs still pass their checks without running any: `None` if so,
@@ -103,11 +106,16 @@ pub(crate) fn plan(
                 }
                 Route::Run { reasons, .. } => Planned::Run(reasons),
                 Route::Broken(error) => Planned::Run(vec![why::undecidable(error.to_string())]),
+                Route::Edited(files) => Planned::Edited(files),
             }
         } else {
             Planned::Run(upstream)
         };
-        if matches!(verdict, Planned::Run(_) | Planned::Recheck { .. }) {
+        // An edited task stops its dependents as a run would change them: neither is fresh.
+        if matches!(
+            verdict,
+            Planned::Run(_) | Planned::Recheck { .. } | Planned::Edited(_)
+        ) {
             would_run[task.index()] = true;
             if let Some(g) = t.group {
                 group_would_run[g.index()].get_or_insert(task);
@@ -145,6 +153,21 @@ pub(super) fn dry_run(
             Planned::Run(reasons) => {
                 counts.would_run += 1;
                 reporter.would_run(id, &reasons);
+            }
+            Planned::Edited(files) => {
+                counts.edited += 1;
+                let stop = Failure::edited(id, &files);
+                reporter.finished(&TaskEnd {
+                    task: id,
+                    title: None,
+                    status: stop.status,
+                    duration: stop.duration,
+                    attempt: 0,
+                    retrying: false,
+                    detail: stop.detail.as_deref(),
+                    log_tail: "",
+                    output: None,
+                });
             }
         }
     }

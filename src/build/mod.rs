@@ -49,6 +49,8 @@ pub(crate) struct BuildOptions {
     pub(crate) dry_run: bool,
     pub(crate) force: bool,
     pub(crate) fail_fast: bool,
+    /// `--discard-edits`: the named tasks may overwrite outputs edited by hand.
+    pub(crate) discard_edits: bool,
     pub(crate) style: Style,
     /// `-v`: stream task output.
     pub(crate) verbose: bool,
@@ -85,15 +87,20 @@ pub(crate) fn build_with(
     // 2. Graph: the targets and what they need; `--force` applies to the tasks the
     // targets name, not to the dependencies they bring.
     let selection = loaded.graph.select(&loaded.spec, &options.targets)?;
-    let forced = if !options.force {
-        vec![false; loaded.spec.tasks.len()]
-    } else if options.targets.is_empty() {
-        vec![true; loaded.spec.tasks.len()]
-    } else {
-        loaded.graph.select_named(&loaded.spec, &options.targets)?
+    let named = |asked: bool| -> Result<Vec<bool>, Error> {
+        Ok(if !asked {
+            vec![false; loaded.spec.tasks.len()]
+        } else if options.targets.is_empty() {
+            vec![true; loaded.spec.tasks.len()]
+        } else {
+            loaded.graph.select_named(&loaded.spec, &options.targets)?
+        })
     };
+    let forced = named(options.force)?;
+    let discard_edits = named(options.discard_edits)?;
     // 3. Scan.
     let mut round = session.prepare(&selection, &*executor)?;
+    round.discard_edits(discard_edits);
     let repo = find_repo(round.session(), &selection)?;
     let mut reporter = Reporter::new(options.style, options.explain, selection.tasks.len());
     for warning in round.session_mut().take_warnings() {
@@ -149,7 +156,8 @@ pub(crate) fn build_with(
     // 5. Finish.
     if !options.dry_run {
         let clean = !interrupted
-            && counts.failed + counts.blocked + counts.warnings + reporter.warnings == 0;
+            && counts.failed + counts.blocked + counts.edited + counts.warnings + reporter.warnings
+                == 0;
         round.remember_build(&selection, clean);
         let n = |count: usize| u32::try_from(count).unwrap_or(u32::MAX);
         session.record_counts(crate::state::BuildCounts {
@@ -178,6 +186,9 @@ pub(crate) fn build_with(
         reporter.warn(&warning);
     }
     let saved = session.save();
+    if saved.is_ok() {
+        session.build_ended();
+    }
     if let Some(recording) = recording {
         match recording.join() {
             Ok(Ok(_)) => {}
@@ -192,7 +203,7 @@ pub(crate) fn build_with(
     saved?;
     Ok(if interrupted {
         130
-    } else if counts.failed + counts.blocked > 0 {
+    } else if counts.failed + counts.blocked + counts.edited > 0 {
         1
     } else {
         0

@@ -34,14 +34,17 @@ pub(super) enum Route {
     /// Its key cannot be computed (a section missing from a document a dependency
     /// generated): it fails without running.
     Broken(KeyError),
+    /// Stopped: these outputs were changed by hand since conduct wrote them.
+    Edited(Vec<String>),
 }
 
 /// Decide where `task` goes (`forced`: `--force` names it).
 pub(super) fn route(round: &mut Round<'_>, task: TaskIdx, forced: bool) -> Route {
-    if round.session().loaded().spec.task(task).run.is_none() {
+    let t = round.session().loaded().spec.task(task);
+    if t.run.is_none() {
         return Route::Nothing;
     }
-    if !forced && round.unchanged_task(task) {
+    if !forced && !t.always && round.unchanged_task(task) {
         return Route::Fresh {
             outputs: round.outputs_now(task).files,
         };
@@ -64,6 +67,7 @@ pub(super) fn route(round: &mut Round<'_>, task: TaskIdx, forced: bool) -> Route
                 preimage,
                 now: verdict.outputs.files,
             },
+            Outcome::Edited(files) => Route::Edited(files),
         },
     }
 }

@@ -73,6 +73,23 @@ pub(super) struct Failure {
 }
 
 impl Failure {
+    /// Stopped because `files` were changed by hand since conduct wrote them: the two
+    /// ways on, in the words of its line.
+    pub(super) fn edited(id: &str, files: &[String]) -> Failure {
+        let them = if files.len() == 1 { "it" } else { "them" };
+        Failure {
+            status: RunStatus::Edited,
+            duration: Duration::ZERO,
+            attempt: 0,
+            detail: Some(format!(
+                "{} changed by hand since conduct wrote {them}; `conduct accept {id}` keeps the edit (its dependents rebuild from it), `conduct build --discard-edits {id}` restores or reruns it",
+                files.join(", ")
+            )),
+            tail: String::new(),
+            reasons: Vec::new(),
+        }
+    }
+
     /// The task could not even start (its key, its files): it fails with `detail`.
     pub(super) fn before_running(detail: String) -> Failure {
         Failure {

@@ -72,6 +72,7 @@ impl Project {
             dry_run: false,
             force: false,
             fail_fast: false,
+            discard_edits: false,
             style: Style::Quiet,
             verbose: false,
         };

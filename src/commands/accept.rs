@@ -68,10 +68,22 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
             code = EXIT_FAILURE;
             continue;
         }
-        let Outcome::Run { preimage, .. } = verdict.outcome else {
-            round.settle(task, verdict.outputs.files);
-            text.push_str(&format!("already fresh: {id}\n"));
-            continue;
+        let preimage = match verdict.outcome {
+            Outcome::Run { preimage, .. } => preimage,
+            // Edited by hand: what accept is for (the edit is kept, dependents rebuild).
+            Outcome::Edited(_) => match round.session().preimage(task) {
+                Ok(preimage) => preimage,
+                Err(error) => {
+                    text.push_str(&format!("cannot accept {id}: {error}\n"));
+                    code = EXIT_FAILURE;
+                    continue;
+                }
+            },
+            Outcome::Fresh | Outcome::Restore { .. } => {
+                round.settle(task, verdict.outputs.files);
+                text.push_str(&format!("already fresh: {id}\n"));
+                continue;
+            }
         };
         let previous_ms = round
             .session()

@@ -35,6 +35,30 @@ struct Failure {
     errors: Vec<JsonError>,
 }
 
+/// Tasks with a command that nothing can make stale: no inputs of their own, no
+/// dependencies, not `always`. They run once and then stay fresh forever.
+fn never_rerun(project: &project::Project) -> Vec<String> {
+    let loaded = &project.loaded;
+    loaded
+        .spec
+        .task_indices()
+        .filter_map(|task| {
+            let t = loaded.spec.task(task);
+            let reads = t.inputs.iter().any(|i| !i.shared);
+            let stale_never = t.run.is_some()
+                && !t.always
+                && !reads
+                && loaded.graph.task_deps(task).is_empty();
+            stale_never.then(|| {
+                format!(
+                    "task `{}` has a command but no inputs: it runs once and then stays fresh; list what it reads in `inputs`, or set `always = true` to run it on every build",
+                    t.id
+                )
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
     let (config, root) = locator.locate()?;
     let project = match project::load(&config, &root, &locator.vars, Checks::ConfigAndDisk) {
@@ -51,6 +75,9 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
     };
     for note in &project.loaded.spec.notes {
         crate::report::warn(note);
+    }
+    for note in never_rerun(&project) {
+        crate::report::warn(&note);
     }
     let summary = Summary {
         ok: true,

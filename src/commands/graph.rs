@@ -120,26 +120,15 @@ fn with_statuses(
     let mut round = session.prepare(&selection, &crate::exec::local::LocalExecutor::new())?;
     let decided = list::statuses(&mut round, &selection);
     session.finish();
-    let mut statuses: Vec<Status> = decided
+    let statuses: Vec<Status> = decided
         .iter()
         .map(|s| match s {
             TaskStatus::Fresh => Status::Fresh,
-            TaskStatus::Failed => Status::Failed,
+            TaskStatus::Failed | TaskStatus::Edited => Status::Failed,
             TaskStatus::Stale | TaskStatus::NeverBuilt => Status::Stale,
+            TaskStatus::Blocked => Status::Blocked,
         })
         .collect();
-    // In dependency order, so blocking reaches the whole cone.
-    for &task in &selection.tasks {
-        if statuses[task.index()] != Status::Failed
-            && loaded
-                .graph
-                .task_deps(task)
-                .iter()
-                .any(|d| matches!(statuses[d.task.index()], Status::Failed | Status::Blocked))
-        {
-            statuses[task.index()] = Status::Blocked;
-        }
-    }
     Ok((Project { loaded }, selection, Some(statuses)))
 }
 

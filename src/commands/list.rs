@@ -143,6 +143,10 @@ pub(crate) enum TaskStatus {
     Stale,
     Failed,
     NeverBuilt,
+    /// An output was changed by hand since conduct wrote it.
+    Edited,
+    /// A dependency failed or is edited: a build would not get to it.
+    Blocked,
 }
 
 impl TaskStatus {
@@ -152,12 +156,15 @@ impl TaskStatus {
             TaskStatus::Stale => "stale",
             TaskStatus::Failed => "failed",
             TaskStatus::NeverBuilt => "never built",
+            TaskStatus::Edited => "edited",
+            TaskStatus::Blocked => "blocked",
         }
     }
 }
 
 /// Every task's status (by task index; unselected tasks count as never built), from the
-/// decision a build would make (`build::plan`) and the last run.
+/// decision a build would make (`build::plan`) and the last run: the one status `list`,
+/// `graph` and `status` show.
 pub(crate) fn statuses(round: &mut Round<'_>, selection: &Selection) -> Vec<TaskStatus> {
     let loaded = Arc::clone(round.session().loaded());
     let no_force = vec![false; loaded.spec.tasks.len()];
@@ -180,7 +187,26 @@ pub(crate) fn statuses(round: &mut Round<'_>, selection: &Selection) -> Vec<Task
             Planned::Fresh | Planned::Restore(_) => TaskStatus::Fresh,
             Planned::Recheck { failing: true, .. } => TaskStatus::Failed,
             Planned::Recheck { failing: false, .. } | Planned::Run(_) => TaskStatus::Stale,
+            Planned::Edited(_) => TaskStatus::Edited,
         };
+    }
+    // In dependency order, so blocking reaches the whole cone.
+    for &task in &selection.tasks {
+        let stopped = |s: TaskStatus| {
+            matches!(
+                s,
+                TaskStatus::Failed | TaskStatus::Edited | TaskStatus::Blocked
+            )
+        };
+        if !stopped(statuses[task.index()])
+            && loaded
+                .graph
+                .task_deps(task)
+                .iter()
+                .any(|d| stopped(statuses[d.task.index()]))
+        {
+            statuses[task.index()] = TaskStatus::Blocked;
+        }
     }
     statuses
 }

@@ -121,7 +121,7 @@ pub(crate) fn run(
             match planned {
                 Planned::Run(_) => runs[task.index()] = true,
                 Planned::Restore(_) => restored += 1,
-                Planned::Fresh | Planned::Recheck { .. } => fresh += 1,
+                Planned::Fresh | Planned::Recheck { .. } | Planned::Edited(_) => fresh += 1,
             }
         }
     }

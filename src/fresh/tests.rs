@@ -131,6 +131,8 @@ fn decide_with(
             outputs_now: now,
             discovered_now: &[],
             forced: false,
+            always: false,
+            discard_edits: false,
         },
         &mut Known {
             previous: Some(old),
@@ -157,6 +159,7 @@ fn reasons_after(edit: impl FnOnce(&mut KeyPreimage)) -> Vec<String> {
         Decision::Run(reasons) => crate::explain::render(&reasons),
         Decision::Fresh => Vec::new(),
         Decision::Restore(reasons) => panic!("nothing is cached here: {reasons:?}"),
+        Decision::Edited(files) => panic!("nothing was edited here: {files:?}"),
     }
 }
 
@@ -248,19 +251,62 @@ fn outputs_on_disk_are_checked() {
             output: "out.txt".into()
         }])
     );
+    // Changed since conduct made it: a person's edit, never overwritten silently.
     assert_eq!(
         decide_with(&p, &p, &recorded, &[("out.txt".into(), d("edited"))]),
-        Decision::Run(vec![Reason::OutputModified {
-            output: "out.txt".into()
-        }])
+        Decision::Edited(vec!["out.txt".into()])
     );
     let extra = [("out.txt".into(), d("o")), ("out/new.txt".into(), d("n"))];
     assert_eq!(
         decide_with(&p, &p, &recorded, &extra),
-        Decision::Run(vec![Reason::OutputModified {
-            output: "out/new.txt".into()
+        Decision::Edited(vec!["out/new.txt".into()])
+    );
+    // After a failed run, what is on disk is that run's: it runs again.
+    let failed = state(&p, &outs(), Some(RunStatus::Failed));
+    assert!(matches!(
+        decide_with(&p, &p, &failed, &[("out.txt".into(), d("half"))]),
+        Decision::Run(_)
+    ));
+}
+
+#[test]
+fn discard_edits_restores_or_reruns_over_an_edit_and_always_runs() {
+    let p = preimage();
+    let recorded = state(&p, &outs(), Some(RunStatus::Ok));
+    let edited = [("out.txt".into(), d("edited"))];
+    let decide_as = |always: bool, discard_edits: bool, now: &[(String, Digest)]| {
+        decide(
+            &Facts {
+                key: p.key(),
+                preimage: &p,
+                state: Some(&recorded),
+                outputs_now: now,
+                discovered_now: &[],
+                forced: false,
+                always,
+                discard_edits,
+            },
+            &mut Known {
+                previous: Some(&p),
+                cached: true,
+            },
+        )
+    };
+    assert_eq!(
+        decide_as(false, true, &edited),
+        Decision::Restore(vec![Reason::OutputModified {
+            output: "out.txt".into()
         }])
     );
+    assert_eq!(
+        decide_as(true, false, &edited),
+        Decision::Edited(vec!["out.txt".into()])
+    );
+    assert_eq!(
+        decide_as(true, false, &outs()),
+        Decision::Run(vec![Reason::Always])
+    );
+    assert_eq!(decide_as(false, false, &outs()), Decision::Fresh);
 }
 
 #[test]
@@ -274,6 +320,8 @@ fn never_built_forced_failed_and_unknown_previous() {
             outputs_now: &[],
             discovered_now: &[],
             forced: true,
+            always: false,
+            discard_edits: false,
         },
         &mut Known {
             previous: None,
@@ -300,6 +348,8 @@ fn never_built_forced_failed_and_unknown_previous() {
             outputs_now: &[],
             discovered_now: &[],
             forced: false,
+            always: false,
+            discard_edits: false,
         },
         &mut Known {
             previous: None,
@@ -323,6 +373,8 @@ fn never_built_forced_failed_and_unknown_previous() {
             outputs_now: &outs(),
             discovered_now: &[],
             forced: false,
+            always: false,
+            discard_edits: false,
         },
         &mut Known {
             previous: None,
@@ -342,6 +394,8 @@ fn decide_cached(state: Option<&TaskState>, now: &[(String, Digest)], forced: bo
             outputs_now: now,
             discovered_now: &[],
             forced,
+            always: false,
+            discard_edits: false,
         },
         &mut Known {
             previous: None,

@@ -33,7 +33,7 @@ const UNSTARTED_W: f64 = 10.0;
 const LABEL_CHARS: usize = 42;
 
 /// Every status, in the order of the legend.
-const STATUSES: [TaskStatus; 8] = [
+const STATUSES: [TaskStatus; 9] = [
     TaskStatus::Ok,
     TaskStatus::Failed,
     TaskStatus::TimedOut,
@@ -41,6 +41,7 @@ const STATUSES: [TaskStatus; 8] = [
     TaskStatus::Fresh,
     TaskStatus::Restored,
     TaskStatus::Blocked,
+    TaskStatus::Edited,
     TaskStatus::Pending,
 ];
 
@@ -102,6 +103,7 @@ fn status_colour(status: TaskStatus) -> &'static str {
         TaskStatus::Restored => "#2a8fa8",
         TaskStatus::Blocked => "#5a5a5a",
         TaskStatus::Pending => "#ffffff",
+        TaskStatus::Edited => "#b07cc6",
     }
 }
 

@@ -151,6 +151,7 @@ fn status_cell(task: &TaskRecord) -> String {
         TaskStatus::Restored => "restored from cache",
         TaskStatus::Blocked => "blocked",
         TaskStatus::Pending => "pending",
+        TaskStatus::Edited => "**edited by hand**",
     };
     match task.attempts.len() {
         0 | 1 => word.to_owned(),

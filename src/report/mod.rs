@@ -14,6 +14,8 @@ pub(crate) struct Counts {
     pub(crate) restored: usize,
     pub(crate) failed: usize,
     pub(crate) blocked: usize,
+    /// Stopped: outputs changed by hand (neither run nor restored).
+    pub(crate) edited: usize,
     /// `--dry-run`: tasks that would run.
     pub(crate) would_run: usize,
     /// Advisory checks that failed.

@@ -448,6 +448,7 @@ impl Reporter {
         let word = match end.status {
             RunStatus::TimedOut => "TIMED OUT",
             RunStatus::Interrupted => "INTERRUPTED",
+            RunStatus::Edited => "EDITED",
             _ => "FAILED",
         };
         let counter = if end.retrying {
@@ -527,6 +528,7 @@ impl Reporter {
                     "restored": counts.restored,
                     "failed": counts.failed,
                     "blocked": counts.blocked,
+                    "edited": counts.edited,
                     "warnings": counts.warnings,
                 },
                 "duration_ms": duration.as_millis() as u64,
@@ -546,6 +548,9 @@ impl Reporter {
             "{} fresh, {} restored, {} failed, {} blocked",
             counts.fresh, counts.restored, counts.failed, counts.blocked,
         ));
+        if counts.edited > 0 {
+            text.push_str(&format!(", {} edited", counts.edited));
+        }
         if counts.warnings > 0 {
             text.push_str(&format!(
                 ", {} warning{}",
@@ -554,7 +559,7 @@ impl Reporter {
             ));
         }
         text.push_str(&format!(" in {:.2}s", duration.as_secs_f64()));
-        if self.style == Style::Quiet && counts.failed + counts.blocked == 0 {
+        if self.style == Style::Quiet && counts.failed + counts.blocked + counts.edited == 0 {
             return;
         }
         let _ = writeln!(self.out, "{text}");

@@ -80,6 +80,8 @@ pub(crate) enum TaskStatus {
     Blocked,
     /// Never reached a verdict (the record of a build that ended abruptly).
     Pending,
+    /// Not run: an output was edited by hand since conduct wrote it.
+    Edited,
 }
 
 impl TaskStatus {
@@ -94,6 +96,7 @@ impl TaskStatus {
             TaskStatus::Restored => "restored",
             TaskStatus::Blocked => "blocked",
             TaskStatus::Pending => "pending",
+            TaskStatus::Edited => "edited",
         }
     }
 }
@@ -105,6 +108,7 @@ impl From<RunStatus> for TaskStatus {
             RunStatus::Failed => TaskStatus::Failed,
             RunStatus::TimedOut => TaskStatus::TimedOut,
             RunStatus::Interrupted => TaskStatus::Interrupted,
+            RunStatus::Edited => TaskStatus::Edited,
         }
     }
 }

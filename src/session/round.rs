@@ -48,6 +48,8 @@ pub(crate) enum Outcome {
         reasons: Vec<Reason>,
         preimage: Box<KeyPreimage>,
     },
+    /// Stopped: these outputs were changed by hand since conduct wrote them.
+    Edited(Vec<String>),
 }
 
 /// One build of a session: what `prepare` found on disk for the selected tasks, and
@@ -67,6 +69,8 @@ pub(crate) struct Round<'s> {
     /// What tasks since removed from tasks.toml made (see `Session::orphan_outputs`),
     /// looked up when a task that reads a glob first runs.
     orphans: Option<FxHashMap<String, (String, Digest)>>,
+    /// `--discard-edits`, by task: outputs changed by hand may be restored or rerun over.
+    discard_edits: Vec<bool>,
 }
 
 /// What a round knows of one task.
@@ -107,6 +111,7 @@ impl Session {
             source_digests: FxHashMap::default(),
             generated_docs: HashSet::new(),
             orphans: None,
+            discard_edits: Vec::new(),
             session: self,
         };
         let session = &mut *round.session;
@@ -280,6 +285,12 @@ impl Round<'_> {
         self.session
     }
 
+    /// `--discard-edits`: let this round restore or rerun over the outputs edited by
+    /// hand of these tasks (by task index).
+    pub(crate) fn discard_edits(&mut self, tasks: Vec<bool>) {
+        self.discard_edits = tasks;
+    }
+
     pub(crate) fn session_mut(&mut self) -> &mut Session {
         self.session
     }
@@ -311,6 +322,10 @@ impl Round<'_> {
     /// Whether nothing changed since a complete, clean build of every task (the rule is
     /// [`fresh::unchanged_since_clean_build`]'s).
     pub(crate) fn unchanged_since_clean_build(&self, selection: &Selection) -> bool {
+        let spec = &self.session.site.loaded.spec;
+        if selection.tasks.iter().any(|&t| spec.task(t).always) {
+            return false;
+        }
         let found = self.clean_build(selection, |seen| seen.outputs_found);
         fresh::unchanged_since_clean_build(
             self.session.state().clean_build.as_ref(),
@@ -452,6 +467,12 @@ impl Round<'_> {
                 outputs_now: &outputs.files,
                 discovered_now: &discovered,
                 forced,
+                always: t.always,
+                discard_edits: self
+                    .discard_edits
+                    .get(task.index())
+                    .copied()
+                    .unwrap_or(false),
             },
             &mut lookups,
         );
@@ -463,6 +484,7 @@ impl Round<'_> {
         // Only a task that runs needs its pre-image out of the database (to record it).
         let outcome = match (decision, lookups.entry.take()) {
             (Decision::Fresh, _) => Outcome::Fresh,
+            (Decision::Edited(files), _) => Outcome::Edited(files),
             (Decision::Restore(reasons), Some(entry)) => Outcome::Restore {
                 reasons,
                 entry: Box::new(entry),

@@ -314,6 +314,9 @@ pub(crate) struct Task {
     /// `quiet = true`: what a successful run prints stays in its log (not part of the
     /// key: it changes nothing the task produces).
     pub(crate) quiet: bool,
+    /// `always = true`: it runs whenever it is selected, like a phony target; its
+    /// dependents still see only its outputs' digests (early cutoff).
+    pub(crate) always: bool,
 }
 
 impl Task {

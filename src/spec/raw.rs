@@ -61,6 +61,7 @@ const TEMPLATE_KEYS: &[&str] = &[
     "workspace",
     "depfile",
     "quiet",
+    "always",
 ];
 const TASK_KEYS: &[&str] = TEMPLATE_KEYS.split_at(2).1;
 const FOREACH_KEYS: &[&str] = &["sections", "level"];
@@ -111,6 +112,8 @@ pub(super) struct RawTask {
     /// Where the command writes a Makefile-syntax list of what it read (`gcc -MD`).
     pub(super) depfile: Option<ProjectPath>,
     pub(super) quiet: bool,
+    /// Runs whenever it is selected (a phony target).
+    pub(super) always: bool,
 }
 
 /// Read tasks.toml with what its templates matched and the command line's variables.
@@ -441,6 +444,7 @@ impl Reader<'_> {
             workspace: Workspace::default(),
             depfile: None,
             quiet: false,
+            always: false,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
@@ -483,6 +487,11 @@ impl Reader<'_> {
                 "quiet" => {
                     if let Some(quiet) = self.boolean("quiet", value) {
                         task.quiet = quiet;
+                    }
+                }
+                "always" => {
+                    if let Some(always) = self.boolean("always", value) {
+                        task.always = always;
                     }
                 }
                 _ => self.unknown_key(key, where_, known),

@@ -172,6 +172,7 @@ pub(super) fn validate(
             workspace: raw.workspace,
             depfile: raw.depfile,
             quiet: raw.quiet,
+            always: raw.always,
         });
     }
 

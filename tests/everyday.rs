@@ -1,0 +1,184 @@
+//! Everyday use (issue 15): tasks that always run, hand edits never overwritten
+//! silently, and one status for every view.
+
+use crate::test::{Project, Test};
+
+#[test]
+fn an_always_task_runs_every_build_and_its_dependents_keep_early_cutoff() {
+    let project = Project::new(
+        r#"
+        [tasks.test]
+        always = true
+        outputs = ["report.txt"]
+        run = "echo test >> ran.log && echo passed > report.txt"
+
+        [tasks.publish]
+        inputs = ["report.txt"]
+        outputs = ["site.txt"]
+        run = "echo publish >> ran.log && cp report.txt site.txt"
+        "#,
+    );
+    project.build(&[], 0);
+    assert_eq!(project.ran(), ["test", "publish"]);
+    let run = project.build(&["--explain"], 0);
+    assert_eq!(
+        project.ran(),
+        ["test"],
+        "the same report: publish stays fresh"
+    );
+    assert!(
+        run.stdout
+            .contains("test will run:\n  always runs (always = true)\n"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn check_warns_of_a_task_nothing_can_make_stale() {
+    let warning =
+        "warning: task `test` has a command but no inputs: it runs once and then stays fresh";
+    Test::new()
+        .tasks_toml("[tasks.test]\nrun = \"cargo test\"\n")
+        .args(["check"])
+        .stderr_contains(warning)
+        .run();
+    for fixed in [
+        "[tasks.test]\nrun = \"cargo test\"\nalways = true\n",
+        "[tasks.test]\nrun = \"cargo test\"\ninputs = [\"src/\"]\n",
+    ] {
+        Test::new()
+            .tasks_toml(fixed)
+            .dir("src")
+            .args(["check"])
+            .stderr("")
+            .run();
+    }
+}
+
+fn chain() -> Project {
+    let project = Project::new(
+        r#"
+        [tasks.draft]
+        inputs = ["spec.md"]
+        outputs = ["draft.txt"]
+        run = "echo draft >> ran.log && cat spec.md > draft.txt"
+
+        [tasks.final]
+        inputs = ["draft.txt"]
+        outputs = ["final.txt"]
+        run = "echo final >> ran.log && (cat draft.txt; echo done) > final.txt"
+        "#,
+    );
+    project.file("spec.md", "v1\n");
+    project.build(&[], 0);
+    project.ran();
+    project
+}
+
+#[test]
+fn an_edited_output_is_never_overwritten_silently() {
+    let project = chain();
+    project.file("draft.txt", "fixed by a person\n");
+    let run = project.build(&[], 1);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("EDITED draft"), "{said}");
+    assert!(
+        said.contains("`conduct accept draft` keeps the edit")
+            && said.contains("`conduct build --discard-edits draft` restores or reruns it"),
+        "{said}"
+    );
+    assert!(said.contains("blocked final (by draft)"), "{said}");
+    assert!(project.ran().is_empty(), "not run, not restored");
+    assert_eq!(project.read("draft.txt"), "fixed by a person\n");
+    // Even when its input changed, the edit is not run over.
+    project.file("spec.md", "v2\n");
+    project.build(&[], 1);
+    assert!(project.ran().is_empty());
+    assert_eq!(project.read("draft.txt"), "fixed by a person\n");
+    let list = project.conduct(&["list"]);
+    assert!(list.stdout.contains("edited"), "{list:?}");
+}
+
+#[test]
+fn accept_keeps_the_edit_and_the_dependents_rebuild_from_it() {
+    let project = chain();
+    project.file("draft.txt", "fixed by a person\n");
+    assert_eq!(project.conduct(&["accept", "draft"]).status, 0);
+    project.build(&[], 0);
+    assert_eq!(project.ran(), ["final"]);
+    assert_eq!(project.read("final.txt"), "fixed by a person\ndone\n");
+}
+
+#[test]
+fn discard_edits_restores_the_named_task_only() {
+    let project = chain();
+    project.file("draft.txt", "fixed by a person\n");
+    project.file("final.txt", "also edited\n");
+    project.build(&["--discard-edits", "draft"], 0);
+    assert_eq!(project.read("draft.txt"), "v1\n", "restored from the cache");
+    assert_eq!(
+        project.read("final.txt"),
+        "also edited\n",
+        "not named: kept"
+    );
+    project.build(&[], 1);
+    assert_eq!(project.read("final.txt"), "also edited\n");
+    project.build(&["--discard-edits"], 0);
+    assert_eq!(project.read("final.txt"), "v1\ndone\n");
+    assert!(project.ran().is_empty(), "both came from the cache");
+}
+
+#[test]
+fn a_deleted_output_is_simply_restored() {
+    let project = chain();
+    std::fs::remove_file(project.path().join("draft.txt")).unwrap();
+    project.build(&[], 0);
+    assert!(project.ran().is_empty());
+    assert_eq!(project.read("draft.txt"), "v1\n");
+}
+
+#[test]
+fn what_a_killed_build_left_is_not_taken_for_an_edit() {
+    let project = chain();
+    // As a build killed while `draft` ran leaves things: its id noted as started, its
+    // output half rewritten, its record still the last success.
+    project.file(".cache/state/started.log", "draft\n");
+    project.file("draft.txt", "half wri");
+    project.build(&[], 0);
+    assert_eq!(project.read("draft.txt"), "v1\n");
+    assert!(
+        !project.exists(".cache/state/started.log"),
+        "cleared by a build that ended"
+    );
+}
+
+#[test]
+fn list_and_graph_agree_on_a_blocked_task() {
+    let project = Project::new(
+        r#"
+        [tasks.a]
+        inputs = ["in.txt"]
+        outputs = ["a.txt"]
+        run = "test -f ok && touch a.txt"
+
+        [tasks.b]
+        inputs = ["a.txt"]
+        outputs = ["b.txt"]
+        run = "touch b.txt"
+        "#,
+    );
+    project.file("in.txt", "1\n").file("ok", "");
+    project.build(&[], 0);
+    std::fs::remove_file(project.path().join("ok")).unwrap();
+    project.file("in.txt", "2\n");
+    project.build(&[], 1);
+    let list = project.conduct(&["list"]);
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("b "))
+        .unwrap_or("");
+    assert!(line.contains("blocked"), "{list:?}");
+    let graph = project.conduct(&["graph", "--format", "json"]);
+    assert!(graph.stdout.contains("blocked"), "{graph:?}");
+}
