@@ -17,8 +17,16 @@ pub(crate) fn format_duration(duration: Duration) -> String {
     if minutes > 0 {
         parts.push(format!("{minutes}m"));
     }
-    if seconds > 0 || parts.is_empty() {
+    if seconds > 0 {
         parts.push(format!("{seconds}s"));
+    }
+    // A timeout of 1500ms is "1s 500ms", not "1s".
+    let millis = duration.subsec_millis();
+    if millis > 0 {
+        parts.push(format!("{millis}ms"));
+    }
+    if parts.is_empty() {
+        parts.push("0s".to_owned());
     }
     parts.join(" ")
 }

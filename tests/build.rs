@@ -304,7 +304,13 @@ fn fail_fast_starts_nothing_new() {
     );
     let run = project.build(&["-j", "1", "--fail-fast"], 1);
     assert_eq!(project.ran(), ["x"]);
-    assert!(run.stdout.contains("blocked y (by x)"), "{}", run.stdout);
+    // y and z do not depend on x: they are not blocked by it, just never started.
+    assert!(
+        run.stdout.contains("not started y (fail-fast)"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("blocked y"), "{}", run.stdout);
     project.build(&["-j", "1"], 1);
     assert_eq!(sorted(project.ran()), ["x", "y", "z"]);
 }

@@ -182,3 +182,40 @@ fn list_and_graph_agree_on_a_blocked_task() {
     let graph = project.conduct(&["graph", "--format", "json"]);
     assert!(graph.stdout.contains("blocked"), "{graph:?}");
 }
+
+#[test]
+fn a_task_declared_twice_is_one_error_naming_the_first() {
+    let run = Test::new()
+        .tasks_toml("[tasks.a]\nrun = \"x\"\n\n[tasks.a]\nrun = \"y\"\nretries = 1\n")
+        .args(["check"])
+        .status(2)
+        .stderr_contains("`[tasks.a]` is declared twice (first at line 1)")
+        .stderr_contains("tasks.toml:4:")
+        .run();
+    assert_eq!(run.stderr.matches("error:").count(), 2, "{}", run.stderr);
+}
+
+#[test]
+fn a_zero_timeout_is_refused_and_a_fraction_is_said_exactly() {
+    Test::new()
+        .tasks_toml("[tasks.a]\nrun = \"x\"\ntimeout = \"0s\"\n")
+        .args(["check"])
+        .status(2)
+        .stderr_contains("`timeout` must be more than zero")
+        .run();
+    let project = Project::new("[tasks.a]\nrun = \"sleep 5\"\ntimeout = \"1500ms\"\n");
+    let run = project.build(&[], 1);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("timed out after 1s 500ms"), "{said}");
+}
+
+#[test]
+fn the_section_shorthand_on_another_file_says_what_it_is_for() {
+    Test::new()
+        .tasks_toml("[tasks.a]\nrun = \"x\"\ninputs = [\"notes.txt#intro\"]\n")
+        .file("notes.txt", "intro\n")
+        .args(["check"])
+        .status(2)
+        .stderr_contains("`file#section` selects a section of a Markdown (.md) file only")
+        .run();
+}

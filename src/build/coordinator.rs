@@ -187,16 +187,16 @@ impl<'a, 's> Coordinator<'a, 's> {
             self.look_for_interrupt();
             self.save_now_and_then();
         }
-        let progress = &self.progress;
-        let why = match progress.first_failure {
-            _ if progress.interrupted => "interrupted".to_owned(),
-            Some(task) => self.id(task),
-            None => "stopped".to_owned(),
+        // What a failure's dependents were told already; the rest was never started.
+        let why = if self.progress.interrupted {
+            "interrupted"
+        } else {
+            "fail-fast"
         };
         for task in self.scheduler.unfinished() {
             let id = self.id(task);
             self.progress.counts.blocked += 1;
-            self.reporter.blocked(&id, &why);
+            self.reporter.not_started(&id, why);
         }
         (self.progress.counts, self.progress.interrupted)
     }

@@ -504,6 +504,28 @@ impl Reporter {
         }
     }
 
+    /// A task the build stopped before starting (`--fail-fast`, Ctrl-C), not because a
+    /// dependency failed: `why` says which.
+    pub(crate) fn not_started(&mut self, task: &str, why: &str) {
+        if let Some(record) = &mut self.record {
+            record.blocked(task, why);
+        }
+        self.progress();
+        match self.style {
+            Style::Json => {
+                self.json(json!({"event": "task_not_started", "task": task, "why": why}))
+            }
+            _ => {
+                let text = format!("{} not started {task} ({why})", self.counter());
+                if self.style == Style::Quiet {
+                    self.alert(&text);
+                } else {
+                    self.line(&text);
+                }
+            }
+        }
+    }
+
     /// Something the user should know that is not a task event.
     pub(crate) fn warn(&mut self, text: &str) {
         self.warnings += 1;

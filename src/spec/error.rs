@@ -193,6 +193,10 @@ pub(crate) enum SpecErrorKind {
         name: String,
         suggestion: Option<String>,
     },
+    #[error("`{key}` must be more than zero")]
+    ZeroDuration { key: &'static str },
+    #[error("`{header}` is declared twice (first at line {first_line})")]
+    DuplicateTable { header: String, first_line: usize },
     #[error("task `{id}` is declared twice (the other one: line {other_line})")]
     DuplicateTask { id: String, other_line: usize },
     #[error("{table} needs `{key}`")]
@@ -329,6 +333,12 @@ impl SpecErrorKind {
             K::SymlinkEscape { .. } => {
                 "point the path at a real file inside the project, or copy the file in".into()
             }
+            K::MissingInput { path, .. } if path.contains('#') => {
+                let file = path.split('#').next().unwrap_or(path);
+                format!(
+                    "`file#section` selects a section of a Markdown (.md) file only; for the whole of `{file}`, write `\"{file}\"`"
+                )
+            }
             K::MissingInput { .. } => {
                 "create the file, fix the path, or declare it as an output of the task that writes it".into()
             }
@@ -404,6 +414,12 @@ impl SpecErrorKind {
             K::UnknownVariable { suggestion, .. } => did_you_mean(suggestion).unwrap_or_else(
                 || "declare the variable with a default in `[vars]`".into(),
             ),
+            K::ZeroDuration { key } => format!(
+                "a {key} of zero would stop every run at once: give a duration such as \"30m\", or remove the key for none"
+            ),
+            K::DuplicateTable { .. } => {
+                "merge the two tables into one, or rename one of them".into()
+            }
             K::DuplicateTask { .. } => {
                 "give every task its own id (a template's `id` must differ per match)".into()
             }

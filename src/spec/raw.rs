@@ -123,14 +123,20 @@ pub(super) fn read(source: &Arc<SourceFile>, given: &Given) -> Result<RawSpec, V
     let (document, syntax_errors) = DeTable::parse_recoverable(source.text());
     let mut reader = Reader::new(source);
     if !syntax_errors.is_empty() {
+        let mut duplicated: Option<usize> = None;
         for error in syntax_errors {
             let span = error.span().unwrap_or(0..0);
-            reader.err(
-                span,
-                SpecErrorKind::Syntax {
-                    message: error.message().trim().to_owned(),
-                },
-            );
+            let message = error.message().trim().to_owned();
+            if message == "duplicate key" {
+                match duplicate_table(source, span.start, &mut duplicated) {
+                    Some(Some(kind)) => reader.err(span, kind),
+                    // A key of a table declared twice: that table's error says it all.
+                    Some(None) => {}
+                    None => reader.err(span, SpecErrorKind::Syntax { message }),
+                }
+                continue;
+            }
+            reader.err(span, SpecErrorKind::Syntax { message });
         }
         return Err(reader.into_errors());
     }
@@ -207,6 +213,33 @@ pub(super) fn read(source: &Arc<SourceFile>, given: &Given) -> Result<RawSpec, V
     Ok(raw)
 }
 
+/// toml's "duplicate key" at `offset`, said better: `Some(Some(..))` for a table header
+/// declared before (naming the first line), `Some(None)` for a key inside such a
+/// duplicated table (toml reports each of them again, spuriously), `None` otherwise.
+/// `duplicated` is the line of the last duplicated header seen.
+fn duplicate_table(
+    source: &SourceFile,
+    offset: usize,
+    duplicated: &mut Option<usize>,
+) -> Option<Option<SpecErrorKind>> {
+    let (line, _) = source.line_col(u32::try_from(offset).ok()?);
+    let header = |text: &str| {
+        let text = text.trim();
+        (text.starts_with('[') && !text.starts_with("[[")).then(|| text.to_owned())
+    };
+    if let Some(text) = header(source.line_text(line)) {
+        let first = (1..line).find(|&l| header(source.line_text(l)).as_deref() == Some(&text))?;
+        *duplicated = Some(line);
+        return Some(Some(SpecErrorKind::DuplicateTable {
+            header: text,
+            first_line: first,
+        }));
+    }
+    let since = (*duplicated)?;
+    let in_it = (since + 1..line).all(|l| header(source.line_text(l)).is_none());
+    in_it.then_some(None)
+}
+
 /// Add `[project] inputs` and each group's `inputs` to its tasks' inputs.
 fn share_inputs(raw: &mut RawSpec, project: &[Input]) {
     if project.is_empty() && raw.groups.iter().all(|g| g.inputs.is_empty()) {
@@ -229,6 +262,16 @@ fn share_inputs(raw: &mut RawSpec, project: &[Input]) {
 }
 
 impl Reader<'_> {
+    /// A timeout: a duration above zero (`0s` would time every run out at once).
+    fn timeout(&mut self, value: &Value<'_>) -> Option<Duration> {
+        let timeout = self.duration("timeout", value)?;
+        if timeout.is_zero() {
+            self.err(value.span(), SpecErrorKind::ZeroDuration { key: "timeout" });
+            return None;
+        }
+        Some(timeout)
+    }
+
     fn jobs(&mut self, value: &Value<'_>) -> Option<NonZeroUsize> {
         let n = self.integer("jobs", value, 1, 4096)?;
         usize::try_from(n).ok().and_then(NonZeroUsize::new)
@@ -400,7 +443,7 @@ impl Reader<'_> {
                 "title" => group.title = self.string("title", value),
                 "after" => group.after = self.named_list("after", value),
                 "jobs" => group.jobs = self.jobs(value),
-                "timeout" => group.timeout = self.duration("timeout", value),
+                "timeout" => group.timeout = self.timeout(value),
                 "inputs" => group.inputs = self.inputs(value, true),
                 _ => self.unknown_key(key, &where_, GROUP_KEYS),
             }
@@ -466,7 +509,7 @@ impl Reader<'_> {
                 "run" => task.run = self.run(value),
                 "env" => task.env = self.env(value),
                 "checks" => task.checks = self.named_list("checks", value),
-                "timeout" => task.timeout = self.duration("timeout", value),
+                "timeout" => task.timeout = self.timeout(value),
                 "retries" => {
                     if let Some(n) = self.integer("retries", value, 0, 100) {
                         task.retries = u32::try_from(n).unwrap_or(0);
