@@ -19,5 +19,6 @@ mod report;
 mod rules;
 mod safety;
 mod sections;
+mod streams;
 mod templates;
 mod worktree;
