@@ -19,7 +19,7 @@ use crate::commands::plan::PlanOptions;
 use crate::commands::report::ReportOptions;
 use crate::commands::{Command, Options};
 use crate::project::Locator;
-use crate::report::progress::Style;
+use crate::report::progress::{Explain, Style};
 
 /// conduct: a declarative, incremental task planner and runner.
 #[derive(Debug, Parser)]
@@ -48,9 +48,16 @@ enum CliCommand {
         /// Run at most N tasks at once [default: project.jobs, else the number of cores]
         #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
         jobs: Option<u32>,
-        /// Print why each task runs or is fresh
-        #[arg(long)]
-        explain: bool,
+        /// Print why each task runs, is restored or fails; `--explain=all` also lists the
+        /// fresh tasks
+        #[arg(
+            long,
+            value_name = "WHICH",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "changed"
+        )]
+        explain: Option<ExplainArg>,
         /// Decide and explain, run nothing, write nothing
         #[arg(long = "dry-run", short = 'n')]
         dry_run: bool,
@@ -194,6 +201,15 @@ enum FormatArg {
     Json,
 }
 
+/// What `--explain` lists.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExplainArg {
+    /// The tasks that run, are restored, checked again or fail
+    Changed,
+    /// Those and the fresh tasks
+    All,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ShellArg {
     Bash,
@@ -234,7 +250,11 @@ fn options(cli: Cli) -> Option<Options> {
         } => Command::Build(BuildOptions {
             targets,
             jobs: jobs.map(|j| j as usize),
-            explain,
+            explain: match explain {
+                None => Explain::Off,
+                Some(ExplainArg::Changed) => Explain::Changed,
+                Some(ExplainArg::All) => Explain::All,
+            },
             dry_run,
             force,
             fail_fast,

@@ -113,7 +113,7 @@ fn early_cutoff_keeps_dependents_fresh_when_outputs_are_identical() {
     project.ran();
     // `a` strips spaces: a new input, the same output.
     project.file("src/a.txt", "A  \n");
-    let run = project.build(&["--explain"], 0);
+    let run = project.build(&["--explain=all"], 0);
     assert_eq!(project.ran(), ["a"]);
     assert!(run.stdout.contains("b is fresh"), "{}", run.stdout);
     // A real change reaches b and c, and the explanation says through what.
@@ -266,8 +266,8 @@ fn a_failure_blocks_dependents_and_independent_work_goes_on() {
     );
     let run = project.build(&[], 1);
     assert_eq!(sorted(project.ran()), ["a", "b", "d"]);
-    assert!(run.stderr.contains("FAILED b ("), "{run:#?}");
-    assert!(run.stderr.contains("exit code 3"), "{run:#?}");
+    assert!(run.stdout.contains("FAILED b ("), "{run:#?}");
+    assert!(run.stdout.contains("exit code 3"), "{run:#?}");
     assert!(run.stdout.contains("blocked c (by b)"), "{run:#?}");
     assert!(
         run.stdout.contains("1 ran") || run.stdout.contains("2 ran"),
@@ -327,7 +327,7 @@ fn retries_rerun_a_failed_task_with_the_attempt_number() {
     );
     let run = project.build(&[], 0);
     assert_eq!(project.ran(), ["1", "2"]);
-    assert!(run.stderr.contains("[retry 1] FAILED flaky"), "{run:#?}");
+    assert!(run.stdout.contains("[retry 1] FAILED flaky"), "{run:#?}");
     let status = project.conduct(&["status", "--json"]);
     let json: Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(json["tasks"][0]["status"], "ok");
@@ -345,7 +345,7 @@ fn a_missing_declared_output_fails_the_task() {
     );
     let run = project.build(&[], 1);
     assert!(
-        run.stderr
+        run.stdout
             .contains("declared output promised.txt is missing after the command succeeded"),
         "{run:#?}"
     );
@@ -417,8 +417,8 @@ fn a_timeout_kills_the_task_and_its_children() {
         "took {:?}",
         started.elapsed()
     );
-    assert!(run.stderr.contains("TIMED OUT slow"), "{run:#?}");
-    assert!(run.stderr.contains("timed out after 1s"), "{run:#?}");
+    assert!(run.stdout.contains("TIMED OUT slow"), "{run:#?}");
+    assert!(run.stdout.contains("timed out after 1s"), "{run:#?}");
     let child = project.read("child.pid").trim().to_owned();
     assert!(
         gone(&child),
@@ -728,8 +728,8 @@ fn ctrl_c_stops_tasks_records_them_interrupted_and_exits_130() {
     let output = child.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(output.status.code(), Some(130), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("INTERRUPTED long"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("INTERRUPTED long"), "{stdout}");
     assert!(!project.exists("never.txt"));
     let status = project.conduct(&["status"]);
     assert!(
@@ -1006,7 +1006,7 @@ fn warnings_of_a_build_are_repeated_by_the_next_one() {
     for round in 0..3 {
         let run = project.build(&[], 0);
         assert!(
-            run.stderr.contains("advisory check has_todo failed"),
+            run.stdout.contains("advisory check has_todo failed"),
             "round {round}: {run:#?}"
         );
     }

@@ -48,9 +48,9 @@ fn a_failing_required_check_fails_the_task_and_names_rule_file_and_line() {
     let run = project.build(&[], 1);
     assert_eq!(project.ran(), ["app"], "the dependent is blocked, not run");
     assert!(
-        run.stderr.contains("FAILED app (")
+        run.stdout.contains("FAILED app (")
             && run
-                .stderr
+                .stdout
                 .contains("check secrets failed: src/app.ts:2: const password = \"hunter2\";"),
         "{run:#?}"
     );
@@ -71,7 +71,7 @@ fn a_failing_required_check_fails_the_task_and_names_rule_file_and_line() {
     let run = project.build(&[], 1);
     assert!(project.ran().is_empty(), "neither command ran again");
     assert!(
-        run.stderr.contains("check secrets failed: src/app.ts:2:"),
+        run.stdout.contains("check secrets failed: src/app.ts:2:"),
         "{run:#?}"
     );
     let list = project.conduct(&["list"]);
@@ -106,7 +106,7 @@ fn an_advisory_check_warns_and_the_command_does_not_run_again() {
         run.stdout
     );
     assert!(
-        run.stderr
+        run.stdout
             .contains("warning: app: advisory check secrets failed: src/app.ts:2:"),
         "{run:#?}"
     );
@@ -261,7 +261,7 @@ fn a_timed_out_check_is_asked_again_next_build() {
         "run = \"echo check >> checks.log; test -f once || { touch once; sleep 30; }\"\n",
     );
     let run = project.build(&[], 1);
-    assert!(run.stderr.contains("timed out"), "{run:#?}");
+    assert!(run.stdout.contains("timed out"), "{run:#?}");
     project.build(&[], 0);
     assert_eq!(
         project.read("checks.log"),
@@ -288,7 +288,7 @@ fn a_hanging_check_is_bound_by_the_tasks_timeout() {
         started.elapsed()
     );
     assert!(
-        run.stderr
+        run.stdout
             .contains("check hangs failed: src/app.ts: timed out"),
         "{run:#?}"
     );
@@ -308,7 +308,7 @@ fn retries_rerun_the_command_with_the_checks_feedback() {
     project.file("rules/secrets.toml", SECRETS);
     let run = project.build(&[], 0);
     assert_eq!(project.ran(), ["1", "2"]);
-    assert!(run.stderr.contains("[retry 1] FAILED agent"), "{run:#?}");
+    assert!(run.stdout.contains("[retry 1] FAILED agent"), "{run:#?}");
     assert_eq!(
         project.read("feedback.txt"),
         "check secrets failed: out.ts:1: const password = \"x1\";"
@@ -333,7 +333,7 @@ fn builtin_checks() {
     );
     let run = project.build(&[], 1);
     assert!(
-        run.stderr.contains("check toml failed: b.toml is not TOML"),
+        run.stdout.contains("check toml failed: b.toml is not TOML"),
         "{run:#?}"
     );
 }

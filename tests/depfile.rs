@@ -159,10 +159,10 @@ fn a_malformed_depfile_fails_the_task_with_its_line() {
         "#,
     );
     let run = project.build(&[], 1);
-    assert!(run.stderr.contains("depfile out.d: line 2"), "{run:?}");
+    assert!(run.stdout.contains("depfile out.d: line 2"), "{run:?}");
     let again = project.build(&[], 1);
     assert!(
-        again.stderr.contains("depfile out.d"),
+        again.stdout.contains("depfile out.d"),
         "not recorded: {again:?}"
     );
 }
@@ -179,7 +179,7 @@ fn a_missing_depfile_fails_the_task() {
     );
     let run = project.build(&[], 1);
     assert!(
-        run.stderr.contains("depfile out.d: cannot read it"),
+        run.stdout.contains("depfile out.d: cannot read it"),
         "{run:?}"
     );
 }
@@ -200,7 +200,7 @@ fn depfile_outside_error_fails_a_task_that_reads_outside_the_project() {
     project.file("src.h", "");
     let run = project.build(&[], 1);
     assert!(
-        run.stderr
+        run.stdout
             .contains("depfile out.d names /usr/include/stdio.h, outside the project"),
         "{run:?}"
     );

@@ -20,5 +20,6 @@ mod report;
 mod rules;
 mod safety;
 mod sections;
+mod streams;
 mod templates;
 mod worktree;

@@ -78,7 +78,7 @@ fn a_new_matching_file_adds_a_task_and_a_removed_one_removes_it() {
     assert!(project.exists("obj/c.o"));
     let run = project.build(&[], 0);
     assert!(
-        run.stderr
+        run.stdout
             .contains("link reads obj/c.o (made by cc-c, no longer in tasks.toml)"),
         "{run:?}"
     );

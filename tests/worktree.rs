@@ -210,7 +210,7 @@ fn a_failing_task_keeps_its_worktree_says_where_and_blocks_dependents() {
     assert_eq!(project.ran(), ["A"]);
     let a = workspace(&project, "agent-A-db");
     assert!(
-        run.stderr.contains(&format!(
+        run.stdout.contains(&format!(
             "its worktree is kept for inspection: {}",
             a.display()
         )),
@@ -241,7 +241,7 @@ fn a_failing_check_keeps_the_outputs_out_of_the_root() {
     );
     let run = project.build(&[], 1);
     assert_eq!(project.ran(), ["A"]);
-    assert!(run.stderr.contains("check non_empty failed"), "{run:#?}");
+    assert!(run.stdout.contains("check non_empty failed"), "{run:#?}");
     assert!(
         !project.exists("a.txt"),
         "an unchecked output stays in the worktree"
@@ -372,7 +372,7 @@ fn worktree_setup_runs_once_per_new_worktree_and_a_failing_one_fails_the_task() 
     std::fs::remove_file(project.path().join("untracked.env")).expect("remove");
     let run = project.build(&["--force", "A"], 1);
     assert!(project.ran().is_empty(), "the task did not start: {run:#?}");
-    assert!(run.stderr.contains("`worktree_setup` failed"), "{run:#?}");
+    assert!(run.stdout.contains("`worktree_setup` failed"), "{run:#?}");
     assert!(
         !workspace(&project, "agent-A").exists(),
         "a worktree whose setup failed is removed, so the next build sets it up again"

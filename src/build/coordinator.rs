@@ -46,7 +46,7 @@ use crate::session::round::Round;
 use crate::spec::TaskIdx;
 use crate::state::Success;
 
-/// How often the coordinator wakes up without events (Ctrl-C).
+/// How often the coordinator wakes up without events (Ctrl-C, "still running" lines).
 const TICK: Duration = Duration::from_millis(50);
 /// The shortest wait between saves of the state while tasks keep finishing.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -184,6 +184,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                 Ok(None) => {}
                 Err(()) => break,
             }
+            self.reporter.tick();
             self.look_for_interrupt();
             self.save_now_and_then();
         }

@@ -33,7 +33,7 @@ use crate::graph::Selection;
 use crate::project::Locator;
 use crate::project::open::Access;
 use crate::report::Counts;
-use crate::report::progress::{Reporter, Style};
+use crate::report::progress::{Explain, Reporter, Style};
 use crate::report::record::{self, Recorder};
 use crate::session::Session;
 use crate::spec::Workspace;
@@ -45,7 +45,7 @@ pub(crate) use dry_run::{Planned, plan};
 pub(crate) struct BuildOptions {
     pub(crate) targets: Vec<String>,
     pub(crate) jobs: Option<usize>,
-    pub(crate) explain: bool,
+    pub(crate) explain: Explain,
     pub(crate) dry_run: bool,
     pub(crate) force: bool,
     pub(crate) fail_fast: bool,

@@ -68,7 +68,7 @@ impl Project {
         let mut options = BuildOptions {
             targets: Vec::new(),
             jobs: Some(4),
-            explain: false,
+            explain: crate::report::progress::Explain::Off,
             dry_run: false,
             force: false,
             fail_fast: false,

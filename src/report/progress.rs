@@ -3,19 +3,32 @@
 //!
 //! - **Tty**: an indicatif bar on stderr (done/total, the running tasks, elapsed), with
 //!   finished tasks printed above it.
-//! - **Plain**: one line per event on stdout, for CI logs (a line when a task finishes,
-//!   with its duration).
+//! - **Plain**: one line per event, for CI logs (a line when a task finishes, with its
+//!   duration; a line when a task has run for 10 s, and every 60 s the list of running
+//!   tasks: see [`heartbeat`](crate::report::heartbeat)).
 //! - **Json**: one JSON object per line on stdout, exactly the events of SPEC §6.
 //! - **Quiet** (`-q`): only failures.
 //!
-//! `--explain` adds the reasons of every decision. Failures print the tail of the task's
-//! log on stderr; what a successful run printed (the end of its log, when not blank)
-//! follows its line, as in ninja (Json: a field of `task_finished`). Colours go through
-//! `anstream`, which honours `NO_COLOR` and pipes.
+//! One rule for streams (issue 15): every line for humans — task lines, failures,
+//! `blocked`, warnings, the summary — goes to **stderr when stderr is a terminal**, and
+//! to **stdout otherwise**, so `conduct build > log` keeps all of it and a failing CI
+//! build writes nothing on stderr (only errors that stop conduct before the build, and
+//! the task output `-v` streams, go there). JSON is always on stdout. Colours are
+//! decided per stream by `anstream` (`NO_COLOR`, `CLICOLOR_FORCE`, pipes); lines
+//! printed above the bar go through indicatif, so they are stripped here when the
+//! stream takes no colour.
+//!
+//! `--explain` adds the reasons of every decision that does something (run, restore,
+//! check again); `--explain=all` also lists the fresh tasks. Failures print the tail of
+//! the task's log; what a successful run printed (the end of its log, when not blank)
+//! follows its line, as in ninja (Json: a field of `task_finished`).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::{self, IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use anstream::{AutoStream, ColorChoice};
 
 use anstyle::{AnsiColor, Style as Colour};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -25,6 +38,7 @@ use crate::exec::output::Tail;
 use crate::explain::RunStatus;
 use crate::explain::{self, Reason};
 use crate::report::Counts;
+use crate::report::heartbeat::Heartbeat;
 use crate::report::record::Recorder;
 use crate::rules::check::CheckResult;
 
@@ -52,6 +66,29 @@ impl Style {
         }
     }
 }
+
+/// What `--explain` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Explain {
+    /// Nothing (no `--explain`).
+    Off,
+    /// The reasons of the tasks that run, are restored, checked again or fail.
+    Changed,
+    /// Those, and a line for every fresh task (`--explain=all`).
+    All,
+}
+
+/// Where the lines for humans go.
+enum Sink {
+    Stdout,
+    Stderr,
+    /// Tests: a buffer they read, with the colour they choose.
+    #[cfg(test)]
+    Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>, ColorChoice),
+}
+
+/// The current time (tests pass a clock they move by hand).
+pub(crate) type Clock = Box<dyn Fn() -> Instant + Send>;
 
 /// How one attempt of a task ended, for [`Reporter::finished`].
 #[derive(Debug, Clone, Copy)]
@@ -87,12 +124,18 @@ const DIM: Colour = Colour::new().dimmed();
 /// Receives build events and writes them out.
 pub(crate) struct Reporter {
     style: Style,
-    explain: bool,
+    explain: Explain,
     total: usize,
     done: usize,
     running: BTreeSet<String>,
     bar: Option<ProgressBar>,
-    out: anstream::Stdout,
+    /// The stream of every line (see the module's docs), colours stripped as it takes.
+    out: AutoStream<Box<dyn Write + Send>>,
+    /// Whether lines above the bar may keep their colours.
+    bar_colour: bool,
+    /// Plain style: the "still running" lines.
+    heartbeat: Option<Heartbeat>,
+    clock: Clock,
     /// The run record being written from the same events.
     record: Option<Recorder>,
     /// How many warnings were printed (a build with warnings is not a clean one).
@@ -101,7 +144,32 @@ pub(crate) struct Reporter {
 
 impl Reporter {
     /// `total`: the number of selected tasks.
-    pub(crate) fn new(style: Style, explain: bool, total: usize) -> Reporter {
+    pub(crate) fn new(style: Style, explain: Explain, total: usize) -> Reporter {
+        let sink = if style != Style::Json && io::stderr().is_terminal() {
+            Sink::Stderr
+        } else {
+            Sink::Stdout
+        };
+        Reporter::with(style, explain, total, sink, Box::new(Instant::now))
+    }
+
+    fn with(style: Style, explain: Explain, total: usize, sink: Sink, clock: Clock) -> Reporter {
+        let (out, bar_colour): (AutoStream<Box<dyn Write + Send>>, bool) = match sink {
+            Sink::Stdout => {
+                let choice = AutoStream::choice(&io::stdout());
+                (AutoStream::new(Box::new(io::stdout()), choice), false)
+            }
+            Sink::Stderr => {
+                let choice = AutoStream::choice(&io::stderr());
+                let colour = choice != ColorChoice::Never;
+                (AutoStream::new(Box::new(io::stderr()), choice), colour)
+            }
+            #[cfg(test)]
+            Sink::Buffer(buffer, choice) => (
+                AutoStream::new(Box::new(SharedBuffer(buffer)), choice),
+                choice != ColorChoice::Never,
+            ),
+        };
         let bar = (style == Style::Tty).then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
@@ -112,6 +180,7 @@ impl Reporter {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
+        let heartbeat = (style == Style::Plain).then(|| Heartbeat::new(clock()));
         Reporter {
             style,
             explain,
@@ -119,7 +188,10 @@ impl Reporter {
             done: 0,
             running: BTreeSet::new(),
             bar,
-            out: anstream::stdout(),
+            out,
+            bar_colour,
+            heartbeat,
+            clock,
             record: None,
             warnings: 0,
         }
@@ -139,26 +211,33 @@ impl Reporter {
         let _ = writeln!(self.out, "{value}");
     }
 
-    /// A line for humans: above the bar on a TTY, on stdout otherwise.
+    /// A line for humans: above the bar on a TTY (without colours if stderr takes
+    /// none), on the stream of every line otherwise.
     fn line(&mut self, text: &str) {
         match &self.bar {
-            Some(bar) => bar.println(text),
+            Some(bar) => {
+                let text = if self.bar_colour {
+                    Cow::Borrowed(text)
+                } else {
+                    Cow::Owned(anstream::adapter::strip_str(text).to_string())
+                };
+                bar.println(text);
+            }
             None => {
                 let _ = writeln!(self.out, "{text}");
             }
         }
     }
 
-    /// A line that must be seen even with `-q` (failures), on stderr.
-    fn alert(&mut self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.suspend(|| {
-                let _ = writeln!(anstream::stderr(), "{text}");
-            }),
-            None => {
-                let _ = self.out.flush();
-                let _ = writeln!(anstream::stderr(), "{text}");
-            }
+    /// Called as the build's event loop goes round: in the plain style, print the
+    /// "still running" lines that are due (nothing else looks at the clock).
+    pub(crate) fn tick(&mut self) {
+        let lines = match &mut self.heartbeat {
+            Some(heartbeat) if !self.running.is_empty() => heartbeat.due((self.clock)()),
+            _ => return,
+        };
+        for line in lines {
+            self.line(&line);
         }
     }
 
@@ -200,7 +279,7 @@ impl Reporter {
             Style::Json => self.json(json!({"event": "task_fresh", "task": task})),
             Style::Quiet => {}
             _ => {
-                if self.explain {
+                if self.explain == Explain::All {
                     self.line(&format!("{task} is fresh"));
                 }
             }
@@ -211,7 +290,7 @@ impl Reporter {
     pub(crate) fn will_run(&mut self, task: &str, reasons: &[Reason]) {
         let reasons = explain::render(reasons);
         let reasons = &reasons[..];
-        if self.explain && matches!(self.style, Style::Tty | Style::Plain) {
+        if self.explain != Explain::Off && matches!(self.style, Style::Tty | Style::Plain) {
             self.explain_lines(format!("{task} will run:"), reasons);
         }
     }
@@ -261,7 +340,7 @@ impl Reporter {
             }
             Style::Quiet => {}
             _ => {
-                if self.explain {
+                if self.explain != Explain::Off {
                     self.explain_lines(
                         format!("{task} is fresh (cache hit: restored {files})"),
                         reasons,
@@ -290,7 +369,7 @@ impl Reporter {
             }
             Style::Quiet => {}
             _ => {
-                if self.explain {
+                if self.explain != Explain::Off {
                     self.explain_lines(
                         format!("{task} would be restored from the cache:"),
                         reasons,
@@ -306,7 +385,7 @@ impl Reporter {
     pub(crate) fn rechecking(&mut self, task: &str, reasons: &[Reason]) {
         let reasons = explain::render(reasons);
         let reasons = &reasons[..];
-        if self.explain && matches!(self.style, Style::Tty | Style::Plain) {
+        if self.explain != Explain::Off && matches!(self.style, Style::Tty | Style::Plain) {
             self.explain_lines(format!("{task} is checked again:"), reasons);
         }
     }
@@ -336,7 +415,7 @@ impl Reporter {
             }
             Style::Quiet => {}
             _ => {
-                if self.explain {
+                if self.explain != Explain::Off {
                     self.explain_lines(format!("{task} would run:"), reasons);
                 } else {
                     self.line(&format!("{task} would run"));
@@ -352,10 +431,13 @@ impl Reporter {
             record.started(task, reasons);
         }
         self.running.insert(task.to_owned());
+        if let Some(heartbeat) = &mut self.heartbeat {
+            heartbeat.started(task, (self.clock)());
+        }
         self.show_running();
         if self.style == Style::Json {
             let mut event = json!({"event": "task_started", "task": task, "attempt": attempt});
-            if self.explain {
+            if self.explain != Explain::Off {
                 event["reasons"] = json!(reasons);
             }
             self.json(event);
@@ -378,6 +460,9 @@ impl Reporter {
             record.finished(end.task, end.status, end.retrying, end.detail);
         }
         self.running.remove(end.task);
+        if let Some(heartbeat) = &mut self.heartbeat {
+            heartbeat.finished(end.task);
+        }
         self.show_running();
         if !end.retrying {
             self.progress();
@@ -443,7 +528,7 @@ impl Reporter {
         self.line(&text);
     }
 
-    /// `FAILED id title (0.01s): why`, and the end of the log, on stderr.
+    /// `FAILED id title (0.01s): why`, and the end of the log.
     fn failed(&mut self, end: &TaskEnd<'_>) {
         let word = match end.status {
             RunStatus::TimedOut => "TIMED OUT",
@@ -467,7 +552,7 @@ impl Reporter {
             text.push_str(&format!(": {detail}"));
         }
         push_quoted(&mut text, end.log_tail);
-        self.alert(&text);
+        self.line(&text);
     }
 
     /// A worktree task's outputs were committed on its branch.
@@ -495,11 +580,7 @@ impl Reporter {
             Style::Json => self.json(json!({"event": "task_blocked", "task": task, "by": by})),
             _ => {
                 let text = format!("{} blocked {task} (by {by})", self.counter());
-                if self.style == Style::Quiet {
-                    self.alert(&text);
-                } else {
-                    self.line(&text);
-                }
+                self.line(&text);
             }
         }
     }
@@ -517,11 +598,7 @@ impl Reporter {
             }
             _ => {
                 let text = format!("{} not started {task} ({why})", self.counter());
-                if self.style == Style::Quiet {
-                    self.alert(&text);
-                } else {
-                    self.line(&text);
-                }
+                self.line(&text);
             }
         }
     }
@@ -532,7 +609,7 @@ impl Reporter {
         if self.style == Style::Json {
             self.json(json!({"event": "warning", "message": text}));
         } else {
-            self.alert(&format!("warning: {text}"));
+            self.line(&format!("warning: {text}"));
         }
     }
 
@@ -601,3 +678,25 @@ fn push_quoted(text: &mut String, output: &str) {
         text.push_str(line);
     }
 }
+
+/// A test's buffer that the reporter writes into while the test keeps a handle on it.
+#[cfg(test)]
+struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut buffer) => buffer.extend_from_slice(bytes),
+            Err(poisoned) => poisoned.into_inner().extend_from_slice(bytes),
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
