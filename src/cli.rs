@@ -34,6 +34,9 @@ struct Cli {
     /// Set a variable of tasks.toml's `[vars]` for this run (repeatable; part of the keys)
     #[arg(long = "var", value_name = "NAME=VALUE", global = true, value_parser = parse_var)]
     vars: Vec<(String, String)>,
+    /// Print JSON on stdout, errors included (build: one event per line)
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: CliCommand,
 }
@@ -70,9 +73,6 @@ enum CliCommand {
         /// Restore or rerun the named tasks even over outputs edited by hand
         #[arg(long = "discard-edits")]
         discard_edits: bool,
-        /// Print one JSON event per line
-        #[arg(long)]
-        json: bool,
         /// Stream task output, prefixed with the task id
         #[arg(short = 'v', long, conflicts_with = "quiet")]
         verbose: bool,
@@ -87,14 +87,19 @@ enum CliCommand {
         #[arg(value_name = "TARGET")]
         targets: Vec<String>,
     },
-    /// Remove outputs and/or the cache (both without flags), or agent worktrees
+    /// Remove outputs (without flags), the cache (--cache), both (--all), or agent
+    /// worktrees
     Clean {
-        /// Remove every declared output (the next build restores them from the cache)
+        /// Remove every declared output (the default; the next build restores them from
+        /// the cache)
         #[arg(long)]
         outputs: bool,
-        /// Empty the cache directory (state, cache, logs)
+        /// Empty the cache directory (state, cache, logs) instead
         #[arg(long)]
         cache: bool,
+        /// Remove the outputs and empty the cache
+        #[arg(long)]
+        all: bool,
         /// Remove the agent worktrees (with anything uncommitted in them)
         #[arg(long)]
         worktrees: bool,
@@ -106,23 +111,14 @@ enum CliCommand {
     #[command(subcommand)]
     Cache(CacheArg),
     /// Show the last run of every task: status, duration, attempts, reasons
-    Status {
-        /// Print the status as JSON
-        #[arg(long)]
-        json: bool,
-    },
+    Status,
     /// Validate tasks.toml and rules/ (exit 2 on errors)
-    Check {
-        /// Print the result as JSON
-        #[arg(long)]
-        json: bool,
-    },
+    Check,
     /// List tasks by group with status, title, effort, agent and dependencies
-    List {
-        /// Print the list as JSON
-        #[arg(long)]
-        json: bool,
-    },
+    List,
+    /// Write a commented starter tasks.toml, a rules/ example and a .gitignore line for
+    /// the cache (never overwrites tasks.toml)
+    Init,
     /// Estimate a build: waves, critical path, total work, makespan with N at once
     Plan {
         /// Task ids, groups, or `all`
@@ -137,9 +133,6 @@ enum CliCommand {
         /// Break the work and the strict-barrier stages down by group
         #[arg(long = "by-group")]
         by_group: bool,
-        /// Print the plan as JSON
-        #[arg(long)]
-        json: bool,
     },
     /// Print the TASK_INSTRUCTION.md a task's agent gets, without running anything
     Show {
@@ -164,9 +157,9 @@ enum CliCommand {
         /// Task ids, groups, or `all`
         #[arg(value_name = "TARGET")]
         targets: Vec<String>,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = FormatArg::Dot)]
-        format: FormatArg,
+        /// Output format [default: dot; json with --json]
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
     },
     /// Print a shell completion script
     Completions {
@@ -233,8 +226,10 @@ fn write_completions(shell: &ShellArg, out: &mut dyn Write) {
     clap_complete::generate(shell, &mut Cli::command(), "conduct", out);
 }
 
-/// The plain options of a parsed command line (`None`: completions, already printed).
-fn options(cli: Cli) -> Option<Options> {
+/// The plain options of a parsed command line (`Err(0)`: completions, already printed;
+/// `Err(2)`: a usage error clap could not see, already printed).
+fn options(cli: Cli) -> Result<Options, i32> {
+    let json = cli.json;
     let command = match cli.command {
         CliCommand::Build {
             targets,
@@ -244,7 +239,6 @@ fn options(cli: Cli) -> Option<Options> {
             force,
             fail_fast,
             discard_edits,
-            json,
             verbose,
             quiet,
         } => Command::Build(BuildOptions {
@@ -263,15 +257,16 @@ fn options(cli: Cli) -> Option<Options> {
             verbose,
         }),
         CliCommand::Accept { targets } => Command::Accept { targets },
-        CliCommand::Status { json } => Command::Status { json },
+        CliCommand::Status => Command::Status,
         CliCommand::Clean {
             outputs,
             cache,
+            all,
             worktrees,
             branches,
         } => Command::Clean(CleanOptions {
-            outputs,
-            cache,
+            outputs: outputs || all,
+            cache: cache || all,
             worktrees,
             branches,
         }),
@@ -282,24 +277,31 @@ fn options(cli: Cli) -> Option<Options> {
             },
             CacheArg::Verify => CacheCommand::Verify,
         }),
-        CliCommand::Check { json } => Command::Check { json },
-        CliCommand::List { json } => Command::List { json },
+        CliCommand::Check => Command::Check,
+        CliCommand::List => Command::List,
+        CliCommand::Init => Command::Init,
         CliCommand::Show { task } => Command::Show { task },
         CliCommand::Report {
             markdown,
             html,
             run,
-        } => Command::Report(ReportOptions {
-            markdown,
-            html,
-            run,
-        }),
+        } => {
+            if json && markdown.as_deref() == Some(std::path::Path::new("-")) {
+                return Err(usage(
+                    "`--markdown -` and `--json` both want standard output; give --markdown a FILE",
+                ));
+            }
+            Command::Report(ReportOptions {
+                markdown,
+                html,
+                run,
+            })
+        }
         CliCommand::Plan {
             targets,
             jobs,
             all,
             by_group,
-            json,
         } => Command::Plan(PlanOptions {
             targets,
             jobs: jobs.map(|j| j as usize),
@@ -309,25 +311,45 @@ fn options(cli: Cli) -> Option<Options> {
         }),
         CliCommand::Graph { targets, format } => Command::Graph {
             targets,
-            format: match format {
-                FormatArg::Dot => GraphFormat::Dot,
-                FormatArg::Mermaid => GraphFormat::Mermaid,
-                FormatArg::Json => GraphFormat::Json,
+            format: match (format, json) {
+                (Some(FormatArg::Json) | None, true) => GraphFormat::Json,
+                (Some(_), true) => {
+                    return Err(usage(
+                        "`--json` prints the graph as JSON; leave out --format or use --format json",
+                    ));
+                }
+                (Some(FormatArg::Dot) | None, false) => GraphFormat::Dot,
+                (Some(FormatArg::Mermaid), false) => GraphFormat::Mermaid,
+                (Some(FormatArg::Json), false) => GraphFormat::Json,
             },
         },
         CliCommand::Completions { shell } => {
+            if json {
+                return Err(usage(
+                    "completions print a shell script; `--json` does not apply",
+                ));
+            }
             write_completions(&shell, &mut std::io::stdout().lock());
-            return None;
+            return Err(0);
         }
     };
-    Some(Options {
+    Ok(Options {
         locator: Locator {
             directory: cli.directory,
             file: cli.file,
             vars: cli.vars,
         },
+        json,
         command,
     })
+}
+
+/// Print a usage error clap's own checks cannot express; its exit code.
+fn usage(message: &str) -> i32 {
+    let _ = Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, message)
+        .print();
+    crate::error::EXIT_USAGE
 }
 
 /// `--var NAME=VALUE`.
@@ -348,7 +370,7 @@ where
     T: Into<OsString> + Clone,
 {
     match Cli::try_parse_from(args) {
-        Ok(cli) => options(cli).ok_or(0),
+        Ok(cli) => options(cli),
         Err(e) => {
             let _ = e.print();
             Err(if e.use_stderr() {

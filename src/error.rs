@@ -20,6 +20,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anstyle::{AnsiColor, Style};
+use serde::Serialize;
 
 use crate::spec::SpecError;
 
@@ -65,6 +66,10 @@ pub(crate) enum Error {
         tasks: Vec<String>,
         source: crate::exec::worktree::WorktreeError,
     },
+    #[error("`{}` already exists; conduct init never overwrites it", path.display())]
+    ConfigExists { path: PathBuf },
+    #[error("cannot write `{}`: {source}", path.display())]
+    Init { path: PathBuf, source: io::Error },
     #[error(transparent)]
     CacheDir(#[from] crate::cache::dir::CacheDirError),
     #[error("cannot write to {what}: {source}")]
@@ -88,9 +93,29 @@ impl Error {
     pub(crate) fn code(&self) -> i32 {
         match self {
             Error::Write { .. }
+            | Error::Init { .. }
             | Error::Cache { .. }
             | Error::CacheDir(crate::cache::dir::CacheDirError::Io { .. }) => EXIT_FAILURE,
             _ => EXIT_USAGE,
+        }
+    }
+
+    /// A stable name for what went wrong, for `--json` (`"config"`, `"unknown_target"`, …).
+    fn kind(&self) -> &'static str {
+        match self {
+            Error::ConfigNotFound { .. } => "config_not_found",
+            Error::Directory { .. } => "directory",
+            Error::Read { .. } => "read",
+            Error::Config { .. } => "config",
+            Error::UnknownTarget { .. } => "unknown_target",
+            Error::Cache { .. } => "cache",
+            Error::NoRunRecord { .. } => "no_run_record",
+            Error::RunRecord { .. } => "run_record",
+            Error::Worktree { .. } => "worktree",
+            Error::CacheDir(_) => "cache_dir",
+            Error::ConfigExists { .. } => "config_exists",
+            Error::Init { .. } => "init",
+            Error::Write { .. } => "write",
         }
     }
 
@@ -99,6 +124,9 @@ impl Error {
             Error::ConfigNotFound { .. } => {
                 Some("run conduct inside a project, or pass `-C DIR` or `-f FILE`".to_owned())
             }
+            Error::ConfigExists { .. } => Some(
+                "edit it (`conduct check` validates it), or move it away to start over".to_owned(),
+            ),
             Error::Worktree { .. } => Some(
                 "run `git init` and commit, or set `workspace = \"root\"` on these tasks".to_owned(),
             ),
@@ -209,6 +237,63 @@ fn render_spec_error(error: &SpecError, out: &mut dyn Write) -> io::Result<()> {
         "help",
         &error.kind.help(),
     )
+}
+
+/// Where a `--json` error goes: `build --json` prints events, so the error is one more
+/// (`{"event": "error", ...}`); every other command prints one object
+/// (`{"ok": false, ...}`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum JsonShape {
+    Event,
+    Failure,
+}
+
+/// An error for `--json`: `kind`, `message`, `help` (when there is one) and, for a
+/// configuration error, each error with its position.
+#[derive(Serialize)]
+struct JsonError<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
+    kind: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [SpecError],
+}
+
+/// One configuration error as JSON: `file`, `line`, `column` (1-based), `message`, `help`.
+impl Serialize for SpecError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (line, column) = self.at.line_col();
+        let mut out = serializer.serialize_struct("SpecError", 5)?;
+        out.serialize_field("file", self.at.file.name())?;
+        out.serialize_field("line", &line)?;
+        out.serialize_field("column", &column)?;
+        out.serialize_field("message", &self.to_string())?;
+        out.serialize_field("help", &self.kind.help())?;
+        out.end()
+    }
+}
+
+/// Write `error` as one line of JSON, the machine's counterpart of [`render`].
+pub(crate) fn render_json(error: &Error, shape: JsonShape) -> String {
+    let errors = match error {
+        Error::Config { errors, .. } => &errors[..],
+        _ => &[],
+    };
+    let json = JsonError {
+        event: matches!(shape, JsonShape::Event).then_some("error"),
+        ok: matches!(shape, JsonShape::Failure).then_some(false),
+        kind: error.kind(),
+        message: error.to_string(),
+        help: error.help(),
+        errors,
+    };
+    crate::commands::json_line(&json)
 }
 
 #[cfg(test)]

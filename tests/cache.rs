@@ -338,19 +338,32 @@ fn dir_size(dir: &std::path::Path) -> u64 {
 }
 
 #[test]
-fn clean_removes_outputs_and_the_cache() {
+fn clean_removes_outputs_by_default_and_the_cache_only_when_asked() {
     let project = project();
     project.build(&[], 0);
     project.ran();
-    let clean = project.conduct(&["clean", "--outputs"]);
+    let clean = project.conduct(&["clean"]);
     assert_eq!(clean.stdout, "removed 14 outputs\n");
     assert!(!project.exists("out/0.txt"));
+    assert!(project.exists(".cache/ac"), "the cache stays");
     project.build(&[], 0);
     assert!(project.ran().is_empty(), "restored from the cache");
-    let clean = project.conduct(&["clean"]);
+    // `--outputs` is the default said out loud.
+    let clean = project.conduct(&["clean", "--outputs"]);
+    assert_eq!(clean.stdout, "removed 14 outputs\n");
+    project.build(&[], 0);
+    assert!(project.ran().is_empty(), "restored from the cache");
+    // `--cache` alone leaves the outputs.
+    let clean = project.conduct(&["clean", "--cache"]);
+    assert_eq!(clean.status, 0, "{clean:#?}");
+    assert!(project.exists("out/0.txt"));
+    assert!(!project.exists(".cache/ac"));
+    project.build(&[], 0);
+    project.ran();
+    let clean = project.conduct(&["clean", "--all"]);
     assert_eq!(clean.status, 0, "{clean:#?}");
     assert!(!project.exists("out/0.txt"));
-    assert!(!project.exists(".cache/cas"));
+    assert!(!project.exists(".cache/ac"));
     project.build(&[], 0);
     assert_eq!(project.ran().len(), 13, "no cache left: everything ran");
 }

@@ -7,6 +7,7 @@ mod build;
 mod cache;
 mod checks;
 mod cli;
+mod commands;
 mod config;
 mod depfile;
 mod everyday;

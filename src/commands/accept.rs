@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::commands::Stdout;
+use crate::commands::{Stdout, json_line};
 use crate::error::{EXIT_FAILURE, Error};
 use crate::explain::RunStatus;
 use crate::project::Locator;
@@ -16,7 +16,28 @@ use crate::session::Session;
 use crate::session::round::Outcome;
 use crate::state::{LastRun, Success};
 
-pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Result<i32, Error> {
+/// What `accept` did, for `--json`: `{"accepted": [ID], "already_fresh": [ID],
+/// "refused": [{"task", "reason"}], "notes": [TEXT]}` (refused: exit 1).
+#[derive(Default, serde::Serialize)]
+struct Accepted {
+    accepted: Vec<String>,
+    already_fresh: Vec<String>,
+    refused: Vec<Refused>,
+    notes: Vec<String>,
+}
+
+#[derive(serde::Serialize)]
+struct Refused {
+    task: String,
+    reason: String,
+}
+
+pub(crate) fn run(
+    locator: &Locator,
+    targets: &[String],
+    json: bool,
+    out: &mut Stdout,
+) -> Result<i32, Error> {
     let mut session = Session::open(locator, Access::Write)?;
     let loaded = Arc::clone(session.loaded());
     let spec = &loaded.spec;
@@ -29,6 +50,7 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
     let mut round = session.prepare(&selection, &crate::exec::local::LocalExecutor::new())?;
     let mut code = 0;
     let mut text = String::new();
+    let mut done = Accepted::default();
     if targets.is_empty() {
         // No target: every task, said up front so nobody accepts the world by accident.
         let n = spec.tasks.iter().filter(|t| t.run.is_some()).count();
@@ -47,6 +69,10 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
             Ok(verdict) => verdict,
             Err(error) => {
                 text.push_str(&format!("cannot accept {id}: {error}\n"));
+                done.refused.push(Refused {
+                    task: id,
+                    reason: error.to_string(),
+                });
                 code = EXIT_FAILURE;
                 continue;
             }
@@ -54,17 +80,18 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
         let accepting = named[task.index()];
         if !accepting {
             if !matches!(verdict.outcome, Outcome::Fresh) {
-                text.push_str(&format!(
-                    "note: dependency {id} is stale; accepting against its current outputs\n"
-                ));
+                let note =
+                    format!("dependency {id} is stale; accepting against its current outputs");
+                text.push_str(&format!("note: {note}\n"));
+                done.notes.push(note);
             }
             round.settle(task, verdict.outputs.files);
             continue;
         }
         if let Some(missing) = verdict.outputs.missing.first() {
-            text.push_str(&format!(
-                "cannot accept {id}: output {missing} is missing; build it instead\n"
-            ));
+            let reason = format!("output {missing} is missing; build it instead");
+            text.push_str(&format!("cannot accept {id}: {reason}\n"));
+            done.refused.push(Refused { task: id, reason });
             code = EXIT_FAILURE;
             continue;
         }
@@ -75,6 +102,10 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
                 Ok(preimage) => preimage,
                 Err(error) => {
                     text.push_str(&format!("cannot accept {id}: {error}\n"));
+                    done.refused.push(Refused {
+                        task: id,
+                        reason: error.to_string(),
+                    });
                     code = EXIT_FAILURE;
                     continue;
                 }
@@ -82,6 +113,7 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
             Outcome::Fresh | Outcome::Restore { .. } => {
                 round.settle(task, verdict.outputs.files);
                 text.push_str(&format!("already fresh: {id}\n"));
+                done.already_fresh.push(id);
                 continue;
             }
         };
@@ -102,9 +134,9 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
         ) {
             Ok(outputs) => outputs,
             Err(error) => {
-                text.push_str(&format!(
-                    "note: {id} could not be stored in the cache: {error}\n"
-                ));
+                let note = format!("{id} could not be stored in the cache: {error}");
+                text.push_str(&format!("note: {note}\n"));
+                done.notes.push(note);
                 verdict.outputs.files.clone()
             }
         };
@@ -124,8 +156,9 @@ pub(crate) fn run(locator: &Locator, targets: &[String], out: &mut Stdout) -> Re
         });
         round.settle(task, verdict.outputs.files);
         text.push_str(&format!("accepted: {id}\n"));
+        done.accepted.push(id);
     }
     session.save()?;
-    out.write(&text)?;
+    out.write(&if json { json_line(&done) } else { text })?;
     Ok(code)
 }

@@ -3,7 +3,7 @@
 use rustc_hash::FxHashSet;
 
 use crate::cache::maintenance;
-use crate::commands::Stdout;
+use crate::commands::{Stdout, json_line};
 use crate::error::{EXIT_FAILURE, Error};
 use crate::project::Locator;
 use crate::project::open::Access;
@@ -21,9 +21,51 @@ pub(crate) enum CacheCommand {
     Verify,
 }
 
+/// `cache stats --json`: `{"entries", "blobs", "bytes", "last_build": {"restored", "ran",
+/// "hit_rate"}|null}` (`hit_rate`: restored / (restored + ran), null when neither).
+#[derive(serde::Serialize)]
+struct JsonStats {
+    entries: usize,
+    blobs: usize,
+    bytes: u64,
+    last_build: Option<JsonHits>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonHits {
+    restored: u32,
+    ran: u32,
+    hit_rate: Option<f64>,
+}
+
+/// `cache gc --json`: `{"removed_entries", "removed_blobs", "before", "after", "max_bytes",
+/// "needed"}` (sizes in bytes; `needed`: what the current state keeps).
+#[derive(serde::Serialize)]
+struct JsonGc {
+    removed_entries: usize,
+    removed_blobs: usize,
+    before: u64,
+    after: u64,
+    max_bytes: u64,
+    needed: u64,
+}
+
+/// `cache verify --json`: `{"ok", "blobs", "entries", "corrupt_blobs", "damaged_entries",
+/// "broken_entries"}` (the last three: hex digests, each removed; not ok: exit 1).
+#[derive(serde::Serialize)]
+struct JsonVerify {
+    ok: bool,
+    blobs: usize,
+    entries: usize,
+    corrupt_blobs: Vec<String>,
+    damaged_entries: Vec<String>,
+    broken_entries: Vec<String>,
+}
+
 pub(crate) fn run(
     locator: &Locator,
     command: CacheCommand,
+    json: bool,
     out: &mut Stdout,
 ) -> Result<i32, Error> {
     let access = match command {
@@ -39,27 +81,42 @@ pub(crate) fn run(
     let text = match command {
         CacheCommand::Stats => {
             let stats = maintenance::stats(session.cache());
-            let mut text = format!(
-                "{} entries, {} blobs, {}\n",
-                stats.entries,
-                stats.blobs,
-                format_size(stats.bytes)
-            );
-            if let Some(last) = session.state().last_build {
+            let last = session.state().last_build.map(|last| {
                 let asked = last.restored + last.ran;
-                let rate = if asked == 0 {
-                    "no task needed the cache".to_owned()
-                } else {
-                    format!(
-                        "{:.0}% ({} restored, {} ran)",
-                        100.0 * f64::from(last.restored) / f64::from(asked),
-                        last.restored,
-                        last.ran
-                    )
-                };
-                text.push_str(&format!("last build's hit rate: {rate}\n"));
+                JsonHits {
+                    restored: last.restored,
+                    ran: last.ran,
+                    hit_rate: (asked > 0).then(|| f64::from(last.restored) / f64::from(asked)),
+                }
+            });
+            if json {
+                json_line(&JsonStats {
+                    entries: stats.entries,
+                    blobs: stats.blobs,
+                    bytes: stats.bytes,
+                    last_build: last,
+                })
+            } else {
+                let mut text = format!(
+                    "{} entries, {} blobs, {}\n",
+                    stats.entries,
+                    stats.blobs,
+                    format_size(stats.bytes)
+                );
+                if let Some(last) = last {
+                    let rate = match last.hit_rate {
+                        None => "no task needed the cache".to_owned(),
+                        Some(rate) => format!(
+                            "{:.0}% ({} restored, {} ran)",
+                            100.0 * rate,
+                            last.restored,
+                            last.ran
+                        ),
+                    };
+                    text.push_str(&format!("last build's hit rate: {rate}\n"));
+                }
+                text
             }
-            text
         }
         CacheCommand::Gc { max_bytes } => {
             let max_bytes = max_bytes.unwrap_or(session.loaded().spec.project.cache_max_bytes);
@@ -70,52 +127,78 @@ pub(crate) fn run(
                 .filter_map(|t| t.success.as_ref().map(|s| s.key))
                 .collect();
             let report = maintenance::gc(session.cache(), max_bytes, &live).map_err(cache_error)?;
-            let mut text = format!(
-                "removed {} entries and {} blobs: {} -> {}\n",
-                report.removed_entries,
-                report.removed_blobs,
-                format_size(report.before),
-                format_size(report.after)
-            );
-            if report.after > max_bytes {
-                text.push_str(&format!(
-                    "note: the current state needs {}, more than {}; that is kept\n",
-                    format_size(report.needed),
-                    format_size(max_bytes)
-                ));
+            if json {
+                json_line(&JsonGc {
+                    removed_entries: report.removed_entries,
+                    removed_blobs: report.removed_blobs,
+                    before: report.before,
+                    after: report.after,
+                    max_bytes,
+                    needed: report.needed,
+                })
+            } else {
+                let mut text = format!(
+                    "removed {} entries and {} blobs: {} -> {}\n",
+                    report.removed_entries,
+                    report.removed_blobs,
+                    format_size(report.before),
+                    format_size(report.after)
+                );
+                if report.after > max_bytes {
+                    text.push_str(&format!(
+                        "note: the current state needs {}, more than {}; that is kept\n",
+                        format_size(report.needed),
+                        format_size(max_bytes)
+                    ));
+                }
+                text
             }
-            text
         }
         CacheCommand::Verify => {
             let report = maintenance::verify(session.cache()).map_err(cache_error)?;
-            let mut text = format!(
-                "checked {} blobs and {} entries\n",
-                report.blobs, report.entries
-            );
-            for blob in &report.corrupt_blobs {
-                text.push_str(&format!("corrupt blob {} (removed)\n", blob.hex()));
-            }
-            for entry in &report.damaged_entries {
-                text.push_str(&format!(
-                    "entry {} is damaged: its checksum does not match (removed)\n",
-                    entry.hex()
-                ));
-            }
-            for entry in &report.broken_entries {
-                text.push_str(&format!(
-                    "entry {} cannot be restored (removed)\n",
-                    entry.hex()
-                ));
-            }
-            if report.corrupt_blobs.is_empty()
+            let ok = report.corrupt_blobs.is_empty()
                 && report.broken_entries.is_empty()
-                && report.damaged_entries.is_empty()
-            {
-                text.push_str("ok\n");
-            } else {
+                && report.damaged_entries.is_empty();
+            if !ok {
                 code = EXIT_FAILURE;
             }
-            text
+            if json {
+                let hex = |digests: &[crate::hash::Digest]| {
+                    digests.iter().map(crate::hash::Digest::hex).collect()
+                };
+                json_line(&JsonVerify {
+                    ok,
+                    blobs: report.blobs,
+                    entries: report.entries,
+                    corrupt_blobs: hex(&report.corrupt_blobs),
+                    damaged_entries: hex(&report.damaged_entries),
+                    broken_entries: hex(&report.broken_entries),
+                })
+            } else {
+                let mut text = format!(
+                    "checked {} blobs and {} entries\n",
+                    report.blobs, report.entries
+                );
+                for blob in &report.corrupt_blobs {
+                    text.push_str(&format!("corrupt blob {} (removed)\n", blob.hex()));
+                }
+                for entry in &report.damaged_entries {
+                    text.push_str(&format!(
+                        "entry {} is damaged: its checksum does not match (removed)\n",
+                        entry.hex()
+                    ));
+                }
+                for entry in &report.broken_entries {
+                    text.push_str(&format!(
+                        "entry {} cannot be restored (removed)\n",
+                        entry.hex()
+                    ));
+                }
+                if ok {
+                    text.push_str("ok\n");
+                }
+                text
+            }
         }
     };
     session.finish();

@@ -1,14 +1,15 @@
 //! `conduct check`: validate tasks.toml and rules/ completely, like the original
 //! dispatcher's `--validate-only`. Beyond what every command checks on load, it also
 //! asks the disk about every task (missing inputs, sections, symlinks), then prints one
-//! summary line. `--json` prints the same as an object, errors included, for editors.
+//! summary line. `--json` prints the same as an object; errors come as
+//! `{"ok": false, "kind": "config", "errors": [{file, line, column, message, help}]}`
+//! (`error::render_json`, shared by every command), for editors.
 
 use serde::Serialize;
 
 use crate::commands::Stdout;
-use crate::error::{EXIT_USAGE, Error};
+use crate::error::Error;
 use crate::project::{self, Checks, Locator};
-use crate::spec::SpecError;
 
 #[derive(Serialize)]
 struct Summary {
@@ -18,21 +19,6 @@ struct Summary {
     edges: usize,
     barriers: usize,
     rules: usize,
-}
-
-#[derive(Serialize)]
-struct JsonError {
-    file: String,
-    line: usize,
-    column: usize,
-    message: String,
-    help: String,
-}
-
-#[derive(Serialize)]
-struct Failure {
-    ok: bool,
-    errors: Vec<JsonError>,
 }
 
 /// Tasks with a command that nothing can make stale: no inputs of their own, no
@@ -61,18 +47,8 @@ fn never_rerun(project: &project::Project) -> Vec<String> {
 
 pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
     let (config, root) = locator.locate()?;
-    let project = match project::load(&config, &root, &locator.vars, Checks::ConfigAndDisk) {
-        Ok(project) => project,
-        Err(Error::Config { errors, .. }) if json => {
-            let failure = Failure {
-                ok: false,
-                errors: errors.iter().map(json_error).collect(),
-            };
-            out.write(&format!("{}\n", to_json(&failure)))?;
-            return Ok(EXIT_USAGE);
-        }
-        Err(e) => return Err(e),
-    };
+    // Errors, `--json` or not, go through the one renderer (`error::render_json`).
+    let project = project::load(&config, &root, &locator.vars, Checks::ConfigAndDisk)?;
     for note in &project.loaded.spec.notes {
         crate::report::warn(note);
     }
@@ -104,17 +80,6 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
         out.write(&line)?;
     }
     Ok(0)
-}
-
-fn json_error(error: &SpecError) -> JsonError {
-    let (line, column) = error.at.line_col();
-    JsonError {
-        file: error.at.file.name().to_owned(),
-        line,
-        column,
-        message: error.to_string(),
-        help: error.kind.help(),
-    }
 }
 
 /// Serialising plain structs of strings and numbers cannot fail.

@@ -1,15 +1,16 @@
-//! `conduct clean [--outputs] [--cache] [--worktrees [--branches]]`: remove what builds
-//! made. `--outputs` removes every declared output (the state and cache stay, so the
-//! next build restores them); `--cache` empties the cache directory of what conduct keeps
+//! `conduct clean [--outputs] [--cache] [--all] [--worktrees [--branches]]`: remove what
+//! builds made. Without flags (or with `--outputs`) it removes every declared output (the
+//! state and cache stay, so the next build restores them); `--cache` empties the cache directory of what conduct keeps
 //! there (state, cache, logs, instructions), keeping its lock, which it holds
 //! meanwhile, and its CACHEDIR.TAG; a directory without that mark is refused (see
-//! `cache::dir`). Nothing is removed through a symlink. Without flags, both.
+//! `cache::dir`). Nothing is removed through a symlink. `--all`: both.
 //! `--worktrees` removes the agent worktrees (never by default: they may hold work an
 //! agent left uncommitted), `--branches` their branches too.
 
 use std::io;
+use std::path::PathBuf;
 
-use crate::commands::Stdout;
+use crate::commands::{Stdout, json_line};
 use crate::confined::Dir;
 use crate::confined::Root;
 use crate::error::Error;
@@ -30,20 +31,51 @@ pub(crate) struct CleanOptions {
     pub(crate) branches: bool,
 }
 
+/// What `clean` removed, for `--json`: `{"outputs": N|null, "cache_entries": N|null,
+/// "worktrees": [{"path", "branch"}]|null}` (null: not asked).
+#[derive(Default, serde::Serialize)]
+struct Cleaned {
+    outputs: Option<usize>,
+    cache_entries: Option<usize>,
+    worktrees: Option<Vec<RemovedWorktree>>,
+}
+
+#[derive(serde::Serialize)]
+struct RemovedWorktree {
+    path: String,
+    /// The branch deleted with it (`--branches`).
+    branch: Option<String>,
+}
+
 pub(crate) fn run(
     locator: &Locator,
     options: CleanOptions,
+    json: bool,
     out: &mut Stdout,
 ) -> Result<i32, Error> {
+    // The cache only when asked: it is what makes the next build cheap.
     let (outputs, cache) = if options.outputs || options.cache || options.worktrees {
         (options.outputs, options.cache)
     } else {
-        (true, true)
+        (true, false)
     };
     let mut session = Session::open(locator, Access::Write)?;
     let mut text = String::new();
+    let mut cleaned = Cleaned::default();
     if options.worktrees {
-        text.push_str(&worktrees(&session, options.branches)?);
+        let (dir, removed) = worktrees(&session, options.branches)?;
+        for worktree in &removed {
+            text.push_str(&match &worktree.branch {
+                Some(branch) => {
+                    format!("removed worktree {} and branch {branch}\n", worktree.path)
+                }
+                None => format!("removed worktree {}\n", worktree.path),
+            });
+        }
+        if removed.is_empty() {
+            text.push_str(&format!("no worktrees under {}\n", dir.display()));
+        }
+        cleaned.worktrees = Some(removed);
     }
     let error = |source| Error::Cache {
         path: session.cache_dir().to_path_buf(),
@@ -62,19 +94,22 @@ pub(crate) fn run(
         session.forget_removed_tasks();
         session.save()?;
         text.push_str(&format!("removed {removed} outputs\n"));
+        cleaned.outputs = Some(removed);
     }
     if cache {
         let removed =
             crate::cache::dir::clean(&session.root().path, &session.loaded().spec.project.cache)?;
         text.push_str(&format!("emptied the cache ({removed} entries)\n"));
+        cleaned.cache_entries = Some(removed);
     }
     session.finish();
-    out.write(&text)?;
+    out.write(&if json { json_line(&cleaned) } else { text })?;
     Ok(0)
 }
 
-/// Remove the worktrees under `[project] worktrees` (and their branches).
-fn worktrees(session: &Session, branches: bool) -> Result<String, Error> {
+/// Remove the worktrees under `[project] worktrees` (and their branches): that directory
+/// and what was removed.
+fn worktrees(session: &Session, branches: bool) -> Result<(PathBuf, Vec<RemovedWorktree>), Error> {
     let spec = &session.loaded().spec;
     let dir = spec.project.worktrees.to_path(&session.root().path);
     let tasks: Vec<String> = spec
@@ -93,15 +128,12 @@ fn worktrees(session: &Session, branches: bool) -> Result<String, Error> {
     for (path, branch) in &found {
         let branch = branch.as_deref().filter(|_| branches);
         repo.remove(path, branch).map_err(failed)?;
-        removed.push(match branch {
-            Some(branch) => format!("removed worktree {} and branch {branch}\n", path.display()),
-            None => format!("removed worktree {}\n", path.display()),
+        removed.push(RemovedWorktree {
+            path: path.display().to_string(),
+            branch: branch.map(str::to_owned),
         });
     }
-    if removed.is_empty() {
-        removed.push(format!("no worktrees under {}\n", dir.display()));
-    }
-    Ok(removed.concat())
+    Ok((dir, removed))
 }
 
 /// Remove what tasks no longer in tasks.toml made (a deleted template file's object):

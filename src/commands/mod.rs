@@ -8,6 +8,7 @@ pub(crate) mod cache;
 pub(crate) mod check;
 pub(crate) mod clean;
 pub(crate) mod graph;
+pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod plan;
 pub(crate) mod report;
@@ -24,6 +25,8 @@ use crate::project::Locator;
 #[derive(Debug)]
 pub(crate) struct Options {
     pub(crate) locator: Locator,
+    /// `--json`: every command prints JSON on stdout, its errors too.
+    pub(crate) json: bool,
     pub(crate) command: Command,
 }
 
@@ -34,17 +37,12 @@ pub(crate) enum Command {
     Accept {
         targets: Vec<String>,
     },
-    Status {
-        json: bool,
-    },
+    Status,
     Clean(clean::CleanOptions),
     Cache(cache::CacheCommand),
-    Check {
-        json: bool,
-    },
-    List {
-        json: bool,
-    },
+    Check,
+    List,
+    Init,
     Graph {
         targets: Vec<String>,
         format: graph::GraphFormat,
@@ -59,25 +57,45 @@ pub(crate) enum Command {
 /// Run the command `options` names; Ok holds the exit code.
 pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
     let mut out = Stdout::new();
+    let json = options.json;
     let result = match &options.command {
         Command::Build(build) => crate::build::build(&options.locator, build),
-        Command::Accept { targets } => accept::run(&options.locator, targets, &mut out),
-        Command::Status { json } => status::run(&options.locator, *json, &mut out),
-        Command::Clean(clean) => clean::run(&options.locator, *clean, &mut out),
-        Command::Cache(command) => cache::run(&options.locator, *command, &mut out),
-        Command::Check { json } => check::run(&options.locator, *json, &mut out),
-        Command::List { json } => list::run(&options.locator, *json, &mut out),
+        Command::Accept { targets } => accept::run(&options.locator, targets, json, &mut out),
+        Command::Status => status::run(&options.locator, json, &mut out),
+        Command::Clean(clean) => clean::run(&options.locator, *clean, json, &mut out),
+        Command::Cache(command) => cache::run(&options.locator, *command, json, &mut out),
+        Command::Check => check::run(&options.locator, json, &mut out),
+        Command::List => list::run(&options.locator, json, &mut out),
+        Command::Init => init::run(&options.locator, json, &mut out),
         Command::Plan(plan) => plan::run(&options.locator, plan, &mut out),
-        Command::Report(report) => report::run(&options.locator, report, &mut out),
-        Command::Show { task } => show::run(&options.locator, task, &mut out),
+        Command::Report(report) => report::run(&options.locator, report, json, &mut out),
+        Command::Show { task } => show::run(&options.locator, task, json, &mut out),
         Command::Graph { targets, format } => {
             graph::run(&options.locator, targets, *format, &mut out)
         }
+    };
+    let result = match result {
+        // Under `--json` an error is JSON on stdout too, through the one JSON renderer:
+        // an `error` event for build (its output is events), else `{"ok": false, ...}`.
+        Err(error) if json && !matches!(error, Error::Write { .. }) => {
+            let shape = match options.command {
+                Command::Build(_) => crate::error::JsonShape::Event,
+                _ => crate::error::JsonShape::Failure,
+            };
+            let line = crate::error::render_json(&error, shape);
+            out.write(&line).map(|()| error.code())
+        }
+        other => other,
     };
     match result.and_then(|code| out.flush().map(|()| code)) {
         Err(Error::Write { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe => Ok(0),
         other => other,
     }
+}
+
+/// One JSON value and a line break, for `--json` output.
+pub(crate) fn json_line(value: &impl serde::Serialize) -> String {
+    format!("{}\n", check::to_json(value))
 }
 
 /// Standard output for command results (colour-aware, pipe-aware).

@@ -1,10 +1,12 @@
 //! `conduct report`: the last run (or `--run FILE`) as a Markdown execution log or a
 //! self-contained HTML page with a Gantt chart. It reads the run record only: no config
 //! is hashed and nothing is run, so it works while another build holds the lock.
+//! `--json` prints the run record itself (the schema of `.cache/runs/*.json`) on stdout;
+//! `--markdown FILE` and `--html FILE` are still written beside it.
 
 use std::path::{Path, PathBuf};
 
-use crate::commands::Stdout;
+use crate::commands::{Stdout, json_line};
 use crate::error::Error;
 use crate::project::Locator;
 use crate::project::open::Access;
@@ -24,6 +26,7 @@ pub(crate) struct ReportOptions {
 pub(crate) fn run(
     locator: &Locator,
     options: &ReportOptions,
+    json: bool,
     out: &mut Stdout,
 ) -> Result<i32, Error> {
     let record = match &options.run {
@@ -33,7 +36,11 @@ pub(crate) fn run(
         })?,
         None => newest(locator)?,
     };
-    let stdout_markdown = options.markdown.is_none() && options.html.is_none();
+    if json {
+        // The run record itself, as it is kept in .cache/runs/ (one line).
+        out.write(&json_line(&record))?;
+    }
+    let stdout_markdown = !json && options.markdown.is_none() && options.html.is_none();
     if stdout_markdown {
         out.write(&markdown::render(&record))?;
     }

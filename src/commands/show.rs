@@ -1,15 +1,27 @@
 //! `conduct show TASK`: the task's TASK_INSTRUCTION.md, exactly as its agent would get it
 //! now, for a human to review before dispatching hours of agent work. Nothing is run,
-//! hashed or written.
+//! hashed or written. `--json`: `{"task", "instruction"}`.
 
-use crate::commands::Stdout;
+use crate::commands::{Stdout, json_line};
 use crate::error::Error;
 use crate::instruction;
 use crate::project::Locator;
 use crate::spec::section::Outline;
 use crate::suggest::did_you_mean;
 
-pub(crate) fn run(locator: &Locator, task: &str, out: &mut Stdout) -> Result<i32, Error> {
+/// `--json`: `{"task": ID, "instruction": TEXT}`.
+#[derive(serde::Serialize)]
+struct JsonShow<'a> {
+    task: &'a str,
+    instruction: &'a str,
+}
+
+pub(crate) fn run(
+    locator: &Locator,
+    task: &str,
+    json: bool,
+    out: &mut Stdout,
+) -> Result<i32, Error> {
     let (_, root) = locator.locate()?;
     let project = locator.load()?;
     let loaded = &project.loaded;
@@ -25,6 +37,13 @@ pub(crate) fn run(locator: &Locator, task: &str, out: &mut Stdout) -> Result<i32
         let range = Outline::parse(&text).find(section).ok()?;
         Some(text[range].to_owned())
     });
-    out.write(&text)?;
+    if json {
+        out.write(&json_line(&JsonShow {
+            task: spec.task(idx).id.as_str(),
+            instruction: &text,
+        }))?;
+    } else {
+        out.write(&text)?;
+    }
     Ok(0)
 }

@@ -51,13 +51,13 @@ pub(crate) struct Locator {
 }
 
 impl Locator {
-    /// The config file and the project root.
-    pub(crate) fn locate(&self) -> Result<(PathBuf, PathBuf), Error> {
+    /// The directory conduct runs as if started in (`-C DIR`, else the current one).
+    pub(crate) fn start(&self) -> Result<PathBuf, Error> {
         let cwd = std::env::current_dir().map_err(|source| Error::Directory {
             path: PathBuf::from("."),
             source,
         })?;
-        let start = match &self.directory {
+        Ok(match &self.directory {
             Some(dir) => {
                 let dir = cwd.join(dir);
                 if !dir.is_dir() {
@@ -69,7 +69,12 @@ impl Locator {
                 dir
             }
             None => cwd,
-        };
+        })
+    }
+
+    /// The config file and the project root.
+    pub(crate) fn locate(&self) -> Result<(PathBuf, PathBuf), Error> {
+        let start = self.start()?;
         if let Some(file) = &self.file {
             let config = start.join(file);
             if !config.is_file() {
