@@ -353,6 +353,22 @@ impl Session {
         }
     }
 
+    /// Which of `now` (a task's outputs on disk) conduct has no record of making: a
+    /// file that was there first stays for the task to overwrite or not; what conduct
+    /// recorded making may go before a run.
+    pub(crate) fn not_made_by_conduct(&self, id: &str, now: &[(String, Digest)]) -> Vec<String> {
+        let recorded = self
+            .state()
+            .tasks
+            .get(id)
+            .and_then(|s| s.success.as_ref())
+            .map_or(&[][..], |s| &s.outputs[..]);
+        now.iter()
+            .filter(|file| !recorded.contains(file))
+            .map(|(path, _)| path.clone())
+            .collect()
+    }
+
     /// Something the command should tell the user when it is done.
     pub(crate) fn warn(&mut self, text: String) {
         self.warnings.push(text);

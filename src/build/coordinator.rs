@@ -276,21 +276,7 @@ impl<'a, 's> Coordinator<'a, 's> {
     ) {
         let id = self.id(task);
         self.reporter.will_run(&id, &reasons);
-        // What conduct recorded making may go before the run; anything else (a file
-        // that was there first, a hand edit) stays for the task to overwrite or not.
-        let recorded = self
-            .round
-            .session()
-            .state()
-            .tasks
-            .get(id.as_str())
-            .and_then(|s| s.success.as_ref())
-            .map_or(&[][..], |s| &s.outputs[..]);
-        let keep = now
-            .iter()
-            .filter(|file| !recorded.contains(file))
-            .map(|(path, _)| path.clone())
-            .collect();
+        let keep = self.round.session().not_made_by_conduct(&id, now);
         self.tasks.pending.insert(
             task,
             Pending {
