@@ -23,4 +23,5 @@ mod safety;
 mod sections;
 mod streams;
 mod templates;
+mod tour;
 mod worktree;
