@@ -18,6 +18,7 @@ use crate::commands::graph::GraphFormat;
 use crate::commands::plan::PlanOptions;
 use crate::commands::report::ReportOptions;
 use crate::commands::{Command, Options};
+use crate::estimate::Weights;
 use crate::project::Locator;
 use crate::report::progress::{Explain, Style};
 
@@ -133,6 +134,9 @@ enum CliCommand {
         /// Break the work and the strict-barrier stages down by group
         #[arg(long = "by-group")]
         by_group: bool,
+        /// Weigh tasks by `effort`, by `recorded` durations, or `auto` (recorded, else effort)
+        #[arg(long, value_enum, default_value = "auto")]
+        weights: CliWeights,
     },
     /// Print the TASK_INSTRUCTION.md a task's agent gets, without running anything
     Show {
@@ -302,12 +306,18 @@ fn options(cli: Cli) -> Result<Options, i32> {
             jobs,
             all,
             by_group,
+            weights,
         } => Command::Plan(PlanOptions {
             targets,
             jobs: jobs.map(|j| j as usize),
             all,
             by_group,
             json,
+            weights: match weights {
+                CliWeights::Auto => Weights::Auto,
+                CliWeights::Effort => Weights::Effort,
+                CliWeights::Recorded => Weights::Recorded,
+            },
         }),
         CliCommand::Graph { targets, format } => Command::Graph {
             targets,
@@ -350,6 +360,14 @@ fn usage(message: &str) -> i32 {
         .error(clap::error::ErrorKind::ArgumentConflict, message)
         .print();
     crate::error::EXIT_USAGE
+}
+
+/// `plan --weights`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CliWeights {
+    Auto,
+    Effort,
+    Recorded,
 }
 
 /// `--var NAME=VALUE`.

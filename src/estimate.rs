@@ -24,16 +24,39 @@ pub(crate) enum WeightSource {
     Default,
 }
 
-/// The expected duration of `task` in seconds, as the scheduler ranks it.
-pub(crate) fn expected_seconds(spec: &Spec, state: &State, task: TaskIdx) -> (f64, WeightSource) {
+/// Which weights a plan uses (`conduct plan --weights`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Weights {
+    /// The last recorded duration, else `effort`, else 1 s (what the scheduler ranks by).
+    #[default]
+    Auto,
+    /// `effort` only (else 1 s): the plan as written, before or after any build.
+    Effort,
+    /// Recorded durations only (else 1 s): what the last builds took.
+    Recorded,
+}
+
+/// The expected duration of `task` in seconds, as the scheduler ranks it (`Auto`) or
+/// as `weights` asks.
+pub(crate) fn expected_seconds(
+    spec: &Spec,
+    state: &State,
+    task: TaskIdx,
+    weights: Weights,
+) -> (f64, WeightSource) {
     let t = spec.task(task);
-    let recorded = state.tasks.get(t.id.as_str()).and_then(|s| {
-        s.success
-            .as_ref()
-            .map(|s| s.duration_ms)
-            .or(s.last_run.as_ref().map(|r| r.duration_ms))
-    });
-    match (recorded, t.effort) {
+    let recorded = (weights != Weights::Effort)
+        .then(|| {
+            state.tasks.get(t.id.as_str()).and_then(|s| {
+                s.success
+                    .as_ref()
+                    .map(|s| s.duration_ms)
+                    .or(s.last_run.as_ref().map(|r| r.duration_ms))
+            })
+        })
+        .flatten();
+    let effort = t.effort.filter(|_| weights != Weights::Recorded);
+    match (recorded, effort) {
         (Some(ms), _) => (ms as f64 / 1000.0, WeightSource::Recorded),
         (None, Some(effort)) => (effort.as_secs_f64(), WeightSource::Effort),
         (None, None) => (1.0, WeightSource::Default),

@@ -219,3 +219,27 @@ fn the_section_shorthand_on_another_file_says_what_it_is_for() {
         .stderr_contains("`file#section` selects a section of a Markdown (.md) file only")
         .run();
 }
+
+#[test]
+fn plan_weights_go_back_to_efforts_after_a_build() {
+    let project = Project::new(
+        "[tasks.a]\neffort = \"2h\"\ninputs = [\"in.txt\"]\noutputs = [\"a.txt\"]\nrun = \"touch a.txt\"\n",
+    );
+    project.file("in.txt", "x\n");
+    project.build(&[], 0);
+    let auto = project.conduct(&["plan", "--all"]);
+    assert!(
+        auto.stdout
+            .contains("weights: last recorded duration for 1"),
+        "{auto:?}"
+    );
+    let effort = project.conduct(&["plan", "--all", "--weights", "effort"]);
+    assert!(
+        effort.stdout.contains("weights: effort for 1"),
+        "{effort:?}"
+    );
+    assert!(
+        effort.stdout.contains("total work:        2h"),
+        "{effort:?}"
+    );
+}

@@ -27,7 +27,7 @@ use crate::build::task::{self, Failure, Pending, Settled, last_run};
 use crate::build::workers::{Event, Start, Workers};
 use crate::cache::Collected;
 use crate::error::Error;
-use crate::estimate;
+use crate::estimate::{self, Weights};
 use crate::exec::output::log_tail;
 use crate::exec::scheduler::Scheduler;
 use crate::exec::worktree::Repo;
@@ -114,7 +114,9 @@ impl<'a, 's> Coordinator<'a, 's> {
         let session = round.session();
         let loaded = Arc::clone(session.loaded());
         let spec = &loaded.spec;
-        let weight = |task: TaskIdx| estimate::expected_seconds(spec, session.state(), task).0;
+        let weight = |task: TaskIdx| {
+            estimate::expected_seconds(spec, session.state(), task, Weights::Auto).0
+        };
         let scheduler = Scheduler::new(&loaded.graph, spec, selection, weight);
         let cache_error = |source| Error::Cache {
             path: session.cache_dir().to_path_buf(),

@@ -12,7 +12,7 @@ use crate::build::{self, Planned};
 use crate::commands::Stdout;
 use crate::commands::check::to_json;
 use crate::error::Error;
-use crate::estimate::{self, BarrierEstimate, Estimate, WeightSource};
+use crate::estimate::{self, BarrierEstimate, Estimate, WeightSource, Weights};
 use crate::graph::Selection;
 use crate::project::Loaded;
 use crate::project::Locator;
@@ -33,6 +33,8 @@ pub(crate) struct PlanOptions {
     /// Break the work and the barrier stages down by group.
     pub(crate) by_group: bool,
     pub(crate) json: bool,
+    /// `--weights`: recorded durations, efforts, or the scheduler's choice.
+    pub(crate) weights: Weights,
 }
 
 #[derive(Serialize)]
@@ -159,7 +161,8 @@ fn planning(
         .task_indices()
         .map(|task| {
             runs[task.index()].then(|| {
-                let (seconds, source) = estimate::expected_seconds(spec, state, task);
+                let (seconds, source) =
+                    estimate::expected_seconds(spec, state, task, options.weights);
                 match source {
                     WeightSource::Recorded => sources.recorded += 1,
                     WeightSource::Effort => sources.effort += 1,
@@ -212,6 +215,7 @@ pub(crate) fn render_all(loaded: &Loaded, jobs: usize, json: bool) -> String {
         all: true,
         by_group: true,
         json,
+        weights: Weights::Effort,
     };
     let (planning, groups) = planning(
         loaded,
