@@ -21,6 +21,9 @@ use crate::commands::{Command, Options};
 use crate::estimate::Weights;
 use crate::project::Locator;
 use crate::report::progress::{Explain, Style};
+use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
+use clap_complete::env::{CompleteEnv, Shells};
+use std::ffi::OsStr;
 
 /// conduct: a declarative, incremental task planner and runner.
 #[derive(Debug, Parser)]
@@ -47,7 +50,7 @@ enum CliCommand {
     /// Run the stale tasks of TARGETs (default: all) and what their changes reach
     Build {
         /// Task ids, groups, or `all`
-        #[arg(value_name = "TARGET")]
+        #[arg(value_name = "TARGET", add = ArgValueCompleter::new(complete_targets))]
         targets: Vec<String>,
         /// Run at most N tasks at once [default: project.jobs, else the number of cores]
         #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -123,7 +126,7 @@ enum CliCommand {
     /// Estimate a build: waves, critical path, total work, makespan with N at once
     Plan {
         /// Task ids, groups, or `all`
-        #[arg(value_name = "TARGET")]
+        #[arg(value_name = "TARGET", add = ArgValueCompleter::new(complete_targets))]
         targets: Vec<String>,
         /// Plan for at most N tasks at once [default: project.jobs, else the number of cores]
         #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -159,7 +162,7 @@ enum CliCommand {
     /// Print the dependency graph (of TARGETs and what they need, or of every task)
     Graph {
         /// Task ids, groups, or `all`
-        #[arg(value_name = "TARGET")]
+        #[arg(value_name = "TARGET", add = ArgValueCompleter::new(complete_targets))]
         targets: Vec<String>,
         /// Output format [default: dot; json with --json]
         #[arg(long, value_enum)]
@@ -216,18 +219,41 @@ enum ShellArg {
     Powershell,
 }
 
-/// Print the completion script for `shell` (a property of the clap command, so it is
-/// written here, at parse time, like `--help`).
-fn write_completions(shell: &ShellArg, out: &mut dyn Write) {
-    use clap_complete::Shell;
-    let shell = match shell {
-        ShellArg::Bash => Shell::Bash,
-        ShellArg::Zsh => Shell::Zsh,
-        ShellArg::Fish => Shell::Fish,
-        ShellArg::Elvish => Shell::Elvish,
-        ShellArg::Powershell => Shell::PowerShell,
+/// Print the script that registers `shell`'s completions: they call back into conduct
+/// (clap_complete's dynamic completion, `COMPLETE=<shell> conduct`), so task and group
+/// ids complete from the tasks.toml of the directory the shell is in.
+fn write_completions(shell: &ShellArg, out: &mut dyn Write) -> std::io::Result<()> {
+    let name = match shell {
+        ShellArg::Bash => "bash",
+        ShellArg::Zsh => "zsh",
+        ShellArg::Fish => "fish",
+        ShellArg::Elvish => "elvish",
+        ShellArg::Powershell => "powershell",
     };
-    clap_complete::generate(shell, &mut Cli::command(), "conduct", out);
+    match Shells::builtins().completer(name) {
+        Some(completer) => {
+            completer.write_registration("COMPLETE", "conduct", "conduct", "conduct", out)
+        }
+        None => Ok(()),
+    }
+}
+
+/// Task ids, group names and `all` starting with what was typed, from the project found
+/// from the current directory (nothing when there is none or it does not load).
+fn complete_targets(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(typed) = current.to_str() else {
+        return Vec::new();
+    };
+    let Ok(project) = Locator::default().load() else {
+        return Vec::new();
+    };
+    let spec = &project.loaded.spec;
+    std::iter::once("all")
+        .chain(spec.tasks.iter().map(|t| t.id.as_str()))
+        .chain(spec.groups.iter().map(|g| g.name.as_str()))
+        .filter(|name| name.starts_with(typed))
+        .map(CompletionCandidate::new)
+        .collect()
 }
 
 /// The plain options of a parsed command line (`Err(0)`: completions, already printed;
@@ -339,7 +365,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
                     "completions print a shell script; `--json` does not apply",
                 ));
             }
-            write_completions(&shell, &mut std::io::stdout().lock());
+            let _ = write_completions(&shell, &mut std::io::stdout().lock());
             return Err(0);
         }
     };
@@ -387,6 +413,19 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // `COMPLETE=<shell> conduct ...`: the shell asks for completions (see
+    // `write_completions`); answered on stdout, and that is the whole run.
+    let completing = CompleteEnv::with_factory(Cli::command)
+        .try_complete(args.clone(), std::env::current_dir().ok().as_deref());
+    match completing {
+        Ok(true) => return Err(0),
+        Ok(false) => {}
+        Err(e) => {
+            let _ = e.print();
+            return Err(crate::error::EXIT_USAGE);
+        }
+    }
     match Cli::try_parse_from(args) {
         Ok(cli) => options(cli),
         Err(e) => {

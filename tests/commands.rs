@@ -250,11 +250,27 @@ fn init_appends_to_gitignore_once_and_honours_dash_c() {
 }
 
 #[test]
-fn completions_mention_conduct_and_its_commands() {
+fn completions_register_and_complete_commands_and_flags() {
     Test::new()
         .args(["completions", "bash"])
-        .stdout_contains("conduct")
-        .stdout_contains("init")
-        .stdout_contains("--json")
+        .stdout_contains(
+            "complete -o nospace -o bashdefault -o nosort -F _clap_complete_conduct conduct",
+        )
         .run();
+    // What the registered function asks conduct for.
+    let ask = |words: &[&str], index: &str| {
+        let mut args = vec!["--", "conduct"];
+        args.extend_from_slice(words);
+        Test::new()
+            .args(args)
+            .env("COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", index)
+            .env("_CLAP_COMPLETE_COMP_TYPE", "9")
+            .env("_CLAP_COMPLETE_SPACE", "true")
+            .env("_CLAP_IFS", "\n")
+            .run()
+            .stdout
+    };
+    assert!(ask(&["in"], "1").lines().any(|l| l == "init"));
+    assert!(ask(&["--js"], "1").lines().any(|l| l == "--json"));
 }

@@ -243,3 +243,31 @@ fn plan_weights_go_back_to_efforts_after_a_build() {
         "{effort:?}"
     );
 }
+
+#[test]
+fn completions_offer_the_projects_task_and_group_ids() {
+    let project = Project::new(
+        "[groups.GROUP_A]\n[tasks.T1]\ngroup = \"GROUP_A\"\nrun = \"x\"\n[tasks.T10]\nrun = \"x\"\n[tasks.lint]\nrun = \"x\"\n",
+    );
+    let complete = |typed: &str| {
+        let run = project.conduct_env(
+            &["--", "conduct", "build", typed],
+            &[
+                ("COMPLETE", "bash"),
+                ("_CLAP_COMPLETE_INDEX", "2"),
+                ("_CLAP_COMPLETE_COMP_TYPE", "9"),
+                ("_CLAP_COMPLETE_SPACE", "true"),
+                ("_CLAP_IFS", "\n"),
+            ],
+        );
+        assert_eq!(run.status, 0, "{run:?}");
+        let mut offered: Vec<String> = run.stdout.lines().map(str::to_owned).collect();
+        offered.sort();
+        offered
+    };
+    assert_eq!(complete("T1"), ["T1", "T10"]);
+    assert_eq!(complete("GR"), ["GROUP_A"]);
+    assert_eq!(complete("a"), ["all"]);
+    let script = project.conduct(&["completions", "bash"]);
+    assert!(script.stdout.contains("COMPLETE=\"bash\""), "{script:?}");
+}

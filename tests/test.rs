@@ -151,6 +151,7 @@ pub(crate) struct Test {
     stdout_contains: Vec<String>,
     stderr_contains: Vec<String>,
     status: i32,
+    env: Vec<(String, String)>,
 }
 
 impl Test {
@@ -165,7 +166,14 @@ impl Test {
             stdout_contains: Vec::new(),
             stderr_contains: Vec::new(),
             status: 0,
+            env: Vec::new(),
         }
+    }
+
+    /// Run with this environment variable set.
+    pub(crate) fn env(mut self, name: &str, value: &str) -> Test {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// The project directory.
@@ -256,6 +264,7 @@ impl Test {
         let output = Command::new(crate::test::binary())
             .args(&self.args)
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.current_dir)
             .output()
             .expect("run conduct");
