@@ -293,7 +293,7 @@ pub(crate) fn render_json(error: &Error, shape: JsonShape) -> String {
         help: error.help(),
         errors,
     };
-    crate::commands::json_line(&json)
+    crate::json::json_line(&json)
 }
 
 #[cfg(test)]

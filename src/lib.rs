@@ -31,6 +31,7 @@ pub mod fuzz;
 mod graph;
 mod hash;
 mod instruction;
+mod json;
 mod lock;
 mod presized;
 mod project;

@@ -147,15 +147,24 @@ fn usage_errors_exit_2_and_help_exits_0() {
 
 #[test]
 fn completions_for_each_shell() {
+    // Each script registers a completer that calls back into conduct.
     for (shell, marker) in [
-        ("bash", "_conduct()"),
+        ("bash", "_clap_complete_conduct()"),
         ("zsh", "#compdef conduct"),
-        ("fish", "complete -c conduct"),
+        (
+            "fish",
+            "complete --keep-order --exclusive --command conduct",
+        ),
+        ("elvish", "arg-completer[conduct]"),
+        (
+            "powershell",
+            "Register-ArgumentCompleter -Native -CommandName conduct",
+        ),
     ] {
         Test::new()
             .args(["completions", shell])
             .stdout_contains(marker)
-            .stdout_contains("check")
+            .stdout_contains("COMPLETE")
             .run();
     }
 }

@@ -82,7 +82,4 @@ pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32
     Ok(0)
 }
 
-/// Serialising plain structs of strings and numbers cannot fail.
-pub(crate) fn to_json(value: &impl Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-}
+pub(crate) use crate::json::to_json;

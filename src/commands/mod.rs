@@ -93,10 +93,7 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
     }
 }
 
-/// One JSON value and a line break, for `--json` output.
-pub(crate) fn json_line(value: &impl serde::Serialize) -> String {
-    format!("{}\n", check::to_json(value))
-}
+pub(crate) use crate::json::json_line;
 
 /// Standard output for command results (colour-aware, pipe-aware).
 pub(crate) struct Stdout {
