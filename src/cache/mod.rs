@@ -13,6 +13,7 @@ pub(crate) mod action;
 pub(crate) mod cas;
 pub(crate) mod dir;
 pub(crate) mod maintenance;
+pub(crate) mod remote;
 
 use std::io;
 use std::path::{Path, PathBuf};
