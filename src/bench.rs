@@ -50,6 +50,8 @@ pub fn decide_all(root: &Path) -> Result<usize, String> {
         directory: Some(root.to_path_buf()),
         file: None,
         vars: Vec::new(),
+        remote: None,
+        remote_mode: None,
     };
     let mut session = Session::open(&locator, Access::Read).map_err(|e| format!("{e:?}"))?;
     let loaded = std::sync::Arc::clone(session.loaded());

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::build::BuildOptions;
+use crate::cache::remote::Mode as RemoteMode;
 use crate::commands::cache::CacheCommand;
 use crate::commands::clean::CleanOptions;
 use crate::commands::graph::GraphFormat;
@@ -38,6 +39,12 @@ struct Cli {
     /// Set a variable of tasks.toml's `[vars]` for this run (repeatable; part of the keys)
     #[arg(long = "var", value_name = "NAME=VALUE", global = true, value_parser = parse_var)]
     vars: Vec<(String, String)>,
+    /// The shared cache for this run (file:///DIR); else CONDUCT_REMOTE_CACHE, else [cache] remote
+    #[arg(long = "remote-cache", value_name = "URL", global = true)]
+    remote_cache: Option<String>,
+    /// How the shared cache is used [default: read, or readwrite when CI is set]
+    #[arg(long = "remote-cache-mode", value_enum, global = true)]
+    remote_cache_mode: Option<RemoteModeArg>,
     /// Print JSON on stdout, errors included (build: one event per line)
     #[arg(long, global = true)]
     json: bool,
@@ -188,6 +195,12 @@ enum CacheArg {
     },
     /// Rehash every blob; drop corrupt blobs and entries that cannot be restored
     Verify,
+    /// Upload the local results of TARGETs (default: all) to the remote cache
+    Push {
+        /// Task ids, groups, or `all`
+        #[arg(value_name = "TARGET", add = ArgValueCompleter::new(complete_targets))]
+        targets: Vec<String>,
+    },
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -306,6 +319,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
                 max_bytes: max_size,
             },
             CacheArg::Verify => CacheCommand::Verify,
+            CacheArg::Push { targets } => CacheCommand::Push { targets },
         }),
         CliCommand::Check => Command::Check,
         CliCommand::List => Command::List,
@@ -374,6 +388,12 @@ fn options(cli: Cli) -> Result<Options, i32> {
             directory: cli.directory,
             file: cli.file,
             vars: cli.vars,
+            remote: cli.remote_cache,
+            remote_mode: cli.remote_cache_mode.map(|mode| match mode {
+                RemoteModeArg::Off => RemoteMode::Off,
+                RemoteModeArg::Read => RemoteMode::Read,
+                RemoteModeArg::Readwrite => RemoteMode::ReadWrite,
+            }),
         },
         json,
         command,
@@ -386,6 +406,14 @@ fn usage(message: &str) -> i32 {
         .error(clap::error::ErrorKind::ArgumentConflict, message)
         .print();
     crate::error::EXIT_USAGE
+}
+
+/// `--remote-cache-mode`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RemoteModeArg {
+    Off,
+    Read,
+    Readwrite,
 }
 
 /// `plan --weights`.

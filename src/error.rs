@@ -77,6 +77,8 @@ pub(crate) enum Error {
         what: &'static str,
         source: io::Error,
     },
+    #[error("no remote cache is set")]
+    NoRemote,
 }
 
 impl From<crate::graph::UnknownTarget> for Error {
@@ -116,6 +118,7 @@ impl Error {
             Error::ConfigExists { .. } => "config_exists",
             Error::Init { .. } => "init",
             Error::Write { .. } => "write",
+            Error::NoRemote => "no_remote",
         }
     }
 
@@ -124,6 +127,10 @@ impl Error {
             Error::ConfigNotFound { .. } => {
                 Some("run conduct inside a project, or pass `-C DIR` or `-f FILE`".to_owned())
             }
+            Error::NoRemote => Some(
+                "set `[cache] remote`, CONDUCT_REMOTE_CACHE or --remote-cache (file:///DIR)"
+                    .to_owned(),
+            ),
             Error::ConfigExists { .. } => Some(
                 "edit it (`conduct check` validates it), or move it away to start over".to_owned(),
             ),

@@ -52,6 +52,53 @@ pub(crate) struct Session {
     started: Started,
 }
 
+/// How long a build waits at its end for uploads to the remote.
+const REMOTE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The remote cache this run uses: `--remote-cache`, else `CONDUCT_REMOTE_CACHE`, else
+/// `[cache] remote`; in `--remote-cache-mode`, else `[cache] remote_mode`, else `read`
+/// (`readwrite` under `CI`). One that cannot be used is a warning, not an error.
+fn remote(
+    locator: &Locator,
+    site: &Site,
+    cache: &Cache,
+    warnings: &mut Vec<String>,
+) -> Option<Arc<crate::cache::remote::client::Remote>> {
+    use crate::cache::remote::{Mode, client::Remote, connect};
+    let project = &site.loaded.spec.project;
+    let url = locator
+        .remote
+        .clone()
+        .or_else(|| std::env::var("CONDUCT_REMOTE_CACHE").ok())
+        .filter(|url| !url.is_empty())
+        .or_else(|| project.remote.clone())?;
+    let mode = locator
+        .remote_mode
+        .or(project.remote_mode)
+        .unwrap_or_else(|| {
+            let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+            Mode::default_for(ci)
+        });
+    if mode == Mode::Off {
+        return None;
+    }
+    match connect(&url) {
+        Ok(store) => {
+            let secret = std::env::var("CONDUCT_CACHE_KEY").ok();
+            Some(Arc::new(Remote::new(
+                store,
+                mode,
+                secret.as_deref().filter(|s| !s.is_empty()),
+                cache.blobs.clone(),
+            )))
+        }
+        Err(e) => {
+            warnings.push(format!("remote cache: {e}; going on without it"));
+            None
+        }
+    }
+}
+
 impl Session {
     /// Load the project at `locator`; with `Access::Write`, wait for the cache lock.
     pub(crate) fn open(locator: &Locator, access: Access) -> Result<Session, Error> {
@@ -72,14 +119,17 @@ impl Session {
                 });
             }
         }
+        let mut warnings = opened.warnings;
+        let mut cache = Cache::new(&site.cache_dir);
+        cache.remote = remote(locator, &site, &cache, &mut warnings);
         Ok(Session {
-            cache: Cache::new(&site.cache_dir),
+            cache,
             rule_digests: site.loaded.rules.iter().map(check::rule_digest).collect(),
             site,
             db: opened.db,
             inputs,
             journal,
-            warnings: opened.warnings,
+            warnings,
             started,
         })
     }
@@ -367,6 +417,14 @@ impl Session {
             .filter(|file| !recorded.contains(file))
             .map(|(path, _)| path.clone())
             .collect()
+    }
+
+    /// The build is over: wait (boundedly) for uploads to the remote; what it moved.
+    pub(crate) fn finish_remote(&mut self) -> Option<crate::cache::remote::client::Traffic> {
+        let remote = self.cache.remote.as_ref()?;
+        remote.finish(REMOTE_PATIENCE);
+        self.warnings.extend(remote.take_warnings());
+        Some(remote.traffic())
     }
 
     /// Something the command should tell the user when it is done.

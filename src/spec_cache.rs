@@ -24,7 +24,7 @@ use crate::spec::template::Given;
 
 const MAGIC: &[u8; 8] = b"CONDSPEC";
 /// Bump when `Spec` or `Graph` change shape.
-const VERSION: u32 = 8;
+const VERSION: u32 = 9;
 
 /// A validated spec and graph read from the cache.
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@ mod fuzz;
 mod graph;
 mod output;
 mod plan;
+mod remote;
 mod report;
 mod rules;
 mod safety;

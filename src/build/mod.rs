@@ -120,7 +120,7 @@ pub(crate) fn build_with(
             jobs,
         ));
     }
-    let (counts, interrupted) = if options.dry_run {
+    let (mut counts, interrupted) = if options.dry_run {
         let counts = dry_run::dry_run(&mut round, &selection, &forced, &mut reporter);
         (counts, false)
     } else if unchanged {
@@ -168,6 +168,14 @@ pub(crate) fn build_with(
             blocked: n(counts.blocked),
         });
     }
+    // Uploads to the remote go on during the build; its end waits for them (bounded).
+    counts.remote = session
+        .finish_remote()
+        .map(|traffic| crate::report::RemoteCounts {
+            hits: traffic.hits,
+            bytes_down: traffic.bytes_down,
+            bytes_up: traffic.bytes_up,
+        });
     // The run record is written beside the state, on its own thread; a build that
     // found everything fresh has nothing to tell (and a no-op must stay cheap).
     let did_something =

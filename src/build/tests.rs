@@ -51,6 +51,8 @@ impl Project {
             directory: Some(self.dir.path().to_path_buf()),
             file: None,
             vars: Vec::new(),
+            remote: None,
+            remote_mode: None,
         }
     }
 

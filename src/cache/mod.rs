@@ -32,6 +32,8 @@ pub(crate) use cas::{BlobError, BlobStore};
 pub(crate) struct Cache {
     pub(crate) blobs: BlobStore,
     pub(crate) actions: ActionCache,
+    /// Shared with other machines, when configured (see `remote`).
+    pub(crate) remote: Option<std::sync::Arc<remote::client::Remote>>,
 }
 
 impl Cache {
@@ -39,7 +41,19 @@ impl Cache {
         Cache {
             blobs: BlobStore::new(cache_dir),
             actions: ActionCache::new(cache_dir),
+            remote: None,
         }
+    }
+
+    /// The entry for `key`: local, else the remote's (verified, then kept locally).
+    fn action(&self, key: Digest) -> Option<ActionResult> {
+        if let Some(entry) = self.actions.get(key) {
+            return Some(entry);
+        }
+        let entry = self.remote.as_ref()?.fetch(key)?;
+        // Kept locally: the next lookup needs no round trip.
+        let _ = self.actions.put(&entry);
+        Some(entry)
     }
 
     /// Record a run whose outputs are already in the CAS (see [`collect`]), with the
@@ -53,7 +67,7 @@ impl Cache {
         checks: Vec<(Digest, CheckResult)>,
         discovered: &[Discovered],
     ) -> io::Result<()> {
-        self.actions.put(&ActionResult {
+        let entry = ActionResult {
             key,
             outputs,
             exit_code: 0,
@@ -61,13 +75,17 @@ impl Cache {
             preimage: preimage.clone(),
             checks,
             discovered: discovered.to_vec(),
-        })?;
+        };
+        self.actions.put(&entry)?;
+        if let Some(remote) = &self.remote {
+            remote.upload(&entry);
+        }
         if discovered.is_empty() {
             return Ok(());
         }
         // Which files the run read, under the declared key: how another checkout finds
         // the key this result is stored under.
-        self.actions.put(&ActionResult {
+        let manifest = ActionResult {
             key: crate::discovered::manifest_key(preimage.key()),
             outputs: Vec::new(),
             exit_code: 0,
@@ -78,15 +96,18 @@ impl Cache {
                 .iter()
                 .map(|(path, _)| (path.clone(), None))
                 .collect(),
-        })
+        };
+        self.actions.put(&manifest)?;
+        if let Some(remote) = &self.remote {
+            remote.upload(&manifest);
+        }
+        Ok(())
     }
 
     /// The files the last recorded run of the declared key `declared` read, as its
     /// depfile named them (`None`: no run of it read anything the cache knows of).
     pub(crate) fn discovered_for(&self, declared: Digest) -> Option<Vec<String>> {
-        let manifest = self
-            .actions
-            .get(crate::discovered::manifest_key(declared))?;
+        let manifest = self.action(crate::discovered::manifest_key(declared))?;
         let paths: Vec<String> = manifest
             .discovered
             .into_iter()
@@ -157,7 +178,7 @@ impl Cache {
     /// The entry for `key`, if it is sound for `task` (names only its declared outputs,
     /// symlinks only inside the project) and every blob it needs is present.
     pub(crate) fn lookup(&self, key: Digest, task: &Task) -> Option<ActionResult> {
-        let entry = self.actions.get(key)?;
+        let entry = self.action(key)?;
         let sound = entry
             .outputs
             .iter()

@@ -11,7 +11,7 @@ use crate::session::Session;
 use crate::units::format_size;
 
 /// Which cache command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CacheCommand {
     Stats,
     /// Shrink to at most this many bytes (`None`: the project's `[cache] max_size`).
@@ -19,6 +19,18 @@ pub(crate) enum CacheCommand {
         max_bytes: Option<u64>,
     },
     Verify,
+    /// Upload what the local cache has for these tasks (all without targets).
+    Push {
+        targets: Vec<String>,
+    },
+}
+
+/// `cache push --json`: `{"remote", "entries", "bytes"}`.
+#[derive(serde::Serialize)]
+struct JsonPush {
+    remote: String,
+    entries: usize,
+    bytes: u64,
 }
 
 /// `cache stats --json`: `{"entries", "blobs", "bytes", "last_build": {"restored", "ran",
@@ -68,8 +80,11 @@ pub(crate) fn run(
     json: bool,
     out: &mut Stdout,
 ) -> Result<i32, Error> {
+    if let CacheCommand::Push { targets } = &command {
+        return push(locator, targets, json, out);
+    }
     let access = match command {
-        CacheCommand::Stats => Access::Read,
+        CacheCommand::Stats | CacheCommand::Push { .. } => Access::Read,
         CacheCommand::Gc { .. } | CacheCommand::Verify => Access::Write,
     };
     let session = Session::open(locator, access)?;
@@ -79,6 +94,7 @@ pub(crate) fn run(
     };
     let mut code = 0;
     let text = match command {
+        CacheCommand::Push { .. } => String::new(),
         CacheCommand::Stats => {
             let stats = maintenance::stats(session.cache());
             let last = session.state().last_build.map(|last| {
@@ -201,6 +217,69 @@ pub(crate) fn run(
             }
         }
     };
+    session.finish();
+    out.write(&text)?;
+    Ok(code)
+}
+
+/// `conduct cache push [TARGET...]`: the entries of the selected tasks' last successes,
+/// with their blobs (and a depfile task's manifest), to the remote, now.
+fn push(locator: &Locator, targets: &[String], json: bool, out: &mut Stdout) -> Result<i32, Error> {
+    let session = Session::open(locator, Access::Read)?;
+    let Some(remote) = session.cache().remote.clone() else {
+        return Err(Error::NoRemote);
+    };
+    let loaded = std::sync::Arc::clone(session.loaded());
+    let selection = loaded.graph.select(&loaded.spec, targets)?;
+    let (mut entries, mut bytes, mut code) = (0, 0, 0);
+    let mut text = String::new();
+    for &task in &selection.tasks {
+        let id = loaded.spec.task(task).id.as_str();
+        let Some(success) = session
+            .state()
+            .tasks
+            .get(id)
+            .and_then(|s| s.success.as_ref())
+        else {
+            continue;
+        };
+        let Some(entry) = session.cache().actions.get(success.key) else {
+            continue;
+        };
+        let manifest = (!entry.discovered.is_empty())
+            .then(|| {
+                session
+                    .cache()
+                    .actions
+                    .get(crate::discovered::manifest_key(entry.preimage.key()))
+            })
+            .flatten();
+        for entry in std::iter::once(entry).chain(manifest) {
+            match remote.push(&entry) {
+                Ok(sent) => {
+                    entries += 1;
+                    bytes += sent;
+                }
+                Err(e) => {
+                    text.push_str(&format!("cannot push {id}: {e}\n"));
+                    code = EXIT_FAILURE;
+                }
+            }
+        }
+    }
+    if json {
+        text = json_line(&JsonPush {
+            remote: remote.describe(),
+            entries,
+            bytes,
+        });
+    } else {
+        text.push_str(&format!(
+            "pushed {entries} entries ({}) to {}\n",
+            format_size(bytes),
+            remote.describe()
+        ));
+    }
     session.finish();
     out.write(&text)?;
     Ok(code)

@@ -63,7 +63,7 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Accept { targets } => accept::run(&options.locator, targets, json, &mut out),
         Command::Status => status::run(&options.locator, json, &mut out),
         Command::Clean(clean) => clean::run(&options.locator, *clean, json, &mut out),
-        Command::Cache(command) => cache::run(&options.locator, *command, json, &mut out),
+        Command::Cache(command) => cache::run(&options.locator, command.clone(), json, &mut out),
         Command::Check => check::run(&options.locator, json, &mut out),
         Command::List => list::run(&options.locator, json, &mut out),
         Command::Init => init::run(&options.locator, json, &mut out),

@@ -48,6 +48,9 @@ pub(crate) struct Locator {
     pub(crate) file: Option<PathBuf>,
     /// `--var NAME=VALUE`, in order.
     pub(crate) vars: Vec<(String, String)>,
+    /// `--remote-cache URL` and `--remote-cache-mode`.
+    pub(crate) remote: Option<String>,
+    pub(crate) remote_mode: Option<crate::cache::remote::Mode>,
 }
 
 impl Locator {

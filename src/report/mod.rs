@@ -17,10 +17,21 @@ pub(crate) struct Counts {
     pub(crate) blocked: usize,
     /// Stopped: outputs changed by hand (neither run nor restored).
     pub(crate) edited: usize,
+    /// What the remote cache gave and took, when one was used.
+    pub(crate) remote: Option<RemoteCounts>,
     /// `--dry-run`: tasks that would run.
     pub(crate) would_run: usize,
     /// Advisory checks that failed.
     pub(crate) warnings: usize,
+}
+
+/// A build's traffic with the remote cache.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RemoteCounts {
+    /// Entries restored from it.
+    pub(crate) hits: u64,
+    pub(crate) bytes_down: u64,
+    pub(crate) bytes_up: u64,
 }
 
 /// A warning outside a build's own output (whose reporter has its own `warn`): one

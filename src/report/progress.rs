@@ -635,6 +635,13 @@ impl Reporter {
             if dry_run {
                 event["counts"]["would_run"] = json!(counts.would_run);
             }
+            if let Some(remote) = counts.remote {
+                event["remote"] = json!({
+                    "hits": remote.hits,
+                    "bytes_down": remote.bytes_down,
+                    "bytes_up": remote.bytes_up,
+                });
+            }
             self.json(event);
             return;
         }
@@ -658,6 +665,15 @@ impl Reporter {
             ));
         }
         text.push_str(&format!(" in {:.2}s", duration.as_secs_f64()));
+        if let Some(remote) = counts.remote {
+            text.push_str(&format!(
+                "; remote cache: {} hit{}, {} down, {} up",
+                remote.hits,
+                if remote.hits == 1 { "" } else { "s" },
+                crate::units::format_size(remote.bytes_down),
+                crate::units::format_size(remote.bytes_up),
+            ));
+        }
         if self.style == Style::Quiet && counts.failed + counts.blocked + counts.edited == 0 {
             return;
         }

@@ -148,6 +148,10 @@ pub(crate) struct Project {
     pub(crate) depfile_outside: DepfileOutside,
     /// `[cache] max_size`: what `conduct cache gc` shrinks the cache to by default.
     pub(crate) cache_max_bytes: u64,
+    /// `[cache] remote`: the shared cache's URL, if any.
+    pub(crate) remote: Option<String>,
+    /// `[cache] remote_mode`.
+    pub(crate) remote_mode: Option<crate::cache::remote::Mode>,
 }
 
 impl Project {
@@ -174,6 +178,8 @@ impl Default for Project {
             keep_runs: 50,
             depfile_outside: DepfileOutside::Ignore,
             cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            remote: None,
+            remote_mode: None,
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::spec::{
 };
 
 const TOP_KEYS: &[&str] = &["project", "cache", "vars", "groups", "tasks", "templates"];
-const CACHE_KEYS: &[&str] = &["max_size"];
+const CACHE_KEYS: &[&str] = &["max_size", "remote", "remote_mode"];
 const PROJECT_KEYS: &[&str] = &[
     "name",
     "jobs",
@@ -168,7 +168,7 @@ pub(super) fn read(source: &Arc<SourceFile>, given: &Given) -> Result<RawSpec, V
             }
             "cache" => {
                 if let Some(table) = reader.table("cache", value) {
-                    raw.project.cache_max_bytes = reader.cache_table(table);
+                    reader.cache_table(table, &mut raw.project);
                 }
             }
             "vars" => {}
@@ -342,15 +342,14 @@ impl Reader<'_> {
         (project, inputs)
     }
 
-    /// `[cache]`: the size `conduct cache gc` keeps the cache under.
-    fn cache_table(&mut self, table: &DeTable<'_>) -> u64 {
-        let mut max = crate::spec::DEFAULT_CACHE_MAX_BYTES;
+    /// `[cache]`: the size `conduct cache gc` keeps the cache under, and the remote.
+    fn cache_table(&mut self, table: &DeTable<'_>, project: &mut Project) {
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
                 "max_size" => {
                     if let Some(text) = self.string("max_size", value) {
                         match crate::units::parse_size(&text) {
-                            Some(bytes) => max = bytes,
+                            Some(bytes) => project.cache_max_bytes = bytes,
                             None => self.err(
                                 value.span(),
                                 SpecErrorKind::BadSize {
@@ -361,10 +360,18 @@ impl Reader<'_> {
                         }
                     }
                 }
+                "remote" => project.remote = self.non_empty_string("remote", value),
+                "remote_mode" => {
+                    project.remote_mode = self.choice(
+                        "remote_mode",
+                        value,
+                        crate::cache::remote::Mode::NAMES,
+                        crate::cache::remote::Mode::parse,
+                    );
+                }
                 _ => self.unknown_key(key, "[cache]", CACHE_KEYS),
             }
         }
-        max
     }
 
     /// An agent label names a worktree directory and a branch (SPEC §7): the alphabet

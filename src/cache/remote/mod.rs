@@ -11,12 +11,13 @@
 //! [`RemoteStore`] is the seam the backends implement: a directory (`file://`, an NFS
 //! share) here; the S3 API and HTTP/WebDAV through `object_store`.
 
+pub(crate) mod client;
 pub(crate) mod dir;
 
 use std::fmt;
 
 /// How a build uses the remote (`--remote-cache-mode`, `[cache] remote_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Mode {
     Off,
     /// Restore from it, never write (the default on a laptop: Bazel #3360).
@@ -75,4 +76,20 @@ pub(crate) fn blob_path(digest: &crate::hash::Digest) -> String {
 /// The path of an action entry.
 pub(crate) fn action_path(key: &crate::hash::Digest) -> String {
     format!("ac/{}", key.hex())
+}
+
+/// The store at `url`: `file:///dir` (a directory, an NFS share). `Err` names what is
+/// accepted.
+pub(crate) fn connect(url: &str) -> Result<std::sync::Arc<dyn RemoteStore>, RemoteError> {
+    if let Some(path) = url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            return Err(RemoteError(format!(
+                "`{url}`: a file:// remote names an absolute directory (file:///mnt/cache)"
+            )));
+        }
+        return Ok(std::sync::Arc::new(dir::DirStore::new(path.into())));
+    }
+    Err(RemoteError(format!(
+        "`{url}` is not a remote conduct can use: write file:///DIR"
+    )))
 }
