@@ -171,6 +171,8 @@ impl<'a, 's> Coordinator<'a, 's> {
                 if decidable.is_empty() {
                     break;
                 }
+                // With a remote cache, what these tasks may restore is fetched at once.
+                self.round.prefetch_remote(&decidable);
                 for task in decidable {
                     self.decide(task);
                 }

@@ -535,6 +535,30 @@ impl Round<'_> {
         ));
     }
 
+    /// With a remote cache: fetch the remote's entries for these tasks' keys (those the
+    /// local cache lacks) in parallel, so deciding them one by one then finds them
+    /// locally instead of waiting for one round trip after another. Tasks with a
+    /// depfile are left to their decision (their key needs what they read).
+    pub(crate) fn prefetch_remote(&mut self, tasks: &[TaskIdx]) {
+        if self.session.cache.remote.is_none() || tasks.len() < 2 {
+            return;
+        }
+        let loaded = Arc::clone(&self.session.site.loaded);
+        let mut keys = Vec::with_capacity(tasks.len());
+        for &task in tasks {
+            let t = loaded.spec.task(task);
+            if t.run.is_none() || t.depfile.is_some() {
+                continue;
+            }
+            self.hand_sources_to_db(task);
+            let session = &*self.session;
+            if let Ok(key) = db::task_key(&session.db, session.inputs, task) {
+                keys.push(*key);
+            }
+        }
+        self.session.cache.prefetch(&keys);
+    }
+
     /// For a task with a depfile: the files its last run read, as this checkout
     /// recorded them, else as the cache knows them from another run of the declared key.
     fn read_before(&self, task: TaskIdx, declared: Digest) -> Option<Vec<String>> {

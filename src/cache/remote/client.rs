@@ -60,6 +60,8 @@ pub(crate) struct Remote {
     uploads: Arc<AtomicU64>,
     uploader: Mutex<Option<(Sender<Upload>, JoinHandle<()>)>>,
     blobs: BlobStore,
+    /// Keys the remote had nothing usable for: asked once per build.
+    missed: Mutex<std::collections::HashSet<Digest>>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -101,6 +103,7 @@ impl Remote {
             uploads: Arc::default(),
             uploader: Mutex::new(None),
             blobs,
+            missed: Mutex::default(),
         }
     }
 
@@ -130,9 +133,21 @@ impl Remote {
     /// The remote's entry for `key`, with every blob it needs fetched, verified and
     /// stored locally; `None` on a miss, an unusable entry or an error.
     pub(crate) fn fetch(&self, key: Digest) -> Option<ActionResult> {
-        if !self.usable() {
+        if !self.usable() || self.missed().contains(&key) {
             return None;
         }
+        let found = self.fetch_once(key);
+        if found.is_none() {
+            self.missed().insert(key);
+        }
+        found
+    }
+
+    fn missed(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<Digest>> {
+        self.missed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fetch_once(&self, key: Digest) -> Option<ActionResult> {
         let bytes = match self.store.get(&action_path(&key)) {
             Ok(bytes) => bytes?,
             Err(e) => {
