@@ -5,20 +5,8 @@
 
 use crate::test::Project;
 
-/// Whether a C compiler is here; panics under CI when it is not.
 fn have_cc() -> bool {
-    let found = std::process::Command::new("cc")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but no `cc` (cargo links with it)"
-        );
-        eprintln!("skipped: no C compiler (`cc`) on this machine");
-    }
-    found
+    crate::test::tool_available("cc", "the depfile tests compile C; cargo links with it")
 }
 
 const TASKS: &str = r#"

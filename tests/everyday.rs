@@ -180,7 +180,17 @@ fn list_and_graph_agree_on_a_blocked_task() {
         .unwrap_or("");
     assert!(line.contains("blocked"), "{list:?}");
     let graph = project.conduct(&["graph", "--format", "json"]);
-    assert!(graph.stdout.contains("blocked"), "{graph:?}");
+    let graph: serde_json::Value = serde_json::from_str(&graph.stdout).unwrap();
+    let status = |id: &str| {
+        graph["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .map(|t| t["status"].clone())
+    };
+    assert_eq!(status("a"), Some("failed".into()));
+    assert_eq!(status("b"), Some("blocked".into()));
 }
 
 #[test]

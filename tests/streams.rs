@@ -169,21 +169,11 @@ fn explain_takes_its_value_only_after_an_equals_sign() {
     );
 }
 
-/// Whether util-linux `script` (which runs a command on a pseudo-terminal) is here;
-/// without it the TTY tests are skipped, but not in CI.
 fn have_script() -> bool {
-    let found = Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "util-linux `script` is needed for the TTY tests in CI"
-        );
-        eprintln!("skipped: util-linux `script` not found (the TTY tests need it)");
-    }
-    found
+    crate::test::tool_available(
+        "script",
+        "util-linux, runs the TTY tests on a pseudo-terminal",
+    )
 }
 
 /// Run `conduct build` plus `redirect` (shell text) on a pseudo-terminal in `dir`, with

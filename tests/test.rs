@@ -140,6 +140,24 @@ fn snapshot(dir: &Path) -> Vec<(String, String)> {
     entries
 }
 
+/// Whether `program --version` runs here (a compiler, `script`, a server). Tests that
+/// need it are skipped without it, with a line saying so, but under `CI=true` (where
+/// `.ci/run` provides it) a missing tool fails them.
+pub(crate) fn tool_available(program: &str, why: &str) -> bool {
+    let found = Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but no `{program}` ({why})"
+        );
+        eprintln!("skipped: no `{program}` on this machine ({why})");
+    }
+    found
+}
+
 /// A temporary project and one invocation of `conduct` in it.
 #[must_use]
 pub(crate) struct Test {

@@ -32,6 +32,14 @@ struct Refused {
     reason: String,
 }
 
+impl Accepted {
+    /// `id` cannot be accepted: said in the text and kept for `--json` (exit 1).
+    fn refuse(&mut self, text: &mut String, id: String, reason: String) {
+        text.push_str(&format!("cannot accept {id}: {reason}\n"));
+        self.refused.push(Refused { task: id, reason });
+    }
+}
+
 pub(crate) fn run(
     locator: &Locator,
     targets: &[String],
@@ -48,7 +56,6 @@ pub(crate) fn run(
         loaded.graph.select_named(spec, targets)?
     };
     let mut round = session.prepare(&selection, &crate::exec::local::LocalExecutor::new())?;
-    let mut code = 0;
     let mut text = String::new();
     let mut done = Accepted::default();
     if targets.is_empty() {
@@ -68,12 +75,7 @@ pub(crate) fn run(
         let verdict = match round.decide(task, false) {
             Ok(verdict) => verdict,
             Err(error) => {
-                text.push_str(&format!("cannot accept {id}: {error}\n"));
-                done.refused.push(Refused {
-                    task: id,
-                    reason: error.to_string(),
-                });
-                code = EXIT_FAILURE;
+                done.refuse(&mut text, id, error.to_string());
                 continue;
             }
         };
@@ -90,9 +92,7 @@ pub(crate) fn run(
         }
         if let Some(missing) = verdict.outputs.missing.first() {
             let reason = format!("output {missing} is missing; build it instead");
-            text.push_str(&format!("cannot accept {id}: {reason}\n"));
-            done.refused.push(Refused { task: id, reason });
-            code = EXIT_FAILURE;
+            done.refuse(&mut text, id, reason);
             continue;
         }
         let preimage = match verdict.outcome {
@@ -101,12 +101,7 @@ pub(crate) fn run(
             Outcome::Edited(_) => match round.session().preimage(task) {
                 Ok(preimage) => preimage,
                 Err(error) => {
-                    text.push_str(&format!("cannot accept {id}: {error}\n"));
-                    done.refused.push(Refused {
-                        task: id,
-                        reason: error.to_string(),
-                    });
-                    code = EXIT_FAILURE;
+                    done.refuse(&mut text, id, error.to_string());
                     continue;
                 }
             },
@@ -159,6 +154,12 @@ pub(crate) fn run(
         done.accepted.push(id);
     }
     session.save()?;
+    // Derived, not tracked: anything refused is a failure.
+    let code = if done.refused.is_empty() {
+        0
+    } else {
+        EXIT_FAILURE
+    };
     out.write(&if json { json_line(&done) } else { text })?;
     Ok(code)
 }
