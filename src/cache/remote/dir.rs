@@ -62,7 +62,9 @@ impl RemoteStore for DirStore {
         let temp = dir.join(format!(
             ".tmp-{}-{}",
             std::process::id(),
-            full.file_name().and_then(|n| n.to_str()).unwrap_or("object")
+            full.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("object")
         ));
         let written = std::fs::File::create(&temp)
             .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()));
@@ -93,7 +95,10 @@ mod tests {
         assert!(!store.exists("cas/ab12").unwrap());
         store.put("cas/ab12", b"hello").unwrap();
         assert!(store.exists("cas/ab12").unwrap());
-        assert_eq!(store.get("cas/ab12").unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            store.get("cas/ab12").unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
         assert!(store.put("../escape", b"x").is_err());
         assert!(store.get("cas/../../x").is_err());
     }

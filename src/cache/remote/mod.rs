@@ -12,10 +12,15 @@
 //! share) here; the S3 API and HTTP/WebDAV through `object_store`.
 
 pub(crate) mod dir;
+pub(crate) mod object;
 
 use std::fmt;
 
+pub(crate) use object::Timeouts;
+
 /// How a build uses the remote (`--remote-cache-mode`, `[cache] remote_mode`).
+// Read by the build once it consults the remote (branch `remote-cache`).
+#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     Off,
@@ -25,6 +30,7 @@ pub(crate) enum Mode {
     ReadWrite,
 }
 
+#[allow(dead_code)]
 impl Mode {
     pub(crate) const NAMES: &'static [&'static str] = &["off", "read", "readwrite"];
 
@@ -75,4 +81,65 @@ pub(crate) fn blob_path(digest: &crate::hash::Digest) -> String {
 /// The path of an action entry.
 pub(crate) fn action_path(key: &crate::hash::Digest) -> String {
     format!("ac/{}", key.hex())
+}
+
+/// The schemes [`open`] accepts, for messages.
+pub(crate) const SCHEMES: &str = "s3://bucket/prefix, http(s)://host/path/ or file:///dir";
+
+/// The remote at `url`, with the default timeouts (connect 2 s, request 30 s).
+pub(crate) fn open(url: &str) -> Result<Box<dyn RemoteStore>, RemoteError> {
+    open_with(url, Timeouts::default())
+}
+
+/// The remote at `url`: `file:///dir` (a directory, an NFS share), `s3://bucket/prefix`
+/// (credentials, region and endpoint from the standard `AWS_*` environment) or
+/// `http(s)://host/path/` (WebDAV: GET, HEAD, PUT). Opening does not reach the server.
+pub(crate) fn open_with(
+    url: &str,
+    timeouts: Timeouts,
+) -> Result<Box<dyn RemoteStore>, RemoteError> {
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("file") => {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| RemoteError(format!("not a remote cache URL: {url}: {e}")))?;
+            match parsed.to_file_path() {
+                Ok(dir) if parsed.host_str().is_none_or(str::is_empty) => {
+                    Ok(Box::new(dir::DirStore::new(dir)))
+                }
+                _ => Err(RemoteError(format!(
+                    "{url}: a file:// remote is an absolute local directory (file:///mnt/cache)"
+                ))),
+            }
+        }
+        Some("s3" | "http" | "https") => {
+            Ok(Box::new(object::ObjectStoreRemote::open(url, timeouts)?))
+        }
+        _ => Err(RemoteError(format!(
+            "unknown remote cache {:?}: expected {SCHEMES}",
+            object::shown(url)
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_dispatches_on_the_scheme() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        assert_eq!(open(&url).unwrap().describe(), url);
+        assert!(open("file://elsewhere/x").is_err());
+        assert!(open("file:relative").is_err());
+        assert_eq!(open("s3://bucket/p").unwrap().describe(), "s3://bucket/p");
+        assert_eq!(open("HTTP://h:1/c/").unwrap().describe(), "http://h:1/c/");
+        let unknown = open("ftp://user:pw@host/x").err().unwrap().0;
+        assert!(unknown.contains("s3://bucket/prefix"), "{unknown}");
+        assert!(!unknown.contains("pw"), "{unknown}");
+        assert!(open("/abs/dir").is_err());
+    }
 }
