@@ -72,6 +72,8 @@ impl std::fmt::Debug for ObjectStoreRemote {
 impl ObjectStoreRemote {
     /// A backend for an `s3://`, `http://` or `https://` URL.
     pub(crate) fn open(url: &str, timeouts: Timeouts) -> Result<ObjectStoreRemote, RemoteError> {
+        // TLS through ring (see Cargo.toml); installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let parsed = url::Url::parse(url)
             .map_err(|e| RemoteError(format!("not a remote cache URL: {}: {e}", shown(url))))?;
         let secret = userinfo(&parsed);
