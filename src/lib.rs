@@ -35,6 +35,8 @@ mod json;
 mod lock;
 mod presized;
 mod project;
+#[doc(hidden)]
+pub mod remote_probe;
 mod report;
 mod rules;
 mod scan;

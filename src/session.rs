@@ -64,7 +64,7 @@ fn remote(
     cache: &Cache,
     warnings: &mut Vec<String>,
 ) -> Option<Arc<crate::cache::remote::client::Remote>> {
-    use crate::cache::remote::{Mode, client::Remote, connect};
+    use crate::cache::remote::{Mode, Timeouts, client::Remote, open_with};
     let project = &site.loaded.spec.project;
     let url = locator
         .remote
@@ -82,11 +82,16 @@ fn remote(
     if mode == Mode::Off {
         return None;
     }
-    match connect(&url) {
+    let defaults = Timeouts::default();
+    let timeouts = Timeouts {
+        connect: project.remote_connect_timeout.unwrap_or(defaults.connect),
+        request: project.remote_timeout.unwrap_or(defaults.request),
+    };
+    match open_with(&url, timeouts) {
         Ok(store) => {
             let secret = std::env::var("CONDUCT_CACHE_KEY").ok();
             Some(Arc::new(Remote::new(
-                store,
+                Arc::from(store),
                 mode,
                 secret.as_deref().filter(|s| !s.is_empty()),
                 cache.blobs.clone(),

@@ -1,6 +1,7 @@
 //! The one integration-test binary (just's layout): every file drives the real `conduct`
 //! binary on temporary projects through the `Test` builder in `test.rs`.
 
+mod servers;
 mod test;
 
 mod build;
@@ -18,6 +19,7 @@ mod graph;
 mod output;
 mod plan;
 mod remote;
+mod remote_backends;
 mod report;
 mod rules;
 mod safety;

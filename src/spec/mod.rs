@@ -152,6 +152,11 @@ pub(crate) struct Project {
     pub(crate) remote: Option<String>,
     /// `[cache] remote_mode`.
     pub(crate) remote_mode: Option<crate::cache::remote::Mode>,
+    /// `[cache] remote_connect_timeout` (default 2 s): how long a connection to the
+    /// remote may take before it counts as down.
+    pub(crate) remote_connect_timeout: Option<Duration>,
+    /// `[cache] remote_timeout` (default 30 s): how long one request may take.
+    pub(crate) remote_timeout: Option<Duration>,
 }
 
 impl Project {
@@ -180,6 +185,8 @@ impl Default for Project {
             cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
             remote: None,
             remote_mode: None,
+            remote_connect_timeout: None,
+            remote_timeout: None,
         }
     }
 }

@@ -27,7 +27,13 @@ use crate::spec::{
 };
 
 const TOP_KEYS: &[&str] = &["project", "cache", "vars", "groups", "tasks", "templates"];
-const CACHE_KEYS: &[&str] = &["max_size", "remote", "remote_mode"];
+const CACHE_KEYS: &[&str] = &[
+    "max_size",
+    "remote",
+    "remote_mode",
+    "remote_connect_timeout",
+    "remote_timeout",
+];
 const PROJECT_KEYS: &[&str] = &[
     "name",
     "jobs",
@@ -368,6 +374,12 @@ impl Reader<'_> {
                         crate::cache::remote::Mode::NAMES,
                         crate::cache::remote::Mode::parse,
                     );
+                }
+                "remote_connect_timeout" => {
+                    project.remote_connect_timeout = self.duration("remote_connect_timeout", value);
+                }
+                "remote_timeout" => {
+                    project.remote_timeout = self.duration("remote_timeout", value);
                 }
                 _ => self.unknown_key(key, "[cache]", CACHE_KEYS),
             }

@@ -13,8 +13,11 @@
 
 pub(crate) mod client;
 pub(crate) mod dir;
+pub(crate) mod object;
 
 use std::fmt;
+
+pub(crate) use object::Timeouts;
 
 /// How a build uses the remote (`--remote-cache-mode`, `[cache] remote_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -26,6 +29,7 @@ pub(crate) enum Mode {
     ReadWrite,
 }
 
+#[allow(dead_code)]
 impl Mode {
     pub(crate) const NAMES: &'static [&'static str] = &["off", "read", "readwrite"];
 
@@ -78,18 +82,63 @@ pub(crate) fn action_path(key: &crate::hash::Digest) -> String {
     format!("ac/{}", key.hex())
 }
 
-/// The store at `url`: `file:///dir` (a directory, an NFS share). `Err` names what is
-/// accepted.
-pub(crate) fn connect(url: &str) -> Result<std::sync::Arc<dyn RemoteStore>, RemoteError> {
-    if let Some(path) = url.strip_prefix("file://") {
-        if !path.starts_with('/') {
-            return Err(RemoteError(format!(
-                "`{url}`: a file:// remote names an absolute directory (file:///mnt/cache)"
-            )));
+/// The schemes [`open`] accepts, for messages.
+pub(crate) const SCHEMES: &str = "s3://bucket/prefix, http(s)://host/path/ or file:///dir";
+
+/// The remote at `url`, with the default timeouts (connect 2 s, request 30 s).
+pub(crate) fn open(url: &str) -> Result<Box<dyn RemoteStore>, RemoteError> {
+    open_with(url, Timeouts::default())
+}
+
+/// The remote at `url`: `file:///dir` (a directory, an NFS share), `s3://bucket/prefix`
+/// (credentials, region and endpoint from the standard `AWS_*` environment) or
+/// `http(s)://host/path/` (WebDAV: GET, HEAD, PUT). Opening does not reach the server.
+pub(crate) fn open_with(
+    url: &str,
+    timeouts: Timeouts,
+) -> Result<Box<dyn RemoteStore>, RemoteError> {
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("file") => {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| RemoteError(format!("not a remote cache URL: {url}: {e}")))?;
+            match parsed.to_file_path() {
+                Ok(dir) if parsed.host_str().is_none_or(str::is_empty) => {
+                    Ok(Box::new(dir::DirStore::new(dir)))
+                }
+                _ => Err(RemoteError(format!(
+                    "{url}: a file:// remote is an absolute local directory (file:///mnt/cache)"
+                ))),
+            }
         }
-        return Ok(std::sync::Arc::new(dir::DirStore::new(path.into())));
+        Some("s3" | "http" | "https") => {
+            Ok(Box::new(object::ObjectStoreRemote::open(url, timeouts)?))
+        }
+        _ => Err(RemoteError(format!(
+            "unknown remote cache {:?}: expected {SCHEMES}",
+            object::shown(url)
+        ))),
     }
-    Err(RemoteError(format!(
-        "`{url}` is not a remote conduct can use: write file:///DIR"
-    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_dispatches_on_the_scheme() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        assert_eq!(open(&url).unwrap().describe(), url);
+        assert!(open("file://elsewhere/x").is_err());
+        assert!(open("file:relative").is_err());
+        assert_eq!(open("s3://bucket/p").unwrap().describe(), "s3://bucket/p");
+        assert_eq!(open("HTTP://h:1/c/").unwrap().describe(), "http://h:1/c/");
+        let unknown = open("ftp://user:pw@host/x").err().unwrap().0;
+        assert!(unknown.contains("s3://bucket/prefix"), "{unknown}");
+        assert!(!unknown.contains("pw"), "{unknown}");
+        assert!(open("/abs/dir").is_err());
+    }
 }
