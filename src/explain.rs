@@ -138,6 +138,17 @@ pub(crate) enum Reason {
     DiscoveredRemoved {
         input: String,
     },
+    /// The remote cache had this key's result (verified): it is restored from there.
+    RemoteHit,
+    /// The remote cache had nothing usable for this key (`why`: what was there and
+    /// why it was refused).
+    RemoteMiss {
+        why: Option<String>,
+    },
+    /// The remote cache failed when asked for this key (or earlier in the build).
+    RemoteError {
+        error: String,
+    },
 }
 
 /// A path as `--explain` shows it: a file found on disk may have a newline, a tab or
@@ -227,6 +238,10 @@ impl fmt::Display for Reason {
             Reason::DiscoveredRemoved { input } => {
                 write!(f, "input {} removed (named by the depfile)", shown(input))
             }
+            Reason::RemoteHit => f.write_str("remote hit"),
+            Reason::RemoteMiss { why: None } => f.write_str("remote miss"),
+            Reason::RemoteMiss { why: Some(why) } => write!(f, "remote miss: {why}"),
+            Reason::RemoteError { error } => write!(f, "remote error: {error}"),
         }
     }
 }

@@ -130,6 +130,10 @@ pub(crate) trait History {
     fn previous(&mut self) -> Option<&KeyPreimage>;
     /// Whether the cache holds a sound, complete result for the current key.
     fn cached(&mut self) -> bool;
+    /// What the remote cache said about the current key, when `cached` asked it.
+    fn remote(&mut self) -> Option<Reason> {
+        None
+    }
 }
 
 /// What the coordinator knows about a task when it decides.
@@ -176,18 +180,23 @@ pub(crate) fn decide(facts: &Facts<'_>, history: &mut dyn History) -> Decision {
         if reasons.is_empty() {
             return Decision::Fresh;
         }
-        if history.cached() {
-            return Decision::Restore(reasons);
-        }
-        return Decision::Run(reasons);
+        let cached = history.cached();
+        reasons.extend(history.remote());
+        return if cached {
+            Decision::Restore(reasons)
+        } else {
+            Decision::Run(reasons)
+        };
     }
     let mut reasons = why_stale(facts, history);
     if history.cached() {
         if success.is_none() && last_run.is_none() {
-            return Decision::Restore(vec![Reason::NeverBuilt]);
+            reasons = vec![Reason::NeverBuilt];
         }
+        reasons.extend(history.remote());
         return Decision::Restore(reasons);
     }
+    reasons.extend(history.remote());
     if let Some(last) = last_run
         && last.status != RunStatus::Ok
     {

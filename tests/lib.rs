@@ -20,6 +20,7 @@ mod output;
 mod plan;
 mod remote;
 mod remote_backends;
+mod remote_scenarios;
 mod report;
 mod rules;
 mod safety;

@@ -132,7 +132,11 @@ fn webdav_round_trip_on_nginx() {
     remote_roundtrip(&nginx.url("")).unwrap();
     let root = nginx.server.root();
     assert!(root.join("team/cache/cas").is_dir(), "nginx stores by path");
-    assert!(nginx.requests("PUT") >= 4, "{}", nginx.server.access_log());
+    assert!(
+        nginx.server.requests("PUT") >= 4,
+        "{}",
+        nginx.server.access_log()
+    );
 }
 
 #[test]

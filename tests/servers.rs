@@ -34,9 +34,31 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    /// The server's log of requests (nginx: the access log, one line a request).
+    /// The server's log of requests, one line a request (nginx's access log, moto's
+    /// werkzeug log on stderr): both write `"METHOD /path HTTP/1.1" status`.
     pub(crate) fn access_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+        ["access.log", "moto.log"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(self.dir.path().join(f)).ok())
+            .collect()
+    }
+
+    /// How many requests with this method the server has logged.
+    pub(crate) fn requests(&self, method: &str) -> usize {
+        let needle = format!("\"{method} ");
+        self.access_log()
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .count()
+    }
+
+    /// The process, for a task that kills it mid-build.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// The directory nginx serves (the remote's files, to corrupt or inspect).
@@ -147,16 +169,6 @@ impl Nginx {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}/{path}", self.server.port)
     }
-
-    /// How many requests with this method nginx has logged.
-    pub(crate) fn requests(&self, method: &str) -> usize {
-        let needle = format!("\"{method} ");
-        self.server
-            .access_log()
-            .lines()
-            .filter(|l| l.contains(&needle))
-            .count()
-    }
 }
 
 /// A server that is not installed: `None`, said; under `CI=true`, a failure.
@@ -238,21 +250,35 @@ fn logs(server: &Server) -> String {
 
 /// A bodiless HTTP/1.1 request to 127.0.0.1:`port`; the status it answers.
 pub(crate) fn http(port: u16, method: &str, path: &str) -> u16 {
+    request(port, method, path, b"").0
+}
+
+/// An HTTP/1.1 request with `body` to 127.0.0.1:`port`; the status and the whole
+/// answer. It names moto's test account in a SigV4 header whose signature moto does
+/// not check (an anonymous request may create, but not overwrite, an object); nginx
+/// ignores it.
+pub(crate) fn request(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\
-         Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n\
+         Content-Type: application/octet-stream\r\nConnection: close\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/s3/\
+         aws4_request, SignedHeaders=host, Signature=00\r\n\r\n",
+        body.len()
     )
     .expect("request");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
+    stream.write_all(body).expect("request body");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {answer:?}"))
+        .unwrap_or_else(|| panic!("no HTTP status in {answer:?}"));
+    (status, answer)
 }

@@ -442,3 +442,74 @@ fn the_cache_restores_instead_of_rerunning() {
         "inputs went back to a state the cache knows"
     );
 }
+
+/// A history whose cache lookup went to the remote, which said `said`.
+struct Remote {
+    cached: bool,
+    said: Reason,
+}
+
+impl History for Remote {
+    fn previous(&mut self) -> Option<&KeyPreimage> {
+        None
+    }
+
+    fn cached(&mut self) -> bool {
+        self.cached
+    }
+
+    fn remote(&mut self) -> Option<Reason> {
+        Some(self.said.clone())
+    }
+}
+
+#[test]
+fn what_the_remote_said_is_part_of_the_decision() {
+    let p = preimage();
+    let facts = |state| Facts {
+        key: p.key(),
+        preimage: &p,
+        state,
+        outputs_now: &[],
+        discovered_now: &[],
+        forced: false,
+        always: false,
+        discard_edits: false,
+    };
+    let mut hit = Remote {
+        cached: true,
+        said: Reason::RemoteHit,
+    };
+    assert_eq!(
+        decide(&facts(None), &mut hit),
+        Decision::Restore(vec![Reason::NeverBuilt, Reason::RemoteHit])
+    );
+    let refused = Reason::RemoteMiss {
+        why: Some("the entry is not signed with this CONDUCT_CACHE_KEY".into()),
+    };
+    let mut miss = Remote {
+        cached: false,
+        said: refused.clone(),
+    };
+    assert_eq!(
+        decide(&facts(None), &mut miss),
+        Decision::Run(vec![Reason::NeverBuilt, refused])
+    );
+    let recorded = state(&p, &outs(), Some(RunStatus::Ok));
+    let down = Reason::RemoteError {
+        error: "connection refused".into(),
+    };
+    let mut error = Remote {
+        cached: false,
+        said: down.clone(),
+    };
+    assert_eq!(
+        decide(&facts(Some(&recorded)), &mut error),
+        Decision::Run(vec![
+            Reason::OutputMissing {
+                output: "out.txt".into()
+            },
+            down
+        ])
+    );
+}

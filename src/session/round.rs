@@ -278,6 +278,15 @@ impl History for Lookups<'_> {
         }
         self.entry.is_some()
     }
+
+    fn remote(&mut self) -> Option<Reason> {
+        use crate::cache::remote::client::Said;
+        Some(match self.cache.remote.as_ref()?.said(self.key)? {
+            Said::Hit => Reason::RemoteHit,
+            Said::Miss(why) => Reason::RemoteMiss { why },
+            Said::Error(error) => Reason::RemoteError { error },
+        })
+    }
 }
 
 impl Round<'_> {

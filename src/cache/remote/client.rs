@@ -4,9 +4,10 @@
 //! warning; the build goes on locally). Entries are sealed (`sealed.rs`) and, with
 //! `CONDUCT_CACHE_KEY` set, carry a keyed BLAKE3 tag that readers with the key require.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -38,6 +39,19 @@ pub(crate) struct Traffic {
     pub(crate) uploads: u64,
 }
 
+/// What the remote said about one key, for `--explain` (SPEC §5: every decision is
+/// explained, the remote's part included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Said {
+    /// The entry and every blob it needs came back, verified.
+    Hit,
+    /// Nothing usable under this key: `None` when there was simply nothing, else why
+    /// what was there was refused (unsigned, a corrupt or missing blob).
+    Miss(Option<String>),
+    /// The remote failed (now or earlier in this build): this is that error.
+    Error(String),
+}
+
 /// One upload: an entry and the blobs it needs that the remote may lack.
 struct Upload {
     entry: ActionResult,
@@ -49,8 +63,9 @@ pub(crate) struct Remote {
     mode: Mode,
     /// The signing key, derived from `CONDUCT_CACHE_KEY`.
     key: Option<[u8; 32]>,
-    /// Set at the first error: the rest of the build goes on without the remote.
-    broken: Arc<AtomicBool>,
+    /// The first error, once there was one: the rest of the build goes on without the
+    /// remote.
+    broken: Arc<OnceLock<String>>,
     warnings: Arc<Mutex<Vec<String>>>,
     hits: AtomicU64,
     /// Entries refused for their signature (said once, at the end).
@@ -60,8 +75,9 @@ pub(crate) struct Remote {
     uploads: Arc<AtomicU64>,
     uploader: Mutex<Option<(Sender<Upload>, JoinHandle<()>)>>,
     blobs: BlobStore,
-    /// Keys the remote had nothing usable for: asked once per build.
-    missed: Mutex<std::collections::HashSet<Digest>>,
+    /// What the remote said about each key it was asked for: a key is asked once per
+    /// build, and `--explain` reads the answer back.
+    said: Mutex<HashMap<Digest, Said>>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -103,17 +119,22 @@ impl Remote {
             uploads: Arc::default(),
             uploader: Mutex::new(None),
             blobs,
-            missed: Mutex::default(),
+            said: Mutex::default(),
         }
     }
 
     fn usable(&self) -> bool {
-        self.mode != Mode::Off && !self.broken.load(Ordering::Relaxed)
+        self.mode != Mode::Off && self.broken.get().is_none()
     }
 
     /// The remote failed: say so once, and go on without it.
-    fn failed(broken: &AtomicBool, warnings: &Mutex<Vec<String>>, store: &str, e: &RemoteError) {
-        if !broken.swap(true, Ordering::Relaxed) {
+    fn failed(
+        broken: &OnceLock<String>,
+        warnings: &Mutex<Vec<String>>,
+        store: &str,
+        e: &RemoteError,
+    ) {
+        if broken.set(e.to_string()).is_ok() {
             warnings
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -131,33 +152,46 @@ impl Remote {
     }
 
     /// The remote's entry for `key`, with every blob it needs fetched, verified and
-    /// stored locally; `None` on a miss, an unusable entry or an error.
+    /// stored locally; `None` on a miss, an unusable entry or an error (what it was is
+    /// kept for [`Remote::said`]).
     pub(crate) fn fetch(&self, key: Digest) -> Option<ActionResult> {
-        if !self.usable() || self.missed().contains(&key) {
+        if self.mode == Mode::Off || self.said_map().contains_key(&key) {
             return None;
         }
-        let found = self.fetch_once(key);
-        if found.is_none() {
-            self.missed().insert(key);
-        }
+        let (found, said) = match self.broken.get() {
+            Some(error) => (None, Said::Error(error.clone())),
+            None => self.fetch_once(key),
+        };
+        self.said_map().insert(key, said);
         found
     }
 
-    fn missed(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<Digest>> {
-        self.missed.lock().unwrap_or_else(PoisonError::into_inner)
+    /// What the remote said when this build asked it for `key` (`None`: not asked).
+    pub(crate) fn said(&self, key: Digest) -> Option<Said> {
+        self.said_map().get(&key).cloned()
     }
 
-    fn fetch_once(&self, key: Digest) -> Option<ActionResult> {
+    fn said_map(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Said>> {
+        self.said.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn error(&self, e: &RemoteError) -> (Option<ActionResult>, Said) {
+        Remote::failed(&self.broken, &self.warnings, &self.store.describe(), e);
+        (None, Said::Error(e.to_string()))
+    }
+
+    fn fetch_once(&self, key: Digest) -> (Option<ActionResult>, Said) {
         let bytes = match self.store.get(&action_path(&key)) {
-            Ok(bytes) => bytes?,
-            Err(e) => {
-                Remote::failed(&self.broken, &self.warnings, &self.store.describe(), &e);
-                return None;
-            }
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return (None, Said::Miss(None)),
+            Err(e) => return self.error(&e),
         };
         self.bytes_down
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        let entry = self.open(key, &bytes)?;
+        let entry = match self.open(key, &bytes) {
+            Ok(entry) => entry,
+            Err(why) => return (None, Said::Miss(Some(why))),
+        };
         for output in &entry.outputs {
             let Some(digest) = output.blob() else {
                 continue;
@@ -167,51 +201,52 @@ impl Remote {
             }
             let blob = match self.store.get(&blob_path(&digest)) {
                 Ok(Some(blob)) => blob,
-                Ok(None) => return None,
-                Err(e) => {
-                    Remote::failed(&self.broken, &self.warnings, &self.store.describe(), &e);
-                    return None;
+                Ok(None) => {
+                    let why = format!("blob {} of {} is missing", digest.short(), output.path);
+                    return (None, Said::Miss(Some(why)));
                 }
+                Err(e) => return self.error(&e),
             };
             self.bytes_down
                 .fetch_add(blob.len() as u64, Ordering::Relaxed);
             // Content-addressed: a blob is its digest or it is nothing.
             if Digest::of(&blob) != digest {
+                let why = format!("blob {} of {} is corrupt", digest.short(), output.path);
                 self.note(format!(
-                    "remote cache {}: blob {} of {} is corrupt; the task runs instead",
+                    "remote cache {}: {why}; the task runs instead",
                     self.store.describe(),
-                    digest.short(),
-                    output.path
                 ));
-                return None;
+                return (None, Said::Miss(Some(why)));
             }
-            if self.blobs.put_from(&mut &blob[..], digest).is_err() {
-                return None;
+            if let Err(e) = self.blobs.put_from(&mut &blob[..], digest) {
+                let why = format!("blob {} could not be stored locally: {e}", digest.short());
+                return (None, Said::Miss(Some(why)));
             }
         }
         self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(entry)
+        (Some(entry), Said::Hit)
     }
 
-    /// Check and decode a stored entry.
-    fn open(&self, key: Digest, bytes: &[u8]) -> Option<ActionResult> {
-        let payload = sealed::open(MAGIC, VERSION, bytes).ok()?;
-        let envelope: Envelope = postcard::from_bytes(payload).ok()?;
+    /// Check and decode a stored entry; `Err` says why it is refused.
+    fn open(&self, key: Digest, bytes: &[u8]) -> Result<ActionResult, String> {
+        let damaged = || "the entry is damaged or from another version of conduct".to_owned();
+        let payload = sealed::open(MAGIC, VERSION, bytes).map_err(|_| damaged())?;
+        let envelope: Envelope = postcard::from_bytes(payload).map_err(|_| damaged())?;
         if envelope.entry.key != key {
-            return None;
+            return Err("the entry is stored under another key".to_owned());
         }
         if let Some(signing) = &self.key {
-            let body = postcard::to_allocvec(&envelope.entry).ok()?;
+            let body = postcard::to_allocvec(&envelope.entry).map_err(|_| damaged())?;
             let expected = blake3::keyed_hash(signing, &body);
             let signed = envelope
                 .tag
                 .is_some_and(|tag| expected == blake3::Hash::from_bytes(tag));
             if !signed {
                 self.unsigned.fetch_add(1, Ordering::Relaxed);
-                return None;
+                return Err("the entry is not signed with this CONDUCT_CACHE_KEY".to_owned());
             }
         }
-        Some(envelope.entry)
+        Ok(envelope.entry)
     }
 
     /// After a success (in `readwrite` mode): upload the entry and the blobs it needs,
@@ -247,7 +282,7 @@ impl Remote {
         let uploads = Arc::clone(&self.uploads);
         move || {
             for Upload { entry } in receive {
-                if broken.load(Ordering::Relaxed) {
+                if broken.get().is_some() {
                     continue;
                 }
                 let sent = send_one(&*store, key, &blobs, &entry);
