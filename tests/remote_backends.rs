@@ -140,6 +140,29 @@ fn webdav_round_trip_on_nginx() {
 }
 
 #[test]
+fn webdav_logs_in_with_the_user_and_password_of_the_url_and_never_shows_them() {
+    let Some(nginx) = Nginx::start_with_login(Some(("ci", "p@ss/w%rd"))) else {
+        return;
+    };
+    let url = |login: &str| {
+        nginx
+            .url("cache/")
+            .replacen("//", &format!("//{login}@"), 1)
+    };
+    // Userinfo is percent-encoded in a URL: `@`, `/` and `%` of the password too.
+    remote_roundtrip(&url("ci:p%40ss%2Fw%25rd")).unwrap();
+    let refused = remote_roundtrip(&url("ci:wrong-secret")).unwrap_err();
+    assert!(refused.contains("401"), "{refused}");
+    assert!(!refused.contains("wrong-secret"), "{refused}");
+    assert!(
+        !refused.contains("<html"),
+        "one line, not the error page: {refused}"
+    );
+    let anonymous = remote_roundtrip(&nginx.url("cache/")).unwrap_err();
+    assert!(anonymous.contains("401"), "{anonymous}");
+}
+
+#[test]
 fn webdav_server_killed_mid_use_is_an_error_not_a_hang() {
     let Some(mut nginx) = Nginx::start() else {
         return;

@@ -122,6 +122,11 @@ pub(crate) struct Nginx {
 
 impl Nginx {
     pub(crate) fn start() -> Option<Nginx> {
+        Nginx::start_with_login(None)
+    }
+
+    /// With `Some((user, password))`, every request must log in (HTTP basic auth).
+    pub(crate) fn start_with_login(login: Option<(&str, &str)>) -> Option<Nginx> {
         let program = find("nginx", &[Path::new("/usr/sbin/nginx")])?;
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
@@ -134,6 +139,17 @@ impl Nginx {
         } else {
             ""
         };
+        let auth = match login {
+            Some((user, password)) => {
+                let file = dir.path().join("htpasswd");
+                std::fs::write(&file, format!("{user}:{{PLAIN}}{password}\n")).expect("htpasswd");
+                format!(
+                    "auth_basic \"cache\";\n      auth_basic_user_file {};\n      ",
+                    file.display()
+                )
+            }
+            None => String::new(),
+        };
         let conf = format!(
             "daemon off;\nmaster_process off;\n{user}\npid {d}/nginx.pid;\n\
              error_log {d}/error.log;\nevents {{ worker_connections 64; }}\n\
@@ -143,7 +159,7 @@ impl Nginx {
              scgi_temp_path {d}/scgi;\n\
              server {{\n    listen 127.0.0.1:{port};\n    root {d}/root;\n\
              client_max_body_size 0;\n\
-             location / {{\n      dav_methods PUT DELETE MKCOL;\n\
+             location / {{\n      {auth}dav_methods PUT DELETE MKCOL;\n\
              create_full_put_path on;\n      dav_access user:rw;\n    }}\n  }}\n}}\n"
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).expect("nginx.conf");

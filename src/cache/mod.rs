@@ -48,7 +48,6 @@ impl Cache {
     /// Fetch the remote's entries for `keys` that are not local yet, a few at a time in
     /// parallel (bounded: never one connection per task), into the local cache.
     pub(crate) fn prefetch(&self, keys: &[Digest]) {
-        const AT_ONCE: usize = 8;
         if self.remote.is_none() {
             return;
         }
@@ -60,19 +59,8 @@ impl Cache {
         if missing.len() < 2 {
             return;
         }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..AT_ONCE.min(missing.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&key) = missing.get(i) else {
-                            break;
-                        };
-                        let _ = self.action(key);
-                    }
-                });
-            }
+        remote::each_at_once(&missing, |&key| {
+            let _ = self.action(key);
         });
     }
 

@@ -231,8 +231,9 @@ fn push(locator: &Locator, targets: &[String], json: bool, out: &mut Stdout) -> 
     };
     let loaded = std::sync::Arc::clone(session.loaded());
     let selection = loaded.graph.select(&loaded.spec, targets)?;
-    let (mut entries, mut bytes, mut code) = (0, 0, 0);
-    let mut text = String::new();
+    // What this checkout's last successes left in the local cache, with the manifest
+    // of the files a depfile named, when there is one.
+    let mut local = Vec::new();
     for &task in &selection.tasks {
         let id = loaded.spec.task(task).id.as_str();
         let Some(success) = session
@@ -254,16 +255,20 @@ fn push(locator: &Locator, targets: &[String], json: bool, out: &mut Stdout) -> 
                     .get(crate::discovered::manifest_key(entry.preimage.key()))
             })
             .flatten();
-        for entry in std::iter::once(entry).chain(manifest) {
-            match remote.push(&entry) {
-                Ok(sent) => {
-                    entries += 1;
-                    bytes += sent;
-                }
-                Err(e) => {
-                    text.push_str(&format!("cannot push {id}: {e}\n"));
-                    code = EXIT_FAILURE;
-                }
+        local.extend(std::iter::once(entry).chain(manifest).map(|e| (id, e)));
+    }
+    let sent = crate::cache::remote::each_at_once(&local, |(_, entry)| remote.push(entry));
+    let (mut entries, mut bytes, mut code) = (0, 0, 0);
+    let mut text = String::new();
+    for ((id, _), sent) in local.iter().zip(sent) {
+        match sent {
+            Ok(sent) => {
+                entries += 1;
+                bytes += sent;
+            }
+            Err(e) => {
+                text.push_str(&format!("cannot push {id}: {e}\n"));
+                code = EXIT_FAILURE;
             }
         }
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Mode, RemoteError, RemoteStore, action_path, blob_path};
+use super::{AT_ONCE, Mode, RemoteError, RemoteStore, action_path, blob_path};
 use crate::cache::{ActionResult, BlobStore};
 use crate::hash::Digest;
 use crate::sealed;
@@ -57,6 +57,9 @@ struct Upload {
     entry: ActionResult,
 }
 
+/// The queue of uploads and the threads that send them.
+type Uploaders = (Sender<Upload>, Vec<JoinHandle<()>>);
+
 /// The remote as one build uses it.
 pub(crate) struct Remote {
     store: Arc<dyn RemoteStore>,
@@ -73,7 +76,7 @@ pub(crate) struct Remote {
     bytes_down: AtomicU64,
     bytes_up: Arc<AtomicU64>,
     uploads: Arc<AtomicU64>,
-    uploader: Mutex<Option<(Sender<Upload>, JoinHandle<()>)>>,
+    uploader: Mutex<Option<Uploaders>>,
     blobs: BlobStore,
     /// What the remote said about each key it was asked for: a key is asked once per
     /// build, and `--explain` reads the answer back.
@@ -258,12 +261,18 @@ impl Remote {
         let mut uploader = self.uploader.lock().unwrap_or_else(PoisonError::into_inner);
         if uploader.is_none() {
             let (send, receive) = mpsc::channel();
-            let worker = self.worker(receive);
-            *uploader = std::thread::Builder::new()
-                .name("conduct-upload".into())
-                .spawn(worker)
-                .ok()
-                .map(|handle| (send, handle));
+            let receive = Arc::new(Mutex::new(receive));
+            let workers: Vec<JoinHandle<()>> = (0..AT_ONCE)
+                .filter_map(|_| {
+                    std::thread::Builder::new()
+                        .name("conduct-upload".into())
+                        .spawn(self.worker(Arc::clone(&receive)))
+                        .ok()
+                })
+                .collect();
+            if !workers.is_empty() {
+                *uploader = Some((send, workers));
+            }
         }
         if let Some((send, _)) = uploader.as_ref() {
             let _ = send.send(Upload {
@@ -272,7 +281,7 @@ impl Remote {
         }
     }
 
-    fn worker(&self, receive: Receiver<Upload>) -> impl FnOnce() + Send + 'static {
+    fn worker(&self, receive: Arc<Mutex<Receiver<Upload>>>) -> impl FnOnce() + Send + 'static {
         let store = Arc::clone(&self.store);
         let key = self.key;
         let blobs = self.blobs.clone();
@@ -281,7 +290,13 @@ impl Remote {
         let bytes_up = Arc::clone(&self.bytes_up);
         let uploads = Arc::clone(&self.uploads);
         move || {
-            for Upload { entry } in receive {
+            loop {
+                // The lock is held only to take the next upload, not to send it.
+                let next = receive
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .recv();
+                let Ok(Upload { entry }) = next else { break };
                 if broken.get().is_some() {
                     continue;
                 }
@@ -298,9 +313,17 @@ impl Remote {
     }
 
     /// Upload `entry` and its blobs now, whatever the mode (`conduct cache push` asks
-    /// for it); the bytes sent.
+    /// for it); the bytes sent. After a first error the rest are not tried (a remote that is down would
+    /// otherwise cost every entry its timeouts).
     pub(crate) fn push(&self, entry: &ActionResult) -> Result<u64, RemoteError> {
-        send_one(&*self.store, self.key, &self.blobs, entry)
+        if let Some(error) = self.broken.get() {
+            return Err(RemoteError(format!(
+                "not tried after an earlier error: {error}"
+            )));
+        }
+        send_one(&*self.store, self.key, &self.blobs, entry).inspect_err(|e| {
+            Remote::failed(&self.broken, &self.warnings, &self.store.describe(), e);
+        })
     }
 
     /// What the remote is, for messages.
@@ -315,13 +338,15 @@ impl Remote {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let Some((send, handle)) = taken else {
+        let Some((send, workers)) = taken else {
             return;
         };
         drop(send);
         let (done, finished) = mpsc::channel();
         std::thread::spawn(move || {
-            let _ = handle.join();
+            for worker in workers {
+                let _ = worker.join();
+            }
             let _ = done.send(());
         });
         if finished.recv_timeout(patience).is_err() {

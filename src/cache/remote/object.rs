@@ -120,9 +120,13 @@ impl ObjectStoreRemote {
             "http" | "https" => {
                 // The store appends `cas/<hex>` as path segments: a trailing slash
                 // would make an empty segment (`/path//cas/..`).
-                let mut base = parsed.clone();
+                let mut base = bare.clone();
                 let trimmed = base.path().trim_end_matches('/').to_owned();
                 base.set_path(&trimmed);
+                let options = match basic_auth(&parsed) {
+                    Some(header) => options.with_default_headers(header),
+                    None => options,
+                };
                 HttpBuilder::new()
                     .with_url(base.as_str())
                     .with_client_options(options.with_allow_http(parsed.scheme() == "http"))
@@ -200,7 +204,15 @@ impl ObjectStoreRemote {
     }
 
     fn error(&self, what: &str, path: &str, why: &str) -> RemoteError {
-        let one_line = why.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut one_line = why.split_whitespace().collect::<Vec<_>>().join(" ");
+        // A server's HTML error page says nothing the status line did not.
+        if let Some(page) = one_line
+            .find("<html")
+            .or_else(|| one_line.find("<!DOCTYPE"))
+        {
+            one_line.truncate(page);
+            one_line.truncate(one_line.trim_end_matches([' ', ':']).len());
+        }
         RemoteError(scrub(
             &format!("cannot {what} {path} on {}: {one_line}", self.shown),
             self.secret.as_deref(),
@@ -245,6 +257,28 @@ impl RemoteStore for ObjectStoreRemote {
     fn describe(&self) -> String {
         self.shown.clone()
     }
+}
+
+/// `Authorization: Basic …` for the user and password of `url`, if it has them (URL
+/// userinfo is percent-encoded; the header carries the decoded text).
+fn basic_auth(url: &url::Url) -> Option<http::HeaderMap> {
+    use base64::Engine;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = decode(url.username());
+    let password = decode(url.password().unwrap_or(""));
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut value = http::HeaderValue::from_str(&format!("Basic {token}")).ok()?;
+    value.set_sensitive(true);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::AUTHORIZATION, value);
+    Some(headers)
 }
 
 /// The `user:password` part of `url`, if any.
