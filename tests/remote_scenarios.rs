@@ -330,3 +330,32 @@ scenarios! {
         read_mode_never_writes, a_wrong_signing_key_makes_every_entry_a_miss,
         killed_while_restoring_the_build_goes_on, killed_while_uploading_the_build_goes_on;
 }
+
+/// `[cache] remote_timeout` bounds a server that accepts and then never answers: the
+/// build waits that long once, says so, and goes on without it.
+#[test]
+fn the_request_timeout_is_configurable() {
+    // Connections complete in the kernel's backlog; nothing ever reads them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let project = Project::new(&format!(
+        "[cache]\nremote = \"http://127.0.0.1:{port}/cache/\"\nremote_timeout = \"1s\"\n\
+         [tasks.a]\noutputs = [\"a.txt\"]\nrun = \"echo a >> ran.log; echo a > a.txt\"\n\
+         [tasks.b]\noutputs = [\"b.txt\"]\nrun = \"echo b >> ran.log; echo b > b.txt\"\n"
+    ));
+    let started = std::time::Instant::now();
+    let run = project.build(&["--explain"], 0);
+    let took = started.elapsed();
+    assert_eq!(sorted(project.ran()), ["a", "b"]);
+    assert!(run.stdout.contains("going on without it"), "{run:?}");
+    assert!(run.stdout.contains("remote error: "), "{run:?}");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "1 s per request, not the default 30 s: {took:?}"
+    );
+    let bad = Project::new("[cache]\nremote_timeout = \"soon\"\n[tasks.a]\nrun = \"true\"\n");
+    let run = bad.conduct(&["build"]);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("remote_timeout"), "{run:?}");
+    drop(silent);
+}
