@@ -60,10 +60,16 @@ impl RemoteSettings {
             blobs,
         ))
     }
+
+    /// The URL as messages may show it (no user, no password), for a remote that
+    /// could not be opened (an opened one describes itself).
+    pub(crate) fn shown(&self) -> String {
+        crate::cache::remote::object::shown(&self.url)
+    }
 }
 
 /// `CONDUCT_CACHE_KEY`, when set and not empty: entries are signed with it.
-fn signing_secret() -> Option<String> {
+pub(crate) fn signing_secret() -> Option<String> {
     std::env::var("CONDUCT_CACHE_KEY")
         .ok()
         .filter(|s| !s.is_empty())

@@ -14,6 +14,7 @@
 pub(crate) mod client;
 pub(crate) mod dir;
 pub(crate) mod object;
+pub(crate) mod survey;
 
 use std::fmt;
 
@@ -45,6 +46,15 @@ impl Mode {
     /// `read`, or `readwrite` when the `CI` environment variable is set.
     pub(crate) fn default_for(ci: bool) -> Mode {
         if ci { Mode::ReadWrite } else { Mode::Read }
+    }
+
+    /// As `--remote-cache-mode` spells it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Read => "read",
+            Mode::ReadWrite => "readwrite",
+        }
     }
 }
 

@@ -332,7 +332,7 @@ fn scrub(text: &str, secret: Option<&str>) -> String {
 }
 
 /// `url` for a message when it does not even parse: everything before an `@` dropped.
-pub(super) fn shown(url: &str) -> String {
+pub(crate) fn shown(url: &str) -> String {
     match (url.split_once("://"), url.rfind('@')) {
         (Some((scheme, _)), Some(at)) => format!("{scheme}://{}", &url[at + 1..]),
         _ => url.to_owned(),
