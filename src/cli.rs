@@ -184,8 +184,13 @@ enum CliCommand {
 
 #[derive(Debug, Subcommand)]
 enum CacheArg {
-    /// Entries, blobs, size, and the last build's hit rate
-    Stats,
+    /// Entries, blobs, size, and the last build's hit rate (--remote: the remote's too)
+    Stats {
+        /// Also ask the remote cache (only then is it asked): whether it answers and how
+        /// fast, how many of the last results it holds, its entries, blobs and size
+        #[arg(long)]
+        remote: bool,
+    },
     /// Evict least recently used entries until the cache fits (never what the current
     /// state needs)
     Gc {
@@ -314,7 +319,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
             branches,
         }),
         CliCommand::Cache(command) => Command::Cache(match command {
-            CacheArg::Stats => CacheCommand::Stats,
+            CacheArg::Stats { remote } => CacheCommand::Stats { remote },
             CacheArg::Gc { max_size } => CacheCommand::Gc {
                 max_bytes: max_size,
             },

@@ -50,6 +50,12 @@ impl Remote {
         self.0.put(path, bytes).map_err(|e| e.0)
     }
 
+    /// Every object under `prefix` (`ac`, `cas`) with its size; `None` when the
+    /// store cannot list.
+    pub fn list(&self, prefix: &str) -> Result<Option<Vec<(String, u64)>>, String> {
+        self.0.list(prefix).map_err(|e| e.0)
+    }
+
     /// What the remote is, as messages show it (never a credential).
     pub fn describe(&self) -> String {
         self.0.describe()
@@ -58,7 +64,9 @@ impl Remote {
 
 /// Open the remote at `url` and round-trip through it: a blob (`cas/<blake3>`) and an
 /// action entry (`ac/<key>`) are absent, then written, then there and read back whole;
-/// an entry written again is replaced whole; a 3 MiB blob comes back byte for byte.
+/// an entry written again is replaced whole; a 3 MiB blob comes back byte for byte;
+/// a listing (where the store can list) holds what was written, by the paths the other
+/// calls take, with its size.
 pub fn remote_roundtrip(url: &str) -> Result<(), String> {
     let remote = Remote::open(url)?;
     // Fresh names on every call, so a shared bucket never answers from an earlier run.
@@ -98,6 +106,23 @@ pub fn remote_roundtrip(url: &str) -> Result<(), String> {
         remote.get(&big_path)?.is_some_and(|back| back == big),
         "a 3 MiB blob reads back byte for byte",
     )?;
+
+    if let Some(blobs) = remote.list("cas")? {
+        expect(
+            blobs.contains(&(big_path.clone(), big.len() as u64))
+                && blobs.contains(&(blob_path.clone(), blob.len() as u64)),
+            "the blobs written are listed under cas/ with their sizes",
+        )?;
+        expect(
+            !blobs.iter().any(|(path, _)| path == &entry_path),
+            "a listing of cas/ holds no entry",
+        )?;
+        let entries = remote.list("ac")?.unwrap_or_default();
+        expect(
+            entries.contains(&(entry_path.clone(), 6)),
+            "the entry is listed under ac/ with its last size",
+        )?;
+    }
     Ok(())
 }
 

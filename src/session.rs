@@ -9,6 +9,7 @@
 //! The session owns the database; nothing else touches it. Inputs are set here, between
 //! queries, and only when they changed.
 
+pub(crate) mod remote;
 pub(crate) mod round;
 
 use std::path::Path;
@@ -36,6 +37,8 @@ use crate::state::journal::Journal;
 use crate::state::started::Started;
 use crate::state::{BuildCounts, LastRun, State, Success, TaskState};
 
+pub(crate) use remote::RemoteSettings;
+
 /// An open project (see the module's text).
 pub(crate) struct Session {
     site: Site,
@@ -55,48 +58,20 @@ pub(crate) struct Session {
 /// How long a build waits at its end for uploads to the remote.
 const REMOTE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The remote cache this run uses: `--remote-cache`, else `CONDUCT_REMOTE_CACHE`, else
-/// `[cache] remote`; in `--remote-cache-mode`, else `[cache] remote_mode`, else `read`
-/// (`readwrite` under `CI`). One that cannot be used is a warning, not an error.
+/// The remote cache this run uses (see [`RemoteSettings`]); none in mode `off`. One
+/// that cannot be used is a warning, not an error.
 fn remote(
     locator: &Locator,
     site: &Site,
     cache: &Cache,
     warnings: &mut Vec<String>,
 ) -> Option<Arc<crate::cache::remote::client::Remote>> {
-    use crate::cache::remote::{Mode, Timeouts, client::Remote, open_with};
-    let project = &site.loaded.spec.project;
-    let url = locator
-        .remote
-        .clone()
-        .or_else(|| std::env::var("CONDUCT_REMOTE_CACHE").ok())
-        .filter(|url| !url.is_empty())
-        .or_else(|| project.remote.clone())?;
-    let mode = locator
-        .remote_mode
-        .or(project.remote_mode)
-        .unwrap_or_else(|| {
-            let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
-            Mode::default_for(ci)
-        });
-    if mode == Mode::Off {
+    let settings = RemoteSettings::resolve(locator, &site.loaded.spec.project)?;
+    if settings.mode == crate::cache::remote::Mode::Off {
         return None;
     }
-    let defaults = Timeouts::default();
-    let timeouts = Timeouts {
-        connect: project.remote_connect_timeout.unwrap_or(defaults.connect),
-        request: project.remote_timeout.unwrap_or(defaults.request),
-    };
-    match open_with(&url, timeouts) {
-        Ok(store) => {
-            let secret = std::env::var("CONDUCT_CACHE_KEY").ok();
-            Some(Arc::new(Remote::new(
-                Arc::from(store),
-                mode,
-                secret.as_deref().filter(|s| !s.is_empty()),
-                cache.blobs.clone(),
-            )))
-        }
+    match settings.open(cache.blobs.clone()) {
+        Ok(remote) => Some(Arc::new(remote)),
         Err(e) => {
             warnings.push(format!("remote cache: {e}; going on without it"));
             None

@@ -1,6 +1,7 @@
 //! The remote cache (issue 16) with the directory backend (`file://`, a share between
-//! machines): two checkouts that share only the remote, verification of what comes
-//! back, read-only mode, signed entries, and a remote that fails.
+//! machines): the default mode with and without `CI`, a remote that cannot be used,
+//! `cache push` and `cache stats --remote`. The scenarios every store must pass (two
+//! checkouts, corruption, signing, a server killed) are in `remote_scenarios.rs`.
 
 use std::path::Path;
 
@@ -48,61 +49,6 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn a_second_checkout_restores_everything_from_the_shared_remote() {
-    let remote = tempfile::tempdir().unwrap();
-    let first = clone();
-    let run = first.build(
-        &[
-            "--remote-cache",
-            &url(remote.path()),
-            "--remote-cache-mode",
-            "readwrite",
-        ],
-        0,
-    );
-    assert_eq!(first.ran().len(), 50);
-    assert!(run.stdout.contains("remote cache: 0 hits"), "{run:?}");
-    assert!(remote.path().join("ac").is_dir() && remote.path().join("cas").is_dir());
-    let second = clone();
-    let run = second.build(&["--remote-cache", &url(remote.path())], 0);
-    assert!(second.ran().is_empty(), "nothing ran: {run:?}");
-    assert!(run.stdout.contains("50 restored"), "{run:?}");
-    assert!(run.stdout.contains("remote cache: 50 hits"), "{run:?}");
-    for i in 0..50 {
-        let path = format!("out/{i}.txt");
-        assert_eq!(first.read(&path), second.read(&path), "{path}");
-    }
-}
-
-#[test]
-fn a_corrupt_blob_in_the_remote_is_caught_and_the_task_reruns() {
-    let remote = tempfile::tempdir().unwrap();
-    let first = clone();
-    first.build(
-        &[
-            "--remote-cache",
-            &url(remote.path()),
-            "--remote-cache-mode",
-            "readwrite",
-        ],
-        0,
-    );
-    for blob in walk(&remote.path().join("cas")) {
-        std::fs::write(&blob, "tampered").unwrap();
-    }
-    let second = clone();
-    let run = second.build(&["--remote-cache", &url(remote.path())], 0);
-    let mut ran = second.ran();
-    ran.sort();
-    assert_eq!(ran, ["t0", "t10", "t20", "t30", "t40"], "{run:?}");
-    assert!(
-        run.stdout.contains("is corrupt; the task runs instead"),
-        "{run:?}"
-    );
-    assert_eq!(first.read("out/10.txt"), second.read("out/10.txt"));
-}
-
-#[test]
 fn read_mode_never_writes_to_the_remote() {
     let remote = tempfile::tempdir().unwrap();
     let project = clone();
@@ -134,45 +80,6 @@ fn read_mode_never_writes_to_the_remote() {
         0,
     );
     assert_eq!(files_in(remote.path()), written, "read mode wrote nothing");
-}
-
-#[test]
-fn with_a_signing_key_only_entries_signed_with_it_are_used() {
-    let remote = tempfile::tempdir().unwrap();
-    let first = clone();
-    let args = [
-        "build",
-        "--remote-cache",
-        &url(remote.path()),
-        "--remote-cache-mode",
-        "readwrite",
-    ];
-    let args: Vec<&str> = args.to_vec();
-    assert_eq!(
-        first
-            .conduct_env(&args, &[("CONDUCT_CACHE_KEY", "k1")])
-            .status,
-        0
-    );
-    let wrong = clone();
-    let read = [
-        "build",
-        "--remote-cache",
-        &url(remote.path()),
-        "--remote-cache-mode",
-        "read",
-    ];
-    let run = wrong.conduct_env(&read, &[("CONDUCT_CACHE_KEY", "k2")]);
-    assert_eq!(run.status, 0);
-    assert_eq!(wrong.ran().len(), 50, "every entry refused: {run:?}");
-    assert!(
-        run.stdout
-            .contains("50 entries not signed with this CONDUCT_CACHE_KEY, ignored"),
-        "{run:?}"
-    );
-    let right = clone();
-    let run = right.conduct_env(&read, &[("CONDUCT_CACHE_KEY", "k1")]);
-    assert!(right.ran().is_empty(), "{run:?}");
 }
 
 #[test]
@@ -221,4 +128,230 @@ fn cache_push_uploads_what_a_read_only_build_kept_locally() {
         nowhere.stderr.contains("no remote cache is set"),
         "{nowhere:?}"
     );
+}
+
+/// `conduct cache stats --remote --json` with `args`, which must exit 0; its `"remote"`.
+#[track_caller]
+fn remote_stats(project: &Project, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["cache", "stats", "--remote", "--json"];
+    all.extend_from_slice(args);
+    let run = project.conduct(&all);
+    assert_eq!(run.status, 0, "{run:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {run:?}"));
+    json["remote"].clone()
+}
+
+/// The objects in the remote directory `dir` (`ac`, `cas`): how many, how big.
+fn objects(dir: &Path) -> (usize, u64) {
+    let files = walk(dir);
+    let bytes = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    (files.len(), bytes)
+}
+
+#[test]
+fn cache_stats_remote_counts_the_results_and_objects_the_remote_holds() {
+    let remote = tempfile::tempdir().unwrap();
+    let project = clone();
+    let at = url(remote.path());
+    project.build(
+        &["--remote-cache", &at, "--remote-cache-mode", "readwrite"],
+        0,
+    );
+    let (entries, entry_bytes) = objects(&remote.path().join("ac"));
+    let (blobs, blob_bytes) = objects(&remote.path().join("cas"));
+    assert_eq!((entries, blobs), (50, 5), "every tenth output is a blob");
+
+    let run = project.conduct(&["cache", "stats", "--remote", "--remote-cache", &at]);
+    assert_eq!(run.status, 0, "{run:?}");
+    let local = project.conduct(&["cache", "stats"]);
+    assert!(
+        run.stdout.starts_with(&local.stdout),
+        "local stats first: {run:?}"
+    );
+    for line in [
+        format!("remote cache {at} (mode read)"),
+        "  signing: off (CONDUCT_CACHE_KEY is not set)".to_owned(),
+        "  reachable: answered in ".to_owned(),
+        "  last results stored: 50 of 50 tasks\n".to_owned(),
+        format!("  holds: {entries} entries, {blobs} blobs, "),
+    ] {
+        assert!(run.stdout.contains(&line), "{line:?} in {run:?}");
+    }
+
+    let json = remote_stats(&project, &["--remote-cache", &at]);
+    assert_eq!(json["results"]["stored"], 50, "{json}");
+    assert_eq!(json["totals"]["entries"], entries, "{json}");
+    assert_eq!(json["totals"]["blobs"], blobs, "{json}");
+    assert_eq!(json["totals"]["bytes"], entry_bytes + blob_bytes, "{json}");
+
+    // A result built since, in read mode, is this checkout's alone.
+    project.file("src/3.txt", "changed\n");
+    project.build(&["--remote-cache", &at, "--remote-cache-mode", "read"], 0);
+    let json = remote_stats(&project, &["--remote-cache", &at]);
+    assert_eq!(
+        json["results"],
+        serde_json::json!({"tasks": 50, "stored": 49, "unknown": 0})
+    );
+    assert_eq!(
+        json["totals"]["entries"], entries,
+        "read mode wrote nothing"
+    );
+    let signed = project.conduct_env(
+        &["cache", "stats", "--remote", "--remote-cache", &at],
+        &[("CONDUCT_CACHE_KEY", "k1")],
+    );
+    assert!(
+        signed.stdout.contains("signing: CONDUCT_CACHE_KEY is set"),
+        "{signed:?}"
+    );
+}
+
+#[test]
+fn cache_stats_remote_json_has_every_field() {
+    let remote = tempfile::tempdir().unwrap();
+    let project = clone();
+    let at = url(remote.path());
+    project.build(
+        &["--remote-cache", &at, "--remote-cache-mode", "readwrite"],
+        0,
+    );
+    let json = remote_stats(
+        &project,
+        &["--remote-cache", &at, "--remote-cache-mode", "readwrite"],
+    );
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = [
+        "url",
+        "mode",
+        "signed",
+        "reachable",
+        "latency_ms",
+        "error",
+        "results",
+        "can_list",
+        "totals",
+        "list_error",
+    ];
+    expected.sort_unstable();
+    let mut keys = keys;
+    keys.sort_unstable();
+    assert_eq!(keys, expected, "{json}");
+    assert_eq!(json["url"], at.as_str());
+    assert_eq!(json["mode"], "readwrite");
+    assert_eq!(json["signed"], false);
+    assert_eq!(json["reachable"], true);
+    assert!(json["latency_ms"].as_f64().unwrap() >= 0.0, "{json}");
+    assert_eq!(json["error"], serde_json::Value::Null);
+    assert_eq!(json["can_list"], true);
+    assert_eq!(json["list_error"], serde_json::Value::Null);
+    let totals = json["totals"].as_object().unwrap();
+    assert_eq!(totals.len(), 3, "entries, blobs, bytes: {json}");
+    // Without --remote there is no "remote" at all.
+    let plain = project.conduct(&["cache", "stats", "--json", "--remote-cache", &at]);
+    let plain: serde_json::Value = serde_json::from_str(&plain.stdout).unwrap();
+    assert!(plain.get("remote").is_none(), "{plain}");
+    assert_eq!(plain["entries"], 50);
+}
+
+#[test]
+fn cache_stats_remote_reports_a_remote_that_cannot_be_used() {
+    let project = clone();
+    project.build(&[], 0);
+    // A file where the directory should be: every request fails.
+    let not_a_dir = tempfile::NamedTempFile::new().unwrap();
+    let at = url(not_a_dir.path());
+    let run = project.conduct(&["cache", "stats", "--remote", "--remote-cache", &at]);
+    assert_eq!(run.status, 0, "a report, not a failure: {run:?}");
+    assert!(
+        run.stdout.contains("50 entries"),
+        "local stats still: {run:?}"
+    );
+    assert!(
+        run.stdout.contains("  unreachable: cannot look at"),
+        "{run:?}"
+    );
+    let json = remote_stats(&project, &["--remote-cache", &at]);
+    assert_eq!(json["reachable"], false, "{json}");
+    assert!(
+        json["error"].as_str().unwrap().contains("Not a directory"),
+        "{json}"
+    );
+    assert_eq!(json["results"], serde_json::Value::Null);
+
+    // Nothing listens there: refused, reported, quickly.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let http = format!("http://user:hunter2@127.0.0.1:{port}/cache/");
+    let run = project.conduct(&["cache", "stats", "--remote", "--remote-cache", &http]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(run.stdout.contains("  unreachable: "), "{run:?}");
+    assert!(
+        !run.stdout.contains("hunter2"),
+        "no password shown: {run:?}"
+    );
+
+    // A URL no backend takes: the error, and nothing asked.
+    let run = project.conduct(&[
+        "cache",
+        "stats",
+        "--remote",
+        "--remote-cache",
+        "ftp://host/x",
+    ]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("  unusable: unknown remote cache"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn cache_stats_remote_without_a_remote_is_a_usage_error() {
+    let project = clone();
+    let run = project.conduct(&["cache", "stats", "--remote"]);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("no remote cache is set"), "{run:?}");
+    assert_eq!(run.stdout, "", "{run:?}");
+    let json = project.conduct(&["cache", "stats", "--remote", "--json"]);
+    assert_eq!(json.status, 2, "{json:?}");
+    assert!(json.stdout.contains("\"kind\":\"no_remote\""), "{json:?}");
+}
+
+#[test]
+fn cache_stats_without_remote_never_touches_the_network() {
+    // Accepts connections (the kernel does) and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let at = format!("http://{}/cache/", listener.local_addr().unwrap());
+    let project = Project::new(&format!(
+        "[cache]\nremote = \"{at}\"\nremote_timeout = \"1s\"\n\
+         [tasks.a]\noutputs = [\"a.txt\"]\nrun = \"echo a > a.txt\"\n"
+    ));
+    project.build(&["--remote-cache-mode", "off"], 0);
+    for args in [&["cache", "stats"][..], &["cache", "stats", "--json"]] {
+        let run = project.conduct(args);
+        assert_eq!(run.status, 0, "{run:?}");
+        let asked = listener.accept();
+        assert!(
+            matches!(&asked, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "{args:?} connected to the remote: {asked:?}"
+        );
+    }
+    // With --remote it does ask (and the silent server is reported, not waited for).
+    let run = project.conduct(&["cache", "stats", "--remote"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(run.stdout.contains("  unreachable: "), "{run:?}");
+    assert!(listener.accept().is_ok(), "--remote connected");
 }

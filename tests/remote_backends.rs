@@ -2,6 +2,8 @@
 //! moto, WebDAV on nginx each round-trip blobs and action entries through the
 //! `RemoteStore` trait (`conduct::remote_probe`, what `[cache] remote` opens), and a
 //! server that dies or goes silent mid-use is an error within the timeouts, not a hang.
+//! `conduct cache stats --remote` (the real binary) lists totals on S3 and says that
+//! nginx's WebDAV cannot list.
 //!
 //! The S3 client reads its credentials and endpoint from the process environment only,
 //! which tests running in parallel threads must not change: the S3 cases run
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 use conduct::remote_probe::{Remote, remote_roundtrip};
 
 use crate::servers::{Moto, Nginx};
+use crate::test::Project;
 
 /// What `remote_child` does: `roundtrip`, or `fails` (every call is an error).
 const CHILD_DOES: &str = "CONDUCT_TEST_REMOTE_DOES";
@@ -186,4 +189,98 @@ fn a_silent_server_times_out() {
         Remote::open_with_timeouts(&url, Duration::from_secs(1), Duration::from_secs(1)).unwrap();
     fails_in_time(&remote, Duration::from_secs(5));
     drop(listener);
+}
+
+/// Three tasks, one output each; `b` and `c` are too big to be inlined in their entries
+/// (blobs in the CAS), and differ (two blobs).
+fn three() -> Project {
+    Project::new(
+        "[tasks.a]\noutputs = [\"a.txt\"]\nrun = \"echo a > a.txt\"\n\
+         [tasks.b]\noutputs = [\"b.txt\"]\nrun = \"head -c 40000 /dev/zero > b.txt\"\n\
+         [tasks.c]\noutputs = [\"c.txt\"]\nrun = \"head -c 50000 /dev/urandom > c.txt\"\n",
+    )
+}
+
+/// `build` in readwrite mode to `url`, then `cache stats --remote --json`: its `"remote"`.
+#[track_caller]
+fn stats_after_a_build(project: &Project, url: &str, env: &[(&str, String)]) -> serde_json::Value {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let remote = ["--remote-cache", url, "--remote-cache-mode", "readwrite"];
+    let build = project.conduct_env(&[&["build"][..], &remote].concat(), &env);
+    assert_eq!(build.status, 0, "{build:?}");
+    assert!(!build.stdout.contains("going on without it"), "{build:?}");
+    let text = project.conduct_env(
+        &[&["cache", "stats", "--remote"][..], &remote].concat(),
+        &env,
+    );
+    assert_eq!(text.status, 0, "{text:?}");
+    assert!(
+        text.stdout.contains("  last results stored: 3 of 3 tasks"),
+        "{text:?}"
+    );
+    let run = project.conduct_env(
+        &[&["cache", "stats", "--remote", "--json"][..], &remote].concat(),
+        &env,
+    );
+    assert_eq!(run.status, 0, "{run:?}");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    json["remote"].clone()
+}
+
+#[test]
+fn cache_stats_remote_lists_totals_on_moto() {
+    let Some(moto) = Moto::start() else { return };
+    let project = three();
+    let remote = stats_after_a_build(&project, "s3://bucket/team/cache", &moto.env());
+    assert_eq!(remote["reachable"], true, "{remote}");
+    assert_eq!(remote["results"]["stored"], 3, "{remote}");
+    assert_eq!(remote["can_list"], true, "{remote}");
+    // Three entries; two outputs too big to inline (one blob each).
+    assert_eq!(remote["totals"]["entries"], 3, "{remote}");
+    assert_eq!(remote["totals"]["blobs"], 2, "{remote}");
+    assert!(
+        remote["totals"]["bytes"].as_u64().unwrap() > 90_000,
+        "{remote}"
+    );
+    // Another prefix in the same bucket is another cache: empty.
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let other = project.conduct_env(
+        &[
+            "cache",
+            "stats",
+            "--remote",
+            "--remote-cache",
+            "s3://bucket/other",
+        ],
+        &env,
+    );
+    assert!(
+        other.stdout.contains("  holds: 0 entries, 0 blobs, 0 B"),
+        "{other:?}"
+    );
+}
+
+#[test]
+fn cache_stats_remote_on_nginx_says_it_cannot_list() {
+    let Some(nginx) = Nginx::start() else { return };
+    let project = three();
+    let remote = stats_after_a_build(&project, &nginx.url("cache/"), &[]);
+    assert_eq!(remote["reachable"], true, "{remote}");
+    assert_eq!(remote["results"]["stored"], 3, "{remote}");
+    assert_eq!(remote["can_list"], false, "{remote}");
+    assert_eq!(remote["totals"], serde_json::Value::Null, "{remote}");
+    assert_eq!(remote["list_error"], serde_json::Value::Null, "{remote}");
+    let text = project.conduct(&[
+        "cache",
+        "stats",
+        "--remote",
+        "--remote-cache",
+        &nginx.url("cache/"),
+    ]);
+    assert!(
+        text.stdout.contains("the server cannot list its files"),
+        "{text:?}"
+    );
+    assert!(nginx.server.requests("PROPFIND") >= 1, "it was asked");
 }

@@ -1,4 +1,6 @@
-//! `conduct cache stats | gc | verify`: the cache as a whole (SPEC §8).
+//! `conduct cache stats [--remote] | gc | verify | push`: the cache as a whole (SPEC §8).
+
+mod remote;
 
 use rustc_hash::FxHashSet;
 
@@ -13,7 +15,10 @@ use crate::units::format_size;
 /// Which cache command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CacheCommand {
-    Stats,
+    /// With `remote`, the remote's stats too (the only cache command that asks it).
+    Stats {
+        remote: bool,
+    },
     /// Shrink to at most this many bytes (`None`: the project's `[cache] max_size`).
     Gc {
         max_bytes: Option<u64>,
@@ -34,13 +39,16 @@ struct JsonPush {
 }
 
 /// `cache stats --json`: `{"entries", "blobs", "bytes", "last_build": {"restored", "ran",
-/// "hit_rate"}|null}` (`hit_rate`: restored / (restored + ran), null when neither).
+/// "hit_rate"}|null}` (`hit_rate`: restored / (restored + ran), null when neither), and
+/// with `--remote`, `"remote": {...}` (see `remote::JsonRemote`).
 #[derive(serde::Serialize)]
 struct JsonStats {
     entries: usize,
     blobs: usize,
     bytes: u64,
     last_build: Option<JsonHits>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<remote::JsonRemote>,
 }
 
 #[derive(serde::Serialize)]
@@ -84,7 +92,7 @@ pub(crate) fn run(
         return push(locator, targets, json, out);
     }
     let access = match command {
-        CacheCommand::Stats | CacheCommand::Push { .. } => Access::Read,
+        CacheCommand::Stats { .. } | CacheCommand::Push { .. } => Access::Read,
         CacheCommand::Gc { .. } | CacheCommand::Verify => Access::Write,
     };
     let session = Session::open(locator, access)?;
@@ -95,7 +103,13 @@ pub(crate) fn run(
     let mut code = 0;
     let text = match command {
         CacheCommand::Push { .. } => String::new(),
-        CacheCommand::Stats => {
+        CacheCommand::Stats { remote } => {
+            // Only when asked: plain `cache stats` never touches the network.
+            let remote = if remote {
+                Some(remote::report(locator, &session)?)
+            } else {
+                None
+            };
             let stats = maintenance::stats(session.cache());
             let last = session.state().last_build.map(|last| {
                 let asked = last.restored + last.ran;
@@ -111,6 +125,7 @@ pub(crate) fn run(
                     blobs: stats.blobs,
                     bytes: stats.bytes,
                     last_build: last,
+                    remote: remote.as_ref().map(remote::json),
                 })
             } else {
                 let mut text = format!(
@@ -130,6 +145,9 @@ pub(crate) fn run(
                         ),
                     };
                     text.push_str(&format!("last build's hit rate: {rate}\n"));
+                }
+                if let Some(remote) = &remote {
+                    text.push_str(&remote::text(remote));
                 }
                 text
             }

@@ -331,6 +331,29 @@ impl Remote {
         self.store.describe()
     }
 
+    /// How builds use it.
+    pub(crate) fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Whether entries are signed and checked (`CONDUCT_CACHE_KEY` is set).
+    pub(crate) fn signed(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Whether the remote has an entry for `key` (one HEAD; nothing fetched or
+    /// checked), for reports. Whatever the mode, and an error is returned, not taken
+    /// for a broken remote: a report asks on purpose.
+    pub(crate) fn has_entry(&self, key: Digest) -> Result<bool, RemoteError> {
+        self.store.exists(&action_path(&key))
+    }
+
+    /// Every object under `prefix` (`ac`, `cas`) with its size, or `None` when the
+    /// store cannot list (see [`RemoteStore::list`]), for reports.
+    pub(crate) fn list(&self, prefix: &str) -> Result<Option<Vec<(String, u64)>>, RemoteError> {
+        self.store.list(prefix)
+    }
+
     /// The build is over: wait for pending uploads, at most `patience`.
     pub(crate) fn finish(&self, patience: Duration) {
         let taken = self

@@ -14,6 +14,7 @@
 pub(crate) mod client;
 pub(crate) mod dir;
 pub(crate) mod object;
+pub(crate) mod survey;
 
 use std::fmt;
 
@@ -46,6 +47,15 @@ impl Mode {
     pub(crate) fn default_for(ci: bool) -> Mode {
         if ci { Mode::ReadWrite } else { Mode::Read }
     }
+
+    /// As `--remote-cache-mode` spells it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Read => "read",
+            Mode::ReadWrite => "readwrite",
+        }
+    }
 }
 
 /// Why the remote did not answer; a miss to the build, one warning to the user.
@@ -67,6 +77,12 @@ pub(crate) trait RemoteStore: Send + Sync {
     fn exists(&self, path: &str) -> Result<bool, RemoteError>;
     /// Store `bytes` at `path`, whole: a reader sees the old object or the new one.
     fn put(&self, path: &str, bytes: &[u8]) -> Result<(), RemoteError>;
+    /// Every object under the directory `prefix` (`ac`, `cas`): its path (`ac/<hex>`,
+    /// relative to the remote's root, as the other calls take it) and size in bytes.
+    /// `Ok(None)`: this store cannot list (a WebDAV server without PROPFIND), which
+    /// is no error: `cache stats --remote` says so instead of totals. Only for reports;
+    /// a build never lists, since a listing costs a request per thousand objects.
+    fn list(&self, prefix: &str) -> Result<Option<Vec<(String, u64)>>, RemoteError>;
     /// What it is, for messages (`file:///mnt/cache`, `s3://bucket/prefix`): never a
     /// credential.
     fn describe(&self) -> String;
@@ -109,6 +125,14 @@ pub(crate) fn each_at_once<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R
     });
     done.sort_unstable_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, result)| result).collect()
+}
+
+/// Whether `path` is one conduct makes (`cas/<hex>`, `ac/<hex>`, `ac`): non-empty
+/// segments of ASCII letters and digits, so no `..`, no absolute path, no hidden file.
+/// The backends ask for nothing else, and a listing reports nothing else.
+pub(crate) fn is_cache_path(path: &str) -> bool {
+    path.split('/')
+        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// The path of a blob.

@@ -27,7 +27,7 @@ use object_store::{
     RetryConfig,
 };
 
-use super::{RemoteError, RemoteStore};
+use super::{RemoteError, RemoteStore, is_cache_path};
 
 /// How long the remote may take: per connection attempt, and per request (a retry
 /// included). A call gives up after at most about `request` plus a second.
@@ -168,10 +168,7 @@ impl ObjectStoreRemote {
 
     fn location(&self, path: &str) -> Result<Path, RemoteError> {
         // Paths are made by conduct (`cas/<hex>`, `ac/<hex>`): nothing else is asked for.
-        let safe = path
-            .split('/')
-            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
-        if !safe {
+        if !is_cache_path(path) {
             return Err(RemoteError(format!("not a cache path: {path}")));
         }
         if self.prefix.is_empty() {
@@ -254,6 +251,48 @@ impl RemoteStore for ObjectStoreRemote {
         })
     }
 
+    fn list(&self, prefix: &str) -> Result<Option<Vec<(String, u64)>>, RemoteError> {
+        use futures_util::StreamExt;
+        let location = self.location(prefix)?;
+        let store = Arc::clone(&self.store);
+        // Locations come back whole (`<prefix>/ac/<hex>` in a bucket); the caller's
+        // paths are relative to the prefix.
+        let under = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let deadline = self.deadline;
+        // Each page (a request) is bounded, not the whole listing: a big bucket takes
+        // one request per thousand objects, and that is progress, not a hang.
+        let listed = self.runtime.block_on(async move {
+            let mut pages = store.list(Some(&location));
+            let mut found = Vec::new();
+            loop {
+                match tokio::time::timeout(deadline, pages.next()).await {
+                    Err(_) => return Err(None),
+                    Ok(None) => return Ok(found),
+                    Ok(Some(Err(e))) => return Err(Some(e)),
+                    Ok(Some(Ok(meta))) => {
+                        let path = meta.location.as_ref();
+                        let path = path.strip_prefix(under.as_str()).unwrap_or(path);
+                        found.push((path.to_owned(), meta.size));
+                    }
+                }
+            }
+        });
+        match listed {
+            Ok(found) => Ok(Some(found)),
+            Err(Some(e)) if cannot_list(&e) => Ok(None),
+            Err(Some(e)) => Err(self.error("list", prefix, &e.to_string())),
+            Err(None) => Err(self.error(
+                "list",
+                prefix,
+                &format!("no answer in {}", humantime::format_duration(deadline)),
+            )),
+        }
+    }
+
     fn describe(&self) -> String {
         self.shown.clone()
     }
@@ -281,6 +320,28 @@ fn basic_auth(url: &url::Url) -> Option<http::HeaderMap> {
     Some(headers)
 }
 
+/// Whether `error` says the server does not list at all: nginx's stock WebDAV module
+/// answers PROPFIND with 405, others with 501. That is what the server is, not a fault.
+fn cannot_list(error: &object_store::Error) -> bool {
+    if matches!(error, object_store::Error::NotImplemented { .. }) {
+        return true;
+    }
+    // The status is inside object_store's private error types: read it from the
+    // messages of the chain ("... status code: 405 Method Not Allowed ...").
+    let mut cause: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if ["status code: 405", "status code: 501"]
+            .iter()
+            .any(|status| text.contains(status))
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// The `user:password` part of `url`, if any.
 fn userinfo(url: &url::Url) -> Option<String> {
     match (url.username(), url.password()) {
@@ -305,7 +366,7 @@ fn scrub(text: &str, secret: Option<&str>) -> String {
 }
 
 /// `url` for a message when it does not even parse: everything before an `@` dropped.
-pub(super) fn shown(url: &str) -> String {
+pub(crate) fn shown(url: &str) -> String {
     match (url.split_once("://"), url.rfind('@')) {
         (Some((scheme, _)), Some(at)) => format!("{scheme}://{}", &url[at + 1..]),
         _ => url.to_owned(),
@@ -332,6 +393,30 @@ mod tests {
             "GET http://***@h/x: ***"
         );
         assert_eq!(shown("http://a:b@[bad/x"), "http://[bad/x");
+    }
+
+    #[test]
+    fn a_server_that_does_not_list_is_told_from_one_that_fails() {
+        let generic = |text: &str| object_store::Error::Generic {
+            store: "HTTP",
+            source: text.to_owned().into(),
+        };
+        assert!(cannot_list(&generic(
+            "Error performing PROPFIND http://h/c/ac in 1ms - Server returned non-2xx status code: 405 Method Not Allowed: <html>"
+        )));
+        assert!(cannot_list(&generic(
+            "Server returned non-2xx status code: 501 Not Implemented: "
+        )));
+        assert!(cannot_list(&object_store::Error::NotImplemented {
+            operation: "list".to_owned(),
+            implementer: "HTTP".to_owned(),
+        }));
+        assert!(!cannot_list(&generic(
+            "Server returned non-2xx status code: 500 Internal Server Error: "
+        )));
+        assert!(!cannot_list(&generic(
+            "error sending request: connection refused"
+        )));
     }
 
     #[test]
