@@ -32,20 +32,7 @@ fn url(dir: &Path) -> String {
 }
 
 fn files_in(dir: &Path) -> usize {
-    walk(dir).len()
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(walk(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
+    crate::remote_scenarios::all_files(dir).len()
 }
 
 #[test]
@@ -144,7 +131,7 @@ fn remote_stats(project: &Project, args: &[&str]) -> serde_json::Value {
 
 /// The objects in the remote directory `dir` (`ac`, `cas`): how many, how big.
 fn objects(dir: &Path) -> (usize, u64) {
-    let files = walk(dir);
+    let files = crate::remote_scenarios::all_files(dir);
     let bytes = files
         .iter()
         .map(|f| std::fs::metadata(f).unwrap().len())

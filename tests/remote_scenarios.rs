@@ -105,7 +105,8 @@ impl Store {
     }
 }
 
-fn all_files(dir: &Path) -> Vec<PathBuf> {
+/// Every file under `dir`, at any depth.
+pub(crate) fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
