@@ -76,7 +76,9 @@ if [ -x "$NGINX" ]; then
     wait_port "$NGINX_PORT"
 fi
 
-checkout() { rm -rf "${WORK:?}/$1" && cp -r "$WORK/template" "$WORK/$1"; }
+# a fresh copy of the workload, flushed to disk so that writeback of the copy does not
+# land inside the next timed build
+checkout() { rm -rf "${WORK:?}/$1" && cp -r "$WORK/template" "$WORK/$1" && sync; }
 # seconds taken by `conduct build` in checkout $1 with the rest as arguments;
 # its summary line goes to $WORK/$1.summary
 timed() {
@@ -95,42 +97,48 @@ requests() {
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 row() { printf '%-24s %8s  %s\n' "$@"; }
 
-checkout run
-RUN=$(timed run)
-echo "N=$N tasks, -j $JOBS, servers on 127.0.0.1, $ROUNDS restore rounds (median)"
-row "scenario" "seconds" "notes"
-row "run" "$RUN" "no remote"
-local_times=()
-for _ in $(seq "$ROUNDS"); do
-    checkout local
-    cp -r "$WORK/run/.cache" "$WORK/local/.cache"
-    local_times+=("$(timed local)")
-done
-row "local restore" "$(printf '%s\n' "${local_times[@]}" | median)" "a copy of .cache"
+# the stores: name|URL|request log
+STORES=("S3 (moto)|s3://bucket/bench|$WORK/moto.log")
+if [ -n "${NGINX_PORT:-}" ]; then
+    STORES+=("WebDAV (nginx)|http://127.0.0.1:$NGINX_PORT/bench/|$WORK/nginx.log")
+fi
 
-# one store: its name, its URL, its request log
-store() {
-    local name=$1 url=$2 log=$3 lines upload times=() down=""
+echo "N=$N tasks, -j $JOBS, servers on 127.0.0.1, $ROUNDS interleaved restore rounds (median)"
+row "scenario" "seconds" "notes"
+# Builds of everything, each store's with uploads, back to back.
+checkout run
+row "run" "$(timed run)" "no remote"
+for spec in "${STORES[@]}"; do
+    IFS='|' read -r name url log <<<"$spec"
     touch "$log"
     checkout upload
     lines=$(wc -l <"$log")
-    upload=$(timed upload --remote-cache "$url" --remote-cache-mode readwrite)
-    row "$name run+upload" "$upload" \
+    seconds=$(timed upload --remote-cache "$url" --remote-cache-mode readwrite)
+    row "$name run+upload" "$seconds" \
         "$(requests "$log" "$lines"); $(sed 's/.*; //' "$WORK/upload.summary")"
-    for _ in $(seq "$ROUNDS"); do
+done
+
+# Restores, interleaved: every round restores once from the local cache and once
+# from each store, so that the disk's and the VM's drift hits them alike.
+declare -A times notes
+for _ in $(seq "$ROUNDS"); do
+    checkout local
+    cp -r "$WORK/run/.cache" "$WORK/local/.cache" && sync
+    times[local]+="$(timed local) "
+    for spec in "${STORES[@]}"; do
+        IFS='|' read -r name url log <<<"$spec"
         checkout remote
         lines=$(wc -l <"$log")
-        times+=("$(timed remote --remote-cache "$url" --remote-cache-mode read)")
-        down=$(requests "$log" "$lines")
+        times[$name]+="$(timed remote --remote-cache "$url" --remote-cache-mode read) "
+        notes[$name]="$(requests "$log" "$lines"); $(sed 's/.*; //' "$WORK/remote.summary")"
         if [ -s "$WORK/remote/.runlog" ]; then
             echo "$name: the restore ran $(wc -l <"$WORK/remote/.runlog") tasks" >&2
             exit 1
         fi
     done
-    row "$name restore" "$(printf '%s\n' "${times[@]}" | median)" \
-        "$down; $(sed 's/.*; //' "$WORK/remote.summary")"
-}
-store "S3 (moto)" "s3://bucket/bench" "$WORK/moto.log"
-if [ -n "${NGINX_PORT:-}" ]; then
-    store "WebDAV (nginx)" "http://127.0.0.1:$NGINX_PORT/bench/" "$WORK/nginx.log"
-fi
+done
+row "local restore" "$(tr ' ' '\n' <<<"${times[local]}" | grep . | median)" "a copy of .cache"
+for spec in "${STORES[@]}"; do
+    IFS='|' read -r name _ _ <<<"$spec"
+    row "$name restore" "$(tr ' ' '\n' <<<"${times[$name]}" | grep . | median)" "${notes[$name]}"
+done
