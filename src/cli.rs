@@ -84,6 +84,10 @@ enum CliCommand {
         /// Restore or rerun the named tasks even over outputs edited by hand
         #[arg(long = "discard-edits")]
         discard_edits: bool,
+        /// Where tasks run that do not say (`executor` in a task or its group wins):
+        /// on this machine, or as jobs on a Slurm cluster [default: project.executor]
+        #[arg(long, value_name = "WHERE", value_parser = ["local", "slurm"])]
+        executor: Option<String>,
         /// Stream task output, prefixed with the task id
         #[arg(short = 'v', long, conflicts_with = "quiet")]
         verbose: bool,
@@ -287,6 +291,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
             force,
             fail_fast,
             discard_edits,
+            executor,
             verbose,
             quiet,
         } => Command::Build(BuildOptions {
@@ -301,6 +306,9 @@ fn options(cli: Cli) -> Result<Options, i32> {
             force,
             fail_fast,
             discard_edits,
+            executor: executor
+                .as_deref()
+                .and_then(crate::spec::placement::ExecutorKind::parse),
             style: Style::choose(json, quiet, verbose),
             verbose,
         }),

@@ -79,6 +79,8 @@ pub(crate) enum Error {
     },
     #[error("no remote cache is set")]
     NoRemote,
+    #[error("Slurm does not answer: `{tried}` said: {said}")]
+    SlurmUnavailable { tried: String, said: String },
 }
 
 impl From<crate::graph::UnknownTarget> for Error {
@@ -119,6 +121,7 @@ impl Error {
             Error::Init { .. } => "init",
             Error::Write { .. } => "write",
             Error::NoRemote => "no_remote",
+            Error::SlurmUnavailable { .. } => "slurm_unavailable",
         }
     }
 
@@ -127,6 +130,12 @@ impl Error {
             Error::ConfigNotFound { .. } => {
                 Some("run conduct inside a project, or pass `-C DIR` or `-f FILE`".to_owned())
             }
+            Error::SlurmUnavailable { .. } => Some(
+                "tasks with executor = \"slurm\" need sbatch, squeue and scancel on PATH and a \
+                 controller that answers (check `sinfo`, SLURM_CONF); or build with \
+                 --executor local"
+                    .to_owned(),
+            ),
             Error::NoRemote => Some(
                 "set `[cache] remote`, CONDUCT_REMOTE_CACHE or --remote-cache (file:///DIR)"
                     .to_owned(),

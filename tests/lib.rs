@@ -25,6 +25,7 @@ mod report;
 mod rules;
 mod safety;
 mod sections;
+mod slurm;
 mod streams;
 mod templates;
 mod tour;

@@ -136,6 +136,7 @@ impl<'a, 's> Coordinator<'a, 's> {
             repo: plan.repo,
             instructions,
             verbose: plan.options.verbose,
+            executor: plan.options.executor,
         };
         Ok(Coordinator {
             round,

@@ -17,6 +17,7 @@ use crate::hash::KeyPreimage;
 use crate::project::Loaded;
 use crate::report::progress::Reporter;
 use crate::session::round::Round;
+use crate::spec::placement::ExecutorKind;
 use crate::spec::template;
 use crate::spec::{DepfileOutside, InputKind, ProjectPath, Run, Task, TaskIdx, Workspace};
 
@@ -37,6 +38,8 @@ pub(super) struct Setting {
     pub(super) instructions: Option<Arc<Dir>>,
     /// `-v`: stream task output.
     pub(super) verbose: bool,
+    /// `--executor`.
+    pub(super) executor: Option<ExecutorKind>,
 }
 
 /// What a task's attempt carries over (from `Pending`).
@@ -157,6 +160,9 @@ impl Setting {
             },
             timeout: t.timeout,
             task: true,
+            on_cluster: (t.executor(self.executor, &self.loaded.spec.project)
+                == ExecutorKind::Slurm)
+                .then(|| t.placement.clone()),
         };
         (prep, job)
     }

@@ -51,6 +51,8 @@ pub(crate) struct BuildOptions {
     pub(crate) fail_fast: bool,
     /// `--discard-edits`: the named tasks may overwrite outputs edited by hand.
     pub(crate) discard_edits: bool,
+    /// `--executor`: where tasks run that do not say.
+    pub(crate) executor: Option<crate::spec::placement::ExecutorKind>,
     pub(crate) style: Style,
     /// `-v`: stream task output.
     pub(crate) verbose: bool,
@@ -62,17 +64,59 @@ pub(crate) fn build(locator: &Locator, options: &BuildOptions) -> Result<i32, Er
     build_with(
         locator,
         options,
-        Arc::new(LocalExecutor::for_build()),
+        &|session: &Session, selection: &Selection| executor_for(session, selection, options),
         Arc::clone(&signals.flag),
     )
 }
+
+/// The local executor, or the Slurm one (which hands it the local jobs) when a selected
+/// task is to run on the cluster: checked to answer before anything runs.
+fn executor_for(
+    session: &Session,
+    selection: &Selection,
+    options: &BuildOptions,
+) -> Result<Arc<dyn Executor>, Error> {
+    use crate::spec::placement::ExecutorKind;
+    let local: Arc<dyn Executor> = Arc::new(LocalExecutor::for_build());
+    let loaded = session.loaded();
+    let project = &loaded.spec.project;
+    let on_cluster = !options.dry_run
+        && selection.tasks.iter().any(|&task| {
+            loaded.spec.task(task).executor(options.executor, project) == ExecutorKind::Slurm
+        });
+    if !on_cluster {
+        return Ok(local);
+    }
+    let name = project.name.clone().unwrap_or_else(|| {
+        session.root().path.file_name().map_or_else(
+            || "project".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    });
+    let slurm = crate::exec::slurm::SlurmExecutor::connect(
+        project.slurm.clone(),
+        &name,
+        session.cache_dir().join("slurm"),
+        local,
+    )
+    .map_err(|e| Error::SlurmUnavailable {
+        tried: e.tried,
+        said: e.said,
+    })?;
+    Ok(Arc::new(slurm))
+}
+
+/// How a build gets its executor once the project is loaded and the tasks selected
+/// (tests hand in the fake one).
+pub(crate) type MakeExecutor<'a> =
+    &'a dyn Fn(&Session, &Selection) -> Result<Arc<dyn Executor>, Error>;
 
 /// A build with a chosen executor (tests use the fake) and Ctrl-C flag (tests raise
 /// it themselves).
 pub(crate) fn build_with(
     locator: &Locator,
     options: &BuildOptions,
-    executor: Arc<dyn Executor>,
+    make_executor: MakeExecutor<'_>,
     interrupt: Arc<AtomicBool>,
 ) -> Result<i32, Error> {
     let started = Instant::now();
@@ -87,6 +131,7 @@ pub(crate) fn build_with(
     // 2. Graph: the targets and what they need; `--force` applies to the tasks the
     // targets name, not to the dependencies they bring.
     let selection = loaded.graph.select(&loaded.spec, &options.targets)?;
+    let executor = make_executor(&session, &selection)?;
     let named = |asked: bool| -> Result<Vec<bool>, Error> {
         Ok(if !asked {
             vec![false; loaded.spec.tasks.len()]

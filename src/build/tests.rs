@@ -75,11 +75,19 @@ impl Project {
             force: false,
             fail_fast: false,
             discard_edits: false,
+            executor: None,
             style: Style::Quiet,
             verbose: false,
         };
         tweak(&mut options);
-        build_with(&self.locator(), &options, fake.clone(), interrupt).unwrap()
+        let executor: Arc<dyn crate::exec::Executor> = fake.clone();
+        build_with(
+            &self.locator(),
+            &options,
+            &|_: &Session, _: &crate::graph::Selection| Ok(Arc::clone(&executor)),
+            interrupt,
+        )
+        .unwrap()
     }
 
     /// The same, on a thread of its own, so the test can drive held jobs.

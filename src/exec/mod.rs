@@ -25,6 +25,7 @@ pub(crate) mod local;
 pub(crate) mod output;
 pub(crate) mod reaper;
 pub(crate) mod scheduler;
+pub(crate) mod slurm;
 pub(crate) mod worktree;
 
 use std::path::PathBuf;
@@ -56,6 +57,9 @@ pub(crate) struct Job {
     pub(crate) timeout: Option<Duration>,
     /// A build's task: marked, and what it leaves behind reaped (see `reaper`).
     pub(crate) task: bool,
+    /// `Some`: a job for the Slurm cluster, asking for these resources (see `slurm`);
+    /// `None`: a process on this machine.
+    pub(crate) on_cluster: Option<crate::spec::placement::Placement>,
 }
 
 /// How a job ended.
@@ -122,9 +126,9 @@ pub(crate) trait Executor: Send + Sync {
     /// Stop job `id` (it finishes as `Cancelled`); a finished one is left alone.
     #[cfg_attr(
         not(test),
-        expect(
+        allow(
             dead_code,
-            reason = "a build stops all its jobs at once (Ctrl-C); stopping one is for a back-end's own use (`scancel ID`)"
+            reason = "a build stops all its jobs at once (Ctrl-C, fail-fast) and timeouts are the executors' own"
         )
     )]
     fn cancel(&self, id: JobId);

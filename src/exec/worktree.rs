@@ -352,6 +352,7 @@ impl Prepare {
             },
             timeout: None,
             task: false,
+            on_cluster: None,
         });
         let status = match finished.exit {
             Exit::Success => return Ok(()),

@@ -654,6 +654,7 @@ fn command_stdout(
         output: Output::Capture,
         timeout: None,
         task: false,
+        on_cluster: None,
     });
     (finished.exit == Exit::Success).then_some(finished.stdout)
 }

@@ -65,6 +65,8 @@ pub(crate) enum SpecErrorKind {
     },
     #[error("`{key}` is not a size: `{text}`")]
     BadSize { key: &'static str, text: String },
+    #[error("`mem` is not a memory size Slurm takes: `{text}`")]
+    BadMemory { text: String },
     #[error("output `{path}` of task `{task}` is {what}")]
     ProtectedOutput {
         path: String,
@@ -272,6 +274,9 @@ impl SpecErrorKind {
                 "write a duration like \"4h\", \"90m\", \"1h 30m\" or \"45s\"".into()
             }
             K::BadSize { .. } => "write a size such as `10GiB`, `500M` or `2 GB`".into(),
+            K::BadMemory { .. } => {
+                "write a whole number and a unit as sbatch's --mem takes it: `4G`, `512M`".into()
+            }
             K::ProtectedOutput { .. } => {
                 "conduct removes a task's outputs before it runs and restores them from the cache: declare only files the task writes".into()
             }

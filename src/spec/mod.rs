@@ -13,6 +13,7 @@ pub(crate) mod error;
 pub(crate) mod name;
 pub(crate) mod outputs;
 pub(crate) mod path;
+pub(crate) mod placement;
 pub(crate) mod protected;
 mod raw;
 pub(crate) mod reader;
@@ -157,6 +158,10 @@ pub(crate) struct Project {
     pub(crate) remote_connect_timeout: Option<Duration>,
     /// `[cache] remote_timeout` (default 30 s): how long one request may take.
     pub(crate) remote_timeout: Option<Duration>,
+    /// `[project] executor`: where tasks run unless they say otherwise.
+    pub(crate) executor: placement::ExecutorKind,
+    /// `[slurm]`.
+    pub(crate) slurm: placement::SlurmSettings,
 }
 
 impl Project {
@@ -187,6 +192,8 @@ impl Default for Project {
             remote_mode: None,
             remote_connect_timeout: None,
             remote_timeout: None,
+            executor: placement::ExecutorKind::Local,
+            slurm: placement::SlurmSettings::default(),
         }
     }
 }
@@ -201,6 +208,8 @@ pub(crate) struct Group {
     /// A pool: at most this many of the group's tasks at once.
     pub(crate) jobs: Option<NonZeroUsize>,
     pub(crate) timeout: Option<Duration>,
+    /// Where its tasks run, unless they say otherwise.
+    pub(crate) placement: placement::Placement,
     /// Members in declaration order.
     pub(crate) tasks: Vec<TaskIdx>,
     pub(crate) span: Span,
@@ -330,9 +339,21 @@ pub(crate) struct Task {
     /// `always = true`: it runs whenever it is selected, like a phony target; its
     /// dependents still see only its outputs' digests (early cutoff).
     pub(crate) always: bool,
+    /// Where it runs: its own keys, else its group's (`executor` unset: the project's
+    /// or `--executor`). Not part of its key.
+    pub(crate) placement: placement::Placement,
 }
 
 impl Task {
+    /// Where it runs: its own `executor` (or its group's), else `--executor` (`flag`),
+    /// else the project's.
+    pub(crate) fn executor(
+        &self,
+        flag: Option<placement::ExecutorKind>,
+        project: &Project,
+    ) -> placement::ExecutorKind {
+        self.placement.executor.or(flag).unwrap_or(project.executor)
+    }
     /// The title, or the id when none was given.
     pub(crate) fn display_title(&self) -> &str {
         self.title.as_deref().unwrap_or(self.id.as_str())

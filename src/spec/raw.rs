@@ -16,9 +16,11 @@ use toml::de::{DeTable, DeValue};
 
 use crate::source::{SourceFile, Span};
 
+mod placement;
 mod templates;
 use crate::spec::error::{SpecError, SpecErrorKind};
 use crate::spec::name::{GroupName, NameProblem, TaskId};
+use crate::spec::placement::Placement;
 use crate::spec::reader::{Key, Named, Reader, Scope, Value};
 use crate::spec::template::{Given, Mode};
 use crate::spec::{
@@ -26,7 +28,15 @@ use crate::spec::{
     Workspace,
 };
 
-const TOP_KEYS: &[&str] = &["project", "cache", "vars", "groups", "tasks", "templates"];
+const TOP_KEYS: &[&str] = &[
+    "project",
+    "cache",
+    "slurm",
+    "vars",
+    "groups",
+    "tasks",
+    "templates",
+];
 const CACHE_KEYS: &[&str] = &[
     "max_size",
     "remote",
@@ -45,8 +55,11 @@ const PROJECT_KEYS: &[&str] = &[
     "keep_runs",
     "inputs",
     "depfile_outside",
+    "executor",
 ];
-const GROUP_KEYS: &[&str] = &["title", "after", "jobs", "timeout", "inputs"];
+const GROUP_KEYS: &[&str] = &[
+    "title", "after", "jobs", "timeout", "inputs", "executor", "cpus", "mem", "gpus",
+];
 /// A template's keys: its own two, then every task key.
 const TEMPLATE_KEYS: &[&str] = &[
     "foreach",
@@ -68,6 +81,10 @@ const TEMPLATE_KEYS: &[&str] = &[
     "depfile",
     "quiet",
     "always",
+    "executor",
+    "cpus",
+    "mem",
+    "gpus",
 ];
 const TASK_KEYS: &[&str] = TEMPLATE_KEYS.split_at(2).1;
 const FOREACH_KEYS: &[&str] = &["sections", "level"];
@@ -95,6 +112,8 @@ pub(super) struct RawGroup {
     pub(super) timeout: Option<Duration>,
     /// Added to the inputs of every task of the group.
     pub(super) inputs: Vec<Input>,
+    /// Where its tasks run, unless they say otherwise.
+    pub(super) placement: Placement,
 }
 
 #[derive(Debug)]
@@ -120,6 +139,7 @@ pub(super) struct RawTask {
     pub(super) quiet: bool,
     /// Runs whenever it is selected (a phony target).
     pub(super) always: bool,
+    pub(super) placement: Placement,
 }
 
 /// Read tasks.toml with what its templates matched and the command line's variables.
@@ -175,6 +195,11 @@ pub(super) fn read(source: &Arc<SourceFile>, given: &Given) -> Result<RawSpec, V
             "cache" => {
                 if let Some(table) = reader.table("cache", value) {
                     reader.cache_table(table, &mut raw.project);
+                }
+            }
+            "slurm" => {
+                if let Some(table) = reader.table("slurm", value) {
+                    raw.project.slurm = reader.slurm_table(table);
                 }
             }
             "vars" => {}
@@ -342,6 +367,11 @@ impl Reader<'_> {
                         project.keep_runs = usize::try_from(n).unwrap_or(usize::MAX);
                     }
                 }
+                "executor" => {
+                    if let Some(executor) = self.executor(value) {
+                        project.executor = executor;
+                    }
+                }
                 _ => self.unknown_key(key, "[project]", PROJECT_KEYS),
             }
         }
@@ -455,6 +485,7 @@ impl Reader<'_> {
             jobs: None,
             timeout: None,
             inputs: Vec::new(),
+            placement: Placement::default(),
         };
         let where_ = format!("group `{}`", group.name);
         for (key, value) in table.iter() {
@@ -464,6 +495,7 @@ impl Reader<'_> {
                 "jobs" => group.jobs = self.jobs(value),
                 "timeout" => group.timeout = self.timeout(value),
                 "inputs" => group.inputs = self.inputs(value, true),
+                other if self.placement_key(other, value, &mut group.placement) => {}
                 _ => self.unknown_key(key, &where_, GROUP_KEYS),
             }
         }
@@ -507,6 +539,7 @@ impl Reader<'_> {
             depfile: None,
             quiet: false,
             always: false,
+            placement: Placement::default(),
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
@@ -556,6 +589,7 @@ impl Reader<'_> {
                         task.always = always;
                     }
                 }
+                other if self.placement_key(other, value, &mut task.placement) => {}
                 _ => self.unknown_key(key, where_, known),
             }
         }

@@ -233,7 +233,9 @@ pub(crate) fn plain_join(paths: &[String]) -> String {
     paths.join(" ")
 }
 
-fn shell_quote(text: &str) -> Cow<'_, str> {
+/// `text` as one word of a POSIX shell command line (single-quoted unless it needs no
+/// quoting).
+pub(crate) fn shell_quote(text: &str) -> Cow<'_, str> {
     let safe = !text.is_empty()
         && text
             .chars()

@@ -78,6 +78,7 @@ pub(super) fn validate(
             after,
             jobs: raw.jobs,
             timeout: raw.timeout,
+            placement: raw.placement,
             tasks: Vec::new(),
             span: raw.span,
         });
@@ -153,6 +154,10 @@ pub(super) fn validate(
         let timeout = raw
             .timeout
             .or_else(|| group.and_then(|g| groups[g.index()].timeout));
+        let placement = match group {
+            Some(g) => raw.placement.or(&groups[g.index()].placement),
+            None => raw.placement,
+        };
         tasks.push(Task {
             id: raw.id,
             span: raw.span,
@@ -173,6 +178,7 @@ pub(super) fn validate(
             depfile: raw.depfile,
             quiet: raw.quiet,
             always: raw.always,
+            placement,
         });
     }
 

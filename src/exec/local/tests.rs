@@ -17,6 +17,7 @@ fn job(dir: &Path, argv: &[&str]) -> Job {
         },
         timeout: None,
         task: true,
+        on_cluster: None,
     }
 }
 
