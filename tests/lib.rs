@@ -2,6 +2,7 @@
 //! binary on temporary projects through the `Test` builder in `test.rs`.
 
 mod servers;
+mod slurm_cluster;
 mod test;
 
 mod build;

@@ -211,7 +211,7 @@ fn find_moto() -> Option<PathBuf> {
 }
 
 /// `name` on `PATH`, else the first of `fallbacks` that exists.
-fn find(name: &str, fallbacks: &[&Path]) -> Option<PathBuf> {
+pub(crate) fn find(name: &str, fallbacks: &[&Path]) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -225,7 +225,7 @@ fn find(name: &str, fallbacks: &[&Path]) -> Option<PathBuf> {
 
 /// A port nothing listens on now (the kernel's pick; another process could take it
 /// before the server binds, which `wait_for` would then report).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
