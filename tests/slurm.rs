@@ -2,6 +2,7 @@
 //! when the cluster cannot be reached. The builds against a real single-node cluster
 //! on loopback are in `slurm_cluster.rs`.
 
+use crate::slurm_cluster::SlurmCluster;
 use crate::test::Project;
 
 #[test]
@@ -55,4 +56,264 @@ fn a_cluster_that_cannot_be_reached_stops_the_build_before_anything_runs() {
     );
     assert_eq!(run.status, 0, "{run:?}");
     assert_eq!(project.ran(), ["b"]);
+}
+
+/// A project whose tasks run on the shared loopback cluster, named `name` so that its
+/// jobs (`conduct:<name>:<task>`) are told apart from other tests'.
+fn on_cluster(name: &str, tasks: &str) -> Project {
+    Project::new(&format!(
+        "[project]\nname = \"{name}\"\nexecutor = \"slurm\"\n[slurm]\npoll = \"100ms\"\n{tasks}"
+    ))
+}
+
+/// `conduct <args>` with the cluster's environment.
+fn conduct_on(cluster: &SlurmCluster, project: &Project, args: &[&str]) -> crate::test::Run {
+    let env = cluster.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    project.conduct_env(args, &env)
+}
+
+/// 30 tasks in layers of 6: each reads its source and the outputs of two tasks of the
+/// layer before.
+fn thirty() -> String {
+    let mut toml = String::new();
+    for i in 0..30 {
+        let mut inputs = vec![format!("\"src/{i}.txt\"")];
+        if i >= 6 {
+            inputs.push(format!("\"out/{}.txt\"", i - 6));
+            inputs.push(format!("\"out/{}.txt\"", (i - 5) % 6 + (i / 6 - 1) * 6));
+        }
+        toml.push_str(&format!(
+            "[tasks.t{i}]\ninputs = [{}]\noutputs = [\"out/{i}.txt\"]\n\
+             run = \"echo t{i} >> ran.log; cat {{inputs}} | sha1sum > out/{i}.txt\"\n",
+            inputs.join(", ")
+        ));
+    }
+    toml
+}
+
+fn sources(project: &Project) {
+    for i in 0..30 {
+        project.file(&format!("src/{i}.txt"), &format!("source {i}\n"));
+    }
+}
+
+fn scripts(project: &Project) -> usize {
+    std::fs::read_dir(project.path().join(".cache/slurm"))
+        .map(|dir| {
+            dir.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "sh"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_dag_on_the_cluster_builds_what_a_local_build_does_and_then_submits_nothing() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let remote = on_cluster("dag30", &thirty());
+    sources(&remote);
+    let run = conduct_on(cluster, &remote, &["build", "-j", "8"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(remote.ran().len(), 30, "{run:?}");
+    assert_eq!(scripts(&remote), 30, "one job script per task");
+    let local = Project::new(&thirty());
+    sources(&local);
+    local.build(&[], 0);
+    for i in 0..30 {
+        let path = format!("out/{i}.txt");
+        assert_eq!(remote.read(&path), local.read(&path), "{path}");
+    }
+    // Fresh on the cluster, and fresh here: where a task ran is not part of its key.
+    let again = conduct_on(cluster, &remote, &["build"]);
+    assert_eq!(again.status, 0, "{again:?}");
+    assert!(remote.ran().is_empty(), "{again:?}");
+    assert_eq!(scripts(&remote), 30, "nothing submitted");
+    let here = conduct_on(
+        cluster,
+        &remote,
+        &["build", "--executor", "local", "--force", "t29"],
+    );
+    assert_eq!(here.status, 0, "{here:?}");
+    assert_eq!(remote.ran(), ["t29"]);
+    assert_eq!(scripts(&remote), 30, "--executor local ran it here");
+    cluster.wait_until_no_jobs("conduct:dag30:");
+}
+
+#[test]
+fn a_failing_job_blocks_exactly_its_dependents() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let project = on_cluster(
+        "failing",
+        "[tasks.bad]\noutputs = [\"bad.txt\"]\nrun = \"echo bad >> ran.log; exit 3\"\n\
+         [tasks.after]\ninputs = [\"bad.txt\"]\noutputs = [\"after.txt\"]\nrun = \"cp bad.txt after.txt\"\n\
+         [tasks.other]\noutputs = [\"other.txt\"]\nrun = \"echo other >> ran.log; echo o > other.txt\"\n",
+    );
+    let run = conduct_on(cluster, &project, &["build"]);
+    assert_eq!(run.status, 1, "{run:?}");
+    let mut ran = project.ran();
+    ran.sort();
+    assert_eq!(ran, ["bad", "other"]);
+    assert!(
+        run.stdout.contains("FAILED bad") && run.stdout.contains("exit code 3"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("blocked after (by bad)"), "{run:?}");
+    cluster.wait_until_no_jobs("conduct:failing:");
+}
+
+#[test]
+fn a_task_over_its_timeout_is_cancelled_on_the_cluster() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let project = on_cluster(
+        "timeout",
+        "[tasks.slow]\noutputs = [\"slow.txt\"]\ntimeout = \"1s\"\nrun = \"sleep 300; touch slow.txt\"\n",
+    );
+    let started = std::time::Instant::now();
+    let run = conduct_on(cluster, &project, &["build"]);
+    assert_eq!(run.status, 1, "{run:?}");
+    assert!(run.stdout.contains("TIMED OUT slow"), "{run:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "not Slurm's --time"
+    );
+    assert!(
+        cluster.squeue_jobs("conduct:timeout:").is_empty(),
+        "its job was cancelled"
+    );
+    let status = project.conduct(&["status", "--json"]);
+    assert!(status.stdout.contains("timed_out"), "{status:?}");
+}
+
+#[test]
+fn resources_reach_the_job() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let project = on_cluster(
+        "resources",
+        "[groups.g]\nmem = \"100M\"\n\
+         [tasks.big]\ngroup = \"g\"\ncpus = 2\noutputs = [\"big.txt\"]\n\
+         run = \"echo \\\"$SLURM_JOB_ID\\\" > big.txt\"\n",
+    );
+    let run = conduct_on(cluster, &project, &["build"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    let id = project.read("big.txt").trim().to_owned();
+    assert!(!id.is_empty(), "it ran as a Slurm job");
+    assert!(
+        run.stdout.contains("ok big (") && run.stdout.contains(&format!("Slurm job {id}, ")),
+        "the task's line says which job it was: {run:?}"
+    );
+    let json = conduct_on(cluster, &project, &["build", "--force", "--json"]);
+    assert!(
+        json.stdout.contains("Slurm job "),
+        "and so does its JSON event: {json:?}"
+    );
+    let job = cluster.scontrol_show_job(&id);
+    assert!(job.contains("JobName=conduct:resources:big"), "{job}");
+    assert!(job.contains("NumCPUs=2"), "{job}");
+    assert!(job.contains("MinMemoryNode=100M"), "{job}");
+}
+
+#[test]
+fn ctrl_c_leaves_no_job_in_the_queue() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let mut tasks = String::new();
+    for i in 0..4 {
+        tasks.push_str(&format!(
+            "[tasks.s{i}]\noutputs = [\"s{i}.txt\"]\nrun = \"sleep 300; touch s{i}.txt\"\n"
+        ));
+    }
+    let project = on_cluster("ctrlc", &tasks);
+    let child = std::process::Command::new(crate::test::binary())
+        .args(["build", "-j", "4"])
+        .current_dir(project.path())
+        .envs(cluster.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while cluster.squeue_jobs("conduct:ctrlc:").len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "4 jobs never queued");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    let left = cluster.squeue_jobs("conduct:ctrlc:");
+    let states: Vec<String> = left.iter().map(|id| cluster.job_state(id)).collect();
+    assert!(
+        left.is_empty(),
+        "no conduct job left once conduct exited: {left:?} {states:?} {output:?}"
+    );
+}
+
+#[test]
+fn a_stopped_cluster_is_exit_2_before_anything_runs() {
+    let Some(mut cluster) = SlurmCluster::start_private() else {
+        return;
+    };
+    cluster.stop();
+    let project = on_cluster(
+        "stopped",
+        "[tasks.a]\noutputs = [\"a.txt\"]\nrun = \"echo a >> ran.log; touch a.txt\"\n",
+    );
+    let run = conduct_on(&cluster, &project, &["build"]);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("Slurm does not answer"), "{run:?}");
+    assert!(project.ran().is_empty());
+}
+
+/// A chain of 10 jobs, one after another: each waits for the last one's output. Prints
+/// the per-task cost (submit, queue, run, status, hash) on the loopback cluster against
+/// the same chain run locally, the figure the README quotes.
+#[test]
+fn a_chain_of_jobs_runs_in_order() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let mut tasks = String::new();
+    for i in 0..10 {
+        let input = if i == 0 {
+            "seed.txt".to_owned()
+        } else {
+            format!("c{}.txt", i - 1)
+        };
+        tasks.push_str(&format!(
+            "[tasks.c{i}]\ninputs = [\"{input}\"]\noutputs = [\"c{i}.txt\"]\n\
+             run = \"echo c{i} >> ran.log; cat {input} > c{i}.txt; echo c{i} >> c{i}.txt\"\n"
+        ));
+    }
+    let project = on_cluster("chain", &tasks);
+    project.file("seed.txt", "seed\n");
+    let started = std::time::Instant::now();
+    let run = conduct_on(cluster, &project, &["build"]);
+    let on_cluster = started.elapsed();
+    assert_eq!(run.status, 0, "{run:?}");
+    let expected: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+    assert_eq!(project.ran(), expected, "in dependency order");
+    assert_eq!(project.read("c9.txt").lines().count(), 11);
+    let started = std::time::Instant::now();
+    let here = conduct_on(
+        cluster,
+        &project,
+        &["build", "--force", "--executor", "local"],
+    );
+    let local = started.elapsed();
+    assert_eq!(here.status, 0, "{here:?}");
+    eprintln!(
+        "a chain of 10: {:.0} ms per task on the loopback cluster, {:.1} ms locally",
+        on_cluster.as_secs_f64() * 100.0,
+        local.as_secs_f64() * 100.0
+    );
 }

@@ -292,6 +292,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                 feedback: None,
                 keep,
                 leftovers: 0,
+                ran_as: None,
                 discovered: Vec::new(),
             },
         );
@@ -354,6 +355,7 @@ impl<'a, 's> Coordinator<'a, 's> {
             } => {
                 if let Some(pending) = self.tasks.pending.get_mut(&task) {
                     pending.leftovers = finished.leftovers;
+                    pending.ran_as.clone_from(&finished.ran_as);
                 }
                 self.exited(task, attempt, finished, collected);
             }
@@ -520,7 +522,7 @@ impl<'a, 's> Coordinator<'a, 's> {
         self.check(
             task,
             Settled::Ran {
-                pending,
+                pending: Box::new(pending),
                 duration,
                 record,
                 made,
@@ -689,7 +691,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                         output: None,
                     });
                     pending.feedback = Some(failures.join("\n"));
-                    self.tasks.pending.insert(task, pending);
+                    self.tasks.pending.insert(task, *pending);
                     self.scheduler.retry(task);
                     return;
                 }

@@ -106,6 +106,10 @@ fn executor_for(
     Ok(Arc::new(slurm))
 }
 
+/// Jobs in flight at once when tasks run on a cluster and neither `-j` nor `[project]
+/// jobs` says.
+const SLURM_JOBS: usize = 100;
+
 /// How a build gets its executor once the project is loaded and the tasks selected
 /// (tests hand in the fake one).
 pub(crate) type MakeExecutor<'a> =
@@ -151,7 +155,11 @@ pub(crate) fn build_with(
     for warning in round.session_mut().take_warnings() {
         reporter.warn(&warning);
     }
-    let jobs = loaded.spec.project.jobs_with(options.jobs);
+    let jobs = match (options.jobs, loaded.spec.project.jobs) {
+        // Jobs on a cluster wait in its queue, not on this machine's cores.
+        (None, None) if executor.on_cluster() => SLURM_JOBS,
+        _ => loaded.spec.project.jobs_with(options.jobs),
+    };
     let keep_runs = loaded.spec.project.keep_runs;
     // 4. Coordinate.
     let unchanged =

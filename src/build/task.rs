@@ -26,17 +26,23 @@ pub(super) struct Pending {
     pub(super) keep: Vec<String>,
     /// Processes the last attempt left behind, killed when it ended (`reaper`).
     pub(super) leftovers: usize,
+    /// Where the last attempt ran, when not here (a Slurm job and its queue wait).
+    pub(super) ran_as: Option<String>,
     /// What the successful run's depfile named, with digests (then `key` includes them).
     pub(super) discovered: Vec<Discovered>,
 }
 
 impl Pending {
-    /// What the task's line says of leftover processes.
+    /// What the task's line says of where the last attempt ran and what it left.
     pub(super) fn leftovers_note(&self) -> Option<String> {
-        match self.leftovers {
+        let leftovers = match self.leftovers {
             0 => None,
             1 => Some("killed 1 leftover process".to_owned()),
             n => Some(format!("killed {n} leftover processes")),
+        };
+        match (self.ran_as.clone(), leftovers) {
+            (Some(ran_as), Some(leftovers)) => Some(format!("{ran_as}; {leftovers}")),
+            (ran_as, leftovers) => ran_as.or(leftovers),
         }
     }
 }
@@ -50,7 +56,8 @@ pub(super) enum Settled {
         reasons: Vec<Reason>,
     },
     Ran {
-        pending: Pending,
+        /// Boxed: a pending task is large, and most settled tasks are fresh or restored.
+        pending: Box<Pending>,
         duration: Duration,
         /// The outputs to record in the action cache with the checks' verdicts; `None`
         /// when the run must not be cached (an input changed while it ran).

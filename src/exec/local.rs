@@ -348,6 +348,7 @@ fn supervise(
         duration,
         leftovers: leftovers.get(),
         stdout,
+        ran_as: None,
     }
 }
 

@@ -90,6 +90,8 @@ pub(crate) struct Finished {
     pub(crate) leftovers: usize,
     /// With [`Output::Capture`]: what it printed on stdout.
     pub(crate) stdout: Vec<u8>,
+    /// Where it ran, when not here: `Slurm job 123 (queued 0.4s)`, for the task's line.
+    pub(crate) ran_as: Option<String>,
 }
 
 impl Finished {
@@ -100,6 +102,7 @@ impl Finished {
             duration: Duration::ZERO,
             leftovers: 0,
             stdout: Vec::new(),
+            ran_as: None,
         }
     }
 }
@@ -138,4 +141,8 @@ pub(crate) trait Executor: Send + Sync {
     fn run(&self, job: Job) -> Finished;
     /// The build is over: every job has finished.
     fn finish(&self) {}
+    /// Whether its jobs run elsewhere (a cluster's queue bounds them, not the cores).
+    fn on_cluster(&self) -> bool {
+        false
+    }
 }

@@ -264,6 +264,10 @@ impl Executor for SlurmExecutor {
         self.local.run(job)
     }
 
+    fn on_cluster(&self) -> bool {
+        true
+    }
+
     fn finish(&self) {
         self.queue().finishing = true;
         self.queue.1.notify_all();
@@ -316,12 +320,17 @@ fn poll(queue: &(Mutex<Queue>, Condvar), settings: &SlurmSettings, stop: &Atomic
         let Some(states) = squeue(&ids) else {
             continue; // squeue failed this time: ask again next interval
         };
+        let asked: std::collections::HashSet<&String> = ids.iter().collect();
         let mut ended = Vec::new();
         let mut to_stop = Vec::new();
         {
             let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
             let now = Instant::now();
             for (&id, queued) in guard.jobs.iter_mut() {
+                // Submitted after this squeue asked: next time.
+                if !asked.contains(&queued.slurm_id) {
+                    continue;
+                }
                 match states.get(&queued.slurm_id).map(String::as_str) {
                     Some("PENDING" | "CONFIGURING") => {}
                     Some("RUNNING" | "COMPLETING" | "SUSPENDED") => {
@@ -369,11 +378,25 @@ fn outcome(queued: &Queued, latency_wait: Duration) -> Finished {
         .as_ref()
         .and_then(|path| std::fs::read(path).ok())
         .unwrap_or_default();
+    let ran_as = match queued.started {
+        Some(started) => format!(
+            "Slurm job {}, queued {:.1}s",
+            queued.slurm_id,
+            started.duration_since(queued.submitted).as_secs_f64()
+        ),
+        // It started and ended between two looks at the queue.
+        None => format!(
+            "Slurm job {}, {:.1}s from sbatch to its end",
+            queued.slurm_id,
+            queued.submitted.elapsed().as_secs_f64()
+        ),
+    };
     let finished = |exit| Finished {
         exit,
         duration,
         leftovers: 0,
         stdout: stdout.clone(),
+        ran_as: Some(ran_as.clone()),
     };
     if let Some(exit) = &queued.stopped {
         return finished(exit.clone());
