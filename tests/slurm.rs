@@ -223,6 +223,16 @@ fn resources_reach_the_job() {
 
 #[test]
 fn ctrl_c_leaves_no_job_in_the_queue() {
+    stopped_by(rustix::process::Signal::INT, "ctrlc");
+}
+
+#[test]
+fn sigterm_leaves_no_job_in_the_queue() {
+    stopped_by(rustix::process::Signal::TERM, "sigterm");
+}
+
+/// A build with 4 jobs queued is sent `signal`: it exits 130 and leaves none queued.
+fn stopped_by(signal: rustix::process::Signal, name: &str) {
     let Some(cluster) = SlurmCluster::shared() else {
         return;
     };
@@ -232,7 +242,8 @@ fn ctrl_c_leaves_no_job_in_the_queue() {
             "[tasks.s{i}]\noutputs = [\"s{i}.txt\"]\nrun = \"sleep 300; touch s{i}.txt\"\n"
         ));
     }
-    let project = on_cluster("ctrlc", &tasks);
+    let project = on_cluster(name, &tasks);
+    let prefix = format!("conduct:{name}:");
     let child = std::process::Command::new(crate::test::binary())
         .args(["build", "-j", "4"])
         .current_dir(project.path())
@@ -242,15 +253,15 @@ fn ctrl_c_leaves_no_job_in_the_queue() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while cluster.squeue_jobs("conduct:ctrlc:").len() < 4 {
+    while cluster.squeue_jobs(&prefix).len() < 4 {
         assert!(std::time::Instant::now() < deadline, "4 jobs never queued");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{output:?}");
-    let left = cluster.squeue_jobs("conduct:ctrlc:");
+    let left = cluster.squeue_jobs(&prefix);
     let states: Vec<String> = left.iter().map(|id| cluster.job_state(id)).collect();
     assert!(
         left.is_empty(),

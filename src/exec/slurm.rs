@@ -177,7 +177,13 @@ impl Executor for SlurmExecutor {
             }));
             return JobId(id);
         }
-        let stem = self.dir.join(format!("{}.{}", job.label, id - FIRST_ID));
+        // `<task>.<attempt>`: what the last build ran for each attempt of the task.
+        let attempt = job
+            .env
+            .iter()
+            .find(|(name, _)| name == "CONDUCT_ATTEMPT")
+            .map_or("1", |(_, value)| value.as_str());
+        let stem = self.dir.join(format!("{}.{attempt}", job.label));
         let written = script::write(&job, &stem);
         let (script, status_file, stdout_file) = match written {
             Ok(paths) => paths,
