@@ -328,3 +328,49 @@ fn a_chain_of_jobs_runs_in_order() {
         local.as_secs_f64() * 100.0
     );
 }
+
+#[test]
+fn a_job_the_cluster_refuses_fails_its_task_with_what_sbatch_said() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let project = on_cluster(
+        "refused",
+        "[tasks.huge]\nmem = \"999999G\"\noutputs = [\"huge.txt\"]\nrun = \"touch huge.txt\"\n\
+         [tasks.after]\ninputs = [\"huge.txt\"]\noutputs = [\"after.txt\"]\nrun = \"touch after.txt\"\n\
+         [tasks.fine]\noutputs = [\"fine.txt\"]\nrun = \"echo fine >> ran.log; touch fine.txt\"\n",
+    );
+    let run = conduct_on(cluster, &project, &["build"]);
+    assert_eq!(run.status, 1, "{run:?}");
+    assert!(run.stdout.contains("FAILED huge"), "{run:?}");
+    assert!(run.stdout.contains("sbatch refused the job"), "{run:?}");
+    assert!(run.stdout.contains("blocked after (by huge)"), "{run:?}");
+    assert_eq!(project.ran(), ["fine"], "the others go on");
+}
+
+/// A job that ends without its script writing a status (its shell killed, as when its
+/// node dies) is a failure of that attempt: retried when the task has `retries`.
+#[test]
+fn a_job_lost_without_a_status_is_retried_as_an_attempt() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let project = Project::new(
+        "[project]\nname = \"lost\"\nexecutor = \"slurm\"\n\
+         [slurm]\npoll = \"100ms\"\nlatency_wait = \"500ms\"\n\
+         [tasks.lost]\nretries = 1\noutputs = [\"lost.txt\"]\n\
+         run = \"echo attempt >> ran.log; kill -9 $PPID\"\n",
+    );
+    let run = conduct_on(cluster, &project, &["build"]);
+    assert_eq!(run.status, 1, "{run:?}");
+    assert_eq!(
+        project.ran(),
+        ["attempt", "attempt"],
+        "retried once: {run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("left the queue without writing its status"),
+        "{run:?}"
+    );
+}
