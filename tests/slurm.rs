@@ -374,3 +374,31 @@ fn a_job_lost_without_a_status_is_retried_as_an_attempt() {
         "{run:?}"
     );
 }
+
+/// `--fail-fast` cancels the build's other jobs on the cluster (a local build lets them
+/// finish): the build ends at once and leaves nothing queued.
+#[test]
+fn fail_fast_cancels_the_other_jobs() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let project = on_cluster(
+        "failfast",
+        "[tasks.bad]\noutputs = [\"bad.txt\"]\nrun = \"sleep 1; exit 1\"\n\
+         [tasks.long]\noutputs = [\"long.txt\"]\nrun = \"sleep 300; touch long.txt\"\n",
+    );
+    let started = std::time::Instant::now();
+    let run = conduct_on(cluster, &project, &["build", "--fail-fast", "-j", "2"]);
+    assert_eq!(run.status, 1, "{run:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("cancelling the build's jobs"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("INTERRUPTED long"), "{run:?}");
+    assert!(cluster.squeue_jobs("conduct:failfast:").is_empty());
+    assert!(!project.path().join("long.txt").exists());
+}

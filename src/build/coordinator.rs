@@ -760,6 +760,12 @@ impl<'a, 's> Coordinator<'a, 's> {
         self.progress.first_failure.get_or_insert(task);
         if self.rules.policy.fail_fast {
             self.scheduler.stop();
+            // A local job is let finish; a cluster's may hold a node for hours.
+            if self.workers.on_cluster() && !self.progress.interrupted {
+                self.reporter
+                    .warn("--fail-fast: cancelling the build's jobs on the cluster");
+                self.workers.cancel_all();
+            }
         }
         self.progress.dirty = true;
     }

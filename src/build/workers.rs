@@ -92,6 +92,11 @@ impl Workers {
         self.executor.cancel_all();
     }
 
+    /// Whether jobs run on a cluster (see `Executor::on_cluster`).
+    pub(super) fn on_cluster(&self) -> bool {
+        self.executor.on_cluster()
+    }
+
     /// Do an attempt's file work, then submit its job; when it ends, collect its
     /// outputs (after a success) and send [`Event::Finished`].
     pub(super) fn start(&self, start: Start) {
