@@ -61,10 +61,17 @@ pub(super) struct Workers {
 }
 
 impl Workers {
-    /// `jobs` threads for file work and `run` checks.
+    /// `jobs` threads for file work and `run` checks; when jobs run on a cluster (`-j`
+    /// counts jobs in its queue, 100 by default), no more than this machine's cores.
     pub(super) fn new(executor: Arc<dyn Executor>, jobs: usize) -> io::Result<Workers> {
+        let threads = if executor.on_cluster() {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            jobs.min(cores)
+        } else {
+            jobs
+        };
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs.max(1))
+            .num_threads(threads.max(1))
             .thread_name(|i| format!("conduct-worker-{i}"))
             .build()
             .map_err(io::Error::other)?;
