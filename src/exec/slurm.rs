@@ -112,12 +112,12 @@ impl SlurmExecutor {
     }
 
     /// `sbatch` arguments for `job`, its script last.
-    fn sbatch_args(&self, job: &Job, script: &Path) -> Vec<String> {
+    fn sbatch_args(&self, job: &Job, stem: &Path, script: &Path) -> Vec<String> {
         let mut args = vec![
             "--parsable".to_owned(),
             format!("--job-name={}{}", self.name_prefix, job.label),
             format!("--chdir={}", job.cwd.display()),
-            format!("--output={}", script.with_extension("slurm.out").display()),
+            format!("--output={}", script::beside(stem, "slurm.out").display()),
         ];
         if let Some(timeout) = job.timeout {
             let minutes = (timeout + TIME_MARGIN).as_secs().div_ceil(60);
@@ -195,7 +195,7 @@ impl Executor for SlurmExecutor {
                 return JobId(id);
             }
         };
-        let args = self.sbatch_args(&job, &script);
+        let args = self.sbatch_args(&job, &stem, &script);
         let submitted = Instant::now();
         let slurm_id = match run_tool("sbatch", &args) {
             Ok(out) => out.split(';').next().unwrap_or("").trim().to_owned(),

@@ -8,12 +8,21 @@ use std::path::{Path, PathBuf};
 use crate::exec::{Job, Output};
 use crate::spec::template::shell_quote;
 
+/// `<stem>.<suffix>`, by appending: a task id may hold dots, which `with_extension`
+/// would take for an extension to replace.
+pub(super) fn beside(stem: &Path, suffix: &str) -> PathBuf {
+    let mut path = stem.as_os_str().to_owned();
+    path.push(".");
+    path.push(suffix);
+    PathBuf::from(path)
+}
+
 /// Write `<stem>.sh` for `job`; its path, the status file's and the stdout file's (used
 /// with `Output::Capture`).
 pub(super) fn write(job: &Job, stem: &Path) -> io::Result<(PathBuf, PathBuf, PathBuf)> {
-    let script = stem.with_extension("sh");
-    let status = stem.with_extension("status");
-    let stdout = stem.with_extension("stdout");
+    let script = beside(stem, "sh");
+    let status = beside(stem, "status");
+    let stdout = beside(stem, "stdout");
     let text = text(job, &status, &stdout);
     // A leftover from an earlier build with the same attempt number must not be read
     // as this job's.
@@ -44,7 +53,7 @@ fn text(job: &Job, status: &Path, stdout: &Path) -> String {
         Output::Capture => format!("> {} 2>/dev/null", quoted(stdout)),
     };
     text.push_str(&format!("{} {redirect} < /dev/null\n", command.join(" ")));
-    let tmp = status.with_extension("status.tmp");
+    let tmp = beside(status, "tmp");
     text.push_str(&format!(
         "echo $? > {tmp} && mv {tmp} {status}\n",
         tmp = quoted(&tmp),
@@ -77,7 +86,8 @@ mod tests {
             task: true,
             on_cluster: None,
         };
-        let (script, status, _) = write(&job, &dir.path().join("t1.0")).unwrap();
+        let (script, status, _) = write(&job, &dir.path().join("t.v1.2")).unwrap();
+        assert!(script.ends_with("t.v1.2.sh"), "{}", script.display());
         let ran = std::process::Command::new("sh")
             .arg(&script)
             .status()
