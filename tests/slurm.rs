@@ -402,3 +402,18 @@ fn fail_fast_cancels_the_other_jobs() {
     assert!(cluster.squeue_jobs("conduct:failfast:").is_empty());
     assert!(!project.path().join("long.txt").exists());
 }
+
+#[test]
+fn a_partition_the_cluster_lacks_is_exit_2_before_anything_runs() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let project = Project::new(
+        "[project]\nexecutor = \"slurm\"\n[slurm]\npartition = \"nope\"\n\
+         [tasks.a]\noutputs = [\"a.txt\"]\nrun = \"echo a >> ran.log; touch a.txt\"\n",
+    );
+    let run = conduct_on(cluster, &project, &["build"]);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("no partition named `nope`"), "{run:?}");
+    assert!(project.ran().is_empty());
+}

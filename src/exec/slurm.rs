@@ -90,7 +90,15 @@ impl SlurmExecutor {
         if let Some(partition) = &settings.partition {
             sinfo.extend(["-p", partition.as_str()]);
         }
-        probe(&sinfo)?;
+        let partitions = probe(&sinfo)?;
+        if let Some(partition) = &settings.partition
+            && partitions.trim().is_empty()
+        {
+            return Err(Unavailable {
+                tried: sinfo.join(" "),
+                said: format!("no partition named `{partition}` ([slurm] partition)"),
+            });
+        }
         std::fs::create_dir_all(&dir).map_err(|e| Unavailable {
             tried: format!("creating {}", dir.display()),
             said: e.to_string(),
@@ -502,13 +510,11 @@ fn run_tool(program: &str, args: &[String]) -> Result<String, String> {
     }
 }
 
-/// Run `argv` to see that Slurm answers.
-fn probe(argv: &[&str]) -> Result<(), Unavailable> {
+/// Run `argv` to see that Slurm answers; what it printed.
+fn probe(argv: &[&str]) -> Result<String, Unavailable> {
     let args: Vec<String> = argv[1..].iter().map(|&a| a.to_owned()).collect();
-    run_tool(argv[0], &args)
-        .map(|_| ())
-        .map_err(|said| Unavailable {
-            tried: argv.join(" "),
-            said,
-        })
+    run_tool(argv[0], &args).map_err(|said| Unavailable {
+        tried: argv.join(" "),
+        said,
+    })
 }
