@@ -471,7 +471,10 @@ fn squeue(ids: &[String]) -> Option<HashMap<String, String>> {
 const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Run a Slurm command (at most [`TOOL_TIMEOUT`]); its stdout, or what it said when it
-/// failed.
+/// failed. Not through the local executor's `run`, which every other process takes:
+/// its `Output::Capture` drops stderr, where sbatch and squeue say why they failed, and
+/// `Output::Log` would mix their warnings into the job id. An `Output` that keeps both
+/// streams apart would let this go through the one supervision routine too.
 fn run_tool(program: &str, args: &[String]) -> Result<String, String> {
     let child = Command::new(program)
         .args(args)
