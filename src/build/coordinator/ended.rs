@@ -1,0 +1,171 @@
+//! A task's job ended (the coordinator's half that follows `Event::Finished`): a
+//! success is hashed, recorded and sent on to its checks; a failure is retried or
+//! given up.
+
+use super::*;
+
+impl Coordinator<'_, '_> {
+    /// A job ended: a success goes on to its checks, a failure is retried or given up.
+    pub(super) fn exited(
+        &mut self,
+        task: TaskIdx,
+        attempt: u32,
+        finished: Finished,
+        collected: Option<Collected>,
+    ) {
+        let Finished { exit, duration, .. } = finished;
+        let timeout = self.setting.loaded.spec.task(task).timeout;
+        let (mut status, mut detail) = task::ended(&exit, timeout);
+        let leftovers = self
+            .tasks
+            .pending
+            .get(&task)
+            .and_then(Pending::leftovers_note);
+        if let Some(note) = leftovers {
+            detail = Some(match detail {
+                Some(detail) => format!("{detail}; {note}"),
+                None => note,
+            });
+        }
+        let mut outputs = Vec::new();
+        let mut discovered = None;
+        if status == RunStatus::Ok
+            && let Some(collected) = &collected
+        {
+            let now = self.round.session_mut().outputs_after_run(task, collected);
+            if let Some((output, target)) = collected.outside.first() {
+                status = RunStatus::Failed;
+                detail = Some(format!(
+                    "output {output} leads outside the project (to {}); conduct keeps symlinks only when they stay inside, and never reads through one that does not",
+                    target.display()
+                ));
+            } else if let Some(missing) = now.missing.first() {
+                status = RunStatus::Failed;
+                detail = Some(format!(
+                    "declared output {missing} is missing after the command succeeded"
+                ));
+            } else {
+                match self.setting.depfile_names(task) {
+                    Ok(None) => {}
+                    Ok(Some(paths)) => discovered = Some(self.round.discovered_now(&paths)),
+                    Err(error) => {
+                        status = RunStatus::Failed;
+                        detail = Some(error);
+                    }
+                }
+            }
+            outputs = now.files;
+        }
+        let Some(mut pending) = self.tasks.pending.remove(&task) else {
+            return;
+        };
+        if let Some(found) = discovered {
+            pending.key = crate::discovered::key(pending.preimage.key(), &found);
+            pending.discovered = found;
+        }
+        if status == RunStatus::Ok
+            && let Some(collected) = collected
+        {
+            self.succeeded(task, pending, outputs, &collected, duration);
+            return;
+        }
+        let retries = self.setting.loaded.spec.task(task).retries;
+        let retry = matches!(status, RunStatus::Failed | RunStatus::TimedOut)
+            && self.rules.policy.again(
+                attempt,
+                retries,
+                self.progress.interrupted,
+                self.progress.first_failure.is_some(),
+            );
+        let tail = log_tail(&self.setting.log_path(task), LOG_TAIL);
+        if retry {
+            let id = self.id(task);
+            let title = self.title(task);
+            self.reporter.finished(&TaskEnd {
+                task: &id,
+                title: title.as_deref(),
+                status,
+                duration,
+                attempt,
+                retrying: true,
+                detail: detail.as_deref(),
+                log_tail: &tail,
+                output: None,
+            });
+            self.tasks.pending.insert(task, pending);
+            self.scheduler.retry(task);
+            return;
+        }
+        self.give_up(
+            task,
+            Failure {
+                status,
+                duration,
+                attempt,
+                detail,
+                tail,
+                reasons: pending.reasons,
+            },
+        );
+    }
+
+    /// The command succeeded: record it (unless an input changed while it ran), keep
+    /// its outputs for the cache, and go on to its checks.
+    fn succeeded(
+        &mut self,
+        task: TaskIdx,
+        pending: Pending,
+        outputs: Vec<(String, Digest)>,
+        collected: &Collected,
+        duration: Duration,
+    ) {
+        let id = self.id(task);
+        let changed = self
+            .round
+            .session_mut()
+            .inputs_unchanged(task, &pending.preimage);
+        let state = self.round.session_mut().task_state(&id);
+        state.last_run = Some(last_run(
+            RunStatus::Ok,
+            duration,
+            pending.attempt,
+            pending.reasons.clone(),
+        ));
+        let record = match changed {
+            None => {
+                state.success = Some(Success {
+                    key: pending.key,
+                    outputs: outputs.clone(),
+                    duration_ms: duration.as_millis() as u64,
+                    discovered: pending.discovered.clone(),
+                });
+                match Session::cached_outputs(collected) {
+                    Ok(outputs) => Some(outputs),
+                    Err(error) => {
+                        self.reporter
+                            .warn(&format!("{id} could not be stored in the cache: {error}"));
+                        None
+                    }
+                }
+            }
+            Some(path) => {
+                self.reporter.warn(&format!(
+                    "input {path} of {id} changed while it ran; {id} will run again next time"
+                ));
+                None
+            }
+        };
+        self.progress.dirty = true;
+        let made = collected.cached_outputs();
+        self.check(
+            task,
+            Settled::Ran {
+                pending: Box::new(pending),
+                duration,
+                record,
+                made,
+            },
+            outputs,
+        );
+    }
+}
