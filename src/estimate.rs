@@ -20,6 +20,9 @@ use crate::state::State;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WeightSource {
     Recorded,
+    /// The recorded duration plus the recorded wait in the Slurm queue of its last run
+    /// on the cluster (the queue is part of what a task costs there).
+    RecordedWithQueue,
     Effort,
     Default,
 }
@@ -45,19 +48,29 @@ pub(crate) fn expected_seconds(
     weights: Weights,
 ) -> (f64, WeightSource) {
     let t = spec.task(task);
-    let recorded = (weights != Weights::Effort)
-        .then(|| {
-            state.tasks.get(t.id.as_str()).and_then(|s| {
-                s.success
-                    .as_ref()
-                    .map(|s| s.duration_ms)
-                    .or(s.last_run.as_ref().map(|r| r.duration_ms))
-            })
-        })
-        .flatten();
+    let known = state
+        .tasks
+        .get(t.id.as_str())
+        .filter(|_| weights != Weights::Effort);
+    let recorded = known.and_then(|s| {
+        s.success
+            .as_ref()
+            .map(|s| s.duration_ms)
+            .or(s.last_run.as_ref().map(|r| r.duration_ms))
+    });
+    let queued = known
+        .and_then(|s| s.last_run.as_ref())
+        .and_then(|r| r.cluster.as_ref())
+        .map(|job| job.queue_ms);
     let effort = t.effort.filter(|_| weights != Weights::Recorded);
     match (recorded, effort) {
-        (Some(ms), _) => (ms as f64 / 1000.0, WeightSource::Recorded),
+        (Some(ms), _) => match queued {
+            Some(queued) => (
+                (ms + queued) as f64 / 1000.0,
+                WeightSource::RecordedWithQueue,
+            ),
+            None => (ms as f64 / 1000.0, WeightSource::Recorded),
+        },
         (None, Some(effort)) => (effort.as_secs_f64(), WeightSource::Effort),
         (None, None) => (1.0, WeightSource::Default),
     }

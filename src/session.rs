@@ -96,6 +96,7 @@ impl Session {
                     attempts: 1,
                     reasons: Vec::new(),
                     finished_at: crate::state::now_secs(),
+                    cluster: None,
                 });
             }
         }
@@ -273,6 +274,7 @@ impl Session {
                     attempts: 0,
                     reasons,
                     finished_at: crate::state::now_secs(),
+                    cluster: None,
                 });
                 Ok(restored)
             }

@@ -33,7 +33,7 @@ use crate::scan::{StatCache, StatEntry};
 use crate::sealed::{self, Sealing, Unsealed};
 
 const MAGIC: &[u8; 8] = b"CONDUCT\0";
-const VERSION: u32 = 9;
+const VERSION: u32 = 10;
 const JOURNAL_MAGIC: &[u8; 8] = b"CONDLOG\0";
 /// Length and checksum, before a journal record.
 const RECORD_HEADER: usize = 4 + 8;
@@ -70,6 +70,17 @@ pub(crate) struct LastRun {
     pub(crate) reasons: Vec<Reason>,
     /// Seconds since the epoch when it ended.
     pub(crate) finished_at: u64,
+    /// The Slurm job it was, when it ran on the cluster.
+    pub(crate) cluster: Option<LastClusterJob>,
+}
+
+/// A task's last attempt on the cluster: `status` shows it, `plan` adds the queue wait
+/// to what the task costs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LastClusterJob {
+    pub(crate) id: String,
+    /// From `sbatch` to the job's start.
+    pub(crate) queue_ms: u64,
 }
 
 /// The last verdict of one of a task's checks.

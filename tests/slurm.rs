@@ -2,6 +2,8 @@
 //! when the cluster cannot be reached. The builds against a real single-node cluster
 //! on loopback are in `slurm_cluster.rs`.
 
+use serde_json::Value;
+
 use crate::slurm_cluster::SlurmCluster;
 use crate::test::Project;
 
@@ -212,13 +214,101 @@ fn resources_reach_the_job() {
     );
     let json = conduct_on(cluster, &project, &["build", "--force", "--json"]);
     assert!(
-        json.stdout.contains("Slurm job "),
+        json.stdout.contains("\"slurm\":{\"job\":\""),
         "and so does its JSON event: {json:?}"
     );
     let job = cluster.scontrol_show_job(&id);
     assert!(job.contains("JobName=conduct:resources:big"), "{job}");
     assert!(job.contains("NumCPUs=2"), "{job}");
     assert!(job.contains("MinMemoryNode=100M"), "{job}");
+}
+
+/// Which Slurm job each attempt was and how long it queued reach every view of the
+/// build: its JSON events, the run record (submitted → started → ended), `status`,
+/// both reports, and `plan`'s weights.
+#[test]
+fn the_job_id_and_queue_wait_reach_every_view_of_the_build() {
+    let Some(cluster) = SlurmCluster::shared() else {
+        return;
+    };
+    let project = on_cluster(
+        "views",
+        "[tasks.a]\noutputs = [\"a.txt\"]\nrun = \"echo \\\"$SLURM_JOB_ID\\\" > a.txt\"\n\
+         [tasks.b]\ninputs = [\"a.txt\"]\noutputs = [\"b.txt\"]\n\
+         run = \"echo \\\"$SLURM_JOB_ID\\\" > b.txt\"\n",
+    );
+    let run = conduct_on(cluster, &project, &["build", "--json"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    let ids = [project.read("a.txt"), project.read("b.txt")].map(|id| id.trim().to_owned());
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .filter(|event: &Value| event["event"] == "task_finished")
+        .collect();
+    assert_eq!(events.len(), 2, "{run:?}");
+    for (event, id) in events.iter().zip(&ids) {
+        assert_eq!(event["slurm"]["job"], id.as_str(), "{event}");
+        assert!(event["slurm"]["queue_wait_ms"].is_u64(), "{event}");
+    }
+    // The run record: each attempt's job, submitted <= started <= ended, all within
+    // the attempt.
+    let runs = project.path().join(".cache/runs");
+    let record = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a run record");
+    let record: Value = serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+    for (task, id) in record["tasks"].as_array().unwrap().iter().zip(&ids) {
+        let attempt = &task["attempts"][0];
+        let slurm = &attempt["slurm"];
+        assert_eq!(slurm["job"], id.as_str(), "{task}");
+        let submitted = slurm["submitted_ms"].as_u64().unwrap();
+        let ended = slurm["ended_ms"].as_u64().unwrap();
+        let started = slurm["started_ms"].as_u64().unwrap_or(submitted);
+        assert!(attempt["start_ms"].as_u64().unwrap() <= submitted, "{task}");
+        assert!(submitted <= started && started <= ended, "{task}");
+        assert!(ended <= attempt["end_ms"].as_u64().unwrap(), "{task}");
+    }
+    let status = project.conduct(&["status"]);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("Slurm job {}, queued ", ids[0])),
+        "{status:?}"
+    );
+    let status: Value =
+        serde_json::from_str(&project.conduct(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        status["tasks"][1]["slurm"]["job"],
+        ids[1].as_str(),
+        "{status}"
+    );
+    let html = project.conduct(&["report", "--html", "-"]);
+    assert!(
+        html.stdout
+            .contains(&format!("data-slurm-job=\"{}\"", ids[0])),
+        "the queue wait is drawn in the timeline"
+    );
+    assert!(
+        html.stdout.contains("waiting in the Slurm queue"),
+        "and named in the legend"
+    );
+    let markdown = project.conduct(&["report", "--markdown", "-"]);
+    assert!(
+        markdown
+            .stdout
+            .contains(&format!("(Slurm job {}, queued ", ids[1])),
+        "{markdown:?}"
+    );
+    let plan = project.conduct(&["plan", "--all"]);
+    assert!(
+        plan.stdout
+            .contains("the recorded Slurm queue wait added for 2"),
+        "{plan:?}"
+    );
 }
 
 #[test]

@@ -31,7 +31,7 @@ use crate::estimate::{self, Weights};
 use crate::exec::output::log_tail;
 use crate::exec::scheduler::Scheduler;
 use crate::exec::worktree::Repo;
-use crate::exec::{Executor, Finished};
+use crate::exec::{Executor, Exit, Finished};
 use crate::explain::Reason;
 use crate::explain::RunStatus;
 use crate::fresh::why;
@@ -53,6 +53,9 @@ mod verdict;
 const TICK: Duration = Duration::from_millis(50);
 /// The shortest wait between saves of the state while tasks keep finishing.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// How many times a task's job may be lost by the cluster (node failure, preemption)
+/// and run again, beyond its own `retries`.
+const LOST_RETRIES: u32 = 3;
 /// Lines of a failed task's log printed with the failure.
 const LOG_TAIL: usize = 20;
 
@@ -295,7 +298,8 @@ impl<'a, 's> Coordinator<'a, 's> {
                 feedback: None,
                 keep,
                 leftovers: 0,
-                ran_as: None,
+                cluster: None,
+                lost: 0,
                 discovered: Vec::new(),
             },
         );
@@ -358,7 +362,7 @@ impl<'a, 's> Coordinator<'a, 's> {
             } => {
                 if let Some(pending) = self.tasks.pending.get_mut(&task) {
                     pending.leftovers = finished.leftovers;
-                    pending.ran_as.clone_from(&finished.ran_as);
+                    pending.cluster.clone_from(&finished.cluster);
                 }
                 self.exited(task, attempt, finished, collected);
             }

@@ -167,6 +167,7 @@ pub(super) fn dry_run(
                     detail: stop.detail.as_deref(),
                     log_tail: "",
                     output: None,
+                    cluster: None,
                 });
             }
         }

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use crate::cache::CachedOutput;
 use crate::discovered::Discovered;
-use crate::exec::Exit;
+use crate::exec::{ClusterJob, Exit};
 use crate::explain::Reason;
 use crate::explain::RunStatus;
 use crate::hash::{Digest, KeyPreimage};
-use crate::state::LastRun;
+use crate::state::{LastClusterJob, LastRun};
 
 /// A task decided to run, waiting in line or running.
 #[derive(Debug)]
@@ -26,24 +26,28 @@ pub(super) struct Pending {
     pub(super) keep: Vec<String>,
     /// Processes the last attempt left behind, killed when it ended (`reaper`).
     pub(super) leftovers: usize,
-    /// Where the last attempt ran, when not here (a Slurm job and its queue wait).
-    pub(super) ran_as: Option<String>,
+    /// The cluster job of the last attempt, when it did not run here.
+    pub(super) cluster: Option<Box<ClusterJob>>,
+    /// Attempts the cluster lost (node failure, preemption): they do not count against
+    /// the task's `retries`.
+    pub(super) lost: u32,
     /// What the successful run's depfile named, with digests (then `key` includes them).
     pub(super) discovered: Vec<Discovered>,
 }
 
 impl Pending {
-    /// What the task's line says of where the last attempt ran and what it left.
+    /// What the task's line says of the processes the last attempt left.
     pub(super) fn leftovers_note(&self) -> Option<String> {
-        let leftovers = match self.leftovers {
+        match self.leftovers {
             0 => None,
             1 => Some("killed 1 leftover process".to_owned()),
             n => Some(format!("killed {n} leftover processes")),
-        };
-        match (self.ran_as.clone(), leftovers) {
-            (Some(ran_as), Some(leftovers)) => Some(format!("{ran_as}; {leftovers}")),
-            (ran_as, leftovers) => ran_as.or(leftovers),
         }
+    }
+
+    /// The attempts that failed by the task's doing, which its `retries` allow for.
+    pub(super) fn failed_attempts(&self) -> u32 {
+        self.attempt.saturating_sub(self.lost)
     }
 }
 
@@ -77,6 +81,8 @@ pub(super) struct Failure {
     /// The end of the task's log.
     pub(super) tail: String,
     pub(super) reasons: Vec<Reason>,
+    /// The cluster job of the last attempt, when it did not run here.
+    pub(super) cluster: Option<Box<ClusterJob>>,
 }
 
 impl Failure {
@@ -94,6 +100,7 @@ impl Failure {
             )),
             tail: String::new(),
             reasons: Vec::new(),
+            cluster: None,
         }
     }
 
@@ -106,6 +113,7 @@ impl Failure {
             detail: Some(detail),
             tail: String::new(),
             reasons: Vec::new(),
+            cluster: None,
         }
     }
 }
@@ -131,6 +139,7 @@ pub(super) fn ended(exit: &Exit, timeout: Option<Duration>) -> (RunStatus, Optio
         Exit::SpawnFailed { error } => {
             (RunStatus::Failed, Some(format!("could not start: {error}")))
         }
+        Exit::Lost { why } => (RunStatus::Failed, Some(why.clone())),
     }
 }
 
@@ -140,6 +149,7 @@ pub(super) fn last_run(
     duration: Duration,
     attempts: u32,
     reasons: Vec<Reason>,
+    cluster: Option<&ClusterJob>,
 ) -> LastRun {
     LastRun {
         status,
@@ -147,5 +157,9 @@ pub(super) fn last_run(
         attempts,
         reasons,
         finished_at: crate::state::now_secs(),
+        cluster: cluster.map(|job| LastClusterJob {
+            id: job.id.clone(),
+            queue_ms: job.queue_wait().as_millis() as u64,
+        }),
     }
 }

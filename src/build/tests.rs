@@ -510,6 +510,60 @@ fn retries_end_at_their_count() {
     assert_eq!(project.status("t"), Some(RunStatus::Failed));
 }
 
+fn lost() -> Script {
+    Script {
+        exit: Exit::Lost {
+            why: "the cluster ended Slurm job 7 as NODE_FAIL".to_owned(),
+        },
+        ..Script::ok(&[])
+    }
+}
+
+#[test]
+fn a_job_the_cluster_lost_runs_again_without_using_the_tasks_retries() {
+    // No `retries`: a lost job still runs again, as its next attempt.
+    let project = Project::new("[tasks.t]\noutputs = [\"t.out\"]\nrun = \"x\"\n");
+    let fake = Arc::new(FakeExecutor::new(|job| match attempt(job) {
+        1 => lost(),
+        _ => out(job),
+    }));
+    assert_eq!(project.build(&fake, |_| {}), 0);
+    let attempts: Vec<u32> = fake.jobs().iter().map(attempt).collect();
+    assert_eq!(attempts, [1, 2]);
+    // With `retries = 1`, a lost attempt and then a failure still leave the retry.
+    let project = Project::new("[tasks.t]\noutputs = [\"t.out\"]\nrun = \"x\"\nretries = 1\n");
+    let fake = Arc::new(FakeExecutor::new(|job| match attempt(job) {
+        1 => lost(),
+        2 => Script::fails(1),
+        _ => out(job),
+    }));
+    assert_eq!(project.build(&fake, |_| {}), 0);
+    assert_eq!(fake.started(), ["t", "t", "t"]);
+}
+
+#[test]
+fn a_job_lost_again_and_again_fails_after_three_reruns() {
+    let project =
+        Project::new("[tasks.t]\nrun = \"x\"\n[tasks.after]\ndeps = [\"t\"]\nrun = \"x\"\n");
+    let fake = Arc::new(FakeExecutor::new(|_| lost()));
+    assert_eq!(project.build(&fake, |_| {}), 1);
+    assert_eq!(
+        fake.started(),
+        ["t", "t", "t", "t"],
+        "the first and 3 reruns"
+    );
+    let (last, _) = project.record("t");
+    assert_eq!(
+        last.map(|l| (l.status, l.attempts)),
+        Some((RunStatus::Failed, 4))
+    );
+    assert!(project.last_build().contains(&(
+        "after".into(),
+        TaskStatus::Blocked,
+        Some("t".into())
+    )));
+}
+
 #[test]
 fn a_failed_check_reruns_the_command_with_the_feedback() {
     let project = Project::new(

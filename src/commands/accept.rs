@@ -148,6 +148,7 @@ pub(crate) fn run(
             attempts: 0,
             reasons: vec![crate::fresh::why::accepted()],
             finished_at: crate::state::now_secs(),
+            cluster: None,
         });
         round.settle(task, verdict.outputs.files);
         text.push_str(&format!("accepted: {id}\n"));

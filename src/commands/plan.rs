@@ -57,6 +57,8 @@ struct JsonPlan<'a> {
 #[derive(Serialize, Default, Clone, Copy)]
 struct JsonWeights {
     recorded: usize,
+    /// Of the recorded: those whose last run waited in the Slurm queue (added).
+    with_queue_wait: usize,
     effort: usize,
     default: usize,
 }
@@ -165,6 +167,10 @@ fn planning(
                     estimate::expected_seconds(spec, state, task, options.weights);
                 match source {
                     WeightSource::Recorded => sources.recorded += 1,
+                    WeightSource::RecordedWithQueue => {
+                        sources.recorded += 1;
+                        sources.with_queue_wait += 1;
+                    }
                     WeightSource::Effort => sources.effort += 1,
                     WeightSource::Default => sources.default += 1,
                 }
@@ -295,6 +301,12 @@ fn text(spec: &Spec, options: &PlanOptions, p: &Planning, groups: usize) -> Stri
         if count > 0 {
             sources.push(format!("{what} for {count}"));
         }
+    }
+    if p.sources.with_queue_wait > 0 {
+        sources.push(format!(
+            "the recorded Slurm queue wait added for {}",
+            p.sources.with_queue_wait
+        ));
     }
     lines.push(format!(
         "plan: {scope}, at most {} at once{}",

@@ -1,5 +1,6 @@
 //! `conduct status`: the last run of every task, as recorded (status, duration,
-//! attempts, reasons). It reads the state only: nothing is hashed or run, so it is
+//! attempts, reasons, and the Slurm job and its queue wait when it ran on the
+//! cluster). It reads the state only: nothing is hashed or run, so it is
 //! instant even while a build holds the lock.
 
 use serde::Serialize;
@@ -20,6 +21,15 @@ struct JsonStatus<'a> {
     attempts: Option<u32>,
     reasons: Vec<String>,
     finished_at: Option<u64>,
+    /// The Slurm job of its last attempt, when it ran on the cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slurm: Option<JsonSlurm<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonSlurm<'a> {
+    job: &'a str,
+    queue_wait_ms: u64,
 }
 
 pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
@@ -46,6 +56,10 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
                 attempts: last.map(|l| l.attempts),
                 reasons: last.map_or_else(Vec::new, |l| crate::explain::render(&l.reasons)),
                 finished_at: last.map(|l| l.finished_at),
+                slurm: last.and_then(|l| l.cluster.as_ref()).map(|job| JsonSlurm {
+                    job: &job.id,
+                    queue_wait_ms: job.queue_ms,
+                }),
             }
         })
         .collect();
@@ -66,6 +80,13 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
                 format!("{:.2}s", ms as f64 / 1000.0),
                 if attempts == 1 { "" } else { "s" }
             ));
+            if let Some(job) = &row.slurm {
+                line.push_str(&format!(
+                    "  Slurm job {}, queued {:.2}s",
+                    job.job,
+                    job.queue_wait_ms as f64 / 1000.0
+                ));
+            }
             if !row.reasons.is_empty() {
                 line.push_str(&format!("  ({})", row.reasons.join("; ")));
             }

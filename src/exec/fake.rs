@@ -223,7 +223,7 @@ impl Executor for FakeExecutor {
                 duration,
                 leftovers: 0,
                 stdout: Vec::new(),
-                ran_as: None,
+                cluster: None,
             }));
             let mut book = lock.lock().unwrap_or_else(PoisonError::into_inner);
             book.running.retain(|(j, _)| *j != id);
@@ -250,7 +250,7 @@ impl Executor for FakeExecutor {
             duration: script.takes,
             leftovers: 0,
             stdout: Vec::new(),
-            ran_as: None,
+            cluster: None,
         }
     }
 }

@@ -348,7 +348,7 @@ fn supervise(
         duration,
         leftovers: leftovers.get(),
         stdout,
-        ran_as: None,
+        cluster: None,
     }
 }
 

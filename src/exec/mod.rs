@@ -29,7 +29,7 @@ pub(crate) mod slurm;
 pub(crate) mod worktree;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where a job's stdout and stderr go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +78,9 @@ pub(crate) enum Exit {
     TimedOut,
     /// Stopped by [`Executor::cancel`] or [`Executor::cancel_all`].
     Cancelled,
+    /// The cluster lost it (its node failed, it was preempted): not the task's doing,
+    /// so it is run again whether or not the task has `retries`.
+    Lost { why: String },
 }
 
 /// What a finished job left.
@@ -90,8 +93,52 @@ pub(crate) struct Finished {
     pub(crate) leftovers: usize,
     /// With [`Output::Capture`]: what it printed on stdout.
     pub(crate) stdout: Vec<u8>,
-    /// Where it ran, when not here: `Slurm job 123 (queued 0.4s)`, for the task's line.
-    pub(crate) ran_as: Option<String>,
+    /// The cluster job it was, when it did not run here (boxed: most jobs run here).
+    pub(crate) cluster: Option<Box<ClusterJob>>,
+}
+
+/// A job that ran on the cluster: its Slurm id and when conduct saw it pass each stage,
+/// for the task's line, the run record (submitted → started → ended), `status` and
+/// `plan` (the queue wait is part of what a task costs there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterJob {
+    pub(crate) id: String,
+    /// When `sbatch` took it.
+    pub(crate) submitted: Instant,
+    /// When the queue first said it runs; `None` when it started and ended between two
+    /// looks at the queue.
+    pub(crate) started: Option<Instant>,
+    /// When the queue last had it (conduct's poll interval bounds the error).
+    pub(crate) ended: Instant,
+    /// Slurm's word for how it ended, when the queue said one (`NODE_FAIL`,
+    /// `OUT_OF_MEMORY`, ...).
+    pub(crate) state: Option<String>,
+}
+
+impl ClusterJob {
+    /// From `sbatch` to its start: the time the cluster's queue cost the task.
+    pub(crate) fn queue_wait(&self) -> Duration {
+        self.started
+            .unwrap_or(self.ended)
+            .saturating_duration_since(self.submitted)
+    }
+
+    /// `Slurm job 123, queued 0.4s`: what the task's line says of it.
+    pub(crate) fn describe(&self) -> String {
+        let wait = match self.started {
+            Some(_) => format!("queued {:.1}s", self.queue_wait().as_secs_f64()),
+            None => format!(
+                "{:.1}s from sbatch to its end",
+                self.ended
+                    .saturating_duration_since(self.submitted)
+                    .as_secs_f64()
+            ),
+        };
+        match &self.state {
+            Some(state) => format!("Slurm job {}, {wait}, ended {state}", self.id),
+            None => format!("Slurm job {}, {wait}", self.id),
+        }
+    }
 }
 
 impl Finished {
@@ -102,7 +149,7 @@ impl Finished {
             duration: Duration::ZERO,
             leftovers: 0,
             stdout: Vec::new(),
-            ran_as: None,
+            cluster: None,
         }
     }
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Executor, Exit, Finished, Job, JobId, Output, Report, Update};
+use super::{ClusterJob, Executor, Exit, Finished, Job, JobId, Output, Report, Update};
 use crate::spec::placement::SlurmSettings;
 
 mod script;
@@ -25,6 +25,9 @@ mod script;
 /// Slurm's `--time` is the task's timeout plus this: conduct, not Slurm, reports the
 /// timeout (it cancels the job itself when the timeout passes).
 const TIME_MARGIN: Duration = Duration::from_secs(60);
+
+/// The states in which the cluster, not the task, ended a job: it runs again.
+const LOST: [&str; 3] = ["NODE_FAIL", "PREEMPTED", "BOOT_FAIL"];
 
 /// Ids of this executor's jobs, apart from those of the local executor it hands the
 /// other jobs to.
@@ -43,6 +46,8 @@ struct Queued {
     started: Option<Instant>,
     /// Set when conduct stopped it: how it ends, whatever its status file says.
     stopped: Option<Exit>,
+    /// The state the queue last gave it once it ended (gone: `None`).
+    ended_as: Option<String>,
 }
 
 #[derive(Default)]
@@ -232,6 +237,7 @@ impl Executor for SlurmExecutor {
                 submitted,
                 started: None,
                 stopped: None,
+                ended_as: None,
             },
         );
         self.ensure_poller();
@@ -346,7 +352,8 @@ fn poll(queue: &(Mutex<Queue>, Condvar), settings: &SlurmSettings, stop: &Atomic
                     continue;
                 }
                 match states.get(&queued.slurm_id).map(String::as_str) {
-                    Some("PENDING" | "CONFIGURING") => {}
+                    // REQUEUED: Slurm put it back itself (its node failed), it will run.
+                    Some("PENDING" | "CONFIGURING" | "REQUEUED") => {}
                     Some("RUNNING" | "COMPLETING" | "SUSPENDED") => {
                         if queued.started.is_none() {
                             queued.started = Some(now);
@@ -361,7 +368,10 @@ fn poll(queue: &(Mutex<Queue>, Condvar), settings: &SlurmSettings, stop: &Atomic
                         }
                     }
                     // Gone from the queue, or in a state it only leaves by going.
-                    _ => ended.push(id),
+                    state => {
+                        queued.ended_as = state.map(str::to_owned);
+                        ended.push(id);
+                    }
                 }
             }
             let ended: Vec<Queued> = ended
@@ -383,37 +393,37 @@ fn poll(queue: &(Mutex<Queue>, Condvar), settings: &SlurmSettings, stop: &Atomic
     }
 }
 
-/// How a job that left the queue ended: as conduct stopped it, else as its status file
-/// says (waited for up to `latency_wait`).
+/// How a job that left the queue ended: as conduct stopped it, as the cluster lost
+/// it, else as its status file says (waited for up to `latency_wait`).
 fn outcome(queued: &Queued, latency_wait: Duration) -> Finished {
-    let duration = queued.started.unwrap_or(queued.submitted).elapsed();
+    let ended = Instant::now();
+    let duration = ended.saturating_duration_since(queued.started.unwrap_or(queued.submitted));
     let stdout = queued
         .stdout_file
         .as_ref()
         .and_then(|path| std::fs::read(path).ok())
         .unwrap_or_default();
-    let ran_as = match queued.started {
-        Some(started) => format!(
-            "Slurm job {}, queued {:.1}s",
-            queued.slurm_id,
-            started.duration_since(queued.submitted).as_secs_f64()
-        ),
-        // It started and ended between two looks at the queue.
-        None => format!(
-            "Slurm job {}, {:.1}s from sbatch to its end",
-            queued.slurm_id,
-            queued.submitted.elapsed().as_secs_f64()
-        ),
+    let cluster = ClusterJob {
+        id: queued.slurm_id.clone(),
+        submitted: queued.submitted,
+        started: queued.started,
+        ended,
+        state: queued.ended_as.clone(),
     };
     let finished = |exit| Finished {
         exit,
         duration,
         leftovers: 0,
         stdout: stdout.clone(),
-        ran_as: Some(ran_as.clone()),
+        cluster: Some(Box::new(cluster.clone())),
     };
     if let Some(exit) = &queued.stopped {
         return finished(exit.clone());
+    }
+    if let Some(state) = queued.ended_as.as_deref().filter(|s| LOST.contains(s)) {
+        return finished(Exit::Lost {
+            why: format!("the cluster ended Slurm job {} as {state}", queued.slurm_id),
+        });
     }
     let deadline = Instant::now() + latency_wait;
     loop {
@@ -430,9 +440,14 @@ fn outcome(queued: &Queued, latency_wait: Duration) -> Finished {
             });
         }
         if Instant::now() >= deadline {
+            let state = queued
+                .ended_as
+                .as_deref()
+                .map(|state| format!(" (Slurm says {state})"))
+                .unwrap_or_default();
             return finished(Exit::SpawnFailed {
                 error: format!(
-                    "Slurm job {} ({}) left the queue without writing its status in {}: \
+                    "Slurm job {} ({}) left the queue{state} without writing its status in {}: \
                      did the node fail, or is the project directory not shared with it?",
                     queued.slurm_id,
                     queued.label,

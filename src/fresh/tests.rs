@@ -96,6 +96,7 @@ fn state(
             attempts: 1,
             reasons: Vec::new(),
             finished_at: 0,
+            cluster: None,
         }),
         checks: Vec::new(),
     }

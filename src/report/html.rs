@@ -12,7 +12,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::report::record::{self, Attempt, CheckOutcome, RunRecord, TaskRecord, TaskStatus};
+use crate::report::record::{
+    self, Attempt, CheckOutcome, RunRecord, SlurmJob, TaskRecord, TaskStatus,
+};
 use crate::units::{format_duration, format_seconds};
 
 /// Width of the task label column, left of the time axis.
@@ -68,7 +70,7 @@ pub(crate) fn render(record: &RunRecord) -> String {
     page.push_str("</head>\n<body>\n");
     header(record, &critical, &mut page);
     page.push_str("<section class=\"chart\">\n<h2>Timeline</h2>\n");
-    legend(&mut page);
+    legend(record, &mut page);
     gantt(record, &sections, &critical, &mut page);
     page.push_str("</section>\n<section>\n<h2>Tasks</h2>\n");
     table(record, &sections, &critical, &mut page);
@@ -145,6 +147,8 @@ fn style(page: &mut String) {
          rect.status-pending{stroke:#777;stroke-dasharray:3 2}\n\
          rect.status-blocked{stroke:#444}\n\
          rect.critical{stroke:#111;stroke-width:2.5}\n\
+         rect.queued{fill:url(#queued);stroke:#0004}\n\
+         .swatch.queued{background:repeating-linear-gradient(135deg,#fff 0 2px,#8a94a6 2px 4px)}\n\
          table{border-collapse:collapse;width:100%;font-size:13px}\n\
          th,td{border-bottom:1px solid #e3e7ee;padding:4px 8px;text-align:left;vertical-align:top}\n\
          thead th{background:#f5f7fa;position:sticky;top:0}\n\
@@ -237,7 +241,7 @@ fn header(record: &RunRecord, critical: &[bool], page: &mut String) {
 }
 
 /// The colours of the chart, as HTML so it wraps with the window.
-fn legend(page: &mut String) {
+fn legend(record: &RunRecord, page: &mut String) {
     page.push_str("<div class=\"legend\">");
     for status in STATUSES {
         let name = status.as_str();
@@ -249,8 +253,16 @@ fn legend(page: &mut String) {
     }
     page.push_str(
         "<span><i class=\"swatch critical\"></i>critical path</span>\
-         <span><i class=\"swatch attempt\"></i>attempts (retried task)</span></div>\n",
+         <span><i class=\"swatch attempt\"></i>attempts (retried task)</span>",
     );
+    let on_cluster = record
+        .tasks
+        .iter()
+        .any(|t| t.attempts.iter().any(|a| a.slurm.is_some()));
+    if on_cluster {
+        page.push_str("<span><i class=\"swatch queued\"></i>waiting in the Slurm queue</span>");
+    }
+    page.push_str("</div>\n");
 }
 
 /// A heading (the group, raw text) and the indices of its tasks in `record.tasks`.
@@ -349,6 +361,9 @@ fn gantt(record: &RunRecord, sections: &[Section], critical: &[bool], page: &mut
         "<defs><pattern id=\"hatch\" width=\"5\" height=\"5\" patternUnits=\"userSpaceOnUse\" \
          patternTransform=\"rotate(45)\"><rect width=\"5\" height=\"5\" fill=\"#d0d0d0\"/>\
          <rect width=\"2\" height=\"5\" fill=\"#5a5a5a\"/></pattern>\
+         <pattern id=\"queued\" width=\"4\" height=\"4\" patternUnits=\"userSpaceOnUse\" \
+         patternTransform=\"rotate(-45)\"><rect width=\"4\" height=\"4\" fill=\"#fff\"/>\
+         <rect width=\"2\" height=\"4\" fill=\"#8a94a6\"/></pattern>\
          <clipPath id=\"labels\"><rect width=\"{}\" height=\"{height}\"/></clipPath></defs>",
         LABEL_W - 8.0
     );
@@ -453,6 +468,7 @@ fn task_row(
     if retried && let Some((_, end)) = span {
         attempts(task, end, scale, bar_y, page);
     }
+    queue_waits(task, scale, bar_y, page);
     let note = match span {
         Some(_) => seconds(ms),
         None => match &task.blocked_by {
@@ -533,6 +549,42 @@ fn attempts(task: &TaskRecord, task_end: u64, scale: &Scale, bar_y: f64, page: &
     }
 }
 
+/// The time each cluster attempt waited in Slurm's queue, hatched over the start of
+/// its bar (the bar runs from the submission: the queue is part of what it cost).
+fn queue_waits(task: &TaskRecord, scale: &Scale, bar_y: f64, page: &mut String) {
+    for slurm in task.attempts.iter().filter_map(|a| a.slurm.as_ref()) {
+        let x = scale.x(slurm.submitted_ms);
+        let w = (scale.x(slurm.submitted_ms + slurm.queue_wait_ms()) - x).max(MIN_W);
+        let _ = writeln!(
+            page,
+            "<rect class=\"queued\" data-slurm-job=\"{}\" data-queue-wait-ms=\"{}\" x=\"{x:.1}\" \
+             y=\"{bar_y:.1}\" width=\"{w:.1}\" height=\"{BAR_H}\"><title>{}</title></rect>",
+            escape(&slurm.job),
+            slurm.queue_wait_ms(),
+            escape(&format!("{}: {}", task.id, slurm_text(slurm)))
+        );
+    }
+}
+
+/// `Slurm job 12: submitted 0.10s, started 0.52s, ended 1.40s (queued 0.42s)`.
+fn slurm_text(slurm: &SlurmJob) -> String {
+    let started = slurm.started_ms.map_or_else(
+        || "started unseen".to_owned(),
+        |ms| format!("started {}", seconds(ms)),
+    );
+    let mut text = format!(
+        "Slurm job {}: submitted {}, {started}, ended {} (queued {})",
+        slurm.job,
+        seconds(slurm.submitted_ms),
+        seconds(slurm.ended_ms),
+        seconds(slurm.queue_wait_ms())
+    );
+    if let Some(state) = &slurm.state {
+        let _ = write!(text, ", {state}");
+    }
+    text
+}
+
 /// Everything about a task, one fact a line (unescaped; the caller escapes).
 fn tooltip(task: &TaskRecord, span: Option<(u64, u64)>, critical: bool) -> String {
     let mut text = task.id.clone();
@@ -572,6 +624,9 @@ fn tooltip(task: &TaskRecord, span: Option<(u64, u64)>, critical: bool) -> Strin
             task.attempts.len(),
             list.join(", ")
         );
+    }
+    for slurm in task.attempts.iter().filter_map(|a| a.slurm.as_ref()) {
+        let _ = write!(text, "\n{}", slurm_text(slurm));
     }
     if task.cache_hit {
         text.push_str("\nrestored from the cache");
@@ -695,6 +750,13 @@ fn notes_cell(task: &TaskRecord) -> String {
     }
     if let Some(error) = &task.error {
         let _ = write!(cell, "<div class=\"fail\">{}</div>", escape(error));
+    }
+    for slurm in task.attempts.iter().filter_map(|a| a.slurm.as_ref()) {
+        let _ = write!(
+            cell,
+            "<div class=\"muted\">{}</div>",
+            escape(&slurm_text(slurm))
+        );
     }
     if !task.reasons.is_empty() {
         let _ = write!(

@@ -163,9 +163,22 @@ fn duration(task: &TaskRecord) -> String {
     if task.attempts.is_empty() {
         return String::new();
     }
-    match (task.start_ms, task.end_ms) {
+    let took = match (task.start_ms, task.end_ms) {
         (Some(start), Some(end)) => format_seconds(end.saturating_sub(start) as f64 / 1000.0),
         _ => String::new(),
+    };
+    // On a cluster, the part of it spent in the queue: the last job, all waits.
+    let jobs = task.attempts.iter().filter_map(|a| a.slurm.as_ref());
+    match jobs.clone().next_back() {
+        Some(last) => {
+            let queued: u64 = jobs.map(|job| job.queue_wait_ms()).sum();
+            format!(
+                "{took} (Slurm job {}, queued {})",
+                cell(&last.job),
+                format_seconds(queued as f64 / 1000.0)
+            )
+        }
+        None => took,
     }
 }
 

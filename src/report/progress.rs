@@ -34,6 +34,7 @@ use anstyle::{AnsiColor, Style as Colour};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::exec::ClusterJob;
 use crate::exec::output::Tail;
 use crate::explain::RunStatus;
 use crate::explain::{self, Reason};
@@ -107,6 +108,8 @@ pub(crate) struct TaskEnd<'a> {
     pub(crate) log_tail: &'a str,
     /// What a successful run printed, shown under its line.
     pub(crate) output: Option<RunOutput<'a>>,
+    /// The cluster job the attempt was, when it did not run here.
+    pub(crate) cluster: Option<&'a ClusterJob>,
 }
 
 /// What a successful run printed: the end of its log (see [`Reporter::shows_output`]).
@@ -457,7 +460,7 @@ impl Reporter {
     /// A task's attempt ended.
     pub(crate) fn finished(&mut self, end: &TaskEnd<'_>) {
         if let Some(record) = &mut self.record {
-            record.finished(end.task, end.status, end.retrying, end.detail);
+            record.finished(end.task, end.status, end.retrying, end.detail, end.cluster);
         }
         self.running.remove(end.task);
         if let Some(heartbeat) = &mut self.heartbeat {
@@ -490,6 +493,16 @@ impl Reporter {
             };
             event[field] = json!(detail);
         }
+        if let Some(job) = end.cluster {
+            let mut slurm = json!({
+                "job": job.id,
+                "queue_wait_ms": job.queue_wait().as_millis() as u64,
+            });
+            if let Some(state) = &job.state {
+                slurm["state"] = json!(state);
+            }
+            event["slurm"] = slurm;
+        }
         if let Some(output) = end.output {
             event["output"] = json!(output.tail.text);
             if output.tail.cut > 0 {
@@ -504,7 +517,7 @@ impl Reporter {
         if self.style == Style::Quiet {
             return;
         }
-        let note = end.detail.map(|d| format!(": {d}")).unwrap_or_default();
+        let note = note(end).map(|d| format!(": {d}")).unwrap_or_default();
         let mut text = format!(
             "{} {}ok{} {} {}({}){}{note}",
             self.counter(),
@@ -548,8 +561,8 @@ impl Reporter {
             crate::spec::label(end.task, end.title, " "),
             seconds(end.duration)
         );
-        if let Some(detail) = end.detail {
-            text.push_str(&format!(": {detail}"));
+        if let Some(note) = note(end) {
+            text.push_str(&format!(": {note}"));
         }
         push_quoted(&mut text, end.log_tail);
         self.line(&text);
@@ -711,6 +724,16 @@ impl Write for SharedBuffer {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// What a task's line says after its name: why it failed or what it left, then where it
+/// ran when not here.
+fn note(end: &TaskEnd<'_>) -> Option<String> {
+    let cluster = end.cluster.map(ClusterJob::describe);
+    match (end.detail, cluster) {
+        (Some(detail), Some(cluster)) => Some(format!("{detail}; {cluster}")),
+        (detail, cluster) => detail.map(str::to_owned).or(cluster),
     }
 }
 

@@ -18,6 +18,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
+use crate::exec::ClusterJob;
 use crate::explain::RunStatus;
 use crate::graph::{Graph, Selection};
 use crate::report::Counts;
@@ -155,6 +156,33 @@ pub(crate) struct Attempt {
     pub(crate) start_ms: u64,
     pub(crate) end_ms: Option<u64>,
     pub(crate) status: Option<TaskStatus>,
+    /// The cluster job it was, when it did not run here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) slurm: Option<SlurmJob>,
+}
+
+/// An attempt's Slurm job and when it passed each stage (milliseconds since the build
+/// started, as conduct saw them: a poll interval bounds the error).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SlurmJob {
+    pub(crate) job: String,
+    pub(crate) submitted_ms: u64,
+    /// `None`: it started and ended between two looks at the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) started_ms: Option<u64>,
+    pub(crate) ended_ms: u64,
+    /// How Slurm said it ended, when it said (`NODE_FAIL`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) state: Option<String>,
+}
+
+impl SlurmJob {
+    /// From `sbatch` to its start (its end, if never seen running).
+    pub(crate) fn queue_wait_ms(&self) -> u64 {
+        self.started_ms
+            .unwrap_or(self.ended_ms)
+            .saturating_sub(self.submitted_ms)
+    }
 }
 
 /// A check's verdict on the task's outputs.
@@ -310,6 +338,7 @@ impl Recorder {
                 start_ms: now,
                 end_ms: None,
                 status: None,
+                slurm: None,
             });
         }
     }
@@ -321,8 +350,18 @@ impl Recorder {
         status: RunStatus,
         retrying: bool,
         error: Option<&str>,
+        cluster: Option<&ClusterJob>,
     ) {
         let now = self.now_ms();
+        let since_start =
+            |at: Instant| at.saturating_duration_since(self.started).as_millis() as u64;
+        let slurm = cluster.map(|job| SlurmJob {
+            job: job.id.clone(),
+            submitted_ms: since_start(job.submitted),
+            started_ms: job.started.map(since_start),
+            ended_ms: since_start(job.ended),
+            state: job.state.clone(),
+        });
         if let Some(t) = self.task(id) {
             let open = t
                 .details
@@ -333,6 +372,7 @@ impl Recorder {
                 Some(attempt) => {
                     attempt.end_ms = Some(now);
                     attempt.status = Some(status.into());
+                    attempt.slurm = slurm;
                 }
                 // Failed without running (fresh outputs that fail their checks).
                 None => {
@@ -342,7 +382,8 @@ impl Recorder {
             if !retrying {
                 t.status = status.into();
                 t.end_ms = Some(now);
-                let error = error.map(str::to_owned);
+                // A success's note (leftovers) is no error.
+                let error = error.filter(|_| status != RunStatus::Ok).map(str::to_owned);
                 if error.is_some() || t.details.is_some() {
                     t.details().error = error;
                 }
@@ -704,9 +745,9 @@ mod tests {
         let mut recorder = Recorder::new(&spec, &graph, &selection, &["all".into()], 2);
         recorder.fresh("a");
         recorder.started("b", &["input a.txt changed".into()]);
-        recorder.finished("b", RunStatus::Failed, true, None);
+        recorder.finished("b", RunStatus::Failed, true, None, None);
         recorder.started("b", &[]);
-        recorder.finished("b", RunStatus::Failed, false, Some("exit code 1"));
+        recorder.finished("b", RunStatus::Failed, false, Some("exit code 1"), None);
         recorder.blocked("c", "b");
         let run = recorder.finish(Counts::default(), false);
 

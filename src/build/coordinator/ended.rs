@@ -13,7 +13,13 @@ impl Coordinator<'_, '_> {
         finished: Finished,
         collected: Option<Collected>,
     ) {
-        let Finished { exit, duration, .. } = finished;
+        let Finished {
+            exit,
+            duration,
+            cluster,
+            ..
+        } = finished;
+        let lost = matches!(exit, Exit::Lost { .. });
         let timeout = self.setting.loaded.spec.task(task).timeout;
         let (mut status, mut detail) = task::ended(&exit, timeout);
         let leftovers = self
@@ -69,14 +75,28 @@ impl Coordinator<'_, '_> {
             self.succeeded(task, pending, outputs, &collected, duration);
             return;
         }
+        if lost {
+            pending.lost += 1;
+        }
         let retries = self.setting.loaded.spec.task(task).retries;
-        let retry = matches!(status, RunStatus::Failed | RunStatus::TimedOut)
-            && self.rules.policy.again(
-                attempt,
-                retries,
-                self.progress.interrupted,
-                self.progress.first_failure.is_some(),
-            );
+        let policy = &self.rules.policy;
+        let (interrupted, failed_before) = (
+            self.progress.interrupted,
+            self.progress.first_failure.is_some(),
+        );
+        // A job the cluster lost runs again (up to LOST_RETRIES times) whatever the
+        // task's `retries`; a failure of the task's own uses them up.
+        let retry = if lost {
+            policy.again(pending.lost, LOST_RETRIES, interrupted, failed_before)
+        } else {
+            matches!(status, RunStatus::Failed | RunStatus::TimedOut)
+                && policy.again(
+                    pending.failed_attempts(),
+                    retries,
+                    interrupted,
+                    failed_before,
+                )
+        };
         let tail = log_tail(&self.setting.log_path(task), LOG_TAIL);
         if retry {
             let id = self.id(task);
@@ -91,6 +111,7 @@ impl Coordinator<'_, '_> {
                 detail: detail.as_deref(),
                 log_tail: &tail,
                 output: None,
+                cluster: cluster.as_deref(),
             });
             self.tasks.pending.insert(task, pending);
             self.scheduler.retry(task);
@@ -105,6 +126,7 @@ impl Coordinator<'_, '_> {
                 detail,
                 tail,
                 reasons: pending.reasons,
+                cluster,
             },
         );
     }
@@ -130,6 +152,7 @@ impl Coordinator<'_, '_> {
             duration,
             pending.attempt,
             pending.reasons.clone(),
+            pending.cluster.as_deref(),
         ));
         let record = match changed {
             None => {

@@ -63,6 +63,7 @@ impl Coordinator<'_, '_> {
                         detail: pending.leftovers_note().as_deref(),
                         log_tail: "",
                         output: printed.as_ref().map(|tail| RunOutput { tail, log: &log }),
+                        cluster: pending.cluster.as_deref(),
                     });
                     self.setting
                         .commit(task, &pending, &tally.lines, self.reporter);
@@ -72,7 +73,7 @@ impl Coordinator<'_, '_> {
             return;
         }
         let detail = failures.join("; ");
-        let (duration, attempt, reasons) = match checking.settled {
+        let (duration, attempt, reasons, cluster) = match checking.settled {
             Settled::Ran {
                 mut pending,
                 duration,
@@ -80,7 +81,7 @@ impl Coordinator<'_, '_> {
             } => {
                 let retries = loaded.spec.task(task).retries;
                 let again = self.rules.policy.again(
-                    pending.attempt,
+                    pending.failed_attempts(),
                     retries,
                     self.progress.interrupted,
                     self.progress.first_failure.is_some(),
@@ -97,15 +98,16 @@ impl Coordinator<'_, '_> {
                         detail: Some(&detail),
                         log_tail: "",
                         output: None,
+                        cluster: pending.cluster.as_deref(),
                     });
                     pending.feedback = Some(failures.join("\n"));
                     self.tasks.pending.insert(task, *pending);
                     self.scheduler.retry(task);
                     return;
                 }
-                (duration, pending.attempt, pending.reasons)
+                (duration, pending.attempt, pending.reasons, pending.cluster)
             }
-            Settled::Fresh | Settled::Restored { .. } => (Duration::ZERO, 0, Vec::new()),
+            Settled::Fresh | Settled::Restored { .. } => (Duration::ZERO, 0, Vec::new(), None),
         };
         self.give_up(
             task,
@@ -116,6 +118,7 @@ impl Coordinator<'_, '_> {
                 detail: Some(detail),
                 tail: String::new(),
                 reasons,
+                cluster,
             },
         );
     }
@@ -129,6 +132,7 @@ impl Coordinator<'_, '_> {
             detail,
             tail,
             reasons,
+            cluster,
         } = failure;
         let id = self.id(task);
         let title = self.title(task);
@@ -146,7 +150,13 @@ impl Coordinator<'_, '_> {
             self.progress.counts.edited += 1;
         } else {
             let state = self.round.session_mut().task_state(&id);
-            state.last_run = Some(last_run(status, duration, attempt, reasons));
+            state.last_run = Some(last_run(
+                status,
+                duration,
+                attempt,
+                reasons,
+                cluster.as_deref(),
+            ));
             self.progress.counts.failed += 1;
         }
         self.reporter.finished(&TaskEnd {
@@ -159,6 +169,7 @@ impl Coordinator<'_, '_> {
             detail: detail.as_deref(),
             log_tail: &tail,
             output: None,
+            cluster: cluster.as_deref(),
         });
         for blocked in self.scheduler.failed(task) {
             self.progress.counts.blocked += 1;

@@ -27,6 +27,7 @@ fn attempt(start_ms: u64, end_ms: u64, status: TaskStatus) -> Attempt {
         start_ms,
         end_ms: Some(end_ms),
         status: Some(status),
+        slurm: None,
     }
 }
 

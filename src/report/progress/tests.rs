@@ -62,6 +62,7 @@ impl Harness {
             detail: None,
             log_tail: "",
             output: None,
+            cluster: None,
         });
     }
 }
