@@ -459,10 +459,73 @@ fn a_job_lost_without_a_status_is_retried_as_an_attempt() {
         "retried once: {run:?}"
     );
     assert!(
-        run.stdout
-            .contains("left the queue without writing its status"),
+        run.stdout.contains("FAILED lost (")
+            && run
+                .stdout
+                .contains("the job ended without writing its exit status"),
         "{run:?}"
     );
+}
+
+/// A job whose node fails (Slurm ends it `NODE_FAIL`) is the cluster's doing, not the
+/// task's: it runs again as the next attempt, though the task has no `retries`, and the
+/// build succeeds. Its own cluster: downing the node kills every job on it.
+#[test]
+fn a_job_whose_node_fails_runs_again_as_its_next_attempt() {
+    let Some(mut cluster) = SlurmCluster::start_private() else {
+        return;
+    };
+    let project = on_cluster(
+        "nodefail",
+        "[tasks.t]\noutputs = [\"t.txt\"]\n\
+         run = \"echo $CONDUCT_ATTEMPT >> ran.log; if [ $CONDUCT_ATTEMPT = 1 ]; then sleep 300; fi; touch t.txt\"\n",
+    );
+    let child = std::process::Command::new(crate::test::binary())
+        .args(["build"])
+        .current_dir(project.path())
+        .envs(cluster.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first attempt runs (its command started) ...
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let running = loop {
+        let jobs = cluster.squeue_jobs("conduct:nodefail:");
+        if let [id] = &jobs[..]
+            && cluster.job_state(id) == "RUNNING"
+            && project.path().join("ran.log").exists()
+        {
+            break id.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the job never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // ... when its node goes down (it comes back at once: ReturnToService=2).
+    cluster.client(
+        "scontrol",
+        &[
+            "update",
+            "nodename=node1",
+            "state=down",
+            "reason=conduct-test",
+        ],
+    );
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(project.ran(), ["1", "2"], "{stdout}");
+    assert!(
+        stdout.contains("[retry 1] FAILED t") && stdout.contains("NODE_FAIL"),
+        "{stdout}"
+    );
+    assert_eq!(cluster.job_state(&running), "NODE_FAIL");
+    let status = project.conduct(&["status"]);
+    assert!(
+        status.stdout.contains("ok") && status.stdout.contains("2 attempts"),
+        "{status:?}"
+    );
+    cluster.stop();
 }
 
 /// `--fail-fast` cancels the build's other jobs on the cluster (a local build lets them

@@ -189,11 +189,13 @@ impl SlurmCluster {
             .collect()
     }
 
-    /// The job's state as `squeue` reports it (`%T`): `PENDING`, `RUNNING`,
-    /// `COMPLETING`...; empty once it has left the queue (and once Slurm has forgotten
-    /// it, 300 s after its end).
+    /// The job's state as `squeue -t all` reports it (`%T`): `PENDING`, `RUNNING`,
+    /// `COMPLETED`, `NODE_FAIL`...; empty once Slurm has forgotten it (`MinJobAge`,
+    /// 300 s after its end).
     pub(crate) fn job_state(&self, id: &str) -> String {
-        let squeue = run(self.command("squeue").args(["-h", "-o", "%T", "-j", id]));
+        let squeue = run(self
+            .command("squeue")
+            .args(["-h", "-o", "%T", "-t", "all", "-j", id]));
         let stderr = String::from_utf8_lossy(&squeue.stderr);
         assert!(
             squeue.status.success() || stderr.contains("Invalid job id"),

@@ -139,7 +139,7 @@ pub(super) fn ended(exit: &Exit, timeout: Option<Duration>) -> (RunStatus, Optio
         Exit::SpawnFailed { error } => {
             (RunStatus::Failed, Some(format!("could not start: {error}")))
         }
-        Exit::Lost { why } => (RunStatus::Failed, Some(why.clone())),
+        Exit::Lost { why } | Exit::Unknown { why } => (RunStatus::Failed, Some(why.clone())),
     }
 }
 

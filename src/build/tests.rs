@@ -513,7 +513,7 @@ fn retries_end_at_their_count() {
 fn lost() -> Script {
     Script {
         exit: Exit::Lost {
-            why: "the cluster ended Slurm job 7 as NODE_FAIL".to_owned(),
+            why: "lost by the cluster (NODE_FAIL)".to_owned(),
         },
         ..Script::ok(&[])
     }

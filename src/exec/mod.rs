@@ -81,6 +81,8 @@ pub(crate) enum Exit {
     /// The cluster lost it (its node failed, it was preempted): not the task's doing,
     /// so it is run again whether or not the task has `retries`.
     Lost { why: String },
+    /// It ended, but nothing says how (a cluster job that left no exit status).
+    Unknown { why: String },
 }
 
 /// What a finished job left.

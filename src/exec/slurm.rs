@@ -36,7 +36,6 @@ pub(crate) const FIRST_ID: u64 = 1 << 62;
 /// A job in the queue, as the poller tracks it.
 struct Queued {
     slurm_id: String,
-    label: String,
     report: Report,
     status_file: PathBuf,
     /// With `Output::Capture`: where the script put stdout.
@@ -131,6 +130,10 @@ impl SlurmExecutor {
             format!("--job-name={}{}", self.name_prefix, job.label),
             format!("--chdir={}", job.cwd.display()),
             format!("--output={}", script::beside(stem, "slurm.out").display()),
+            // A job its node lost is run again by conduct, at once and as a new attempt
+            // with its own log; Slurm would requeue it to start two minutes later.
+            // (`extra_args = ["--requeue"]` comes after, and wins.)
+            "--no-requeue".to_owned(),
         ];
         if let Some(timeout) = job.timeout {
             let minutes = (timeout + TIME_MARGIN).as_secs().div_ceil(60);
@@ -229,7 +232,6 @@ impl Executor for SlurmExecutor {
             id,
             Queued {
                 slurm_id,
-                label: job.label,
                 report,
                 status_file,
                 stdout_file: matches!(job.output, Output::Capture).then_some(stdout_file),
@@ -369,7 +371,8 @@ fn poll(queue: &(Mutex<Queue>, Condvar), settings: &SlurmSettings, stop: &Atomic
                     }
                     // Gone from the queue, or in a state it only leaves by going.
                     state => {
-                        queued.ended_as = state.map(str::to_owned);
+                        // COMPLETED says nothing the status file does not.
+                        queued.ended_as = state.filter(|&s| s != "COMPLETED").map(str::to_owned);
                         ended.push(id);
                     }
                 }
@@ -422,7 +425,7 @@ fn outcome(queued: &Queued, latency_wait: Duration) -> Finished {
     }
     if let Some(state) = queued.ended_as.as_deref().filter(|s| LOST.contains(s)) {
         return finished(Exit::Lost {
-            why: format!("the cluster ended Slurm job {} as {state}", queued.slurm_id),
+            why: format!("lost by the cluster ({state})"),
         });
     }
     let deadline = Instant::now() + latency_wait;
@@ -440,17 +443,10 @@ fn outcome(queued: &Queued, latency_wait: Duration) -> Finished {
             });
         }
         if Instant::now() >= deadline {
-            let state = queued
-                .ended_as
-                .as_deref()
-                .map(|state| format!(" (Slurm says {state})"))
-                .unwrap_or_default();
-            return finished(Exit::SpawnFailed {
-                error: format!(
-                    "Slurm job {} ({}) left the queue{state} without writing its status in {}: \
-                     did the node fail, or is the project directory not shared with it?",
-                    queued.slurm_id,
-                    queued.label,
+            return finished(Exit::Unknown {
+                why: format!(
+                    "the job ended without writing its exit status within {}: did its node \
+                     fail, or is the project directory not shared with the nodes?",
                     humantime::format_duration(latency_wait)
                 ),
             });
@@ -459,12 +455,16 @@ fn outcome(queued: &Queued, latency_wait: Duration) -> Finished {
     }
 }
 
-/// The state of each of `ids` still in the queue; `None` if squeue failed.
+/// The state of each of `ids` Slurm still knows (running or ended); `None` if squeue
+/// failed.
 fn squeue(ids: &[String]) -> Option<HashMap<String, String>> {
     let args = [
         "-h".to_owned(),
         "-o".to_owned(),
         "%i %T".to_owned(),
+        // Jobs that ended too, for `MinJobAge` (300 s by default): how they ended.
+        "-t".to_owned(),
+        "all".to_owned(),
         "-j".to_owned(),
         ids.join(","),
     ];

@@ -360,7 +360,9 @@ impl Prepare {
                 code: Some(code), ..
             } => format!("exit code {code}"),
             Exit::Failed { signal, .. } => format!("killed by signal {}", signal.unwrap_or(0)),
-            Exit::SpawnFailed { error } | Exit::Lost { why: error } => error,
+            Exit::SpawnFailed { error }
+            | Exit::Lost { why: error }
+            | Exit::Unknown { why: error } => error,
             Exit::TimedOut => "timed out".to_owned(),
             Exit::Cancelled => "interrupted".to_owned(),
         };

@@ -302,7 +302,9 @@ fn run_once(command: &str, file: &str, context: &Context<'_>) -> Result<Ended, S
         Exit::Failed { code: None, .. } => Ended::Signalled,
         Exit::TimedOut => Ended::TimedOut,
         Exit::Cancelled => Ended::Cancelled,
-        Exit::SpawnFailed { error } | Exit::Lost { why: error } => return Err(error),
+        Exit::SpawnFailed { error } | Exit::Lost { why: error } | Exit::Unknown { why: error } => {
+            return Err(error);
+        }
     })
 }
 
