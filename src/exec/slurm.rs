@@ -382,13 +382,7 @@ fn poll(queue: &(Mutex<Queue>, Condvar), settings: &SlurmSettings, stop: &Atomic
                 .filter_map(|id| guard.jobs.remove(id))
                 .collect();
             drop(guard);
-            for queued in ended {
-                let finished = outcome(&queued, settings.latency_wait);
-                if queued.started.is_none() && !matches!(finished.exit, Exit::Cancelled) {
-                    (queued.report)(Update::Started);
-                }
-                (queued.report)(Update::Finished(finished));
-            }
+            settle(ended, now, settings.latency_wait);
         }
         if !to_stop.is_empty() {
             let _ = run_tool("scancel", &to_stop);
@@ -396,63 +390,86 @@ fn poll(queue: &(Mutex<Queue>, Condvar), settings: &SlurmSettings, stop: &Atomic
     }
 }
 
-/// How a job that left the queue ended: as conduct stopped it, as the cluster lost
-/// it, else as its status file says (waited for up to `latency_wait`).
-fn outcome(queued: &Queued, latency_wait: Duration) -> Finished {
-    let ended = Instant::now();
-    let duration = ended.saturating_duration_since(queued.started.unwrap_or(queued.submitted));
+/// Report how the jobs that left the queue at `ended` ended. Their status files are
+/// waited for together, up to one `latency_wait` in all: a shared file system that lags
+/// for one job lags for the others, and the poller must not wait for each in turn.
+fn settle(ended: Vec<Queued>, at: Instant, latency_wait: Duration) {
+    let deadline = Instant::now() + latency_wait;
+    let mut waiting = ended;
+    loop {
+        let past = Instant::now() >= deadline;
+        waiting.retain(|queued| match outcome(queued, at, past, latency_wait) {
+            Some(finished) => {
+                if queued.started.is_none() && !matches!(finished.exit, Exit::Cancelled) {
+                    (queued.report)(Update::Started);
+                }
+                (queued.report)(Update::Finished(finished));
+                false
+            }
+            None => true,
+        });
+        if waiting.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// How a job that left the queue at `ended` ended: as conduct stopped it, as the
+/// cluster lost it, else as its status file says; `None` while that file is not there
+/// yet, unless `give_up` (its `latency_wait` has passed).
+fn outcome(
+    queued: &Queued,
+    ended: Instant,
+    give_up: bool,
+    latency_wait: Duration,
+) -> Option<Finished> {
+    let exit = if let Some(exit) = &queued.stopped {
+        exit.clone()
+    } else if let Some(state) = queued.ended_as.as_deref().filter(|s| LOST.contains(s)) {
+        Exit::Lost {
+            why: format!("lost by the cluster ({state})"),
+        }
+    } else if let Ok(text) = std::fs::read_to_string(&queued.status_file)
+        && let Ok(code) = text.trim().parse::<i32>()
+    {
+        if code == 0 {
+            Exit::Success
+        } else {
+            Exit::Failed {
+                code: Some(code),
+                signal: None,
+            }
+        }
+    } else if give_up {
+        Exit::Unknown {
+            why: format!(
+                "the job ended without writing its exit status within {}: did its node \
+                 fail, or is the project directory not shared with the nodes?",
+                humantime::format_duration(latency_wait)
+            ),
+        }
+    } else {
+        return None;
+    };
     let stdout = queued
         .stdout_file
         .as_ref()
         .and_then(|path| std::fs::read(path).ok())
         .unwrap_or_default();
-    let cluster = ClusterJob {
-        id: queued.slurm_id.clone(),
-        submitted: queued.submitted,
-        started: queued.started,
-        ended,
-        state: queued.ended_as.clone(),
-    };
-    let finished = |exit| Finished {
+    Some(Finished {
         exit,
-        duration,
+        duration: ended.saturating_duration_since(queued.started.unwrap_or(queued.submitted)),
         leftovers: 0,
-        stdout: stdout.clone(),
-        cluster: Some(Box::new(cluster.clone())),
-    };
-    if let Some(exit) = &queued.stopped {
-        return finished(exit.clone());
-    }
-    if let Some(state) = queued.ended_as.as_deref().filter(|s| LOST.contains(s)) {
-        return finished(Exit::Lost {
-            why: format!("lost by the cluster ({state})"),
-        });
-    }
-    let deadline = Instant::now() + latency_wait;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&queued.status_file)
-            && let Ok(code) = text.trim().parse::<i32>()
-        {
-            return finished(if code == 0 {
-                Exit::Success
-            } else {
-                Exit::Failed {
-                    code: Some(code),
-                    signal: None,
-                }
-            });
-        }
-        if Instant::now() >= deadline {
-            return finished(Exit::Unknown {
-                why: format!(
-                    "the job ended without writing its exit status within {}: did its node \
-                     fail, or is the project directory not shared with the nodes?",
-                    humantime::format_duration(latency_wait)
-                ),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        stdout,
+        cluster: Some(Box::new(ClusterJob {
+            id: queued.slurm_id.clone(),
+            submitted: queued.submitted,
+            started: queued.started,
+            ended,
+            state: queued.ended_as.clone(),
+        })),
+    })
 }
 
 /// The state of each of `ids` Slurm still knows (running or ended); `None` if squeue
@@ -535,4 +552,77 @@ fn probe(argv: &[&str]) -> Result<String, Unavailable> {
         tried: argv.join(" "),
         said,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job that left the queue, whose script wrote `status` (or nothing); what it
+    /// reports goes to `heard`.
+    fn left(
+        dir: &Path,
+        name: &str,
+        status: Option<&str>,
+        ended_as: Option<&str>,
+        heard: &Arc<Mutex<Vec<(String, Exit)>>>,
+    ) -> Queued {
+        let status_file = dir.join(format!("{name}.status"));
+        if let Some(status) = status {
+            std::fs::write(&status_file, status).unwrap();
+        }
+        let heard = Arc::clone(heard);
+        let name = name.to_owned();
+        Queued {
+            slurm_id: name.clone(),
+            report: Box::new(move |update| {
+                if let Update::Finished(finished) = update {
+                    heard.lock().unwrap().push((name.clone(), finished.exit));
+                }
+            }),
+            status_file,
+            stdout_file: None,
+            timeout: None,
+            submitted: Instant::now(),
+            started: Some(Instant::now()),
+            stopped: None,
+            ended_as: ended_as.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn ended_jobs_are_read_from_their_status_or_their_state_and_waited_for_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let heard = Arc::default();
+        let jobs = vec![
+            left(dir.path(), "ok", Some("0\n"), None, &heard),
+            left(dir.path(), "failed", Some("3\n"), None, &heard),
+            left(dir.path(), "lost", None, Some("NODE_FAIL"), &heard),
+            left(dir.path(), "silent1", None, Some("FAILED"), &heard),
+            left(dir.path(), "silent2", None, None, &heard),
+            left(dir.path(), "silent3", None, None, &heard),
+        ];
+        let wait = Duration::from_secs(1);
+        let started = Instant::now();
+        settle(jobs, Instant::now(), wait);
+        // One latency_wait for the three silent ones, not one each.
+        assert!(started.elapsed() < wait * 2, "{:?}", started.elapsed());
+        let heard = heard.lock().unwrap();
+        let exits: HashMap<&str, &Exit> = heard.iter().map(|(n, e)| (n.as_str(), e)).collect();
+        assert_eq!(exits["ok"], &Exit::Success);
+        assert_eq!(
+            exits["failed"],
+            &Exit::Failed {
+                code: Some(3),
+                signal: None
+            }
+        );
+        assert!(matches!(exits["lost"], Exit::Lost { why } if why.contains("NODE_FAIL")));
+        for silent in ["silent1", "silent2", "silent3"] {
+            assert!(matches!(exits[silent], Exit::Unknown { .. }), "{silent}");
+        }
+        // The ones known at once were reported before the silent ones gave up.
+        assert_eq!(heard[0].0, "ok");
+        assert_eq!(heard.len(), 6);
+    }
 }
