@@ -105,7 +105,7 @@ pub(crate) struct Finished {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ClusterJob {
     pub(crate) id: String,
-    /// When `sbatch` took it.
+    /// When conduct called `sbatch` for it.
     pub(crate) submitted: Instant,
     /// When the queue first said it runs; `None` when it started and ended between two
     /// looks at the queue.
