@@ -88,6 +88,9 @@ enum CliCommand {
         /// on this machine, or as jobs on a Slurm cluster [default: project.executor]
         #[arg(long, value_name = "WHERE", value_parser = ["local", "slurm"])]
         executor: Option<String>,
+        /// A retried agent task starts a new session instead of resuming its last one
+        #[arg(long = "fresh-session")]
+        fresh_session: bool,
         /// Stream task output, prefixed with the task id
         #[arg(short = 'v', long, conflicts_with = "quiet")]
         verbose: bool,
@@ -292,6 +295,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
             fail_fast,
             discard_edits,
             executor,
+            fresh_session,
             verbose,
             quiet,
         } => Command::Build(BuildOptions {
@@ -309,6 +313,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
             executor: executor
                 .as_deref()
                 .and_then(crate::spec::placement::ExecutorKind::parse),
+            fresh_session,
             style: Style::choose(json, quiet, verbose),
             verbose,
         }),

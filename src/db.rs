@@ -478,7 +478,7 @@ pub(crate) fn task_preimage(
 
     Ok(KeyPreimage {
         version: KEY_VERSION,
-        run: run_key(spec, t.run.as_ref()),
+        run: run_key(spec, t.run.as_ref(), t.agent_settings.model.as_deref()),
         env: t.env.clone(),
         hash_env: build.hash_env(db).clone(),
         workspace: t.workspace.as_str().to_owned(),
@@ -501,7 +501,7 @@ pub(crate) fn task_key(db: &dyn Db, build: BuildInput, task: TaskIdx) -> Result<
         .map_err(Clone::clone)
 }
 
-fn run_key(spec: &Spec, run: Option<&Run>) -> RunKey {
+fn run_key(spec: &Spec, run: Option<&Run>, task_model: Option<&str>) -> RunKey {
     match run {
         None => RunKey::None,
         Some(Run::Shell(command)) => RunKey::Shell {
@@ -509,6 +509,12 @@ fn run_key(spec: &Spec, run: Option<&Run>) -> RunKey {
             command: command.clone(),
         },
         Some(Run::Exec(argv)) => RunKey::Exec { argv: argv.clone() },
+        Some(Run::Agent(run)) => RunKey::Agent {
+            agent: run.agent.clone(),
+            prompt: run.prompt.clone(),
+            model: task_model.map(str::to_owned),
+            defined: spec.project.agents.get(&run.agent).cloned(),
+        },
     }
 }
 

@@ -128,6 +128,14 @@ pub(crate) enum RunKey {
     Shell { shell: Vec<String>, command: String },
     /// An argv run directly.
     Exec { argv: Vec<String> },
+    /// A coding agent: its name, prompt and model, and its `[agents.NAME]` if any (not
+    /// the built-in preset's flags: a newer conduct does not redo agent work).
+    Agent {
+        agent: String,
+        prompt: Option<String>,
+        model: Option<String>,
+        defined: Option<crate::spec::agent::AgentDef>,
+    },
 }
 
 /// Everything a task's key is computed from, in the documented order (SPEC §3).

@@ -143,6 +143,7 @@ impl<'a, 's> Coordinator<'a, 's> {
             instructions,
             verbose: plan.options.verbose,
             executor: plan.options.executor,
+            fresh_session: plan.options.fresh_session,
         };
         Ok(Coordinator {
             round,
@@ -300,6 +301,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                 leftovers: 0,
                 cluster: None,
                 lost: 0,
+                session: None,
                 discovered: Vec::new(),
             },
         );
@@ -332,6 +334,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                 feedback: pending.feedback.as_deref(),
                 keep: &pending.keep,
                 instruction: text,
+                session: pending.session.as_deref(),
             },
         );
         self.reporter.started(&id, attempt, &pending.reasons);

@@ -40,6 +40,8 @@ pub(super) struct Setting {
     pub(super) verbose: bool,
     /// `--executor`.
     pub(super) executor: Option<ExecutorKind>,
+    /// `--fresh-session`: a retried agent task starts a new session.
+    pub(super) fresh_session: bool,
 }
 
 /// What a task's attempt carries over (from `Pending`).
@@ -52,6 +54,8 @@ pub(super) struct Attempt<'a> {
     pub(super) keep: &'a [String],
     /// The rendered TASK_INSTRUCTION.md.
     pub(super) instruction: String,
+    /// The agent session of the previous attempt, if it reported one.
+    pub(super) session: Option<&'a str>,
 }
 
 impl Setting {
@@ -82,27 +86,10 @@ impl Setting {
             let path = self.cache_dir.join("feedback").join(format!("{}.md", t.id));
             (path, text.to_owned())
         });
-        let in_worktree = prepare.is_some();
-        let prep = Prep {
-            worktree: prepare,
-            cwd: if in_worktree {
-                Root::new(&cwd)
-            } else {
-                self.root.clone()
-            },
-            outputs: t.outputs.clone(),
-            // A worktree is conduct's own: what is in it goes before a run.
-            keep: if in_worktree {
-                Vec::new()
-            } else {
-                attempt.keep.to_vec()
-            },
-            instruction: (instructions, attempt.instruction),
-            instructions_dir: self.instructions.clone(),
-            feedback: feedback.clone(),
-        };
         let outputs: Vec<String> = t.outputs.iter().map(|o| o.path.to_string()).collect();
         let inputs = command_inputs(t, attempt.preimage);
+        let mut stdin = None;
+        let mut message = None;
         let argv = match &t.run {
             Some(Run::Shell(command)) => {
                 let mut argv = spec.project.shell.clone();
@@ -130,7 +117,35 @@ impl Setting {
                 }
                 argv
             }
+            Some(Run::Agent(run)) => {
+                let agent = self.agent_call(t, run, &attempt, &instruction, &cwd, &outputs);
+                let (argv, stdin_file, message_file) =
+                    agent.resolve(feedback.as_ref(), &instruction);
+                stdin = stdin_file;
+                message = Some(message_file);
+                argv
+            }
             None => Vec::new(),
+        };
+        let in_worktree = prepare.is_some();
+        let prep = Prep {
+            worktree: prepare,
+            cwd: if in_worktree {
+                Root::new(&cwd)
+            } else {
+                self.root.clone()
+            },
+            outputs: t.outputs.clone(),
+            // A worktree is conduct's own: what is in it goes before a run.
+            keep: if in_worktree {
+                Vec::new()
+            } else {
+                attempt.keep.to_vec()
+            },
+            instruction: (instructions, attempt.instruction),
+            instructions_dir: self.instructions.clone(),
+            feedback: feedback.clone(),
+            message,
         };
         let mut env = vec![
             ("CONDUCT_TASK".to_owned(), t.id.to_string()),
@@ -163,6 +178,7 @@ impl Setting {
             on_cluster: (t.executor(self.executor, &self.loaded.spec.project)
                 == ExecutorKind::Slurm)
                 .then(|| t.placement.clone()),
+            stdin,
         };
         (prep, job)
     }
@@ -337,6 +353,8 @@ pub(super) struct Prep {
     instructions_dir: Option<Arc<Dir>>,
     /// What the failed checks of the previous attempt said.
     feedback: Option<(PathBuf, String)>,
+    /// An agent task's message file: its prompt, then its instruction or feedback.
+    message: Option<(PathBuf, String)>,
 }
 
 impl Prep {
@@ -383,7 +401,7 @@ impl Prep {
             .iter()
             .map(|path| (path, self.instruction.1.as_str()))
             .collect();
-        if let Some((path, text)) = &self.feedback {
+        for (path, text) in self.feedback.iter().chain(&self.message) {
             files.push((path, text));
         }
         for (path, text) in files {

@@ -10,6 +10,7 @@
 //! and tallies the checks, `dry_run` decides without running. Processes run through an
 //! `exec::Executor`; tests hand in the fake one.
 
+mod agent;
 mod checks;
 mod coordinator;
 mod dry_run;
@@ -53,6 +54,9 @@ pub(crate) struct BuildOptions {
     pub(crate) discard_edits: bool,
     /// `--executor`: where tasks run that do not say.
     pub(crate) executor: Option<crate::spec::placement::ExecutorKind>,
+    /// `--fresh-session`: a retried agent task starts a new session instead of resuming
+    /// the last attempt's.
+    pub(crate) fresh_session: bool,
     pub(crate) style: Style,
     /// `-v`: stream task output.
     pub(crate) verbose: bool,

@@ -31,6 +31,9 @@ pub(super) struct Pending {
     /// Attempts the cluster lost (node failure, preemption): they do not count against
     /// the task's `retries`.
     pub(super) lost: u32,
+    /// The agent session of the last attempt (an agent task whose CLI reported one): a
+    /// retry the checks sent back resumes it.
+    pub(super) session: Option<String>,
     /// What the successful run's depfile named, with digests (then `key` includes them).
     pub(super) discovered: Vec<Discovered>,
 }

@@ -76,6 +76,7 @@ impl Project {
             fail_fast: false,
             discard_edits: false,
             executor: None,
+            fresh_session: false,
             style: Style::Quiet,
             verbose: false,
         };

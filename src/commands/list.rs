@@ -83,6 +83,7 @@ enum JsonInput<'a> {
 enum JsonRun<'a> {
     Shell(&'a str),
     Exec(&'a [String]),
+    Agent(&'a crate::spec::agent::AgentRun),
 }
 
 #[derive(Serialize)]
@@ -274,6 +275,7 @@ fn json_list<'p>(project: &'p Project, statuses: &[&'static str]) -> JsonList<'p
                     run: task.run.as_ref().map(|run| match run {
                         Run::Shell(command) => JsonRun::Shell(command),
                         Run::Exec(argv) => JsonRun::Exec(argv),
+                        Run::Agent(agent) => JsonRun::Agent(agent),
                     }),
                     env: &task.env,
                     checks: &task.checks,

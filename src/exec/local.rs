@@ -614,7 +614,10 @@ fn spawn(
         .args(args)
         .current_dir(&job.cwd)
         .envs(job.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(match &job.stdin {
+            Some(path) => Stdio::from(std::fs::File::open(path)?),
+            None => Stdio::null(),
+        })
         .process_group(0);
     if let Some(reaper) = reaper {
         // The pair that marks a task's processes, whatever they do to their group.

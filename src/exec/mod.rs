@@ -60,6 +60,8 @@ pub(crate) struct Job {
     /// `Some`: a job for the Slurm cluster, asking for these resources (see `slurm`);
     /// `None`: a process on this machine.
     pub(crate) on_cluster: Option<crate::spec::placement::Placement>,
+    /// A file its standard input reads (an agent's instruction); else nothing.
+    pub(crate) stdin: Option<PathBuf>,
 }
 
 /// How a job ended.

@@ -353,6 +353,7 @@ impl Prepare {
             timeout: None,
             task: false,
             on_cluster: None,
+            stdin: None,
         });
         let status = match finished.exit {
             Exit::Success => return Ok(()),

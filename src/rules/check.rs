@@ -293,6 +293,7 @@ fn run_once(command: &str, file: &str, context: &Context<'_>) -> Result<Ended, S
         timeout: context.deadline.map(|d| d.saturating_duration_since(now)),
         task: false,
         on_cluster: None,
+        stdin: None,
     });
     Ok(match finished.exit {
         Exit::Success => Ended::Exited(0),

@@ -655,6 +655,7 @@ fn command_stdout(
         timeout: None,
         task: false,
         on_cluster: None,
+        stdin: None,
     });
     (finished.exit == Exit::Success).then_some(finished.stdout)
 }

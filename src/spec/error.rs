@@ -67,6 +67,18 @@ pub(crate) enum SpecErrorKind {
     BadSize { key: &'static str, text: String },
     #[error("`mem` is not a memory size Slurm takes: `{text}`")]
     BadMemory { text: String },
+    #[error("`{key}` must be a positive amount of US dollars, found {value}")]
+    BadUsd { key: &'static str, value: String },
+    #[error("`run = {{ … }}` names no `agent`")]
+    RunWithoutAgent,
+    #[error("task `{task}` runs unknown agent `{agent}`")]
+    UnknownAgent {
+        task: String,
+        agent: String,
+        suggestion: Option<String>,
+    },
+    #[error("`[agents.{name}]` gives no `command`, and `{name}` is no built-in agent")]
+    AgentWithoutCommand { name: String },
     #[error("output `{path}` of task `{task}` is {what}")]
     ProtectedOutput {
         path: String,
@@ -298,6 +310,19 @@ impl SpecErrorKind {
                 "globs use `*` (within a directory), `**` (across directories), `?`, `[a-z]` and `{a,b}`".into()
             }
             K::Empty { key } => format!("give `{key}` a value or remove the key"),
+            K::BadUsd { key, .. } => format!("write `{key}` as a number of dollars, like 2.5"),
+            K::RunWithoutAgent => {
+                "write `run = { agent = \"claude\", prompt = \"…\" }` (or codex, aider, an `[agents.NAME]`)".into()
+            }
+            K::UnknownAgent { suggestion, .. } => did_you_mean(suggestion).unwrap_or_else(|| {
+                format!(
+                    "use a built-in agent ({}) or define it in `[agents.NAME]` with a `command`",
+                    one_of(crate::agent::preset::BUILT_IN)
+                )
+            }),
+            K::AgentWithoutCommand { .. } => {
+                "give it `command = [\"mycli\", \"--prompt-file\", \"{message_file}\"]`".into()
+            }
             K::GlobOutput { .. } => {
                 "declare each output file, or a whole directory with a trailing `/`".into()
             }

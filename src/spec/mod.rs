@@ -8,6 +8,7 @@
 //! Spans are kept on inputs, outputs and deps so that errors found at build time (a
 //! missing input, a vanished section) can still point into tasks.toml.
 
+pub(crate) mod agent;
 pub(crate) mod disk;
 pub(crate) mod error;
 pub(crate) mod name;
@@ -162,6 +163,11 @@ pub(crate) struct Project {
     pub(crate) executor: placement::ExecutorKind,
     /// `[slurm]`.
     pub(crate) slurm: placement::SlurmSettings,
+    /// `[agents.NAME]`: presets of one's own, or changes to built-in ones.
+    pub(crate) agents: agent::AgentDefs,
+    /// `[project] budget_usd`: what a build's agent tasks may spend in all
+    /// (`--budget-usd` wins).
+    pub(crate) budget_usd: Option<f64>,
 }
 
 impl Project {
@@ -194,6 +200,8 @@ impl Default for Project {
             remote_timeout: None,
             executor: placement::ExecutorKind::Local,
             slurm: placement::SlurmSettings::default(),
+            agents: agent::AgentDefs::new(),
+            budget_usd: None,
         }
     }
 }
@@ -210,6 +218,8 @@ pub(crate) struct Group {
     pub(crate) timeout: Option<Duration>,
     /// Where its tasks run, unless they say otherwise.
     pub(crate) placement: placement::Placement,
+    /// Its tasks' agent model and budget, unless they say otherwise.
+    pub(crate) agent_settings: agent::AgentSettings,
     /// Members in declaration order.
     pub(crate) tasks: Vec<TaskIdx>,
     pub(crate) span: Span,
@@ -306,6 +316,8 @@ pub(crate) enum Run {
     Shell(String),
     /// An array, executed directly without a shell.
     Exec(Vec<String>),
+    /// A table: a coding agent's CLI, expanded by its preset (`agent::preset`).
+    Agent(agent::AgentRun),
 }
 
 /// One `[tasks.ID]`.
@@ -342,6 +354,8 @@ pub(crate) struct Task {
     /// Where it runs: its own keys, else its group's (`executor` unset: the project's
     /// or `--executor`). Not part of its key.
     pub(crate) placement: placement::Placement,
+    /// Its agent's model and budget: its own keys, else its group's.
+    pub(crate) agent_settings: agent::AgentSettings,
 }
 
 impl Task {

@@ -16,8 +16,10 @@ use toml::de::{DeTable, DeValue};
 
 use crate::source::{SourceFile, Span};
 
+mod agent;
 mod placement;
 mod templates;
+use crate::spec::agent::AgentSettings;
 use crate::spec::error::{SpecError, SpecErrorKind};
 use crate::spec::name::{GroupName, NameProblem, TaskId};
 use crate::spec::placement::Placement;
@@ -32,6 +34,7 @@ const TOP_KEYS: &[&str] = &[
     "project",
     "cache",
     "slurm",
+    "agents",
     "vars",
     "groups",
     "tasks",
@@ -56,9 +59,11 @@ const PROJECT_KEYS: &[&str] = &[
     "inputs",
     "depfile_outside",
     "executor",
+    "budget_usd",
 ];
 const GROUP_KEYS: &[&str] = &[
-    "title", "after", "jobs", "timeout", "inputs", "executor", "cpus", "mem", "gpus",
+    "title", "after", "jobs", "timeout", "inputs", "executor", "cpus", "mem", "gpus", "model",
+    "budget",
 ];
 /// A template's keys: its own two, then every task key.
 const TEMPLATE_KEYS: &[&str] = &[
@@ -85,6 +90,8 @@ const TEMPLATE_KEYS: &[&str] = &[
     "cpus",
     "mem",
     "gpus",
+    "model",
+    "budget",
 ];
 const TASK_KEYS: &[&str] = TEMPLATE_KEYS.split_at(2).1;
 const FOREACH_KEYS: &[&str] = &["sections", "level"];
@@ -114,6 +121,8 @@ pub(super) struct RawGroup {
     pub(super) inputs: Vec<Input>,
     /// Where its tasks run, unless they say otherwise.
     pub(super) placement: Placement,
+    /// Its tasks' agent model and budget, unless they say otherwise.
+    pub(super) agent_settings: AgentSettings,
 }
 
 #[derive(Debug)]
@@ -140,6 +149,7 @@ pub(super) struct RawTask {
     /// Runs whenever it is selected (a phony target).
     pub(super) always: bool,
     pub(super) placement: Placement,
+    pub(super) agent_settings: AgentSettings,
 }
 
 /// Read tasks.toml with what its templates matched and the command line's variables.
@@ -184,14 +194,19 @@ pub(super) fn read(source: &Arc<SourceFile>, given: &Given) -> Result<RawSpec, V
         mode: Mode::Plain,
     });
     let mut shared_inputs = Vec::new();
+    // `[project]` before the tables that add to it (`[cache]`, `[agents]`): the document
+    // is sorted by key, and reading `[project]` starts from the defaults.
+    if let Some((_, value)) = document
+        .iter()
+        .find(|(key, _)| key.get_ref().as_ref() == "project")
+        && let Some(table) = reader.table("project", value)
+    {
+        (raw.project, shared_inputs) = reader.project(table);
+    }
     let mut templates = Vec::new();
     for (key, value) in document.iter() {
         match key.get_ref().as_ref() {
-            "project" => {
-                if let Some(table) = reader.table("project", value) {
-                    (raw.project, shared_inputs) = reader.project(table);
-                }
-            }
+            "project" => {}
             "cache" => {
                 if let Some(table) = reader.table("cache", value) {
                     reader.cache_table(table, &mut raw.project);
@@ -200,6 +215,11 @@ pub(super) fn read(source: &Arc<SourceFile>, given: &Given) -> Result<RawSpec, V
             "slurm" => {
                 if let Some(table) = reader.table("slurm", value) {
                     raw.project.slurm = reader.slurm_table(table);
+                }
+            }
+            "agents" => {
+                if let Some(table) = reader.table("agents", value) {
+                    raw.project.agents = reader.agents_table(table);
                 }
             }
             "vars" => {}
@@ -372,6 +392,7 @@ impl Reader<'_> {
                         project.executor = executor;
                     }
                 }
+                "budget_usd" => project.budget_usd = self.usd("budget_usd", value),
                 _ => self.unknown_key(key, "[project]", PROJECT_KEYS),
             }
         }
@@ -486,6 +507,7 @@ impl Reader<'_> {
             timeout: None,
             inputs: Vec::new(),
             placement: Placement::default(),
+            agent_settings: AgentSettings::default(),
         };
         let where_ = format!("group `{}`", group.name);
         for (key, value) in table.iter() {
@@ -496,6 +518,7 @@ impl Reader<'_> {
                 "timeout" => group.timeout = self.timeout(value),
                 "inputs" => group.inputs = self.inputs(value, true),
                 other if self.placement_key(other, value, &mut group.placement) => {}
+                other if self.agent_key(other, value, &mut group.agent_settings) => {}
                 _ => self.unknown_key(key, &where_, GROUP_KEYS),
             }
         }
@@ -540,6 +563,7 @@ impl Reader<'_> {
             quiet: false,
             always: false,
             placement: Placement::default(),
+            agent_settings: AgentSettings::default(),
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
@@ -590,6 +614,7 @@ impl Reader<'_> {
                     }
                 }
                 other if self.placement_key(other, value, &mut task.placement) => {}
+                other if self.agent_key(other, value, &mut task.agent_settings) => {}
                 _ => self.unknown_key(key, where_, known),
             }
         }
@@ -765,8 +790,9 @@ impl Reader<'_> {
                 }
                 Some(Run::Exec(argv))
             }
+            DeValue::Table(table) => self.agent_run(table, value),
             _ => {
-                self.wrong_type("run", value, "a string or a list of strings");
+                self.wrong_type("run", value, "a string, a list of strings or a table");
                 None
             }
         }

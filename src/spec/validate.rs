@@ -15,7 +15,7 @@ use crate::spec::outputs::{Conflict, OutputIndex};
 use crate::spec::protected;
 use crate::spec::raw::RawSpec;
 use crate::spec::reader::Named;
-use crate::spec::{Dep, Group, GroupIdx, Output, Spec, Task, TaskIdx};
+use crate::spec::{Dep, Group, GroupIdx, Output, Run, Spec, Task, TaskIdx};
 use crate::suggest::did_you_mean;
 
 /// The spec keeps only what is valid (an unknown dep is dropped, a bad path is left
@@ -79,6 +79,7 @@ pub(super) fn validate(
             jobs: raw.jobs,
             timeout: raw.timeout,
             placement: raw.placement,
+            agent_settings: raw.agent_settings,
             tasks: Vec::new(),
             span: raw.span,
         });
@@ -158,6 +159,28 @@ pub(super) fn validate(
             Some(g) => raw.placement.or(&groups[g.index()].placement),
             None => raw.placement,
         };
+        let agent_settings = match group {
+            Some(g) => raw.agent_settings.or(&groups[g.index()].agent_settings),
+            None => raw.agent_settings,
+        };
+        if let Some(Run::Agent(run)) = &raw.run
+            && !crate::agent::preset::BUILT_IN.contains(&run.agent.as_str())
+            && !project.agents.contains_key(&run.agent)
+        {
+            let known: Vec<&str> = crate::agent::preset::BUILT_IN
+                .iter()
+                .copied()
+                .chain(project.agents.keys().map(String::as_str))
+                .collect();
+            error(
+                raw.span,
+                SpecErrorKind::UnknownAgent {
+                    task: raw.id.to_string(),
+                    suggestion: did_you_mean(&run.agent, known),
+                    agent: run.agent.clone(),
+                },
+            );
+        }
         tasks.push(Task {
             id: raw.id,
             span: raw.span,
@@ -179,6 +202,7 @@ pub(super) fn validate(
             quiet: raw.quiet,
             always: raw.always,
             placement,
+            agent_settings,
         });
     }
 

@@ -18,6 +18,7 @@ fn job(dir: &Path, argv: &[&str]) -> Job {
         timeout: None,
         task: true,
         on_cluster: None,
+        stdin: None,
     }
 }
 

@@ -52,7 +52,11 @@ fn text(job: &Job, status: &Path, stdout: &Path) -> String {
         Output::Log { path, .. } => format!("> {} 2>&1", quoted(path)),
         Output::Capture => format!("> {} 2>/dev/null", quoted(stdout)),
     };
-    text.push_str(&format!("{} {redirect} < /dev/null\n", command.join(" ")));
+    let stdin = job
+        .stdin
+        .as_deref()
+        .map_or_else(|| "/dev/null".to_owned(), quoted);
+    text.push_str(&format!("{} {redirect} < {stdin}\n", command.join(" ")));
     let tmp = beside(status, "tmp");
     text.push_str(&format!(
         "echo $? > {tmp} && mv {tmp} {status}\n",
@@ -85,6 +89,7 @@ mod tests {
             timeout: None,
             task: true,
             on_cluster: None,
+            stdin: None,
         };
         let (script, status, _) = write(&job, &dir.path().join("t.v1.2")).unwrap();
         assert!(script.ends_with("t.v1.2.sh"), "{}", script.display());
