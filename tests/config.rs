@@ -663,3 +663,22 @@ fn every_field_parses_into_the_model() {
     assert_eq!(t2["priority"], "medium");
     assert_eq!(t2["quiet"], false);
 }
+
+/// `[cache]` beside `[project]` is read (it was dropped: the tables are read sorted, and
+/// `[project]` started again from the defaults).
+#[test]
+fn a_cache_table_beside_a_project_table_is_kept() {
+    let project = Project::new(
+        "[project]\nname = \"x\"\n[cache]\nremote = \"file:///nonexistent-conduct-remote\"\n\
+         [tasks.a]\noutputs = [\"a\"]\nrun = \"touch a\"\n",
+    );
+    let stats = project.conduct(&["cache", "stats", "--remote"]);
+    assert!(
+        !stats.stderr.contains("no remote cache is set"),
+        "{stats:?}"
+    );
+    assert!(
+        stats.stdout.contains("file:///nonexistent-conduct-remote"),
+        "{stats:?}"
+    );
+}

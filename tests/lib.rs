@@ -5,6 +5,7 @@ mod servers;
 mod slurm_cluster;
 mod test;
 
+mod agents;
 mod build;
 mod cache;
 mod checks;

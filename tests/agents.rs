@@ -1,0 +1,189 @@
+//! Coding agents as task commands (issue 18), driven through stand-in `claude` and
+//! `codex` scripts on PATH: each logs its argv and stdin into the project's `agent/`
+//! directory, writes the task's outputs, and prints what the real CLI prints (claude's
+//! result object, codex's JSON lines), shaped by files the test writes (`agent/fail`:
+//! the agent reports an error; `agent/cost`: what it says it spent).
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::Value;
+
+use crate::test::Project;
+
+/// The stand-in `claude`: logs, writes the outputs, prints a result object.
+const CLAUDE: &str = r#"#!/bin/sh
+log="$CONDUCT_ROOT/agent"
+n=$(ls "$log" | grep -c '^claude\.argv\.' || true)
+n=$((n + 1))
+printf '%s\n' "$@" > "$log/claude.argv.$n"
+cat > "$log/claude.stdin.$n"
+echo "$CONDUCT_TASK" >> "$CONDUCT_ROOT/ran.log"
+echo "working on it" >&2
+if [ -f "$log/fail" ]; then
+  printf '{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":40,"result":"ran out of turns","session_id":"sess-%s-%s","total_cost_usd":0.5,"usage":{"input_tokens":10,"output_tokens":5}}\n' "$CONDUCT_TASK" "$n"
+  exit 0
+fi
+for o in $CONDUCT_OUTPUTS; do mkdir -p "$(dirname "$o")"; echo "made by claude $n" > "$o"; done
+cost=$(cat "$log/cost" 2>/dev/null || echo 0.25)
+printf '{"type":"result","subtype":"success","is_error":false,"num_turns":3,"result":"done","session_id":"sess-%s-%s","total_cost_usd":%s,"usage":{"input_tokens":1000,"cache_read_input_tokens":50,"output_tokens":200}}\n' "$CONDUCT_TASK" "$n" "$cost"
+"#;
+
+/// The stand-in `codex`: logs, writes the outputs, prints `codex exec --json` events.
+const CODEX: &str = r#"#!/bin/sh
+log="$CONDUCT_ROOT/agent"
+n=$(ls "$log" | grep -c '^codex\.argv\.' || true)
+n=$((n + 1))
+printf '%s\n' "$@" > "$log/codex.argv.$n"
+cat > "$log/codex.stdin.$n"
+echo "$CONDUCT_TASK" >> "$CONDUCT_ROOT/ran.log"
+echo '{"type":"thread.started","thread_id":"thread-'"$n"'"}'
+echo '{"type":"turn.started"}'
+for o in $CONDUCT_OUTPUTS; do echo "made by codex $n" > "$o"; done
+echo '{"type":"turn.completed","usage":{"input_tokens":700,"cached_input_tokens":100,"output_tokens":70}}'
+"#;
+
+/// A project whose PATH finds the stand-ins first (in `bin/`, beside `agent/`).
+fn with_agents(tasks: &str) -> Project {
+    let project = Project::new(tasks);
+    for (name, script) in [("claude", CLAUDE), ("codex", CODEX)] {
+        project.write(&format!("bin/{name}"), script.as_bytes());
+        let path = project.path().join("bin").join(name);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::create_dir_all(project.path().join("agent")).unwrap();
+    project
+}
+
+/// `conduct ARGS` with the stand-ins on PATH.
+fn conduct(project: &Project, args: &[&str]) -> crate::test::Run {
+    let path = format!(
+        "{}:{}",
+        project.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    project.conduct_env(args, &[("PATH", &path)])
+}
+
+fn argv(project: &Project, agent: &str, n: u32) -> Vec<String> {
+    project
+        .read(&format!("agent/{agent}.argv.{n}"))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+const CLAUDE_TASK: &str = "[tasks.T1]\ntitle = \"Parser\"\nmodel = \"sonnet\"\n\
+     budget = { usd = 2.5, turns = 30 }\noutputs = [\"src/parser.rs\"]\n\
+     run = { agent = \"claude\", prompt = \"Write the parser.\" }\n";
+
+#[test]
+fn the_claude_preset_runs_headless_with_the_instruction_on_stdin() {
+    let project = with_agents(CLAUDE_TASK);
+    let run = conduct(&project, &["build"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(
+        argv(&project, "claude", 1),
+        [
+            "-p",
+            "Write the parser.",
+            "--output-format",
+            "json",
+            "--permission-mode",
+            "acceptEdits",
+            "--max-turns",
+            "30",
+            "--max-budget-usd",
+            "2.5",
+            "--model",
+            "sonnet"
+        ]
+    );
+    let stdin = project.read("agent/claude.stdin.1");
+    assert!(
+        stdin.starts_with("# T1: Parser"),
+        "the instruction: {stdin}"
+    );
+    assert_eq!(project.read("src/parser.rs"), "made by claude 1\n");
+    // `conduct show` prints the same command.
+    let show = conduct(&project, &["show", "T1"]);
+    assert!(
+        show.stdout.contains(
+            "claude -p 'Write the parser.' --output-format json --permission-mode acceptEdits \
+             --max-turns 30 --max-budget-usd 2.5 --model sonnet"
+        ),
+        "{show:?}"
+    );
+    let json: Value =
+        serde_json::from_str(&conduct(&project, &["show", "T1", "--json"]).stdout).unwrap();
+    assert_eq!(json["command"][0], "claude", "{json}");
+    // A second build: fresh, the agent is not run again.
+    let again = conduct(&project, &["build"]);
+    assert_eq!(again.status, 0, "{again:?}");
+    assert_eq!(project.ran(), ["T1"]);
+}
+
+#[test]
+fn the_codex_preset_reads_prompt_and_instruction_on_stdin_in_the_workspace() {
+    let project = with_agents(
+        "[tasks.T2]\noutputs = [\"b.txt\"]\nrun = { agent = \"codex\", prompt = \"Make b.\" }\n",
+    );
+    let run = conduct(&project, &["build"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    let argv = argv(&project, "codex", 1);
+    let root = project.path().canonicalize().unwrap();
+    assert_eq!(
+        argv,
+        [
+            "exec",
+            "--sandbox",
+            "workspace-write",
+            "-C",
+            &root.display().to_string(),
+            "--json",
+            "--skip-git-repo-check",
+            "-"
+        ]
+    );
+    let stdin = project.read("agent/codex.stdin.1");
+    assert!(
+        stdin.starts_with("Make b.\n\n# T2"),
+        "prompt, then instruction: {stdin}"
+    );
+}
+
+#[test]
+fn an_agent_tasks_toml_does_not_know_is_an_error_with_its_line() {
+    let project = with_agents(
+        "[tasks.T1]\noutputs = [\"a\"]\nrun = { agent = \"claud\" }\n\
+         [tasks.T2]\noutputs = [\"b\"]\nrun = { prompt = \"x\" }\n\
+         [agents.mine]\nstdin = \"message\"\n",
+    );
+    let run = conduct(&project, &["check"]);
+    assert_eq!(run.status, 2, "{run:?}");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("task `T1` runs unknown agent `claud`"),
+        "{said}"
+    );
+    assert!(said.contains("did you mean `claude`?"), "{said}");
+    assert!(said.contains("tasks.toml:4:"), "{said}");
+    assert!(said.contains("`run = { … }` names no `agent`"), "{said}");
+    assert!(
+        said.contains("`[agents.mine]` gives no `command`"),
+        "{said}"
+    );
+}
+
+/// `[agents.NAME]` adds an agent of one's own; its placeholders are the agent's, not
+/// `[vars]` (and `[project]` beside it does not reset it).
+#[test]
+fn an_agent_of_ones_own_runs_its_command_template() {
+    let project = with_agents(
+        "[project]\nname = \"own\"\n\
+         [agents.mine]\ncommand = [\"sh\", \"-c\", \"cat {message_file} > out.txt\"]\n\
+         [tasks.T1]\noutputs = [\"out.txt\"]\nrun = { agent = \"mine\", prompt = \"Hello.\" }\n",
+    );
+    let run = conduct(&project, &["build"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(project.read("out.txt").starts_with("Hello.\n\n# T1"));
+}
