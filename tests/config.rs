@@ -1,7 +1,7 @@
 //! Every configuration error kind of SPEC §2: exit 2, the message, the file, line and
 //! column, the offending line with a caret, a `help:` line, and never a panic.
 
-use crate::test::Test;
+use crate::test::{Project, Test};
 
 /// One config error: the project, then what stderr must say.
 macro_rules! config_error {
