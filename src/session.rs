@@ -97,6 +97,8 @@ impl Session {
                     reasons: Vec::new(),
                     finished_at: crate::state::now_secs(),
                     cluster: None,
+                    key: None,
+                    flaky: false,
                 });
             }
         }
@@ -275,6 +277,8 @@ impl Session {
                     reasons,
                     finished_at: crate::state::now_secs(),
                     cluster: None,
+                    key: None,
+                    flaky: false,
                 });
                 Ok(restored)
             }

@@ -72,6 +72,11 @@ pub(crate) struct LastRun {
     pub(crate) finished_at: u64,
     /// The Slurm job it was, when it ran on the cluster.
     pub(crate) cluster: Option<LastClusterJob>,
+    /// The key it ran with (before what a depfile added): a later success with the same
+    /// key after this failed makes the task flaky.
+    pub(crate) key: Option<Digest>,
+    /// It passed after failing with the same key (in this build or the last).
+    pub(crate) flaky: bool,
 }
 
 /// A task's last attempt on the cluster: `status` shows it, `plan` adds the queue wait

@@ -301,6 +301,8 @@ impl<'a, 's> Coordinator<'a, 's> {
                 leftovers: 0,
                 cluster: None,
                 lost: 0,
+                command_failures: 0,
+                flaky: false,
                 session: None,
                 discovered: Vec::new(),
             },

@@ -168,6 +168,7 @@ pub(super) fn dry_run(
                     log_tail: "",
                     output: None,
                     cluster: None,
+                    flaky: false,
                 });
             }
         }

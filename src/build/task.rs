@@ -31,6 +31,11 @@ pub(super) struct Pending {
     /// Attempts the cluster lost (node failure, preemption): they do not count against
     /// the task's `retries`.
     pub(super) lost: u32,
+    /// Attempts whose command failed or timed out (not lost by the cluster, not sent
+    /// back by the checks): a later success with the same key makes the task flaky.
+    pub(super) command_failures: u32,
+    /// It passed after failing with the same key (set when its command succeeds).
+    pub(super) flaky: bool,
     /// The agent session of the last attempt (an agent task whose CLI reported one): a
     /// retry the checks sent back resumes it.
     pub(super) session: Option<String>,
@@ -86,6 +91,8 @@ pub(super) struct Failure {
     pub(super) reasons: Vec<Reason>,
     /// The cluster job of the last attempt, when it did not run here.
     pub(super) cluster: Option<Box<ClusterJob>>,
+    /// The key it ran with (`None`: it never ran).
+    pub(super) key: Option<Digest>,
 }
 
 impl Failure {
@@ -104,6 +111,7 @@ impl Failure {
             tail: String::new(),
             reasons: Vec::new(),
             cluster: None,
+            key: None,
         }
     }
 
@@ -117,6 +125,7 @@ impl Failure {
             tail: String::new(),
             reasons: Vec::new(),
             cluster: None,
+            key: None,
         }
     }
 }
@@ -153,6 +162,8 @@ pub(super) fn last_run(
     attempts: u32,
     reasons: Vec<Reason>,
     cluster: Option<&ClusterJob>,
+    key: Option<Digest>,
+    flaky: bool,
 ) -> LastRun {
     LastRun {
         status,
@@ -164,5 +175,7 @@ pub(super) fn last_run(
             id: job.id.clone(),
             queue_ms: job.queue_wait().as_millis() as u64,
         }),
+        key,
+        flaky,
     }
 }

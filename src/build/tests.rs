@@ -566,6 +566,34 @@ fn a_job_lost_again_and_again_fails_after_three_reruns() {
 }
 
 #[test]
+fn a_task_that_passes_after_failing_with_the_same_key_is_flaky() {
+    // In one build: a failed attempt, then a passing retry.
+    let project = Project::new("[tasks.t]\noutputs = [\"t.out\"]\nrun = \"x\"\nretries = 1\n");
+    let fake = Arc::new(FakeExecutor::new(|job| match attempt(job) {
+        1 => Script::fails(1),
+        _ => out(job),
+    }));
+    assert_eq!(project.build(&fake, |_| {}), 0);
+    assert_eq!(project.record("t").0.map(|l| l.flaky), Some(true));
+    // Across builds: it failed, then passes on the same inputs.
+    let project =
+        Project::new("[tasks.t]\ninputs = [\"in\"]\noutputs = [\"t.out\"]\nrun = \"x\"\n")
+            .file("in", "1");
+    let failing = Arc::new(FakeExecutor::new(|_| Script::fails(1)));
+    assert_eq!(project.build(&failing, |_| {}), 1);
+    assert_eq!(project.build(&writes_its_output(), |_| {}), 0);
+    assert_eq!(project.record("t").0.map(|l| l.flaky), Some(true));
+    // Not when its inputs changed in between: that is a fix, not luck.
+    let project =
+        Project::new("[tasks.t]\ninputs = [\"in\"]\noutputs = [\"t.out\"]\nrun = \"x\"\n")
+            .file("in", "1");
+    assert_eq!(project.build(&failing, |_| {}), 1);
+    project.write("in", "2");
+    assert_eq!(project.build(&writes_its_output(), |_| {}), 0);
+    assert_eq!(project.record("t").0.map(|l| l.flaky), Some(false));
+}
+
+#[test]
 fn a_failed_check_reruns_the_command_with_the_feedback() {
     let project = Project::new(
         "[tasks.t]\noutputs = [\"t.out\"]\nrun = \"x\"\nchecks = [\"non_empty\"]\nretries = 1\n",

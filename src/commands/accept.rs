@@ -149,6 +149,8 @@ pub(crate) fn run(
             reasons: vec![crate::fresh::why::accepted()],
             finished_at: crate::state::now_secs(),
             cluster: None,
+            key: None,
+            flaky: false,
         });
         round.settle(task, verdict.outputs.files);
         text.push_str(&format!("accepted: {id}\n"));

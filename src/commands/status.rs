@@ -21,6 +21,9 @@ struct JsonStatus<'a> {
     attempts: Option<u32>,
     reasons: Vec<String>,
     finished_at: Option<u64>,
+    /// It passed after failing with the same key.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    flaky: bool,
     /// The Slurm job of its last attempt, when it ran on the cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     slurm: Option<JsonSlurm<'a>>,
@@ -56,6 +59,7 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
                 attempts: last.map(|l| l.attempts),
                 reasons: last.map_or_else(Vec::new, |l| crate::explain::render(&l.reasons)),
                 finished_at: last.map(|l| l.finished_at),
+                flaky: last.is_some_and(|l| l.flaky),
                 slurm: last.and_then(|l| l.cluster.as_ref()).map(|job| JsonSlurm {
                     job: &job.id,
                     queue_wait_ms: job.queue_ms,
@@ -80,6 +84,9 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
                 format!("{:.2}s", ms as f64 / 1000.0),
                 if attempts == 1 { "" } else { "s" }
             ));
+            if row.flaky {
+                line.push_str("  flaky (it failed before with the same inputs)");
+            }
             if let Some(job) = &row.slurm {
                 line.push_str(&format!(
                     "  Slurm job {}, queued {:.2}s",

@@ -97,6 +97,8 @@ fn state(
             reasons: Vec::new(),
             finished_at: 0,
             cluster: None,
+            key: None,
+            flaky: false,
         }),
         checks: Vec::new(),
     }

@@ -628,6 +628,9 @@ fn tooltip(task: &TaskRecord, span: Option<(u64, u64)>, critical: bool) -> Strin
     for slurm in task.attempts.iter().filter_map(|a| a.slurm.as_ref()) {
         let _ = write!(text, "\n{}", slurm_text(slurm));
     }
+    if task.flaky {
+        text.push_str("\nflaky: it failed before with the same inputs");
+    }
     if task.cache_hit {
         text.push_str("\nrestored from the cache");
     }
@@ -747,6 +750,9 @@ fn notes_cell(task: &TaskRecord) -> String {
     let mut cell = String::new();
     if let Some(by) = &task.blocked_by {
         let _ = write!(cell, "<div>blocked by <b>{}</b></div>", escape(by));
+    }
+    if task.flaky {
+        cell.push_str("<div class=\"soft\">flaky: it failed before with the same inputs</div>");
     }
     if let Some(error) = &task.error {
         let _ = write!(cell, "<div class=\"fail\">{}</div>", escape(error));

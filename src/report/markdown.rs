@@ -153,9 +153,11 @@ fn status_cell(task: &TaskRecord) -> String {
         TaskStatus::Pending => "pending",
         TaskStatus::Edited => "**edited by hand**",
     };
+    let flaky = if task.flaky { ", flaky" } else { "" };
     match task.attempts.len() {
+        0 | 1 if task.flaky => format!("{word} (flaky)"),
         0 | 1 => word.to_owned(),
-        n => format!("{word} ({n} attempts)"),
+        n => format!("{word} ({n} attempts{flaky})"),
     }
 }
 

@@ -110,6 +110,8 @@ pub(crate) struct TaskEnd<'a> {
     pub(crate) output: Option<RunOutput<'a>>,
     /// The cluster job the attempt was, when it did not run here.
     pub(crate) cluster: Option<&'a ClusterJob>,
+    /// It passed after failing with the same key.
+    pub(crate) flaky: bool,
 }
 
 /// What a successful run printed: the end of its log (see [`Reporter::shows_output`]).
@@ -460,7 +462,7 @@ impl Reporter {
     /// A task's attempt ended.
     pub(crate) fn finished(&mut self, end: &TaskEnd<'_>) {
         if let Some(record) = &mut self.record {
-            record.finished(end.task, end.status, end.retrying, end.detail, end.cluster);
+            record.finished(end);
         }
         self.running.remove(end.task);
         if let Some(heartbeat) = &mut self.heartbeat {
@@ -492,6 +494,9 @@ impl Reporter {
                 "error"
             };
             event[field] = json!(detail);
+        }
+        if end.flaky {
+            event["flaky"] = json!(true);
         }
         if let Some(job) = end.cluster {
             let mut slurm = json!({
@@ -730,11 +735,14 @@ impl Write for SharedBuffer {
 /// What a task's line says after its name: why it failed or what it left, then where it
 /// ran when not here.
 fn note(end: &TaskEnd<'_>) -> Option<String> {
-    let cluster = end.cluster.map(ClusterJob::describe);
-    match (end.detail, cluster) {
-        (Some(detail), Some(cluster)) => Some(format!("{detail}; {cluster}")),
-        (detail, cluster) => detail.map(str::to_owned).or(cluster),
-    }
+    let parts: Vec<String> = end
+        .flaky
+        .then(|| "flaky: it failed before with the same inputs".to_owned())
+        .into_iter()
+        .chain(end.detail.map(str::to_owned))
+        .chain(end.cluster.map(ClusterJob::describe))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 #[cfg(test)]

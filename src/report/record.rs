@@ -18,10 +18,10 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
-use crate::exec::ClusterJob;
 use crate::explain::RunStatus;
 use crate::graph::{Graph, Selection};
 use crate::report::Counts;
+use crate::report::progress::TaskEnd;
 use crate::rules::check::CheckResult;
 use crate::spec::{Spec, TaskIdx};
 
@@ -148,6 +148,9 @@ pub(crate) struct TaskRecord {
     /// Why it failed, when conduct knows (exit code, timeout, failed check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
+    /// It passed after failing with the same key (same inputs, same command).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) flaky: bool,
 }
 
 /// One attempt of a task's command.
@@ -229,6 +232,7 @@ struct Progress {
 
 #[derive(Debug, Clone, Default)]
 struct Details {
+    flaky: bool,
     attempts: Vec<Attempt>,
     reasons: Vec<String>,
     checks: Vec<CheckOutcome>,
@@ -344,14 +348,16 @@ impl Recorder {
     }
 
     /// An attempt ended; unless another follows, so did the task.
-    pub(crate) fn finished(
-        &mut self,
-        id: &str,
-        status: RunStatus,
-        retrying: bool,
-        error: Option<&str>,
-        cluster: Option<&ClusterJob>,
-    ) {
+    pub(crate) fn finished(&mut self, end: &TaskEnd<'_>) {
+        let TaskEnd {
+            task: id,
+            status,
+            retrying,
+            detail: error,
+            cluster,
+            flaky,
+            ..
+        } = *end;
         let now = self.now_ms();
         let since_start =
             |at: Instant| at.saturating_duration_since(self.started).as_millis() as u64;
@@ -386,6 +392,9 @@ impl Recorder {
                 let error = error.filter(|_| status != RunStatus::Ok).map(str::to_owned);
                 if error.is_some() || t.details.is_some() {
                     t.details().error = error;
+                }
+                if flaky {
+                    t.details().flaky = true;
                 }
             }
         }
@@ -477,6 +486,7 @@ impl FinishedRun {
             cache_hit: progress.cache_hit,
             blocked_by: details.blocked_by,
             error: details.error,
+            flaky: details.flaky,
         }
     }
 
@@ -725,8 +735,31 @@ pub(crate) fn critical_path(record: &RunRecord) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::source::SourceFile;
+
+    fn end<'a>(
+        task: &'a str,
+        status: RunStatus,
+        retrying: bool,
+        detail: Option<&'a str>,
+    ) -> TaskEnd<'a> {
+        TaskEnd {
+            task,
+            title: None,
+            status,
+            duration: Duration::ZERO,
+            attempt: 1,
+            retrying,
+            detail,
+            log_tail: "",
+            output: None,
+            cluster: None,
+            flaky: false,
+        }
+    }
 
     #[test]
     fn a_finished_run_writes_what_its_record_would() {
@@ -745,9 +778,9 @@ mod tests {
         let mut recorder = Recorder::new(&spec, &graph, &selection, &["all".into()], 2);
         recorder.fresh("a");
         recorder.started("b", &["input a.txt changed".into()]);
-        recorder.finished("b", RunStatus::Failed, true, None, None);
+        recorder.finished(&end("b", RunStatus::Failed, true, None));
         recorder.started("b", &[]);
-        recorder.finished("b", RunStatus::Failed, false, Some("exit code 1"), None);
+        recorder.finished(&end("b", RunStatus::Failed, false, Some("exit code 1")));
         recorder.blocked("c", "b");
         let run = recorder.finish(Counts::default(), false);
 

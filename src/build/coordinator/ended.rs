@@ -77,6 +77,8 @@ impl Coordinator<'_, '_> {
         }
         if lost {
             pending.lost += 1;
+        } else if matches!(status, RunStatus::Failed | RunStatus::TimedOut) {
+            pending.command_failures += 1;
         }
         let retries = self.setting.loaded.spec.task(task).retries;
         let policy = &self.rules.policy;
@@ -112,6 +114,7 @@ impl Coordinator<'_, '_> {
                 log_tail: &tail,
                 output: None,
                 cluster: cluster.as_deref(),
+                flaky: false,
             });
             self.tasks.pending.insert(task, pending);
             self.scheduler.retry(task);
@@ -125,6 +128,7 @@ impl Coordinator<'_, '_> {
                 attempt,
                 detail,
                 tail,
+                key: Some(pending.preimage.key()),
                 reasons: pending.reasons,
                 cluster,
             },
@@ -136,7 +140,7 @@ impl Coordinator<'_, '_> {
     fn succeeded(
         &mut self,
         task: TaskIdx,
-        pending: Pending,
+        mut pending: Pending,
         outputs: Vec<(String, Digest)>,
         collected: &Collected,
         duration: Duration,
@@ -147,12 +151,21 @@ impl Coordinator<'_, '_> {
             .session_mut()
             .inputs_unchanged(task, &pending.preimage);
         let state = self.round.session_mut().task_state(&id);
+        // Same key, and it failed before: in this build, or the last time it ran.
+        let key = pending.preimage.key();
+        let failed_last_time = state.last_run.as_ref().is_some_and(|last| {
+            matches!(last.status, RunStatus::Failed | RunStatus::TimedOut) && last.key == Some(key)
+        });
+        let flaky = pending.command_failures > 0 || failed_last_time;
+        pending.flaky = flaky;
         state.last_run = Some(last_run(
             RunStatus::Ok,
             duration,
             pending.attempt,
             pending.reasons.clone(),
             pending.cluster.as_deref(),
+            Some(key),
+            flaky,
         ));
         let record = match changed {
             None => {

@@ -64,6 +64,7 @@ impl Coordinator<'_, '_> {
                         log_tail: "",
                         output: printed.as_ref().map(|tail| RunOutput { tail, log: &log }),
                         cluster: pending.cluster.as_deref(),
+                        flaky: pending.flaky,
                     });
                     self.setting
                         .commit(task, &pending, &tally.lines, self.reporter);
@@ -73,7 +74,7 @@ impl Coordinator<'_, '_> {
             return;
         }
         let detail = failures.join("; ");
-        let (duration, attempt, reasons, cluster) = match checking.settled {
+        let (duration, attempt, reasons, cluster, key) = match checking.settled {
             Settled::Ran {
                 mut pending,
                 duration,
@@ -99,15 +100,25 @@ impl Coordinator<'_, '_> {
                         log_tail: "",
                         output: None,
                         cluster: pending.cluster.as_deref(),
+                        flaky: false,
                     });
                     pending.feedback = Some(failures.join("\n"));
                     self.tasks.pending.insert(task, *pending);
                     self.scheduler.retry(task);
                     return;
                 }
-                (duration, pending.attempt, pending.reasons, pending.cluster)
+                let key = Some(pending.preimage.key());
+                (
+                    duration,
+                    pending.attempt,
+                    pending.reasons,
+                    pending.cluster,
+                    key,
+                )
             }
-            Settled::Fresh | Settled::Restored { .. } => (Duration::ZERO, 0, Vec::new(), None),
+            Settled::Fresh | Settled::Restored { .. } => {
+                (Duration::ZERO, 0, Vec::new(), None, None)
+            }
         };
         self.give_up(
             task,
@@ -119,6 +130,7 @@ impl Coordinator<'_, '_> {
                 tail: String::new(),
                 reasons,
                 cluster,
+                key,
             },
         );
     }
@@ -133,6 +145,7 @@ impl Coordinator<'_, '_> {
             tail,
             reasons,
             cluster,
+            key,
         } = failure;
         let id = self.id(task);
         let title = self.title(task);
@@ -156,6 +169,8 @@ impl Coordinator<'_, '_> {
                 attempt,
                 reasons,
                 cluster.as_deref(),
+                key,
+                false,
             ));
             self.progress.counts.failed += 1;
         }
@@ -170,6 +185,7 @@ impl Coordinator<'_, '_> {
             log_tail: &tail,
             output: None,
             cluster: cluster.as_deref(),
+            flaky: false,
         });
         for blocked in self.scheduler.failed(task) {
             self.progress.counts.blocked += 1;

@@ -19,6 +19,7 @@ fn task(id: &str, group: Option<&str>, status: TaskStatus) -> TaskRecord {
         cache_hit: false,
         blocked_by: None,
         error: None,
+        flaky: false,
     }
 }
 

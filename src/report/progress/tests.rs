@@ -63,6 +63,7 @@ impl Harness {
             log_tail: "",
             output: None,
             cluster: None,
+            flaky: false,
         });
     }
 }
