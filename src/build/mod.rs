@@ -156,6 +156,7 @@ pub(crate) fn build_with(
     round.discard_edits(discard_edits);
     let repo = find_repo(round.session(), &selection)?;
     let mut reporter = Reporter::new(options.style, options.explain, selection.tasks.len());
+    reporter.follow_logs(round.session().cache_dir().join("logs"));
     for warning in round.session_mut().take_warnings() {
         reporter.warn(&warning);
     }

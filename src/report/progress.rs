@@ -26,12 +26,13 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anstream::{AutoStream, ColorChoice};
 
 use anstyle::{AnsiColor, Style as Colour};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::exec::ClusterJob;
@@ -134,6 +135,9 @@ pub(crate) struct Reporter {
     done: usize,
     running: BTreeSet<String>,
     bar: Option<ProgressBar>,
+    /// On a terminal: the bar's group, and the running tasks' lines under it.
+    multi: Option<MultiProgress>,
+    live: Option<live::Live>,
     /// The stream of every line (see the module's docs), colours stripped as it takes.
     out: AutoStream<Box<dyn Write + Send>>,
     /// Whether lines above the bar may keep their colours.
@@ -175,9 +179,10 @@ impl Reporter {
                 choice != ColorChoice::Never,
             ),
         };
-        let bar = (style == Style::Tty).then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        let multi = (style == Style::Tty)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let bar = multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new(total as u64));
             let template = "{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}";
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style.progress_chars("=> "));
@@ -193,6 +198,8 @@ impl Reporter {
             done: 0,
             running: BTreeSet::new(),
             bar,
+            multi,
+            live: None,
             out,
             bar_colour,
             heartbeat,
@@ -226,7 +233,12 @@ impl Reporter {
                 } else {
                     Cow::Owned(anstream::adapter::strip_str(text).to_string())
                 };
-                bar.println(text);
+                match &self.multi {
+                    Some(multi) => {
+                        let _ = multi.println(text);
+                    }
+                    None => bar.println(text),
+                }
             }
             None => {
                 let _ = writeln!(self.out, "{text}");
@@ -237,12 +249,22 @@ impl Reporter {
     /// Called as the build's event loop goes round: in the plain style, print the
     /// "still running" lines that are due (nothing else looks at the clock).
     pub(crate) fn tick(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.tick((self.clock)());
+        }
         let lines = match &mut self.heartbeat {
             Some(heartbeat) if !self.running.is_empty() => heartbeat.due((self.clock)()),
             _ => return,
         };
         for line in lines {
             self.line(&line);
+        }
+    }
+
+    /// On a terminal, show each running task's last log line (its log is in `logs`).
+    pub(crate) fn follow_logs(&mut self, logs: PathBuf) {
+        if let Some(multi) = &self.multi {
+            self.live = Some(live::Live::new(multi.clone(), logs));
         }
     }
 
@@ -255,8 +277,13 @@ impl Reporter {
 
     fn show_running(&self) {
         if let Some(bar) = &self.bar {
-            let names: Vec<&str> = self.running.iter().map(String::as_str).collect();
-            bar.set_message(names.join(" "));
+            if self.live.is_some() {
+                // Each running task has a line of its own under the bar.
+                bar.set_message(format!("{} running", self.running.len()));
+            } else {
+                let names: Vec<&str> = self.running.iter().map(String::as_str).collect();
+                bar.set_message(names.join(" "));
+            }
         }
     }
 
@@ -436,6 +463,9 @@ impl Reporter {
             record.started(task, reasons);
         }
         self.running.insert(task.to_owned());
+        if let Some(live) = &mut self.live {
+            live.started(task);
+        }
         if let Some(heartbeat) = &mut self.heartbeat {
             heartbeat.started(task, (self.clock)());
         }
@@ -465,6 +495,9 @@ impl Reporter {
             record.finished(end);
         }
         self.running.remove(end.task);
+        if let Some(live) = &mut self.live {
+            live.finished(end.task);
+        }
         if let Some(heartbeat) = &mut self.heartbeat {
             heartbeat.finished(end.task);
         }
@@ -633,6 +666,9 @@ impl Reporter {
 
     /// The last event: the counts, also as one plain line.
     pub(crate) fn build_finished(&mut self, counts: Counts, duration: Duration, dry_run: bool) {
+        if let Some(live) = &mut self.live {
+            live.clear();
+        }
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -745,5 +781,6 @@ fn note(end: &TaskEnd<'_>) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
+mod live;
 #[cfg(test)]
 mod tests;
