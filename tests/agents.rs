@@ -135,11 +135,11 @@ fn the_codex_preset_reads_prompt_and_instruction_on_stdin_in_the_workspace() {
         argv,
         [
             "exec",
+            "--json",
             "--sandbox",
             "workspace-write",
             "-C",
             &root.display().to_string(),
-            "--json",
             "--skip-git-repo-check",
             "-"
         ]

@@ -40,91 +40,92 @@ const fn flag(words: &'static [&'static str], why: &'static str) -> Flag {
     Flag { words, why }
 }
 
-/// One CLI's headless invocation.
+/// One CLI's headless invocation: `program`, its `flags`, then (on a retry that
+/// resumes the last attempt's session) `resume`, then `last`.
 struct Preset {
     name: &'static str,
     format: AgentFormat,
     stdin: AgentStdin,
-    start: &'static [Flag],
-    /// How a retry continues the last attempt's session (empty: it starts cold).
-    resume: &'static [Flag],
+    program: Flag,
+    flags: &'static [Flag],
+    /// How a retry continues the last attempt's session (`None`: it starts cold).
+    resume: Option<Flag>,
+    last: &'static [&'static str],
 }
-
-const CLAUDE_FLAGS: &[Flag] = &[
-    flag(
-        &["--output-format", "json"],
-        "one result object at the end: cost, tokens, turns, session id, is_error",
-    ),
-    flag(
-        &["--permission-mode", "{permission_mode}"],
-        "edits without asking; every tool (bypassPermissions) only in the task's own worktree",
-    ),
-    flag(
-        &["--max-turns", "{max_turns}"],
-        "budget.turns: the CLI stops itself",
-    ),
-    flag(
-        &["--max-budget-usd", "{max_usd}"],
-        "budget.usd: the CLI stops itself",
-    ),
-    flag(&["--model", "{model}"], "the task's `model`"),
-];
-
-const CODEX_FLAGS: &[Flag] = &[
-    flag(
-        &["--json"],
-        "events as JSON lines: the thread id, usage per turn, failures",
-    ),
-    flag(
-        &["--skip-git-repo-check"],
-        "a task may run outside a git repository (the project root)",
-    ),
-    flag(&["--model", "{model}"], "the task's `model`"),
-];
 
 const PRESETS: &[Preset] = &[
     Preset {
         name: "claude",
         format: AgentFormat::ClaudeJson,
         stdin: AgentStdin::Instruction,
-        start: &[flag(
+        program: flag(
             &["claude", "-p", "{prompt}"],
             "print mode: headless, answers once and exits; the instruction comes on stdin",
-        )],
-        resume: &[flag(
-            &["claude", "-p", "{prompt}", "--resume", "{session}"],
-            "continues the last attempt's session; the feedback comes on stdin",
-        )],
+        ),
+        flags: &[
+            flag(
+                &["--output-format", "json"],
+                "one result object at the end: cost, tokens, turns, session id, is_error",
+            ),
+            flag(
+                &["--permission-mode", "{permission_mode}"],
+                "edits without asking; every tool (bypassPermissions) only in the task's own worktree",
+            ),
+            flag(
+                &["--max-turns", "{max_turns}"],
+                "budget.turns: the CLI stops itself",
+            ),
+            flag(
+                &["--max-budget-usd", "{max_usd}"],
+                "budget.usd: the CLI stops itself",
+            ),
+            flag(&["--model", "{model}"], "the task's `model`"),
+        ],
+        resume: Some(flag(
+            &["--resume", "{session}"],
+            "a retry continues the last attempt's session; the feedback comes on stdin",
+        )),
+        last: &[],
     },
     Preset {
         name: "codex",
         format: AgentFormat::CodexJsonl,
         stdin: AgentStdin::Message,
-        start: &[
+        program: flag(
+            &["codex", "exec"],
+            "non-interactive: runs to the end and exits",
+        ),
+        flags: &[
             flag(
-                &["codex", "exec"],
-                "non-interactive: runs to the end and exits",
+                &["--json"],
+                "events as JSON lines: the thread id, usage per turn, failures",
             ),
             flag(
                 &["--sandbox", "workspace-write"],
                 "may write in its workspace, nowhere else",
             ),
             flag(&["-C", "{workspace}"], "works where the task runs"),
+            flag(
+                &["--skip-git-repo-check"],
+                "a task may run outside a git repository (the project root)",
+            ),
+            flag(&["--model", "{model}"], "the task's `model`"),
         ],
-        resume: &[flag(
-            &["codex", "exec", "resume", "{session}"],
-            "continues the last attempt's thread; the feedback comes on stdin",
-        )],
+        resume: Some(flag(
+            &["resume", "{session}"],
+            "a retry continues the last attempt's thread (exec's options stay before it)",
+        )),
+        last: &["-"],
     },
     Preset {
         name: "aider",
         format: AgentFormat::None,
         stdin: AgentStdin::None,
-        start: &[
-            flag(
-                &["aider", "--message-file", "{message_file}"],
-                "one message (the prompt, then the instruction), then exit",
-            ),
+        program: flag(
+            &["aider", "--message-file", "{message_file}"],
+            "one message (the prompt, then the instruction), then exit",
+        ),
+        flags: &[
             flag(&["--yes-always"], "no questions: nobody is there to answer"),
             flag(
                 &["--no-auto-commits"],
@@ -133,18 +134,10 @@ const PRESETS: &[Preset] = &[
             flag(&["--model", "{model}"], "the task's `model`"),
             flag(&["{outputs}"], "the files to edit: the task's outputs"),
         ],
-        resume: &[],
+        resume: None,
+        last: &[],
     },
 ];
-
-/// The flags every invocation of `preset` ends with (after its start or resume words).
-fn shared_flags(preset: &str) -> &'static [Flag] {
-    match preset {
-        "claude" => CLAUDE_FLAGS,
-        "codex" => CODEX_FLAGS,
-        _ => &[],
-    }
-}
 
 /// What an invocation's placeholders stand for.
 pub(crate) struct Context<'a> {
@@ -183,9 +176,8 @@ pub(crate) fn expand(run: &AgentRun, defs: &AgentDefs, ctx: &Context<'_>) -> Inv
         .and_then(|d| d.stdin)
         .or(preset.map(|p| p.stdin))
         .unwrap_or(AgentStdin::None);
-    let shared = preset.map_or(&[][..], |p| shared_flags(p.name));
     let custom_resume = def.and_then(|d| d.resume.as_ref());
-    let can_resume = custom_resume.is_some() || preset.is_some_and(|p| !p.resume.is_empty());
+    let can_resume = custom_resume.is_some() || preset.is_some_and(|p| p.resume.is_some());
     let resumes = ctx.session.is_some() && can_resume;
     let mut argv = Vec::new();
     let custom = if resumes {
@@ -200,9 +192,12 @@ pub(crate) fn expand(run: &AgentRun, defs: &AgentDefs, ctx: &Context<'_>) -> Inv
             }
         }
         (None, Some(preset)) => {
-            let first = if resumes { preset.resume } else { preset.start };
-            for flag in first.iter().chain(shared) {
+            push_group(&mut argv, preset.program.words, ctx);
+            for flag in preset.flags {
                 push_group(&mut argv, flag.words, ctx);
+            }
+            if let Some(resume) = preset.resume.as_ref().filter(|_| resumes) {
+                push_group(&mut argv, resume.words, ctx);
             }
         }
         (None, None) => {}
@@ -210,9 +205,10 @@ pub(crate) fn expand(run: &AgentRun, defs: &AgentDefs, ctx: &Context<'_>) -> Inv
     for word in def.map_or(&[][..], |d| d.extra_args.as_slice()) {
         push_group(&mut argv, &[word.as_str()], ctx);
     }
-    if format == AgentFormat::CodexJsonl && preset.is_some() && custom.is_none() {
-        // codex reads its prompt from stdin when the last word is `-`.
-        argv.push("-".to_owned());
+    if custom.is_none()
+        && let Some(preset) = preset
+    {
+        argv.extend(preset.last.iter().map(|&w| w.to_owned()));
     }
     Invocation {
         argv,
@@ -280,11 +276,9 @@ pub(crate) fn explained(agent: &str) -> Vec<(String, &'static str)> {
     let Some(preset) = PRESETS.iter().find(|p| p.name == agent) else {
         return Vec::new();
     };
-    preset
-        .start
-        .iter()
-        .chain(shared_flags(agent))
-        .chain(preset.resume)
+    std::iter::once(&preset.program)
+        .chain(preset.flags)
+        .chain(&preset.resume)
         .map(|f| (f.words.join(" "), f.why))
         .collect()
 }

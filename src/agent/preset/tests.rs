@@ -58,7 +58,7 @@ fn claude_takes_model_budget_worktree_and_resumes_a_session() {
     let call = expand(&run("claude"), &AgentDefs::new(), &ctx);
     let line = call.argv.join(" ");
     assert!(line.starts_with("claude -p Your last attempt"), "{line}");
-    assert!(line.contains(" --resume 5f1c "), "{line}");
+    assert!(line.ends_with(" --resume 5f1c"), "{line}");
     assert!(
         line.contains("--permission-mode bypassPermissions"),
         "{line}"
@@ -79,11 +79,11 @@ fn codex_reads_its_prompt_from_stdin_in_the_workspace_and_resumes_a_thread() {
         [
             "codex",
             "exec",
+            "--json",
             "--sandbox",
             "workspace-write",
             "-C",
             "/p",
-            "--json",
             "--skip-git-repo-check",
             "-"
         ]
@@ -96,10 +96,14 @@ fn codex_reads_its_prompt_from_stdin_in_the_workspace_and_resumes_a_thread() {
         [
             "codex",
             "exec",
+            "--json",
+            "--sandbox",
+            "workspace-write",
+            "-C",
+            "/p",
+            "--skip-git-repo-check",
             "resume",
             "th_1",
-            "--json",
-            "--skip-git-repo-check",
             "-"
         ]
     );
