@@ -9,6 +9,7 @@
 //! `graph`; a module of `commands` does the work and writes to stdout; any error goes
 //! through the one renderer in `error`.
 
+mod agent;
 mod atomic;
 #[doc(hidden)]
 pub mod bench;
