@@ -99,6 +99,7 @@ impl Session {
                     cluster: None,
                     key: None,
                     flaky: false,
+                    agent: None,
                 });
             }
         }
@@ -279,6 +280,7 @@ impl Session {
                     cluster: None,
                     key: None,
                     flaky: false,
+                    agent: None,
                 });
                 Ok(restored)
             }

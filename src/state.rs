@@ -61,7 +61,7 @@ pub(crate) struct Success {
 }
 
 /// The last time a task actually ran (successfully or not).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct LastRun {
     pub(crate) status: RunStatus,
     pub(crate) duration_ms: u64,
@@ -77,6 +77,8 @@ pub(crate) struct LastRun {
     pub(crate) key: Option<Digest>,
     /// It passed after failing with the same key (in this build or the last).
     pub(crate) flaky: bool,
+    /// What its agent reported over the attempts (cost, tokens, the last session).
+    pub(crate) agent: Option<crate::agent::outcome::AgentOutcome>,
 }
 
 /// A task's last attempt on the cluster: `status` shows it, `plan` adds the queue wait

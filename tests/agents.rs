@@ -187,3 +187,104 @@ fn an_agent_of_ones_own_runs_its_command_template() {
     assert_eq!(run.status, 0, "{run:?}");
     assert!(project.read("out.txt").starts_with("Hello.\n\n# T1"));
 }
+
+#[test]
+fn what_the_agent_spent_reaches_its_line_the_record_status_and_the_reports() {
+    let project = with_agents(CLAUDE_TASK);
+    project.file("agent/cost", "0.75");
+    let run = conduct(&project, &["build"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("ok T1 Parser (")
+            && run
+                .stdout
+                .contains("$0.75, 1.1k tokens in, 200 out, 3 turns"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("agents spent $0.75"),
+        "the summary: {run:?}"
+    );
+    let status = project.conduct(&["status"]);
+    assert!(status.stdout.contains("$0.75"), "{status:?}");
+    let json: Value = serde_json::from_str(&project.conduct(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["tasks"][0]["agent"]["cost_usd"], 0.75, "{json}");
+    assert_eq!(
+        json["tasks"][0]["agent"]["session_id"], "sess-T1-1",
+        "{json}"
+    );
+    let markdown = project.conduct(&["report", "--markdown", "-"]);
+    assert!(
+        markdown.stdout.contains("| T1 | $0.75 | 1.1k | 200 | 3 |"),
+        "{markdown:?}"
+    );
+    let html = project.conduct(&["report", "--html", "-"]);
+    assert!(html.stdout.contains("agents spent $0.75"), "the header");
+    let forced = conduct(&project, &["build", "--force", "T1", "--json"]);
+    let finished: Vec<Value> = forced
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "task_finished")
+        .collect();
+    assert_eq!(finished[0]["agent"]["output_tokens"], 200, "{forced:?}");
+}
+
+#[test]
+fn an_agent_that_says_it_failed_fails_its_task_even_with_exit_0() {
+    let project = with_agents(CLAUDE_TASK);
+    project.file("agent/fail", "");
+    let run = conduct(&project, &["build"]);
+    assert_eq!(run.status, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("FAILED T1 Parser (")
+            && run
+                .stdout
+                .contains("the agent says error_max_turns: ran out of turns"),
+        "{run:?}"
+    );
+    let status = project.conduct(&["status"]);
+    assert!(status.stdout.contains("failed"), "{status:?}");
+}
+
+/// A retry the checks sent back resumes the first attempt's session with the feedback
+/// as its prompt; `--fresh-session` starts over.
+#[test]
+fn a_retry_after_a_failed_check_resumes_the_agents_session() {
+    let tasks = "[tasks.T1]\noutputs = [\"out.txt\"]\nchecks = [\"second\"]\nretries = 1\n\
+                 run = { agent = \"claude\", prompt = \"Write out.txt.\" }\n";
+    let project = with_agents(tasks);
+    // Passes only what the second run of the agent wrote.
+    project.file(
+        "rules/second.toml",
+        "run = \"grep -q 'claude 2' \\\"$CONDUCT_OUTPUT\\\"\"\n",
+    );
+    let run = conduct(&project, &["build"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    let second = argv(&project, "claude", 2);
+    assert_eq!(
+        &second[second.len() - 2..],
+        ["--resume", "sess-T1-1"],
+        "resumes the first attempt's session: {second:?}"
+    );
+    assert!(
+        second[1].starts_with("Your last attempt did not pass"),
+        "{second:?}"
+    );
+    let stdin = project.read("agent/claude.stdin.2");
+    assert!(
+        stdin.contains("check second failed"),
+        "the feedback on stdin: {stdin}"
+    );
+    // --fresh-session: the retry starts a new session.
+    let project = with_agents(tasks);
+    project.file(
+        "rules/second.toml",
+        "run = \"grep -q 'claude 2' \\\"$CONDUCT_OUTPUT\\\"\"\n",
+    );
+    let run = conduct(&project, &["build", "--fresh-session"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    let second = argv(&project, "claude", 2);
+    assert!(!second.contains(&"--resume".to_owned()), "{second:?}");
+    assert_eq!(second[1], "Write out.txt.");
+}

@@ -48,6 +48,54 @@ pub(crate) struct AgentOutcome {
     pub(crate) failure: Option<String>,
 }
 
+impl AgentOutcome {
+    /// `self` and a later attempt's outcome together: what the task spent in all, the
+    /// later session, and the later verdict.
+    pub(crate) fn then(&self, later: &AgentOutcome) -> AgentOutcome {
+        AgentOutcome {
+            session_id: later.session_id.clone().or_else(|| self.session_id.clone()),
+            cost_usd: match (self.cost_usd, later.cost_usd) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+            },
+            input_tokens: self.input_tokens + later.input_tokens,
+            output_tokens: self.output_tokens + later.output_tokens,
+            cache_read_tokens: self.cache_read_tokens + later.cache_read_tokens,
+            turns: match (self.turns, later.turns) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+            },
+            failure: later.failure.clone(),
+        }
+    }
+
+    /// `$0.25, 1.1k in, 200 out, 3 turns`: what a task's line says it spent.
+    pub(crate) fn spent(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(usd) = self.cost_usd {
+            parts.push(format!("${usd:.2}"));
+        }
+        parts.push(format!(
+            "{} tokens in, {} out",
+            tokens(self.input_tokens + self.cache_read_tokens),
+            tokens(self.output_tokens)
+        ));
+        if let Some(turns) = self.turns {
+            parts.push(format!("{turns} turn{}", if turns == 1 { "" } else { "s" }));
+        }
+        parts.join(", ")
+    }
+}
+
+/// `950`, `12.3k`, `4.1M`.
+pub(crate) fn tokens(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
 /// The longest failure reason kept, in characters: enough for "Not logged in · Please
 /// run /login" or an HTTP status, short enough for a status line.
 const MAX_REASON: usize = 200;

@@ -218,6 +218,19 @@ pub(crate) fn expand(run: &AgentRun, defs: &AgentDefs, ctx: &Context<'_>) -> Inv
     }
 }
 
+/// How `run`'s agent reports its work (its `[agents.NAME]` `output`, else its preset's).
+pub(crate) fn format_of(run: &AgentRun, defs: &AgentDefs) -> AgentFormat {
+    defs.get(&run.agent)
+        .and_then(|d| d.output)
+        .or_else(|| {
+            PRESETS
+                .iter()
+                .find(|p| p.name == run.agent)
+                .map(|p| p.format)
+        })
+        .unwrap_or(AgentFormat::None)
+}
+
 /// Append `words` with their placeholders filled, unless one has no value.
 fn push_group(argv: &mut Vec<String>, words: &[&str], ctx: &Context<'_>) {
     let mut filled = Vec::with_capacity(words.len());

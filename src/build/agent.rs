@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::agent::outcome::{self, AgentOutcome};
 use crate::agent::preset::{self, Context, DEFAULT_PROMPT, Invocation, RESUME_PROMPT};
 use crate::build::job::{Attempt, Setting};
-use crate::spec::Task;
-use crate::spec::agent::{AgentRun, AgentStdin};
+use crate::spec::agent::{AgentFormat, AgentRun, AgentStdin};
+use crate::spec::{Run, Task, TaskIdx};
 
 /// An attempt's agent command, before its files are placed.
 pub(super) struct AgentCall {
@@ -65,6 +66,23 @@ impl Setting {
             message: (message_path, format!("{prompt}\n\n{body}")),
             invocation,
         }
+    }
+}
+
+impl Setting {
+    /// What an agent task's agent reported of its last attempt, read from its log
+    /// (`None` for other tasks, or an agent that reports nothing conduct reads).
+    pub(super) fn agent_outcome(&self, task: TaskIdx) -> Option<AgentOutcome> {
+        let t = self.loaded.spec.task(task);
+        let Some(Run::Agent(run)) = &t.run else {
+            return None;
+        };
+        let format = preset::format_of(run, &self.loaded.spec.project.agents);
+        if format == AgentFormat::None {
+            return None;
+        }
+        let log = std::fs::read(self.log_path(task)).ok()?;
+        outcome::parse(format, &log)
     }
 }
 

@@ -303,7 +303,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                 lost: 0,
                 command_failures: 0,
                 flaky: false,
-                session: None,
+                agent: None,
                 discovered: Vec::new(),
             },
         );
@@ -336,7 +336,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                 feedback: pending.feedback.as_deref(),
                 keep: &pending.keep,
                 instruction: text,
-                session: pending.session.as_deref(),
+                session: pending.agent.as_ref().and_then(|a| a.session_id.as_deref()),
             },
         );
         self.reporter.started(&id, attempt, &pending.reasons);

@@ -169,6 +169,7 @@ pub(super) fn dry_run(
                     output: None,
                     cluster: None,
                     flaky: false,
+                    agent: None,
                 });
             }
         }

@@ -224,7 +224,17 @@ impl Setting {
     /// command's warnings so): not for a `quiet = true` task, nor when the reporter
     /// wants none (`shown` false: `-q`, or `-v` streamed it live), nor when blank.
     pub(super) fn printed(&self, task: TaskIdx, shown: bool) -> Option<Tail> {
-        if self.loaded.spec.task(task).quiet || !shown {
+        let t = self.loaded.spec.task(task);
+        // An agent's log is its machine output, read for its line's cost and tokens
+        // (`conduct logs` shows all of it).
+        let machine = match &t.run {
+            Some(Run::Agent(run)) => {
+                crate::agent::preset::format_of(run, &self.loaded.spec.project.agents)
+                    != crate::spec::agent::AgentFormat::None
+            }
+            _ => false,
+        };
+        if t.quiet || machine || !shown {
             return None;
         }
         let tail = read_tail(&self.log_path(task), OUTPUT_LINES, OUTPUT_BYTES);

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::agent::outcome::AgentOutcome;
 use crate::cache::CachedOutput;
 use crate::discovered::Discovered;
 use crate::exec::{ClusterJob, Exit};
@@ -36,9 +37,9 @@ pub(super) struct Pending {
     pub(super) command_failures: u32,
     /// It passed after failing with the same key (set when its command succeeds).
     pub(super) flaky: bool,
-    /// The agent session of the last attempt (an agent task whose CLI reported one): a
-    /// retry the checks sent back resumes it.
-    pub(super) session: Option<String>,
+    /// What the agent reported over the attempts so far (summed; the last session): a
+    /// retry the checks sent back resumes that session.
+    pub(super) agent: Option<AgentOutcome>,
     /// What the successful run's depfile named, with digests (then `key` includes them).
     pub(super) discovered: Vec<Discovered>,
 }
@@ -93,6 +94,8 @@ pub(super) struct Failure {
     pub(super) cluster: Option<Box<ClusterJob>>,
     /// The key it ran with (`None`: it never ran).
     pub(super) key: Option<Digest>,
+    /// What its agent reported over its attempts.
+    pub(super) agent: Option<AgentOutcome>,
 }
 
 impl Failure {
@@ -112,6 +115,7 @@ impl Failure {
             reasons: Vec::new(),
             cluster: None,
             key: None,
+            agent: None,
         }
     }
 
@@ -126,6 +130,7 @@ impl Failure {
             reasons: Vec::new(),
             cluster: None,
             key: None,
+            agent: None,
         }
     }
 }
@@ -177,5 +182,6 @@ pub(super) fn last_run(
         }),
         key,
         flaky,
+        agent: None,
     }
 }

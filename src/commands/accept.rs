@@ -151,6 +151,7 @@ pub(crate) fn run(
             cluster: None,
             key: None,
             flaky: false,
+            agent: None,
         });
         round.settle(task, verdict.outputs.files);
         text.push_str(&format!("accepted: {id}\n"));

@@ -24,6 +24,9 @@ struct JsonStatus<'a> {
     /// It passed after failing with the same key.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     flaky: bool,
+    /// What its agent reported over the last run's attempts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<&'a crate::agent::outcome::AgentOutcome>,
     /// The Slurm job of its last attempt, when it ran on the cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     slurm: Option<JsonSlurm<'a>>,
@@ -60,6 +63,7 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
                 reasons: last.map_or_else(Vec::new, |l| crate::explain::render(&l.reasons)),
                 finished_at: last.map(|l| l.finished_at),
                 flaky: last.is_some_and(|l| l.flaky),
+                agent: last.and_then(|l| l.agent.as_ref()),
                 slurm: last.and_then(|l| l.cluster.as_ref()).map(|job| JsonSlurm {
                     job: &job.id,
                     queue_wait_ms: job.queue_ms,
@@ -73,7 +77,11 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
     let id_w = text::column(rows.iter().map(|r| r.id));
     let status_w = text::column(rows.iter().map(|r| r.status));
     let mut text = String::new();
+    let mut spent: Option<crate::agent::outcome::AgentOutcome> = None;
     for row in &rows {
+        if let Some(agent) = row.agent {
+            spent = Some(spent.map_or_else(|| agent.clone(), |s| s.then(agent)));
+        }
         let mut line = String::new();
         text::left(&mut line, row.id, id_w);
         line.push_str("  ");
@@ -84,6 +92,9 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
                 format!("{:.2}s", ms as f64 / 1000.0),
                 if attempts == 1 { "" } else { "s" }
             ));
+            if let Some(agent) = row.agent {
+                line.push_str(&format!("  {}", agent.spent()));
+            }
             if row.flaky {
                 line.push_str("  flaky (it failed before with the same inputs)");
             }
@@ -100,6 +111,9 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
         }
         text.push_str(line.trim_end());
         text.push('\n');
+    }
+    if let Some(spent) = spent {
+        text.push_str(&format!("agents spent {} in all\n", spent.spent()));
     }
     text
 }

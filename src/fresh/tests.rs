@@ -99,6 +99,7 @@ fn state(
             cluster: None,
             key: None,
             flaky: false,
+            agent: None,
         }),
         checks: Vec::new(),
     }

@@ -222,6 +222,19 @@ fn header(record: &RunRecord, critical: &[bool], page: &mut String) {
         let class = if count > 0 { bad } else { "" };
         let _ = write!(page, "<span class=\"chip{class}\">{count} {word}</span>");
     }
+    let spent = record.tasks.iter().filter_map(|t| t.agent.as_ref()).fold(
+        None,
+        |total: Option<crate::agent::outcome::AgentOutcome>, agent| {
+            Some(total.map_or_else(|| agent.clone(), |t| t.then(agent)))
+        },
+    );
+    if let Some(spent) = spent {
+        let _ = write!(
+            page,
+            "<span class=\"chip\">agents spent {}</span>",
+            escape(&spent.spent())
+        );
+    }
     page.push_str("</div>\n");
     let path: Vec<String> = record
         .tasks
@@ -631,6 +644,9 @@ fn tooltip(task: &TaskRecord, span: Option<(u64, u64)>, critical: bool) -> Strin
     if task.flaky {
         text.push_str("\nflaky: it failed before with the same inputs");
     }
+    if let Some(agent) = &task.agent {
+        let _ = write!(text, "\nagent spent {}", agent.spent());
+    }
     if task.cache_hit {
         text.push_str("\nrestored from the cache");
     }
@@ -753,6 +769,13 @@ fn notes_cell(task: &TaskRecord) -> String {
     }
     if task.flaky {
         cell.push_str("<div class=\"soft\">flaky: it failed before with the same inputs</div>");
+    }
+    if let Some(agent) = &task.agent {
+        let _ = write!(
+            cell,
+            "<div class=\"agent\">agent spent {}</div>",
+            escape(&agent.spent())
+        );
     }
     if let Some(error) = &task.error {
         let _ = write!(cell, "<div class=\"fail\">{}</div>", escape(error));

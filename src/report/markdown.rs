@@ -76,8 +76,38 @@ pub(crate) fn render(record: &RunRecord) -> String {
         }
         text.push('\n');
     }
+    agents(record, &mut text);
     notes(record, &mut text);
     text
+}
+
+/// What each agent task spent, and the total.
+fn agents(record: &RunRecord, text: &mut String) {
+    let spent: Vec<&TaskRecord> = record.tasks.iter().filter(|t| t.agent.is_some()).collect();
+    if spent.is_empty() {
+        return;
+    }
+    text.push_str("## What the agents spent\n\n| Task | Cost | Tokens in | Tokens out | Turns |\n|---|---|---|---|---|\n");
+    let mut total = crate::agent::outcome::AgentOutcome::default();
+    for task in spent {
+        let Some(agent) = &task.agent else { continue };
+        total = total.then(agent);
+        let _ = writeln!(text, "| {} | {} |", cell(&task.id), agent_cells(agent));
+    }
+    let _ = writeln!(text, "| **total** | {} |\n", agent_cells(&total));
+}
+
+fn agent_cells(agent: &crate::agent::outcome::AgentOutcome) -> String {
+    use crate::agent::outcome::tokens;
+    format!(
+        "{} | {} | {} | {}",
+        agent
+            .cost_usd
+            .map_or("—".to_owned(), |usd| format!("${usd:.2}")),
+        tokens(agent.input_tokens + agent.cache_read_tokens),
+        tokens(agent.output_tokens),
+        agent.turns.map_or("—".to_owned(), |t| t.to_string())
+    )
 }
 
 /// The tasks by group (see [`record::sections`]) under their headings.

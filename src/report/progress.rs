@@ -35,6 +35,7 @@ use anstyle::{AnsiColor, Style as Colour};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::agent::outcome::AgentOutcome;
 use crate::exec::ClusterJob;
 use crate::exec::output::Tail;
 use crate::explain::RunStatus;
@@ -113,6 +114,8 @@ pub(crate) struct TaskEnd<'a> {
     pub(crate) cluster: Option<&'a ClusterJob>,
     /// It passed after failing with the same key.
     pub(crate) flaky: bool,
+    /// What its agent reported over the task's attempts so far.
+    pub(crate) agent: Option<&'a AgentOutcome>,
 }
 
 /// What a successful run printed: the end of its log (see [`Reporter::shows_output`]).
@@ -149,6 +152,10 @@ pub(crate) struct Reporter {
     record: Option<Recorder>,
     /// How many warnings were printed (a build with warnings is not a clean one).
     pub(crate) warnings: usize,
+    /// What the build's agents spent, over the tasks that ended.
+    spent: Option<AgentOutcome>,
+    /// What the restored tasks' agents had spent making them (`conduct` ran none).
+    pub(crate) saved_usd: f64,
 }
 
 impl Reporter {
@@ -205,6 +212,8 @@ impl Reporter {
             heartbeat,
             clock,
             record: None,
+            spent: None,
+            saved_usd: 0.0,
             warnings: 0,
         }
     }
@@ -504,6 +513,12 @@ impl Reporter {
         self.show_running();
         if !end.retrying {
             self.progress();
+            if let Some(agent) = end.agent {
+                self.spent = Some(match &self.spent {
+                    Some(spent) => spent.then(agent),
+                    None => agent.clone(),
+                });
+            }
         }
         match self.style {
             Style::Json => self.finished_json(end),
@@ -530,6 +545,9 @@ impl Reporter {
         }
         if end.flaky {
             event["flaky"] = json!(true);
+        }
+        if let Some(agent) = end.agent {
+            event["agent"] = json!(agent);
         }
         if let Some(job) = end.cluster {
             let mut slurm = json!({
@@ -696,6 +714,15 @@ impl Reporter {
                     "bytes_up": remote.bytes_up,
                 });
             }
+            if let Some(spent) = &self.spent {
+                event["agents"] = json!({
+                    "cost_usd": spent.cost_usd,
+                    "input_tokens": spent.input_tokens,
+                    "cache_read_tokens": spent.cache_read_tokens,
+                    "output_tokens": spent.output_tokens,
+                    "saved_usd": self.saved_usd,
+                });
+            }
             self.json(event);
             return;
         }
@@ -727,6 +754,16 @@ impl Reporter {
                 crate::units::format_size(remote.bytes_down),
                 crate::units::format_size(remote.bytes_up),
             ));
+        }
+        if self.spent.is_some() || self.saved_usd > 0.0 {
+            let spent = self.spent.clone().unwrap_or_default();
+            text.push_str(&format!("; agents spent {}", spent.spent()));
+            if self.saved_usd > 0.0 {
+                text.push_str(&format!(
+                    ", the cache saved ${:.2} (what the restored results cost)",
+                    self.saved_usd
+                ));
+            }
         }
         if self.style == Style::Quiet && counts.failed + counts.blocked + counts.edited == 0 {
             return;
@@ -776,6 +813,7 @@ fn note(end: &TaskEnd<'_>) -> Option<String> {
         .then(|| "flaky: it failed before with the same inputs".to_owned())
         .into_iter()
         .chain(end.detail.map(str::to_owned))
+        .chain(end.agent.map(AgentOutcome::spent))
         .chain(end.cluster.map(ClusterJob::describe))
         .collect();
     (!parts.is_empty()).then(|| parts.join("; "))

@@ -151,6 +151,9 @@ pub(crate) struct TaskRecord {
     /// It passed after failing with the same key (same inputs, same command).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) flaky: bool,
+    /// What its agent reported over its attempts (cost, tokens, turns, session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) agent: Option<crate::agent::outcome::AgentOutcome>,
 }
 
 /// One attempt of a task's command.
@@ -233,6 +236,7 @@ struct Progress {
 #[derive(Debug, Clone, Default)]
 struct Details {
     flaky: bool,
+    agent: Option<crate::agent::outcome::AgentOutcome>,
     attempts: Vec<Attempt>,
     reasons: Vec<String>,
     checks: Vec<CheckOutcome>,
@@ -356,6 +360,7 @@ impl Recorder {
             detail: error,
             cluster,
             flaky,
+            agent,
             ..
         } = *end;
         let now = self.now_ms();
@@ -396,6 +401,9 @@ impl Recorder {
                 if flaky {
                     t.details().flaky = true;
                 }
+            }
+            if let Some(agent) = agent {
+                t.details().agent = Some(agent.clone());
             }
         }
     }
@@ -487,6 +495,7 @@ impl FinishedRun {
             blocked_by: details.blocked_by,
             error: details.error,
             flaky: details.flaky,
+            agent: details.agent,
         }
     }
 
@@ -758,6 +767,7 @@ mod tests {
             output: None,
             cluster: None,
             flaky: false,
+            agent: None,
         }
     }
 

@@ -22,6 +22,18 @@ impl Coordinator<'_, '_> {
         let lost = matches!(exit, Exit::Lost { .. });
         let timeout = self.setting.loaded.spec.task(task).timeout;
         let (mut status, mut detail) = task::ended(&exit, timeout);
+        // What an agent says of its own run: a failure it reports fails the task, even
+        // with exit status 0.
+        let agent = self.setting.agent_outcome(task);
+        if let Some(failure) = agent.as_ref().and_then(|a| a.failure.as_deref())
+            && matches!(status, RunStatus::Ok | RunStatus::Failed)
+        {
+            status = RunStatus::Failed;
+            detail = Some(match detail {
+                Some(detail) => format!("{detail}; the agent says {failure}"),
+                None => format!("the agent says {failure}"),
+            });
+        }
         let leftovers = self
             .tasks
             .pending
@@ -65,6 +77,12 @@ impl Coordinator<'_, '_> {
         let Some(mut pending) = self.tasks.pending.remove(&task) else {
             return;
         };
+        if let Some(attempt) = &agent {
+            pending.agent = Some(match &pending.agent {
+                Some(before) => before.then(attempt),
+                None => attempt.clone(),
+            });
+        }
         if let Some(found) = discovered {
             pending.key = crate::discovered::key(pending.preimage.key(), &found);
             pending.discovered = found;
@@ -115,6 +133,7 @@ impl Coordinator<'_, '_> {
                 output: None,
                 cluster: cluster.as_deref(),
                 flaky: false,
+                agent: pending.agent.as_ref(),
             });
             self.tasks.pending.insert(task, pending);
             self.scheduler.retry(task);
@@ -131,6 +150,7 @@ impl Coordinator<'_, '_> {
                 key: Some(pending.preimage.key()),
                 reasons: pending.reasons,
                 cluster,
+                agent: pending.agent,
             },
         );
     }
@@ -158,7 +178,7 @@ impl Coordinator<'_, '_> {
         });
         let flaky = pending.command_failures > 0 || failed_last_time;
         pending.flaky = flaky;
-        state.last_run = Some(last_run(
+        let mut run = last_run(
             RunStatus::Ok,
             duration,
             pending.attempt,
@@ -166,7 +186,9 @@ impl Coordinator<'_, '_> {
             pending.cluster.as_deref(),
             Some(key),
             flaky,
-        ));
+        );
+        run.agent.clone_from(&pending.agent);
+        state.last_run = Some(run);
         let record = match changed {
             None => {
                 state.success = Some(Success {

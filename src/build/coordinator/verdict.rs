@@ -65,6 +65,7 @@ impl Coordinator<'_, '_> {
                         output: printed.as_ref().map(|tail| RunOutput { tail, log: &log }),
                         cluster: pending.cluster.as_deref(),
                         flaky: pending.flaky,
+                        agent: pending.agent.as_ref(),
                     });
                     self.setting
                         .commit(task, &pending, &tally.lines, self.reporter);
@@ -74,7 +75,7 @@ impl Coordinator<'_, '_> {
             return;
         }
         let detail = failures.join("; ");
-        let (duration, attempt, reasons, cluster, key) = match checking.settled {
+        let (duration, attempt, reasons, cluster, key, agent) = match checking.settled {
             Settled::Ran {
                 mut pending,
                 duration,
@@ -101,6 +102,7 @@ impl Coordinator<'_, '_> {
                         output: None,
                         cluster: pending.cluster.as_deref(),
                         flaky: false,
+                        agent: pending.agent.as_ref(),
                     });
                     pending.feedback = Some(failures.join("\n"));
                     self.tasks.pending.insert(task, *pending);
@@ -114,10 +116,11 @@ impl Coordinator<'_, '_> {
                     pending.reasons,
                     pending.cluster,
                     key,
+                    pending.agent,
                 )
             }
             Settled::Fresh | Settled::Restored { .. } => {
-                (Duration::ZERO, 0, Vec::new(), None, None)
+                (Duration::ZERO, 0, Vec::new(), None, None, None)
             }
         };
         self.give_up(
@@ -131,6 +134,7 @@ impl Coordinator<'_, '_> {
                 reasons,
                 cluster,
                 key,
+                agent,
             },
         );
     }
@@ -146,6 +150,7 @@ impl Coordinator<'_, '_> {
             reasons,
             cluster,
             key,
+            agent,
         } = failure;
         let id = self.id(task);
         let title = self.title(task);
@@ -163,7 +168,7 @@ impl Coordinator<'_, '_> {
             self.progress.counts.edited += 1;
         } else {
             let state = self.round.session_mut().task_state(&id);
-            state.last_run = Some(last_run(
+            let mut run = last_run(
                 status,
                 duration,
                 attempt,
@@ -171,7 +176,9 @@ impl Coordinator<'_, '_> {
                 cluster.as_deref(),
                 key,
                 false,
-            ));
+            );
+            run.agent.clone_from(&agent);
+            state.last_run = Some(run);
             self.progress.counts.failed += 1;
         }
         self.reporter.finished(&TaskEnd {
@@ -186,6 +193,7 @@ impl Coordinator<'_, '_> {
             output: None,
             cluster: cluster.as_deref(),
             flaky: false,
+            agent: agent.as_ref(),
         });
         for blocked in self.scheduler.failed(task) {
             self.progress.counts.blocked += 1;

@@ -64,6 +64,7 @@ impl Harness {
             output: None,
             cluster: None,
             flaky: false,
+            agent: None,
         });
     }
 }
