@@ -78,7 +78,7 @@ pub(crate) struct LastRun {
     /// It passed after failing with the same key (in this build or the last).
     pub(crate) flaky: bool,
     /// What its agent reported over the attempts (cost, tokens, the last session).
-    pub(crate) agent: Option<crate::agent::outcome::AgentOutcome>,
+    pub(crate) agent: Option<Box<crate::agent::outcome::AgentOutcome>>,
 }
 
 /// A task's last attempt on the cluster: `status` shows it, `plan` adds the queue wait

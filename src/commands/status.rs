@@ -63,7 +63,7 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
                 reasons: last.map_or_else(Vec::new, |l| crate::explain::render(&l.reasons)),
                 finished_at: last.map(|l| l.finished_at),
                 flaky: last.is_some_and(|l| l.flaky),
-                agent: last.and_then(|l| l.agent.as_ref()),
+                agent: last.and_then(|l| l.agent.as_deref()),
                 slurm: last.and_then(|l| l.cluster.as_ref()).map(|job| JsonSlurm {
                     job: &job.id,
                     queue_wait_ms: job.queue_ms,

@@ -187,7 +187,7 @@ impl Coordinator<'_, '_> {
             Some(key),
             flaky,
         );
-        run.agent.clone_from(&pending.agent);
+        run.agent = pending.agent.clone().map(Box::new);
         state.last_run = Some(run);
         let record = match changed {
             None => {

@@ -177,7 +177,7 @@ impl Coordinator<'_, '_> {
                 key,
                 false,
             );
-            run.agent.clone_from(&agent);
+            run.agent = agent.clone().map(Box::new);
             state.last_run = Some(run);
             self.progress.counts.failed += 1;
         }

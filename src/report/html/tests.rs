@@ -20,6 +20,7 @@ fn task(id: &str, group: Option<&str>, status: TaskStatus) -> TaskRecord {
         blocked_by: None,
         error: None,
         flaky: false,
+        agent: None,
     }
 }
 
