@@ -16,6 +16,7 @@ use crate::cache::remote::Mode as RemoteMode;
 use crate::commands::cache::CacheCommand;
 use crate::commands::clean::CleanOptions;
 use crate::commands::graph::GraphFormat;
+use crate::commands::logs::LogsOptions;
 use crate::commands::plan::PlanOptions;
 use crate::commands::report::ReportOptions;
 use crate::commands::{Command, Options};
@@ -160,6 +161,26 @@ enum CliCommand {
         /// The task id
         #[arg(value_name = "TASK")]
         task: String,
+    },
+    /// Print a task's log (what its last run printed); `-f` follows it while a build runs
+    Logs {
+        /// The task id
+        #[arg(value_name = "TASK", add = ArgValueCompleter::new(complete_targets))]
+        task: String,
+        /// Keep printing what the task writes until the build running it ends (as
+        /// `tail -f`)
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Print only the last LINES lines (with -f: then what is appended)
+        #[arg(short = 'n', long = "lines", value_name = "LINES")]
+        lines: Option<usize>,
+        /// The config file; after `logs`, `-f` means --follow, so name it `--file` here
+        /// (or `-f FILE` before `logs`)
+        // Shadows the global `-f/--file` (clap does not propagate a global arg to a
+        // subcommand with an arg of the same id), so that `-f` is free for --follow;
+        // the value still reaches `Cli::file`.
+        #[arg(long = "file", id = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
     },
     /// The last run as a Markdown execution log (default: on stdout) or a Gantt page
     Report {
@@ -343,6 +364,23 @@ fn options(cli: Cli) -> Result<Options, i32> {
         CliCommand::List => Command::List,
         CliCommand::Init => Command::Init,
         CliCommand::Show { task } => Command::Show { task },
+        CliCommand::Logs {
+            task,
+            follow,
+            lines,
+            file: _,
+        } => {
+            if json && follow {
+                return Err(usage(
+                    "`logs --follow` prints the log as it grows and `--json` prints it once; leave out one of them",
+                ));
+            }
+            Command::Logs(LogsOptions {
+                task,
+                follow,
+                lines,
+            })
+        }
         CliCommand::Report {
             markdown,
             html,

@@ -28,6 +28,8 @@ use crate::spec::SpecError;
 pub(crate) const EXIT_USAGE: i32 = 2;
 /// Exit code for a failed task or check.
 pub(crate) const EXIT_FAILURE: i32 = 1;
+/// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,16 @@ pub(crate) enum Error {
     },
     #[error("cannot use the cache at `{}`: {source}", path.display())]
     Cache { path: PathBuf, source: io::Error },
+    #[error("task `{task}` {}", match why {
+        crate::commands::logs::NoLog::NeverRan => "has not run yet",
+        crate::commands::logs::NoLog::Restored => "has no log: its outputs were restored from the cache or accepted, it has not run here",
+    })]
+    NoLog {
+        task: String,
+        why: crate::commands::logs::NoLog,
+        /// A build is running now (it may still run the task).
+        building: bool,
+    },
     #[error("no build has been recorded in `{}` yet", dir.display())]
     NoRunRecord { dir: PathBuf },
     #[error("cannot use the run record `{}`: {source}", path.display())]
@@ -99,6 +111,7 @@ impl Error {
             Error::Write { .. }
             | Error::Init { .. }
             | Error::Cache { .. }
+            | Error::NoLog { .. }
             | Error::CacheDir(crate::cache::dir::CacheDirError::Io { .. }) => EXIT_FAILURE,
             _ => EXIT_USAGE,
         }
@@ -113,6 +126,7 @@ impl Error {
             Error::Config { .. } => "config",
             Error::UnknownTarget { .. } => "unknown_target",
             Error::Cache { .. } => "cache",
+            Error::NoLog { .. } => "no_log",
             Error::NoRunRecord { .. } => "no_run_record",
             Error::RunRecord { .. } => "run_record",
             Error::Worktree { .. } => "worktree",
@@ -158,6 +172,15 @@ impl Error {
                 "every `conduct build` records its run there; `[project] keep_runs` sets how many are kept"
                     .to_owned(),
             ),
+            Error::NoLog { task, building, .. } if *building => Some(format!(
+                "a build is running: `conduct logs {task} -f` prints the task's output as it comes"
+            )),
+            Error::NoLog { task, why, .. } => Some(match why {
+                crate::commands::logs::NoLog::NeverRan => format!("`conduct build {task}` runs it"),
+                crate::commands::logs::NoLog::Restored => {
+                    format!("`conduct build {task} --force` runs it here")
+                }
+            }),
             Error::UnknownTarget { suggestion, .. } => Some(match suggestion {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => {

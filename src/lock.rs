@@ -3,7 +3,8 @@
 //! `.cache/lock` is locked exclusively with the OS's advisory file lock (`flock`), which
 //! the kernel releases when the holder exits, even by `kill -9`, so a crash never leaves
 //! a stale lock. The holder writes its pid into the file; a second conduct that finds
-//! the lock taken says which pid holds it, then waits.
+//! the lock taken says which pid holds it, then waits. Whether a build is running is
+//! asked with [`held`], which never waits and writes nothing (`conduct logs -f`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -46,6 +47,21 @@ pub(crate) fn acquire(
     Ok(ProjectLock { _file: file })
 }
 
+/// Whether another open of the lock of the cache in `cache_dir` holds it now (a build
+/// is running), asked without waiting or writing: a shared lock is tried on the file
+/// and let go at once. A build that starts in that very instant waits for the probe to
+/// end (it says it is waiting for the lock). False when there is no lock file (no
+/// build ever ran there) or the lock cannot be asked about.
+pub(crate) fn held(cache_dir: &Path) -> bool {
+    let Ok(file) = crate::confined::open_no_follow(&cache_dir.join("lock")) else {
+        return false;
+    };
+    matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +79,18 @@ mod tests {
         assert_eq!(rx.recv().unwrap(), Some(std::process::id()));
         drop(first);
         waiter.join().unwrap();
+    }
+
+    #[test]
+    fn held_says_whether_a_build_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!held(dir.path()), "no lock file yet");
+        let lock = acquire(dir.path(), |_| panic!("free lock")).unwrap();
+        assert!(held(dir.path()));
+        assert!(held(dir.path()), "asking does not take it");
+        drop(lock);
+        assert!(!held(dir.path()));
+        // Asking left it free for the next build.
+        let _again = acquire(dir.path(), |_| panic!("free lock")).unwrap();
     }
 }

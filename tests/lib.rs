@@ -18,6 +18,7 @@ mod example;
 mod explain;
 mod fuzz;
 mod graph;
+mod logs;
 mod output;
 mod plan;
 mod remote;

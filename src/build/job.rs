@@ -339,9 +339,7 @@ impl Setting {
 
     /// The task's log.
     pub(super) fn log_path(&self, task: TaskIdx) -> PathBuf {
-        self.cache_dir
-            .join("logs")
-            .join(format!("{}.log", self.loaded.spec.task(task).id))
+        crate::exec::output::log_path(&self.cache_dir, self.loaded.spec.task(task).id.as_str())
     }
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod clean;
 pub(crate) mod graph;
 pub(crate) mod init;
 pub(crate) mod list;
+pub(crate) mod logs;
 pub(crate) mod plan;
 pub(crate) mod report;
 pub(crate) mod show;
@@ -52,6 +53,7 @@ pub(crate) enum Command {
     Show {
         task: String,
     },
+    Logs(logs::LogsOptions),
 }
 
 /// Run the command `options` names; Ok holds the exit code.
@@ -70,6 +72,7 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Plan(plan) => plan::run(&options.locator, plan, &mut out),
         Command::Report(report) => report::run(&options.locator, report, json, &mut out),
         Command::Show { task } => show::run(&options.locator, task, json, &mut out),
+        Command::Logs(logs) => logs::run(&options.locator, logs, json, &mut out),
         Command::Graph { targets, format } => {
             graph::run(&options.locator, targets, *format, &mut out)
         }
@@ -117,7 +120,16 @@ impl Stdout {
             })
     }
 
-    fn flush(&mut self) -> Result<(), Error> {
+    /// Write `bytes` as they are (a task's output, which need not be UTF-8).
+    pub(crate) fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.inner.write_all(bytes).map_err(|source| Error::Write {
+            what: "standard output",
+            source,
+        })
+    }
+
+    /// Hand what was written to the terminal or pipe now.
+    pub(crate) fn flush(&mut self) -> Result<(), Error> {
         self.inner.flush().map_err(|source| Error::Write {
             what: "standard output",
             source,

@@ -14,6 +14,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 
+/// Where the log of task `id` is, in the cache at `cache_dir`: `<cache>/logs/<id>.log`
+/// (what the build writes and `conduct logs` reads).
+pub(crate) fn log_path(cache_dir: &Path, id: &str) -> PathBuf {
+    cache_dir.join("logs").join(format!("{id}.log"))
+}
+
 /// A task's log file, created at the first byte written to it.
 pub(crate) struct Log {
     path: PathBuf,
