@@ -6,6 +6,7 @@ mod slurm_cluster;
 mod test;
 
 mod agents;
+mod agents_real;
 mod build;
 mod cache;
 mod checks;
