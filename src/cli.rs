@@ -92,6 +92,11 @@ enum CliCommand {
         /// A retried agent task starts a new session instead of resuming its last one
         #[arg(long = "fresh-session")]
         fresh_session: bool,
+        /// What the build's agent tasks may spend in all, in US dollars: none starts
+        /// when the spent plus the running ones' budgets would pass it [default:
+        /// project.budget_usd]
+        #[arg(long = "budget-usd", value_name = "USD", value_parser = usd)]
+        budget_usd: Option<f64>,
         /// Stream task output, prefixed with the task id
         #[arg(short = 'v', long, conflicts_with = "quiet")]
         verbose: bool,
@@ -317,6 +322,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
             discard_edits,
             executor,
             fresh_session,
+            budget_usd,
             verbose,
             quiet,
         } => Command::Build(BuildOptions {
@@ -335,6 +341,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
                 .as_deref()
                 .and_then(crate::spec::placement::ExecutorKind::parse),
             fresh_session,
+            budget_usd,
             style: Style::choose(json, quiet, verbose),
             verbose,
         }),
@@ -530,5 +537,15 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+}
+
+/// `--budget-usd`: a positive number of dollars.
+fn usd(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd > 0.0 => Ok(usd),
+        _ => Err(format!(
+            "`{text}` is not a positive amount of dollars (e.g. 20 or 2.5)"
+        )),
     }
 }

@@ -288,3 +288,40 @@ fn a_retry_after_a_failed_check_resumes_the_agents_session() {
     assert!(!second.contains(&"--resume".to_owned()), "{second:?}");
     assert_eq!(second[1], "Write out.txt.");
 }
+
+/// `--budget-usd`: an agent task starts only while the spent plus the running tasks'
+/// budgets plus its own fit; when nothing running could leave room, it never starts.
+#[test]
+fn the_run_budget_stops_agent_tasks_that_would_pass_it() {
+    let mut tasks = String::new();
+    for id in ["T1", "T2", "T3"] {
+        tasks.push_str(&format!(
+            "[tasks.{id}]\nbudget = {{ usd = 2.0 }}\noutputs = [\"{id}.txt\"]\n\
+             run = {{ agent = \"claude\" }}\n"
+        ));
+    }
+    let project = with_agents(&tasks);
+    project.file("agent/cost", "2.0");
+    let run = conduct(&project, &["build", "-j", "3", "--budget-usd", "5"]);
+    assert_eq!(run.status, 1, "{run:?}");
+    assert_eq!(
+        project.ran().len(),
+        2,
+        "two fit in $5, the third never: {run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("not started: the run budget is $5.00 and $4.00 is spent"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("agents spent $4.00"), "{run:?}");
+    assert!(run.stdout.contains("(run budget $5.00)"), "{run:?}");
+    // [project] budget_usd does the same; enough budget, everything runs.
+    let project = with_agents(&format!("[project]\nbudget_usd = 7\n{tasks}"));
+    project.file("agent/cost", "2.0");
+    let run = conduct(&project, &["build", "-j", "1"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(project.ran().len(), 3, "{run:?}");
+    let bad = conduct(&project, &["build", "--budget-usd", "-1"]);
+    assert_eq!(bad.status, 2, "{bad:?}");
+}

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::build::BuildOptions;
+use crate::build::budget::{RunBudget, Verdict};
 use crate::build::checks::{self, Checking, Evaluation};
 use crate::build::job::{Attempt, Setting};
 use crate::build::route::{RetryPolicy, Route, route};
@@ -107,6 +108,9 @@ pub(super) struct Coordinator<'a, 's> {
     workers: Workers,
     tasks: Tasks,
     progress: Progress,
+    /// `--budget-usd` / `[project] budget_usd`, and the agent tasks waiting for room.
+    budget: Option<RunBudget>,
+    over_budget: Vec<TaskIdx>,
 }
 
 impl<'a, 's> Coordinator<'a, 's> {
@@ -135,6 +139,7 @@ impl<'a, 's> Coordinator<'a, 's> {
             .ok()
             .map(Arc::new);
         let workers = Workers::new(executor, plan.jobs).map_err(cache_error)?;
+        reporter.budget_usd = plan.options.budget_usd.or(spec.project.budget_usd);
         let setting = Setting {
             loaded: Arc::clone(&loaded),
             root: session.root().clone(),
@@ -160,6 +165,12 @@ impl<'a, 's> Coordinator<'a, 's> {
             scheduler,
             workers,
             tasks: Tasks::default(),
+            budget: plan
+                .options
+                .budget_usd
+                .or(spec.project.budget_usd)
+                .map(RunBudget::new),
+            over_budget: Vec::new(),
             progress: Progress {
                 counts: Counts::default(),
                 interrupted: false,
@@ -186,13 +197,16 @@ impl<'a, 's> Coordinator<'a, 's> {
                 }
             }
             while let Some(task) = self.scheduler.next(self.rules.jobs) {
-                self.start(task);
+                self.admit(task);
             }
             if self.scheduler.is_idle() && self.tasks.checking.is_empty() {
                 break;
             }
             match self.workers.next(TICK) {
-                Ok(Some(event)) => self.handle(event),
+                Ok(Some(event)) => {
+                    self.handle(event);
+                    self.admit_waiting();
+                }
                 Ok(None) => {}
                 Err(()) => break,
             }
@@ -308,6 +322,48 @@ impl<'a, 's> Coordinator<'a, 's> {
             },
         );
         self.scheduler.queue(task);
+    }
+
+    /// Start `task` unless the run budget says to wait (it stays in `over_budget`) or
+    /// that it will never fit (it fails without running).
+    fn admit(&mut self, task: TaskIdx) {
+        let spec = &self.setting.loaded.spec;
+        let t = spec.task(task);
+        let Some(budget) = self.budget.as_mut().filter(|_| t.is_agent()) else {
+            return self.start(task);
+        };
+        let cost = t.agent_settings.budget.usd.unwrap_or(0.0);
+        match budget.admit(task, cost) {
+            Verdict::Start => self.start(task),
+            Verdict::Wait => self.over_budget.push(task),
+            Verdict::Never => {
+                let detail = format!(
+                    "not started: the run budget is ${:.2} and ${:.2} is spent{}",
+                    budget.limit(),
+                    budget.spent(),
+                    if cost > 0.0 {
+                        format!(" (its own budget is ${cost:.2})")
+                    } else {
+                        String::new()
+                    }
+                );
+                self.give_up(task, Failure::before_running(detail));
+            }
+        }
+    }
+
+    /// A task ended: the agent tasks waiting for budget may fit now. After Ctrl-C or
+    /// under `--fail-fast` after a failure, they go back in line, never to start.
+    fn admit_waiting(&mut self) {
+        let stopped = self.progress.interrupted
+            || (self.rules.policy.fail_fast && self.progress.first_failure.is_some());
+        for task in std::mem::take(&mut self.over_budget) {
+            if stopped {
+                self.scheduler.retry(task);
+            } else {
+                self.admit(task);
+            }
+        }
     }
 
     /// Start a task's next attempt: its file work, then its job, on a worker.

@@ -11,6 +11,7 @@
 //! `exec::Executor`; tests hand in the fake one.
 
 mod agent;
+mod budget;
 mod checks;
 mod coordinator;
 mod dry_run;
@@ -57,6 +58,9 @@ pub(crate) struct BuildOptions {
     /// `--fresh-session`: a retried agent task starts a new session instead of resuming
     /// the last attempt's.
     pub(crate) fresh_session: bool,
+    /// `--budget-usd`: what the build's agent tasks may spend in all (wins over
+    /// `[project] budget_usd`).
+    pub(crate) budget_usd: Option<f64>,
     pub(crate) style: Style,
     /// `-v`: stream task output.
     pub(crate) verbose: bool,

@@ -77,6 +77,7 @@ impl Project {
             discard_edits: false,
             executor: None,
             fresh_session: false,
+            budget_usd: None,
             style: Style::Quiet,
             verbose: false,
         };

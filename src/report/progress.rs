@@ -156,6 +156,8 @@ pub(crate) struct Reporter {
     spent: Option<AgentOutcome>,
     /// What the restored tasks' agents had spent making them (`conduct` ran none).
     pub(crate) saved_usd: f64,
+    /// The run budget (`--budget-usd`), for the summary.
+    pub(crate) budget_usd: Option<f64>,
 }
 
 impl Reporter {
@@ -214,6 +216,7 @@ impl Reporter {
             record: None,
             spent: None,
             saved_usd: 0.0,
+            budget_usd: None,
             warnings: 0,
         }
     }
@@ -721,6 +724,7 @@ impl Reporter {
                     "cache_read_tokens": spent.cache_read_tokens,
                     "output_tokens": spent.output_tokens,
                     "saved_usd": self.saved_usd,
+                    "budget_usd": self.budget_usd,
                 });
             }
             self.json(event);
@@ -758,6 +762,9 @@ impl Reporter {
         if self.spent.is_some() || self.saved_usd > 0.0 {
             let spent = self.spent.clone().unwrap_or_default();
             text.push_str(&format!("; agents spent {}", spent.spent()));
+            if let Some(limit) = self.budget_usd {
+                text.push_str(&format!(" (run budget ${limit:.2})"));
+            }
             if self.saved_usd > 0.0 {
                 text.push_str(&format!(
                     ", the cache saved ${:.2} (what the restored results cost)",

@@ -368,6 +368,11 @@ impl Task {
     ) -> placement::ExecutorKind {
         self.placement.executor.or(flag).unwrap_or(project.executor)
     }
+    /// Whether its command is a coding agent (`run = { agent = … }`).
+    pub(crate) fn is_agent(&self) -> bool {
+        matches!(self.run, Some(Run::Agent(_)))
+    }
+
     /// The title, or the id when none was given.
     pub(crate) fn display_title(&self) -> &str {
         self.title.as_deref().unwrap_or(self.id.as_str())

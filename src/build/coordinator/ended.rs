@@ -25,6 +25,11 @@ impl Coordinator<'_, '_> {
         // What an agent says of its own run: a failure it reports fails the task, even
         // with exit status 0.
         let agent = self.setting.agent_outcome(task);
+        if let Some(budget) = &mut self.budget
+            && self.setting.loaded.spec.task(task).is_agent()
+        {
+            budget.ended(task, agent.as_ref().and_then(|a| a.cost_usd).unwrap_or(0.0));
+        }
         if let Some(failure) = agent.as_ref().and_then(|a| a.failure.as_deref())
             && matches!(status, RunStatus::Ok | RunStatus::Failed)
         {
