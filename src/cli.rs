@@ -549,13 +549,3 @@ mod tests {
         Cli::command().debug_assert();
     }
 }
-
-/// `--budget-usd`: a positive number of dollars.
-fn usd(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(usd) if usd.is_finite() && usd > 0.0 => Ok(usd),
-        _ => Err(format!(
-            "`{text}` is not a positive amount of dollars (e.g. 20 or 2.5)"
-        )),
-    }
-}
