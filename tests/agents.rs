@@ -325,3 +325,29 @@ fn the_run_budget_stops_agent_tasks_that_would_pass_it() {
     let bad = conduct(&project, &["build", "--budget-usd", "-1"]);
     assert_eq!(bad.status, 2, "{bad:?}");
 }
+
+/// `agent = "command"`: any other CLI, from a template with the agents' placeholders.
+#[test]
+fn the_command_agent_runs_a_template_of_ones_own() {
+    let project = with_agents(
+        "[tasks.T1]\noutputs = [\"out.txt\"]\n\
+         run = { agent = \"command\", prompt = \"Hi.\", command = [\"sh\", \"-c\", \"cp {message_file} out.txt\"] }\n\
+         [tasks.T2]\noutputs = [\"b\"]\nrun = { agent = \"command\" }\n",
+    );
+    let check = conduct(&project, &["check"]);
+    assert_eq!(check.status, 2, "{check:?}");
+    let said = format!("{}{}", check.stdout, check.stderr);
+    assert!(
+        said.contains("`command` goes with `agent = \"command\"`"),
+        "{said}"
+    );
+    assert!(said.contains("tasks.toml:6:"), "{said}");
+    project.file(
+        "tasks.toml",
+        "[tasks.T1]\noutputs = [\"out.txt\"]\n\
+         run = { agent = \"command\", prompt = \"Hi.\", command = [\"sh\", \"-c\", \"cp {message_file} out.txt\"] }\n",
+    );
+    let run = conduct(&project, &["build"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(project.read("out.txt").starts_with("Hi.\n\n# T1"));
+}

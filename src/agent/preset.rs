@@ -18,7 +18,7 @@ use std::path::Path;
 use crate::spec::agent::{AgentDefs, AgentFormat, AgentRun, AgentStdin, Budget};
 
 /// The agents conduct knows without an `[agents.NAME]`.
-pub(crate) const BUILT_IN: &[&str] = &["claude", "codex", "aider"];
+pub(crate) const BUILT_IN: &[&str] = &["claude", "codex", "aider", "command"];
 
 /// What a task's agent is asked when its `run` gives no `prompt`.
 pub(crate) const DEFAULT_PROMPT: &str = "Carry out the task its instruction (TASK_INSTRUCTION.md, \
@@ -183,7 +183,10 @@ pub(crate) fn expand(run: &AgentRun, defs: &AgentDefs, ctx: &Context<'_>) -> Inv
     let custom = if resumes {
         custom_resume
     } else {
-        def.and_then(|d| d.command.as_ref())
+        // `agent = "command"`: the task's own template.
+        run.command
+            .as_ref()
+            .or(def.and_then(|d| d.command.as_ref()))
     };
     match (custom, preset) {
         (Some(words), _) => {

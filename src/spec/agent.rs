@@ -16,6 +16,9 @@ pub(crate) struct AgentRun {
     pub(crate) agent: String,
     /// What to ask, before the instruction; a default prompt when unset.
     pub(crate) prompt: Option<String>,
+    /// `agent = "command"`: the argv template of any other CLI (the placeholders of
+    /// `agent::preset`), as an `[agents.NAME]` `command` is.
+    pub(crate) command: Option<Vec<String>>,
 }
 
 /// `budget = { usd = 2.0, turns = 40 }`: what one attempt of an agent task may spend.

@@ -71,6 +71,8 @@ pub(crate) enum SpecErrorKind {
     BadUsd { key: &'static str, value: String },
     #[error("`run = {{ … }}` names no `agent`")]
     RunWithoutAgent,
+    #[error("`command` goes with `agent = \"command\"`, and only with it")]
+    CommandAgent,
     #[error("task `{task}` runs unknown agent `{agent}`")]
     UnknownAgent {
         task: String,
@@ -320,6 +322,7 @@ impl SpecErrorKind {
                     one_of(crate::agent::preset::BUILT_IN)
                 )
             }),
+            K::CommandAgent => "write `run = { agent = \"command\", command = [\"mycli\", \"--prompt-file={message_file}\"] }`, or define the CLI in `[agents.NAME]`".into(),
             K::AgentWithoutCommand { .. } => {
                 "give it `command = [\"mycli\", \"--prompt-file\", \"{message_file}\"]`".into()
             }

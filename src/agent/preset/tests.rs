@@ -21,6 +21,7 @@ fn run(agent: &str) -> AgentRun {
     AgentRun {
         agent: agent.to_owned(),
         prompt: None,
+        command: None,
     }
 }
 

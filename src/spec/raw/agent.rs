@@ -10,7 +10,7 @@ use crate::spec::error::SpecErrorKind;
 use crate::spec::reader::{Reader, Value};
 
 /// The keys of `run = { … }`.
-const RUN_KEYS: &[&str] = &["agent", "prompt"];
+const RUN_KEYS: &[&str] = &["agent", "prompt", "command"];
 /// The keys of `budget = { … }`.
 const BUDGET_KEYS: &[&str] = &["usd", "turns"];
 /// The keys of `[agents.NAME]`.
@@ -21,10 +21,17 @@ impl Reader<'_> {
     pub(super) fn agent_run(&mut self, table: &DeTable<'_>, value: &Value<'_>) -> Option<Run> {
         let mut agent = None;
         let mut prompt = None;
+        let mut command = None;
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
                 "agent" => agent = self.non_empty_string("agent", value),
                 "prompt" => prompt = self.non_empty_string("prompt", value),
+                "command" => {
+                    // Its placeholders are the agent's, filled per attempt: not `[vars]`.
+                    let scope = self.scope.take();
+                    command = self.argv("command", value);
+                    self.scope = scope;
+                }
                 _ => self.unknown_key(key, "`run`", RUN_KEYS),
             }
         }
@@ -34,7 +41,15 @@ impl Reader<'_> {
             }
             return None;
         };
-        Some(Run::Agent(AgentRun { agent, prompt }))
+        if (agent == "command") != command.is_some() {
+            self.err(value.span(), SpecErrorKind::CommandAgent);
+            return None;
+        }
+        Some(Run::Agent(AgentRun {
+            agent,
+            prompt,
+            command,
+        }))
     }
 
     /// Read `key` into `settings` if it is one of its keys; `false` if it is not.
