@@ -158,18 +158,8 @@ pub(super) fn dry_run(
                 counts.edited += 1;
                 let stop = Failure::edited(id, &files);
                 reporter.finished(&TaskEnd {
-                    task: id,
-                    title: None,
-                    status: stop.status,
-                    duration: stop.duration,
-                    attempt: 0,
-                    retrying: false,
                     detail: stop.detail.as_deref(),
-                    log_tail: "",
-                    output: None,
-                    cluster: None,
-                    flaky: false,
-                    agent: None,
+                    ..TaskEnd::new(id, None, stop.status, stop.duration, 0)
                 });
             }
         }

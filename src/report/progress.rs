@@ -118,6 +118,33 @@ pub(crate) struct TaskEnd<'a> {
     pub(crate) agent: Option<&'a AgentOutcome>,
 }
 
+impl<'a> TaskEnd<'a> {
+    /// How attempt `attempt` of `task` ended, with nothing more to say (the other
+    /// fields are set with struct update syntax where there is).
+    pub(crate) fn new(
+        task: &'a str,
+        title: Option<&'a str>,
+        status: RunStatus,
+        duration: Duration,
+        attempt: u32,
+    ) -> TaskEnd<'a> {
+        TaskEnd {
+            task,
+            title,
+            status,
+            duration,
+            attempt,
+            retrying: false,
+            detail: None,
+            log_tail: "",
+            output: None,
+            cluster: None,
+            flaky: false,
+            agent: None,
+        }
+    }
+}
+
 /// What a successful run printed: the end of its log (see [`Reporter::shows_output`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RunOutput<'a> {

@@ -756,18 +756,9 @@ mod tests {
         detail: Option<&'a str>,
     ) -> TaskEnd<'a> {
         TaskEnd {
-            task,
-            title: None,
-            status,
-            duration: Duration::ZERO,
-            attempt: 1,
             retrying,
             detail,
-            log_tail: "",
-            output: None,
-            cluster: None,
-            flaky: false,
-            agent: None,
+            ..TaskEnd::new(task, None, status, Duration::ZERO, 1)
         }
     }
 

@@ -127,18 +127,12 @@ impl Coordinator<'_, '_> {
             let id = self.id(task);
             let title = self.title(task);
             self.reporter.finished(&TaskEnd {
-                task: &id,
-                title: title.as_deref(),
-                status,
-                duration,
-                attempt,
                 retrying: true,
                 detail: detail.as_deref(),
                 log_tail: &tail,
-                output: None,
                 cluster: cluster.as_deref(),
-                flaky: false,
                 agent: pending.agent.as_ref(),
+                ..TaskEnd::new(&id, title.as_deref(), status, duration, attempt)
             });
             self.tasks.pending.insert(task, pending);
             self.scheduler.retry(task);

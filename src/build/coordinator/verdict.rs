@@ -53,19 +53,20 @@ impl Coordinator<'_, '_> {
                         .setting
                         .printed(task, self.reporter.shows_output(self.setting.verbose));
                     let log = self.setting.log_name(task);
+                    let note = pending.leftovers_note();
                     self.reporter.finished(&TaskEnd {
-                        task: &id,
-                        title: title.as_deref(),
-                        status: RunStatus::Ok,
-                        duration,
-                        attempt: pending.attempt,
-                        retrying: false,
-                        detail: pending.leftovers_note().as_deref(),
-                        log_tail: "",
+                        detail: note.as_deref(),
                         output: printed.as_ref().map(|tail| RunOutput { tail, log: &log }),
                         cluster: pending.cluster.as_deref(),
                         flaky: pending.flaky,
                         agent: pending.agent.as_ref(),
+                        ..TaskEnd::new(
+                            &id,
+                            title.as_deref(),
+                            RunStatus::Ok,
+                            duration,
+                            pending.attempt,
+                        )
                     });
                     self.setting
                         .commit(task, &pending, &tally.lines, self.reporter);
@@ -91,18 +92,17 @@ impl Coordinator<'_, '_> {
                 if again {
                     // Run the command again, telling it what failed.
                     self.reporter.finished(&TaskEnd {
-                        task: &id,
-                        title: title.as_deref(),
-                        status: RunStatus::Failed,
-                        duration,
-                        attempt: pending.attempt,
                         retrying: true,
                         detail: Some(&detail),
-                        log_tail: "",
-                        output: None,
                         cluster: pending.cluster.as_deref(),
-                        flaky: false,
                         agent: pending.agent.as_ref(),
+                        ..TaskEnd::new(
+                            &id,
+                            title.as_deref(),
+                            RunStatus::Failed,
+                            duration,
+                            pending.attempt,
+                        )
                     });
                     pending.feedback = Some(failures.join("\n"));
                     self.tasks.pending.insert(task, *pending);
@@ -182,18 +182,11 @@ impl Coordinator<'_, '_> {
             self.progress.counts.failed += 1;
         }
         self.reporter.finished(&TaskEnd {
-            task: &id,
-            title: title.as_deref(),
-            status,
-            duration,
-            attempt,
-            retrying: false,
             detail: detail.as_deref(),
             log_tail: &tail,
-            output: None,
             cluster: cluster.as_deref(),
-            flaky: false,
             agent: agent.as_ref(),
+            ..TaskEnd::new(&id, title.as_deref(), status, duration, attempt)
         });
         for blocked in self.scheduler.failed(task) {
             self.progress.counts.blocked += 1;

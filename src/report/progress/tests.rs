@@ -52,20 +52,8 @@ impl Harness {
     }
 
     fn finish(&mut self, task: &str, status: RunStatus) {
-        self.reporter.finished(&TaskEnd {
-            task,
-            title: None,
-            status,
-            duration: Duration::from_secs(1),
-            attempt: 1,
-            retrying: false,
-            detail: None,
-            log_tail: "",
-            output: None,
-            cluster: None,
-            flaky: false,
-            agent: None,
-        });
+        self.reporter
+            .finished(&TaskEnd::new(task, None, status, Duration::from_secs(1), 1));
     }
 }
 
