@@ -372,6 +372,7 @@ fn seed_pack() -> Option<Vec<u8>> {
         preimage: crate::hash::KeyPreimage::empty(),
         checks: Vec::new(),
         discovered: vec![("src/a.h".into(), Some(Digest::of(b"h")))],
+        agent_cost_usd: None,
     };
     cache.put(&entry).ok()?;
     cache.remove(Digest::of(b"gone")).ok()?;

@@ -29,7 +29,7 @@ use crate::hash::{Digest, KeyPreimage};
 use crate::project::Loaded;
 use crate::project::Locator;
 use crate::project::open::{self, Access, Site};
-use crate::rules::check::{self, CheckResult};
+use crate::rules::check;
 use crate::scan::{self, Found, OutputsNow};
 use crate::spec::section::Outline;
 use crate::spec::{ProjectPath, TaskIdx};
@@ -204,19 +204,9 @@ impl Session {
     }
 
     /// Record a successful run and its checks' verdicts in the action cache, with what
-    /// its depfile named (`discovered`, already part of `key`).
-    pub(crate) fn record_run(
-        &self,
-        key: Digest,
-        preimage: &KeyPreimage,
-        outputs: Vec<CachedOutput>,
-        duration_ms: u64,
-        checks: Vec<(Digest, CheckResult)>,
-        discovered: &[Discovered],
-    ) -> Result<(), String> {
-        self.cache
-            .record(key, preimage, outputs, duration_ms, checks, discovered)
-            .map_err(|e| e.to_string())
+    /// its depfile named (`discovered`, already part of its key).
+    pub(crate) fn record_run(&self, entry: ActionResult) -> Result<(), String> {
+        self.cache.record(entry).map_err(|e| e.to_string())
     }
 
     /// Whether the task's source inputs still have the digests its run started with:

@@ -351,3 +351,39 @@ fn the_command_agent_runs_a_template_of_ones_own() {
     assert_eq!(run.status, 0, "{run:?}");
     assert!(project.read("out.txt").starts_with("Hi.\n\n# T1"));
 }
+
+/// A restored agent result is not paid for again: the summary says what it had cost.
+#[test]
+fn the_summary_says_what_restored_agent_results_had_cost() {
+    let project = with_agents(
+        "[tasks.T1]\ninputs = [\"spec.md\"]\noutputs = [\"out.txt\"]\n\
+         run = { agent = \"claude\" }\n",
+    );
+    project.file("spec.md", "one");
+    project.file("agent/cost", "0.75");
+    assert_eq!(conduct(&project, &["build"]).status, 0);
+    project.file("spec.md", "two");
+    project.file("agent/cost", "0.5");
+    assert_eq!(conduct(&project, &["build"]).status, 0);
+    // Back to the first spec: its result comes from the cache, no agent runs.
+    project.file("spec.md", "one");
+    project.ran();
+    let run = conduct(&project, &["build", "--json"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(project.ran().is_empty(), "restored: {run:?}");
+    let summary: Value = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "build_finished")
+        .unwrap();
+    assert_eq!(summary["agents"]["saved_usd"], 0.75, "{summary}");
+    project.file("spec.md", "two");
+    let plain = conduct(&project, &["build"]);
+    assert!(
+        plain
+            .stdout
+            .contains("the cache saved $0.50 (what the restored results cost)"),
+        "{plain:?}"
+    );
+}

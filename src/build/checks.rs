@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, Sender};
 use std::time::Instant;
 
 use crate::build::task::Settled;
+use crate::cache::ActionResult;
 use crate::exec::Executor;
 use crate::fresh::checks::PlannedCheck;
 use crate::hash::Digest;
@@ -205,14 +206,16 @@ pub(super) fn keep(
             record,
             ..
         } => match record.take() {
-            Some(outputs) => session.record_run(
-                pending.key,
-                &pending.preimage,
+            Some(outputs) => session.record_run(ActionResult {
+                key: pending.key,
                 outputs,
-                duration.as_millis() as u64,
-                verdicts,
-                &pending.discovered,
-            ),
+                exit_code: 0,
+                duration_ms: duration.as_millis() as u64,
+                preimage: (*pending.preimage).clone(),
+                checks: verdicts,
+                discovered: pending.discovered.clone(),
+                agent_cost_usd: pending.agent.as_ref().and_then(|a| a.cost_usd),
+            }),
             None => Ok(()),
         },
         Settled::Fresh | Settled::Restored { .. } => {

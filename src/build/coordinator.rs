@@ -258,6 +258,8 @@ impl<'a, 's> Coordinator<'a, 's> {
                 .restore(task, &entry, &now, reasons.clone())
             {
                 Ok(files) => {
+                    // What the agent that made these outputs spent: not spent again.
+                    self.reporter.saved_usd += entry.agent_cost_usd.unwrap_or(0.0);
                     let outputs = entry
                         .outputs
                         .iter()

@@ -105,6 +105,13 @@ pub(crate) struct ActionResult {
     /// What the run's depfile named, with digests (part of `key`). In a manifest entry
     /// (`discovered::manifest_key`), the files without digests.
     pub(crate) discovered: Vec<crate::discovered::Discovered>,
+    /// What the agent that made it spent (its `total_cost_usd`), for the summary's
+    /// "the cache saved". Encoded after the entry in a local record, so records of
+    /// older conduct versions still read (and older versions read these: postcard
+    /// leaves trailing bytes alone); never sent to or taken from a remote cache, where
+    /// nothing vouches for it.
+    #[serde(skip)]
+    pub(crate) agent_cost_usd: Option<f64>,
 }
 
 /// The action cache directory.
@@ -178,7 +185,11 @@ impl ActionCache {
         let entry = payload
             .split_at_checked(SUM)
             .filter(|(sum, body)| *sum == checksum(key, body))
-            .and_then(|(_, body)| postcard::from_bytes::<ActionResult>(body).ok())
+            .and_then(|(_, body)| {
+                let (mut entry, rest) = postcard::take_from_bytes::<ActionResult>(body).ok()?;
+                entry.agent_cost_usd = postcard::from_bytes::<Option<f64>>(rest).ok().flatten();
+                Some(entry)
+            })
             .filter(|entry| entry.key == key);
         match entry {
             Some(entry) => Ok(Some(entry)),
@@ -313,7 +324,10 @@ fn checksum(key: Digest, body: &[u8]) -> [u8; SUM] {
 
 /// A record's payload: checksum, then the entry.
 fn record_payload(entry: &ActionResult) -> io::Result<Vec<u8>> {
-    let body = postcard::to_allocvec(entry).map_err(io::Error::other)?;
+    let mut body = postcard::to_allocvec(entry).map_err(io::Error::other)?;
+    if entry.agent_cost_usd.is_some() {
+        body.extend(postcard::to_allocvec(&entry.agent_cost_usd).map_err(io::Error::other)?);
+    }
     let mut payload = Vec::with_capacity(SUM + body.len());
     payload.extend_from_slice(&checksum(entry.key, &body));
     payload.extend_from_slice(&body);
@@ -496,7 +510,39 @@ mod tests {
             preimage: KeyPreimage::empty(),
             checks: Vec::new(),
             discovered: Vec::new(),
+            agent_cost_usd: None,
         }
+    }
+
+    #[test]
+    fn an_agents_cost_rides_after_the_entry_and_older_records_read_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ActionCache::new(dir.path());
+        let costly = ActionResult {
+            agent_cost_usd: Some(1.25),
+            ..entry("costly", 1)
+        };
+        cache.put(&costly).unwrap();
+        cache.put(&entry("plain", 2)).unwrap();
+        let read = cache.get(costly.key).unwrap();
+        assert_eq!(read.agent_cost_usd, Some(1.25));
+        assert_eq!(read, costly);
+        assert_eq!(
+            cache.get(Digest::of(b"plain")).unwrap().agent_cost_usd,
+            None
+        );
+        // A record without the trailing cost is byte for byte what older versions
+        // wrote; and what they decode of a record with it is the entry.
+        let plain = record_payload(&entry("plain", 2)).unwrap();
+        assert_eq!(
+            &plain[SUM..],
+            postcard::to_allocvec(&entry("plain", 2))
+                .unwrap()
+                .as_slice()
+        );
+        let with_cost = record_payload(&costly).unwrap();
+        let as_before: ActionResult = postcard::from_bytes(&with_cost[SUM..]).unwrap();
+        assert_eq!(as_before, entry("costly", 1));
     }
 
     #[test]

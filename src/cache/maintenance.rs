@@ -205,6 +205,7 @@ mod tests {
                     preimage: KeyPreimage::empty(),
                     checks: Vec::new(),
                     discovered: Vec::new(),
+                    agent_cost_usd: None,
                 })
                 .unwrap();
             let used =

@@ -75,30 +75,14 @@ impl Cache {
         Some(entry)
     }
 
-    /// Record a run whose outputs are already in the CAS (see [`collect`]), with the
-    /// verdicts of its checks.
-    pub(crate) fn record(
-        &self,
-        key: Digest,
-        preimage: &KeyPreimage,
-        outputs: Vec<CachedOutput>,
-        duration_ms: u64,
-        checks: Vec<(Digest, CheckResult)>,
-        discovered: &[Discovered],
-    ) -> io::Result<()> {
-        let entry = ActionResult {
-            key,
-            outputs,
-            exit_code: 0,
-            duration_ms,
-            preimage: preimage.clone(),
-            checks,
-            discovered: discovered.to_vec(),
-        };
+    /// Record a successful run (`entry`) whose outputs are already in the CAS (see
+    /// [`collect`]), with the verdicts of its checks.
+    pub(crate) fn record(&self, entry: ActionResult) -> io::Result<()> {
         self.actions.put(&entry)?;
         if let Some(remote) = &self.remote {
             remote.upload(&entry);
         }
+        let (preimage, discovered) = (&entry.preimage, &entry.discovered);
         if discovered.is_empty() {
             return Ok(());
         }
@@ -115,6 +99,7 @@ impl Cache {
                 .iter()
                 .map(|(path, _)| (path.clone(), None))
                 .collect(),
+            agent_cost_usd: None,
         };
         self.actions.put(&manifest)?;
         if let Some(remote) = &self.remote {
@@ -189,6 +174,7 @@ impl Cache {
                 preimage: preimage.clone(),
                 checks: Vec::new(),
                 discovered: discovered.to_vec(),
+                agent_cost_usd: None,
             })
             .map_err(BlobError::Io)?;
         Ok(recorded)

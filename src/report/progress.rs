@@ -744,7 +744,8 @@ impl Reporter {
                     "bytes_up": remote.bytes_up,
                 });
             }
-            if let Some(spent) = &self.spent {
+            if self.spent.is_some() || self.saved_usd > 0.0 {
+                let spent = self.spent.clone().unwrap_or_default();
                 event["agents"] = json!({
                     "cost_usd": spent.cost_usd,
                     "input_tokens": spent.input_tokens,
@@ -786,18 +787,21 @@ impl Reporter {
                 crate::units::format_size(remote.bytes_up),
             ));
         }
-        if self.spent.is_some() || self.saved_usd > 0.0 {
-            let spent = self.spent.clone().unwrap_or_default();
-            text.push_str(&format!("; agents spent {}", spent.spent()));
-            if let Some(limit) = self.budget_usd {
-                text.push_str(&format!(" (run budget ${limit:.2})"));
+        match &self.spent {
+            Some(spent) => {
+                text.push_str(&format!("; agents spent {}", spent.spent()));
+                if let Some(limit) = self.budget_usd {
+                    text.push_str(&format!(" (run budget ${limit:.2})"));
+                }
             }
-            if self.saved_usd > 0.0 {
-                text.push_str(&format!(
-                    ", the cache saved ${:.2} (what the restored results cost)",
-                    self.saved_usd
-                ));
-            }
+            None if self.saved_usd > 0.0 => text.push_str("; no agent ran"),
+            None => {}
+        }
+        if self.saved_usd > 0.0 {
+            text.push_str(&format!(
+                ", the cache saved ${:.2} (what the restored results cost)",
+                self.saved_usd
+            ));
         }
         if self.style == Style::Quiet && counts.failed + counts.blocked + counts.edited == 0 {
             return;
