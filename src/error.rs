@@ -31,6 +31,15 @@ pub(crate) const EXIT_FAILURE: i32 = 1;
 /// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
 pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 
+/// Why a task has no log to print (`conduct logs`, see `Error::NoLog`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoLog {
+    /// No run of it is on record.
+    NeverRan,
+    /// Its last result came from the cache or `conduct accept`: nothing ran here.
+    Restored,
+}
+
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
@@ -57,12 +66,12 @@ pub(crate) enum Error {
     #[error("cannot use the cache at `{}`: {source}", path.display())]
     Cache { path: PathBuf, source: io::Error },
     #[error("task `{task}` {}", match why {
-        crate::commands::logs::NoLog::NeverRan => "has not run yet",
-        crate::commands::logs::NoLog::Restored => "has no log: its outputs were restored from the cache or accepted, it has not run here",
+        NoLog::NeverRan => "has not run yet",
+        NoLog::Restored => "has no log: its outputs were restored from the cache or accepted, it has not run here",
     })]
     NoLog {
         task: String,
-        why: crate::commands::logs::NoLog,
+        why: NoLog,
         /// A build is running now (it may still run the task).
         building: bool,
     },
@@ -176,8 +185,8 @@ impl Error {
                 "a build is running: `conduct logs {task} -f` prints the task's output as it comes"
             )),
             Error::NoLog { task, why, .. } => Some(match why {
-                crate::commands::logs::NoLog::NeverRan => format!("`conduct build {task}` runs it"),
-                crate::commands::logs::NoLog::Restored => {
+                NoLog::NeverRan => format!("`conduct build {task}` runs it"),
+                NoLog::Restored => {
                     format!("`conduct build {task} --force` runs it here")
                 }
             }),

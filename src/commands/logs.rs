@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::commands::{Stdout, json_line};
-use crate::error::Error;
+use crate::error::{Error, NoLog};
 use crate::exec::output::{log_path, read_tail};
 use crate::lock;
 use crate::project::Locator;
@@ -43,15 +43,6 @@ pub(crate) struct LogsOptions {
     pub(crate) follow: bool,
     /// `-n LINES`: start at the last LINES lines instead of the log's start.
     pub(crate) lines: Option<usize>,
-}
-
-/// Why a task has no log to print (see `Error::NoLog`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NoLog {
-    /// No run of it is on record.
-    NeverRan,
-    /// Its last result came from the cache or `conduct accept`: nothing ran here.
-    Restored,
 }
 
 /// How often a followed log's size is looked at.
