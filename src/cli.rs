@@ -136,6 +136,8 @@ enum CliCommand {
     Cache(CacheArg),
     /// Show the last run of every task: status, duration, attempts, reasons
     Status,
+    /// List the tasks a build would run whose dependencies are all done (work to pull)
+    Ready,
     /// Validate tasks.toml and rules/ (exit 2 on errors)
     Check,
     /// List tasks by group with status, title, effort, agent and dependencies
@@ -347,6 +349,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
         }),
         CliCommand::Accept { targets } => Command::Accept { targets },
         CliCommand::Status => Command::Status,
+        CliCommand::Ready => Command::Ready,
         CliCommand::Clean {
             outputs,
             cache,

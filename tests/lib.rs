@@ -22,6 +22,7 @@ mod graph;
 mod logs;
 mod output;
 mod plan;
+mod ready;
 mod remote;
 mod remote_backends;
 mod remote_scenarios;

@@ -12,6 +12,7 @@ pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod logs;
 pub(crate) mod plan;
+pub(crate) mod ready;
 pub(crate) mod report;
 pub(crate) mod show;
 pub(crate) mod status;
@@ -39,6 +40,8 @@ pub(crate) enum Command {
         targets: Vec<String>,
     },
     Status,
+    /// `conduct ready`.
+    Ready,
     Clean(clean::CleanOptions),
     Cache(cache::CacheCommand),
     Check,
@@ -64,6 +67,7 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Build(build) => crate::build::build(&options.locator, build),
         Command::Accept { targets } => accept::run(&options.locator, targets, json, &mut out),
         Command::Status => status::run(&options.locator, json, &mut out),
+        Command::Ready => ready::run(&options.locator, json, &mut out),
         Command::Clean(clean) => clean::run(&options.locator, *clean, json, &mut out),
         Command::Cache(command) => cache::run(&options.locator, command.clone(), json, &mut out),
         Command::Check => check::run(&options.locator, json, &mut out),
