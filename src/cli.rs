@@ -138,6 +138,14 @@ enum CliCommand {
     Status,
     /// List the tasks a build would run whose dependencies are all done (work to pull)
     Ready,
+    /// Show what a worktree task's branch changed since it left the current branch
+    Diff {
+        /// The task
+        task: String,
+        /// Only the stat (files and lines changed), not the patch
+        #[arg(long)]
+        stat: bool,
+    },
     /// Validate tasks.toml and rules/ (exit 2 on errors)
     Check,
     /// List tasks by group with status, title, effort, agent and dependencies
@@ -350,6 +358,12 @@ fn options(cli: Cli) -> Result<Options, i32> {
         CliCommand::Accept { targets } => Command::Accept { targets },
         CliCommand::Status => Command::Status,
         CliCommand::Ready => Command::Ready,
+        CliCommand::Diff { .. } if json => {
+            return Err(usage(
+                "diff prints git's stat and patch; `--json` does not apply",
+            ));
+        }
+        CliCommand::Diff { task, stat } => Command::Diff { task, stat },
         CliCommand::Clean {
             outputs,
             cache,

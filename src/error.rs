@@ -75,6 +75,14 @@ pub(crate) enum Error {
         /// A build is running now (it may still run the task).
         building: bool,
     },
+    #[error("task `{task}` has no worktree branch: {why}")]
+    NoBranch {
+        task: String,
+        /// "it does not run in a worktree", "`agent/T4/x` does not exist yet", …
+        why: String,
+        /// It runs in a worktree (it just has not run yet).
+        worktree_task: bool,
+    },
     #[error("no build has been recorded in `{}` yet", dir.display())]
     NoRunRecord { dir: PathBuf },
     #[error("cannot use the run record `{}`: {source}", path.display())]
@@ -121,6 +129,10 @@ impl Error {
             | Error::Init { .. }
             | Error::Cache { .. }
             | Error::NoLog { .. }
+            | Error::NoBranch {
+                worktree_task: true,
+                ..
+            }
             | Error::CacheDir(crate::cache::dir::CacheDirError::Io { .. }) => EXIT_FAILURE,
             _ => EXIT_USAGE,
         }
@@ -136,6 +148,7 @@ impl Error {
             Error::UnknownTarget { .. } => "unknown_target",
             Error::Cache { .. } => "cache",
             Error::NoLog { .. } => "no_log",
+            Error::NoBranch { .. } => "no_branch",
             Error::NoRunRecord { .. } => "no_run_record",
             Error::RunRecord { .. } => "run_record",
             Error::Worktree { .. } => "worktree",
@@ -189,6 +202,15 @@ impl Error {
                 NoLog::Restored => {
                     format!("`conduct build {task} --force` runs it here")
                 }
+            }),
+            Error::NoBranch {
+                task,
+                worktree_task,
+                ..
+            } => Some(if *worktree_task {
+                format!("`conduct build {task}` runs it in its worktree, on its branch")
+            } else {
+                format!("give `{task}` `workspace = \"worktree\"` to review its work as a branch")
             }),
             Error::UnknownTarget { suggestion, .. } => Some(match suggestion {
                 Some(s) => format!("did you mean `{s}`?"),

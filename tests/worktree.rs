@@ -378,3 +378,43 @@ fn worktree_setup_runs_once_per_new_worktree_and_a_failing_one_fails_the_task() 
         "a worktree whose setup failed is removed, so the next build sets it up again"
     );
 }
+
+/// `conduct diff T`: what a worktree task's branch changed since it left HEAD, the stat
+/// and then the patch (`--stat`: only the stat); a root task or one not yet run has no
+/// branch to show.
+#[test]
+fn diff_shows_what_a_worktree_tasks_branch_changed() {
+    let project = repository(
+        "[tasks.W]\nagent = \"db\"\nworkspace = \"worktree\"\noutputs = [\"schema.sql\"]\n\
+         run = \"echo 'create table w;' > schema.sql\"\n\
+         [tasks.R]\noutputs = [\"r.txt\"]\nrun = \"touch r.txt\"\n",
+        &[],
+    );
+    let before = project.conduct(&["diff", "W"]);
+    assert_eq!(before.status, 1, "{before:?}");
+    assert!(
+        before.stderr.contains("`agent/W/db` does not exist yet"),
+        "{before:?}"
+    );
+    assert!(before.stderr.contains("`conduct build W`"), "{before:?}");
+    project.build(&["W"], 0);
+    let diff = project.conduct(&["diff", "W"]);
+    assert_eq!(diff.status, 0, "{diff:?}");
+    assert!(
+        diff.stdout.contains("schema.sql | 1 +"),
+        "the stat: {diff:?}"
+    );
+    assert!(
+        diff.stdout.contains("+create table w;"),
+        "the patch: {diff:?}"
+    );
+    let stat = project.conduct(&["diff", "W", "--stat"]);
+    assert!(stat.stdout.contains("schema.sql | 1 +"), "{stat:?}");
+    assert!(!stat.stdout.contains("+create table w;"), "{stat:?}");
+    let root = project.conduct(&["diff", "R"]);
+    assert_eq!(root.status, 2, "{root:?}");
+    assert!(root.stderr.contains("runs in the project root"), "{root:?}");
+    let unknown = project.conduct(&["diff", "WW"]);
+    assert_eq!(unknown.status, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains("unknown target `WW`"), "{unknown:?}");
+}

@@ -7,6 +7,7 @@ pub(crate) mod accept;
 pub(crate) mod cache;
 pub(crate) mod check;
 pub(crate) mod clean;
+pub(crate) mod diff;
 pub(crate) mod graph;
 pub(crate) mod init;
 pub(crate) mod list;
@@ -42,6 +43,11 @@ pub(crate) enum Command {
     Status,
     /// `conduct ready`.
     Ready,
+    /// `conduct diff TASK [--stat]`.
+    Diff {
+        task: String,
+        stat: bool,
+    },
     Clean(clean::CleanOptions),
     Cache(cache::CacheCommand),
     Check,
@@ -68,6 +74,7 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Accept { targets } => accept::run(&options.locator, targets, json, &mut out),
         Command::Status => status::run(&options.locator, json, &mut out),
         Command::Ready => ready::run(&options.locator, json, &mut out),
+        Command::Diff { task, stat } => diff::run(&options.locator, task, *stat, &mut out),
         Command::Clean(clean) => clean::run(&options.locator, *clean, json, &mut out),
         Command::Cache(command) => cache::run(&options.locator, command.clone(), json, &mut out),
         Command::Check => check::run(&options.locator, json, &mut out),

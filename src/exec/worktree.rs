@@ -144,6 +144,35 @@ impl Repo {
         }
     }
 
+    /// Whether `branch` exists.
+    pub(crate) fn has_branch(&self, branch: &str) -> bool {
+        git(
+            &self.top,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("refs/heads/{branch}"),
+            ],
+        )
+        .is_ok()
+    }
+
+    /// What `branch` changed since it left the current branch (`git diff HEAD...branch`):
+    /// the stat, then (unless `stat_only`) the patch.
+    pub(crate) fn diff(&self, branch: &str, stat_only: bool) -> Result<String, WorktreeError> {
+        let range = format!("HEAD...{branch}");
+        let mut text = git(&self.top, &["diff", "--stat", &range])?;
+        if !stat_only {
+            let patch = git(&self.top, &["diff", &range])?;
+            if !patch.is_empty() {
+                text.push_str("\n\n");
+                text.push_str(&patch);
+            }
+        }
+        Ok(text)
+    }
+
     /// The worktrees under `worktrees` and their branches (`git worktree list`).
     pub(crate) fn workspaces(
         &self,
