@@ -138,6 +138,18 @@ enum CliCommand {
     Status,
     /// List the tasks a build would run whose dependencies are all done (work to pull)
     Ready,
+    /// Merge worktree tasks' branches into the current branch, in dependency order
+    Merge {
+        /// The tasks whose branches to merge
+        #[arg(required_unless_present = "all_passed")]
+        tasks: Vec<String>,
+        /// Every worktree task whose last run passed and whose branch is not merged
+        #[arg(long = "all-passed", conflicts_with = "tasks")]
+        all_passed: bool,
+        /// One commit per branch on the current branch (`git merge --squash`)
+        #[arg(long)]
+        squash: bool,
+    },
     /// Show what a worktree task's branch changed since it left the current branch
     Diff {
         /// The task
@@ -358,6 +370,20 @@ fn options(cli: Cli) -> Result<Options, i32> {
         CliCommand::Accept { targets } => Command::Accept { targets },
         CliCommand::Status => Command::Status,
         CliCommand::Ready => Command::Ready,
+        CliCommand::Merge { .. } if json => {
+            return Err(usage(
+                "merge prints a line per task; `--json` does not apply",
+            ));
+        }
+        CliCommand::Merge {
+            tasks,
+            all_passed,
+            squash,
+        } => Command::Merge(crate::commands::merge::MergeOptions {
+            tasks,
+            squash,
+            all_passed,
+        }),
         CliCommand::Diff { .. } if json => {
             return Err(usage(
                 "diff prints git's stat and patch; `--json` does not apply",

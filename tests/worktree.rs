@@ -416,5 +416,98 @@ fn diff_shows_what_a_worktree_tasks_branch_changed() {
     assert!(root.stderr.contains("runs in the project root"), "{root:?}");
     let unknown = project.conduct(&["diff", "WW"]);
     assert_eq!(unknown.status, 2, "{unknown:?}");
-    assert!(unknown.stderr.contains("unknown target `WW`"), "{unknown:?}");
+    assert!(
+        unknown.stderr.contains("unknown target `WW`"),
+        "{unknown:?}"
+    );
+}
+
+/// `conduct merge`: right after a build the root holds untracked copies of the
+/// branches' outputs, which a plain `git merge` refuses to overwrite; conduct merges
+/// when they are the branch's bytes, refuses (keeping them) when a person changed one,
+/// refuses a dirty tree, and aborts a conflict leaving the tree as it was.
+/// `--all-passed` merges what it can in dependency order and reports the rest.
+#[test]
+fn merge_brings_passed_branches_in_and_never_loses_work() {
+    let tasks = "[tasks.W1]\nagent = \"a\"\nworkspace = \"worktree\"\noutputs = [\"one.txt\"]\n\
+                 run = \"echo one > one.txt\"\n\
+                 [tasks.W2]\nagent = \"b\"\nworkspace = \"worktree\"\noutputs = [\"two.txt\"]\n\
+                 run = \"echo two > two.txt\"\n\
+                 [tasks.W3]\nagent = \"c\"\nworkspace = \"worktree\"\noutputs = [\"three.txt\"]\n\
+                 run = \"echo three > three.txt\"\n\
+                 [tasks.after3]\nagent = \"d\"\nworkspace = \"worktree\"\ninputs = [\"three.txt\"]\n\
+                 outputs = [\"four.txt\"]\nrun = \"cp three.txt four.txt\"\n";
+    let project = repository(tasks, &[]);
+    let dir = project.path();
+    project.build(&[], 0);
+    // What plain git does here: refuses, because of the copies in the root.
+    let plain = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["merge", "--no-edit", "agent/W1/a"])
+        .output()
+        .unwrap();
+    assert!(
+        !plain.status.success(),
+        "git merge refuses over untracked copies"
+    );
+    let merged = project.conduct(&["merge", "W1"]);
+    assert_eq!(merged.status, 0, "{merged:?}");
+    assert!(
+        merged.stdout.contains("merged W1 (agent/W1/a, 1 file)"),
+        "{merged:?}"
+    );
+    assert_eq!(git(dir, &["show", "HEAD:one.txt"]), "one");
+    assert_eq!(
+        project.conduct(&["merge", "W1"]).stdout,
+        "W1 is merged already\n"
+    );
+    // A person changed the copy of two.txt: refused, the change kept.
+    project.file("two.txt", "my edit\n");
+    let refused = project.conduct(&["merge", "W2"]);
+    assert_eq!(refused.status, 1, "{refused:?}");
+    assert!(
+        refused
+            .stdout
+            .contains("two.txt in the working tree is untracked and differs"),
+        "{refused:?}"
+    );
+    assert_eq!(project.read("two.txt"), "my edit\n");
+    project.file("two.txt", "two\n");
+    // A dirty tree: refused before anything.
+    project.file("one.txt", "changed\n");
+    let dirty = project.conduct(&["merge", "W2"]);
+    assert_eq!(dirty.status, 1, "{dirty:?}");
+    assert!(
+        dirty.stdout.contains("uncommitted changes (one.txt)"),
+        "{dirty:?}"
+    );
+    git(dir, &["checkout", "--", "one.txt"]);
+    // The current branch commits its own three.txt: W3 conflicts, after3 waits, W2 goes in.
+    std::fs::remove_file(dir.join("three.txt")).unwrap();
+    project.file("three.txt", "main's three\n");
+    git(dir, &["add", "three.txt"]);
+    git(dir, &["commit", "--quiet", "-m", "main's three"]);
+    let all = project.conduct(&["merge", "--all-passed"]);
+    assert_eq!(all.status, 1, "{all:?}");
+    assert!(all.stdout.contains("W1 is merged already"), "{all:?}");
+    assert!(
+        all.stdout.contains("merged W2 (agent/W2/b, 1 file)"),
+        "{all:?}"
+    );
+    assert!(
+        all.stdout
+            .contains("W3 not merged: it conflicts with the current branch in three.txt"),
+        "{all:?}"
+    );
+    assert!(
+        all.stdout.contains("after3 not merged: it waits for W3"),
+        "{all:?}"
+    );
+    assert_eq!(
+        git(dir, &["status", "--porcelain", "--untracked-files=no"]),
+        "",
+        "no merge left half done"
+    );
+    assert_eq!(project.read("three.txt"), "main's three\n");
 }

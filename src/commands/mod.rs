@@ -12,6 +12,7 @@ pub(crate) mod graph;
 pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod logs;
+pub(crate) mod merge;
 pub(crate) mod plan;
 pub(crate) mod ready;
 pub(crate) mod report;
@@ -48,6 +49,8 @@ pub(crate) enum Command {
         task: String,
         stat: bool,
     },
+    /// `conduct merge`.
+    Merge(merge::MergeOptions),
     Clean(clean::CleanOptions),
     Cache(cache::CacheCommand),
     Check,
@@ -75,6 +78,7 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Status => status::run(&options.locator, json, &mut out),
         Command::Ready => ready::run(&options.locator, json, &mut out),
         Command::Diff { task, stat } => diff::run(&options.locator, task, *stat, &mut out),
+        Command::Merge(merge) => merge::run(&options.locator, merge, &mut out),
         Command::Clean(clean) => clean::run(&options.locator, *clean, json, &mut out),
         Command::Cache(command) => cache::run(&options.locator, command.clone(), json, &mut out),
         Command::Check => check::run(&options.locator, json, &mut out),

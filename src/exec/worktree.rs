@@ -14,6 +14,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+mod review;
+
+pub(crate) use review::Merged;
+
 /// Serialises the git commands that change the repository's worktree list or refs.
 static SHARED: Mutex<()> = Mutex::new(());
 
@@ -142,35 +146,6 @@ impl Repo {
             path,
             branch,
         }
-    }
-
-    /// Whether `branch` exists.
-    pub(crate) fn has_branch(&self, branch: &str) -> bool {
-        git(
-            &self.top,
-            &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                &format!("refs/heads/{branch}"),
-            ],
-        )
-        .is_ok()
-    }
-
-    /// What `branch` changed since it left the current branch (`git diff HEAD...branch`):
-    /// the stat, then (unless `stat_only`) the patch.
-    pub(crate) fn diff(&self, branch: &str, stat_only: bool) -> Result<String, WorktreeError> {
-        let range = format!("HEAD...{branch}");
-        let mut text = git(&self.top, &["diff", "--stat", &range])?;
-        if !stat_only {
-            let patch = git(&self.top, &["diff", &range])?;
-            if !patch.is_empty() {
-                text.push_str("\n\n");
-                text.push_str(&patch);
-            }
-        }
-        Ok(text)
     }
 
     /// The worktrees under `worktrees` and their branches (`git worktree list`).
