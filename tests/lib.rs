@@ -14,6 +14,7 @@ mod cli;
 mod commands;
 mod config;
 mod depfile;
+mod edits;
 mod everyday;
 mod example;
 mod explain;

@@ -511,3 +511,23 @@ fn merge_brings_passed_branches_in_and_never_loses_work() {
     );
     assert_eq!(project.read("three.txt"), "main's three\n");
 }
+
+/// A worktree task's `edits` are part of its commit (the merge reconciles them).
+#[test]
+fn a_worktree_tasks_edits_are_committed_on_its_branch() {
+    let project = repository(
+        "[tasks.W]\nagent = \"a\"\nworkspace = \"worktree\"\nedits = [\"routes.txt\"]\n\
+         outputs = [\"w.txt\"]\nrun = \"echo 'route W' >> routes.txt; touch w.txt\"\n",
+        &[("routes.txt", "routes:\n")],
+    );
+    project.build(&[], 0);
+    assert_eq!(
+        git(project.path(), &["show", "agent/W/a:routes.txt"]),
+        "routes:\nroute W"
+    );
+    assert_eq!(
+        project.read("routes.txt"),
+        "routes:\n",
+        "the root's copy is the merge's to change"
+    );
+}

@@ -326,7 +326,19 @@ impl Setting {
             pending.attempt,
             &pending.reasons,
         );
-        let outputs: Vec<String> = t.outputs.iter().map(|o| o.path.to_string()).collect();
+        // What it edited without owning is part of its commit too (the merge reconciles
+        // the edits of several tasks).
+        let outputs: Vec<String> = t
+            .outputs
+            .iter()
+            .map(|o| o.path.to_string())
+            .chain(
+                t.edits
+                    .iter()
+                    .filter(|path| path.to_path(&workspace.dir).exists())
+                    .map(ToString::to_string),
+            )
+            .collect();
         match workspace.commit(&outputs, &message) {
             Ok(Some(commit)) => reporter.committed(id, &workspace.branch, &commit),
             Ok(None) => {}

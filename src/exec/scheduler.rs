@@ -5,7 +5,8 @@
 //! wait in a ready queue ordered by the longest remaining critical path (weights: last
 //! recorded duration, else effort, else 1), then priority, then declaration order, so the
 //! long chains start first. At most `-j` run at once and at most a group's `jobs` of that
-//! group (ninja's pools). A failure blocks everything downstream; independent work goes
+//! group (ninja's pools), and never two project-root tasks that edit one shared file
+//! (`edits`). A failure blocks everything downstream; independent work goes
 //! on. Barrier nodes settle by themselves.
 
 use std::cmp::Ordering;
@@ -69,6 +70,11 @@ pub(crate) struct Scheduler {
     group: Vec<Option<usize>>,
     group_limit: Vec<Option<usize>>,
     group_running: Vec<usize>,
+    /// Per local index: the shared files it edits in the project root (`edits`), by
+    /// number; two tasks that hold one never run at once.
+    edits: Vec<Vec<u32>>,
+    /// By file number: a running task edits it.
+    editing: Vec<bool>,
     ready: BinaryHeap<Rank>,
     decidable: Vec<usize>,
     running: usize,
@@ -118,6 +124,29 @@ impl Scheduler {
             .iter()
             .map(|t| t.and_then(|t| spec.task(t).group).map(|g| g.index()))
             .collect();
+        // The files root-workspace tasks edit, numbered (a worktree task edits its own
+        // copy: the merge reconciles them).
+        let mut numbers: rustc_hash::FxHashMap<&crate::spec::ProjectPath, u32> =
+            rustc_hash::FxHashMap::default();
+        let edits: Vec<Vec<u32>> = tasks
+            .iter()
+            .map(|t| {
+                let Some(t) = t.map(|t| spec.task(t)) else {
+                    return Vec::new();
+                };
+                if t.workspace == crate::spec::Workspace::Worktree {
+                    return Vec::new();
+                }
+                t.edits
+                    .iter()
+                    .map(|path| {
+                        let next = numbers.len() as u32;
+                        *numbers.entry(path).or_insert(next)
+                    })
+                    .collect()
+            })
+            .collect();
+        let editing = vec![false; numbers.len()];
         let mut scheduler = Scheduler {
             nodes: selection.nodes.clone(),
             local,
@@ -134,6 +163,8 @@ impl Scheduler {
                 .map(|g| g.jobs.map(|j| j.get()))
                 .collect(),
             group_running: vec![0; spec.groups.len()],
+            edits,
+            editing,
             ready: BinaryHeap::new(),
             decidable: Vec::new(),
             running: 0,
@@ -215,7 +246,8 @@ impl Scheduler {
             let full = self.group[i].is_some_and(|g| {
                 self.group_limit[g].is_some_and(|limit| self.group_running[g] >= limit)
             });
-            if full {
+            let busy = self.edits[i].iter().any(|&f| self.editing[f as usize]);
+            if full || busy {
                 skipped.push(rank);
             } else {
                 found = Some(i);
@@ -229,6 +261,9 @@ impl Scheduler {
         if let Some(g) = self.group[i] {
             self.group_running[g] += 1;
         }
+        for &f in &self.edits[i] {
+            self.editing[f as usize] = true;
+        }
         self.tasks[i]
     }
 
@@ -237,6 +272,9 @@ impl Scheduler {
             self.running -= 1;
             if let Some(g) = self.group[i] {
                 self.group_running[g] -= 1;
+            }
+            for &f in &self.edits[i] {
+                self.editing[f as usize] = false;
             }
         }
     }
@@ -401,6 +439,30 @@ mod tests {
         assert_eq!(ids(&spec, &[s.next(8).unwrap()]), ["g2"]);
         assert_eq!(s.running(), 2);
         assert_eq!(s.next(2), None, "-j 2 reached");
+    }
+
+    #[test]
+    fn two_root_tasks_that_edit_one_file_never_run_at_once() {
+        let (spec, mut s) = setup(
+            "[tasks.r1]\nedits = [\"routes.ts\"]\n[tasks.r2]\nedits = [\"routes.ts\", \"index.ts\"]\n\
+             [tasks.w]\nworkspace = \"worktree\"\nedits = [\"routes.ts\"]\n[tasks.free]\n",
+            &[],
+        );
+        for t in s.take_decidable() {
+            s.queue(t);
+        }
+        let first = s.next(8).unwrap();
+        let mut others = vec![s.next(8).unwrap(), s.next(8).unwrap()];
+        assert_eq!(ids(&spec, &[first]), ["r1"]);
+        others.sort();
+        assert_eq!(
+            ids(&spec, &others),
+            ["w", "free"],
+            "a worktree edits its own copy"
+        );
+        assert_eq!(s.next(8), None, "r2 waits for r1: both edit routes.ts");
+        s.succeeded(first);
+        assert_eq!(ids(&spec, &[s.next(8).unwrap()]), ["r2"]);
     }
 
     #[test]

@@ -144,6 +144,12 @@ pub(crate) enum SpecErrorKind {
         dir: String,
         other: String,
     },
+    #[error("task `{task}` edits `{path}`, an output of task `{owner}`")]
+    EditsAnOutput {
+        task: String,
+        path: String,
+        owner: String,
+    },
     #[error("task `{task}` reads its own output `{path}`")]
     OutputIsInput { task: String, path: String },
     #[error("task `{task}` declares outputs but has no `run` command")]
@@ -313,6 +319,9 @@ impl SpecErrorKind {
             }
             K::Empty { key } => format!("give `{key}` a value or remove the key"),
             K::BadUsd { key, .. } => format!("write `{key}` as a number of dollars, like 2.5"),
+            K::EditsAnOutput { path, owner, .. } => format!(
+                "an output belongs to one task: let `{owner}` alone write `{path}`, or list it in `edits` of every task that changes it and in `outputs` of none"
+            ),
             K::RunWithoutAgent => {
                 "write `run = { agent = \"claude\", prompt = \"…\" }` (or codex, aider, an `[agents.NAME]`)".into()
             }

@@ -345,6 +345,10 @@ pub(crate) struct Task {
     /// A Makefile-syntax file the command writes (`gcc -MD -MF`): what it lists is read
     /// after a success and becomes part of the task's key (see `discovered`).
     pub(crate) depfile: Option<ProjectPath>,
+    /// `edits = [...]`: files it may change without owning them (a router every task
+    /// registers in): neither inputs nor outputs, listed by several tasks; in the
+    /// project root two tasks that edit one file never run at once.
+    pub(crate) edits: Vec<ProjectPath>,
     /// `quiet = true`: what a successful run prints stays in its log (not part of the
     /// key: it changes nothing the task produces).
     pub(crate) quiet: bool,

@@ -63,6 +63,7 @@ const TEMPLATE_KEYS: &[&str] = &[
     "retries",
     "workspace",
     "depfile",
+    "edits",
     "quiet",
     "always",
     "executor",
@@ -124,6 +125,8 @@ pub(super) struct RawTask {
     pub(super) workspace: Workspace,
     /// Where the command writes a Makefile-syntax list of what it read (`gcc -MD`).
     pub(super) depfile: Option<ProjectPath>,
+    /// Files it may change without owning them (shared with other tasks).
+    pub(super) edits: Vec<ProjectPath>,
     pub(super) quiet: bool,
     /// Runs whenever it is selected (a phony target).
     pub(super) always: bool,
@@ -430,6 +433,7 @@ impl Reader<'_> {
             retries: 0,
             workspace: Workspace::default(),
             depfile: None,
+            edits: Vec::new(),
             quiet: false,
             always: false,
             placement: Placement::default(),
@@ -465,6 +469,16 @@ impl Reader<'_> {
                     task.depfile = self
                         .string("depfile", value)
                         .and_then(|text| self.path(&text, value.span()));
+                }
+                "edits" => {
+                    task.edits = self
+                        .named_list("edits", value)
+                        .into_iter()
+                        .filter_map(|named| {
+                            let span = named.span.start as usize..named.span.end as usize;
+                            self.path(&named.text, span)
+                        })
+                        .collect();
                 }
                 "workspace" => {
                     if let Some(w) =

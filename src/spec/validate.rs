@@ -199,6 +199,7 @@ pub(super) fn validate(
             retries: raw.retries,
             workspace: raw.workspace,
             depfile: raw.depfile,
+            edits: raw.edits,
             quiet: raw.quiet,
             always: raw.always,
             placement,
@@ -208,6 +209,22 @@ pub(super) fn validate(
 
     protected::check(source.name(), &project, &tasks, &mut error);
     let outputs = index_outputs(source, &tasks, &mut error);
+    for (i, task) in tasks.iter().enumerate() {
+        for path in &task.edits {
+            if let Some(owner) = outputs.producer_of(path)
+                && owner.index() != i
+            {
+                error(
+                    task.span,
+                    SpecErrorKind::EditsAnOutput {
+                        task: task.id.to_string(),
+                        path: path.to_string(),
+                        owner: tasks[owner.index()].id.to_string(),
+                    },
+                );
+            }
+        }
+    }
     let spec = Spec {
         source: Arc::clone(source),
         project,
