@@ -19,6 +19,7 @@ mod example;
 mod explain;
 mod fuzz;
 mod graph;
+mod import;
 mod logs;
 mod output;
 mod plan;
