@@ -84,8 +84,9 @@ fn default_tag_is_master_and_an_unknown_tag_lists_the_tags() {
     let wrong = project.conduct(&["import", "taskmaster", "--tag", "nope"]);
     assert_eq!(wrong.status, 2, "{wrong:#?}");
     assert!(
-        wrong.stderr.contains("master, test-tag, cc-kiro-hooks")
-            || wrong.stderr.contains("cc-kiro-hooks")
+        wrong.stderr.contains("has no tag `nope`") && wrong.stderr.contains("cc-kiro-hooks"),
+        "{}",
+        wrong.stderr
     );
     assert_nothing_written(&project);
     let import = project.conduct(&["import", "taskmaster"]);
