@@ -477,6 +477,28 @@ mod tests {
     }
 
     #[test]
+    fn self_and_missing_dependencies_are_named() {
+        let problems = convert(
+            &tasks(r#"[{"id": 1, "dependencies": [1]}, {"id": 2, "subtasks": [{"id": 1, "dependencies": ["2.1", 7]}]}]"#),
+            false,
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            problems[0].starts_with("T1 depends on itself"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("T2.1 depends on itself"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[2].starts_with("T2.1 depends on T2.7, which is not in the file"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn paths_outside_the_project_are_not_outputs() {
         assert_eq!(clean_path("./src/a.ts").as_deref(), Some("src/a.ts"));
         assert_eq!(clean_path("../a"), None);
