@@ -230,6 +230,9 @@ enum CliCommand {
         #[arg(long, value_enum)]
         format: Option<FormatArg>,
     },
+    /// Write tasks.toml and a Markdown spec from another tool's plan
+    #[command(subcommand)]
+    Import(ImportArg),
     /// Print a shell completion script
     Completions {
         /// The shell to complete for
@@ -260,6 +263,25 @@ enum CacheArg {
         /// Task ids, groups, or `all`
         #[arg(value_name = "TARGET", add = ArgValueCompleter::new(complete_targets))]
         targets: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportArg {
+    /// A Task Master plan: tasks.toml plus docs/taskmaster.md, a section per task
+    Taskmaster {
+        /// Task Master's tasks file
+        #[arg(value_name = "PATH", default_value = crate::import::DEFAULT_PATH)]
+        path: PathBuf,
+        /// The tag to import [default: master, or the only tag]
+        #[arg(long, value_name = "TAG")]
+        tag: Option<String>,
+        /// Replace an existing tasks.toml and docs/taskmaster.md
+        #[arg(long)]
+        force: bool,
+        /// Import cancelled and deferred tasks too
+        #[arg(long = "include-cancelled")]
+        include_cancelled: bool,
     },
 }
 
@@ -479,6 +501,17 @@ fn options(cli: Cli) -> Result<Options, i32> {
                 (Some(FormatArg::Json), false) => GraphFormat::Json,
             },
         },
+        CliCommand::Import(ImportArg::Taskmaster {
+            path,
+            tag,
+            force,
+            include_cancelled,
+        }) => Command::Import(crate::import::ImportOptions {
+            path: Some(path),
+            tag,
+            force,
+            include_cancelled,
+        }),
         CliCommand::Completions { shell } => {
             if json {
                 return Err(usage(

@@ -110,6 +110,24 @@ pub(crate) enum Error {
     NoRemote,
     #[error("Slurm does not answer: `{tried}` said: {said}")]
     SlurmUnavailable { tried: String, said: String },
+    #[error("cannot import `{}`: {message}", path.display())]
+    ImportParse { path: PathBuf, message: String },
+    #[error("`{}` has no tag `{tag}` (it has {})", path.display(), tags.join(", "))]
+    ImportTag {
+        path: PathBuf,
+        tag: String,
+        tags: Vec<String>,
+    },
+    /// Everything that stops an import, each naming the task ids (`import::convert`).
+    #[error("cannot import `{}`, nothing was written: {}", path.display(), problems.join("; "))]
+    ImportInvalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+    #[error("{} already exist{}; an import never overwrites without --force", paths.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(" and "), if paths.len() == 1 { "s" } else { "" })]
+    ImportExists { paths: Vec<PathBuf> },
+    #[error("cannot write `{}`: {source}", path.display())]
+    ImportWrite { path: PathBuf, source: io::Error },
 }
 
 impl From<crate::graph::UnknownTarget> for Error {
@@ -127,6 +145,7 @@ impl Error {
         match self {
             Error::Write { .. }
             | Error::Init { .. }
+            | Error::ImportWrite { .. }
             | Error::Cache { .. }
             | Error::NoLog { .. }
             | Error::NoBranch {
@@ -158,6 +177,11 @@ impl Error {
             Error::Write { .. } => "write",
             Error::NoRemote => "no_remote",
             Error::SlurmUnavailable { .. } => "slurm_unavailable",
+            Error::ImportParse { .. } => "import_parse",
+            Error::ImportTag { .. } => "import_tag",
+            Error::ImportInvalid { .. } => "import_invalid",
+            Error::ImportExists { .. } => "import_exists",
+            Error::ImportWrite { .. } => "import_write",
         }
     }
 
@@ -212,6 +236,23 @@ impl Error {
             } else {
                 format!("give `{task}` `workspace = \"worktree\"` to review its work as a branch")
             }),
+            Error::ImportParse { .. } => Some(
+                "give the path of a Task Master tasks.json (default .taskmaster/tasks/tasks.json)"
+                    .to_owned(),
+            ),
+            Error::ImportTag { tags, .. } => Some(format!(
+                "pick one with --tag ({})",
+                tags.join(", ")
+            )),
+            Error::ImportInvalid { .. } => Some(
+                "fix these in tasks.json (`task-master validate-dependencies` lists dependency \
+                 problems, `task-master fix-dependencies` repairs some), then import again"
+                    .to_owned(),
+            ),
+            Error::ImportExists { .. } => Some(
+                "pass --force to replace them, or run the import in another directory (-C DIR)"
+                    .to_owned(),
+            ),
             Error::UnknownTarget { suggestion, .. } => Some(match suggestion {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => {
@@ -246,7 +287,21 @@ pub(crate) fn render(error: &Error, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out)?;
         }
     }
-    labelled(out, "", STYLES.error, "error", error)?;
+    // An import's problems one per line, then the summary.
+    if let Error::ImportInvalid { path, problems } = error {
+        for problem in problems {
+            labelled(out, "", STYLES.error, "error", problem)?;
+        }
+        let summary = format!(
+            "cannot import `{}`: {} problem{}, nothing was written",
+            path.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        labelled(out, "", STYLES.error, "error", &summary)?;
+    } else {
+        labelled(out, "", STYLES.error, "error", error)?;
+    }
     if let Some(help) = error.help() {
         labelled(out, "", STYLES.help, "help", &help)?;
     }

@@ -31,6 +31,7 @@ mod fresh;
 pub mod fuzz;
 mod graph;
 mod hash;
+mod import;
 mod instruction;
 mod json;
 mod lock;

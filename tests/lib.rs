@@ -20,6 +20,7 @@ mod example;
 mod explain;
 mod fuzz;
 mod graph;
+mod import;
 mod logs;
 mod output;
 mod plan;

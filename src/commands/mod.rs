@@ -66,6 +66,8 @@ pub(crate) enum Command {
         task: String,
     },
     Logs(logs::LogsOptions),
+    /// `conduct import taskmaster` (the importer lives in `crate::import`).
+    Import(crate::import::ImportOptions),
 }
 
 /// Run the command `options` names; Ok holds the exit code.
@@ -88,6 +90,7 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Report(report) => report::run(&options.locator, report, json, &mut out),
         Command::Show { task } => show::run(&options.locator, task, json, &mut out),
         Command::Logs(logs) => logs::run(&options.locator, logs, json, &mut out),
+        Command::Import(import) => crate::import::run(&options.locator, import, json, &mut out),
         Command::Graph { targets, format } => {
             graph::run(&options.locator, targets, *format, &mut out)
         }
