@@ -271,7 +271,7 @@ enum ImportArg {
     /// A Task Master plan: tasks.toml plus docs/taskmaster.md, a section per task
     Taskmaster {
         /// Task Master's tasks file
-        #[arg(value_name = "PATH", default_value = crate::import::DEFAULT_PATH)]
+        #[arg(value_name = "PATH", default_value = crate::commands::import::DEFAULT_PATH)]
         path: PathBuf,
         /// The tag to import [default: master, or the only tag]
         #[arg(long, value_name = "TAG")]
@@ -506,7 +506,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
             tag,
             force,
             include_cancelled,
-        }) => Command::Import(crate::import::ImportOptions {
+        }) => Command::Import(crate::commands::import::ImportOptions {
             path: Some(path),
             tag,
             force,

@@ -31,7 +31,6 @@ mod fresh;
 pub mod fuzz;
 mod graph;
 mod hash;
-mod import;
 mod instruction;
 mod json;
 mod lock;

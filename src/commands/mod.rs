@@ -9,6 +9,7 @@ pub(crate) mod check;
 pub(crate) mod clean;
 pub(crate) mod diff;
 pub(crate) mod graph;
+pub(crate) mod import;
 pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod logs;
@@ -67,7 +68,7 @@ pub(crate) enum Command {
     },
     Logs(logs::LogsOptions),
     /// `conduct import taskmaster` (the importer lives in `crate::import`).
-    Import(crate::import::ImportOptions),
+    Import(crate::commands::import::ImportOptions),
 }
 
 /// Run the command `options` names; Ok holds the exit code.
@@ -90,7 +91,9 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         Command::Report(report) => report::run(&options.locator, report, json, &mut out),
         Command::Show { task } => show::run(&options.locator, task, json, &mut out),
         Command::Logs(logs) => logs::run(&options.locator, logs, json, &mut out),
-        Command::Import(import) => crate::import::run(&options.locator, import, json, &mut out),
+        Command::Import(import) => {
+            crate::commands::import::run(&options.locator, import, json, &mut out)
+        }
         Command::Graph { targets, format } => {
             graph::run(&options.locator, targets, *format, &mut out)
         }

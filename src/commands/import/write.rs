@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use crate::import::convert::{Plan, Task};
+use crate::commands::import::convert::{Plan, Task};
 use crate::spec::section::Outline;
 
 /// A TOML basic string.

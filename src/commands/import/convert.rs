@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::import::parse::{RawId, RawTask};
+use crate::commands::import::parse::{RawId, RawTask};
 
 /// A task as conduct will know it.
 #[derive(Debug)]
