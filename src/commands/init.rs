@@ -8,7 +8,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::commands::{Stdout, json_line};
 use crate::error::Error;
@@ -75,15 +75,9 @@ struct Initialised {
 }
 
 pub(crate) fn run(locator: &Locator, json: bool, out: &mut Stdout) -> Result<i32, Error> {
-    let start = locator.start()?;
-    let name = locator
-        .file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(crate::project::CONFIG_NAME));
-    let config = start.join(&name);
-    let root = config
-        .parent()
-        .map_or_else(|| start.clone(), Path::to_path_buf);
+    let crate::project::NewConfig {
+        name, config, root, ..
+    } = locator.new_config()?;
     let write_error = |path: &Path, source| Error::Init {
         path: path.to_path_buf(),
         source,

@@ -53,6 +53,15 @@ pub(crate) struct Locator {
     pub(crate) remote_mode: Option<crate::cache::remote::Mode>,
 }
 
+/// See [`Locator::new_config`].
+pub(crate) struct NewConfig {
+    pub(crate) start: PathBuf,
+    /// As given (`-f`), for messages.
+    pub(crate) name: PathBuf,
+    pub(crate) config: PathBuf,
+    pub(crate) root: PathBuf,
+}
+
 impl Locator {
     /// The directory conduct runs as if started in (`-C DIR`, else the current one).
     pub(crate) fn start(&self) -> Result<PathBuf, Error> {
@@ -72,6 +81,27 @@ impl Locator {
                 dir
             }
             None => cwd,
+        })
+    }
+
+    /// Where a command that writes a new tasks.toml puts it (`init`, `import`): `-f NAME`
+    /// (else tasks.toml) in the start directory, the project root beside it. Nothing is
+    /// looked up: the file need not exist.
+    pub(crate) fn new_config(&self) -> Result<NewConfig, Error> {
+        let start = self.start()?;
+        let name = self
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(CONFIG_NAME));
+        let config = start.join(&name);
+        let root = config
+            .parent()
+            .map_or_else(|| start.clone(), std::path::Path::to_path_buf);
+        Ok(NewConfig {
+            start,
+            name,
+            config,
+            root,
         })
     }
 

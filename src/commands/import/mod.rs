@@ -70,15 +70,12 @@ pub(crate) fn run(
     json: bool,
     out: &mut Stdout,
 ) -> Result<i32, Error> {
-    let start = locator.start()?;
-    let name = locator
-        .file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(crate::project::CONFIG_NAME));
-    let config = start.join(&name);
-    let root = config
-        .parent()
-        .map_or_else(|| start.clone(), Path::to_path_buf);
+    let crate::project::NewConfig {
+        start,
+        name,
+        config,
+        root,
+    } = locator.new_config()?;
     let shown = options
         .path
         .clone()
