@@ -69,6 +69,25 @@ impl AgentOutcome {
         }
     }
 
+    /// Add `later` to `total` (`None`: nothing yet): a task's attempts, a build's tasks.
+    pub(crate) fn add(total: &mut Option<AgentOutcome>, later: &AgentOutcome) {
+        *total = Some(match total {
+            Some(before) => before.then(later),
+            None => later.clone(),
+        });
+    }
+
+    /// All of `outcomes` together; `None` if there are none.
+    pub(crate) fn sum<'a>(
+        outcomes: impl IntoIterator<Item = &'a AgentOutcome>,
+    ) -> Option<AgentOutcome> {
+        let mut total = None;
+        for outcome in outcomes {
+            AgentOutcome::add(&mut total, outcome);
+        }
+        total
+    }
+
     /// `$0.25, 1.1k in, 200 out, 3 turns`: what a task's line says it spent.
     pub(crate) fn spent(&self) -> String {
         let mut parts = Vec::new();

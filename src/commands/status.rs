@@ -77,11 +77,8 @@ pub(crate) fn render(spec: &crate::spec::Spec, state: &crate::state::State, json
     let id_w = text::column(rows.iter().map(|r| r.id));
     let status_w = text::column(rows.iter().map(|r| r.status));
     let mut text = String::new();
-    let mut spent: Option<crate::agent::outcome::AgentOutcome> = None;
+    let spent = crate::agent::outcome::AgentOutcome::sum(rows.iter().filter_map(|r| r.agent));
     for row in &rows {
-        if let Some(agent) = row.agent {
-            spent = Some(spent.map_or_else(|| agent.clone(), |s| s.then(agent)));
-        }
         let mut line = String::new();
         text::left(&mut line, row.id, id_w);
         line.push_str("  ");

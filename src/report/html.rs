@@ -145,11 +145,8 @@ fn header(record: &RunRecord, critical: &[bool], page: &mut String) {
         let class = if count > 0 { bad } else { "" };
         let _ = write!(page, "<span class=\"chip{class}\">{count} {word}</span>");
     }
-    let spent = record.tasks.iter().filter_map(|t| t.agent.as_ref()).fold(
-        None,
-        |total: Option<crate::agent::outcome::AgentOutcome>, agent| {
-            Some(total.map_or_else(|| agent.clone(), |t| t.then(agent)))
-        },
+    let spent = crate::agent::outcome::AgentOutcome::sum(
+        record.tasks.iter().filter_map(|t| t.agent.as_ref()),
     );
     if let Some(spent) = spent {
         let _ = write!(

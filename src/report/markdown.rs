@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use crate::agent::outcome::AgentOutcome;
 use crate::report::record::{self, RunRecord, TaskRecord, TaskStatus};
 use crate::units::format_seconds;
 
@@ -83,21 +84,22 @@ pub(crate) fn render(record: &RunRecord) -> String {
 
 /// What each agent task spent, and the total.
 fn agents(record: &RunRecord, text: &mut String) {
-    let spent: Vec<&TaskRecord> = record.tasks.iter().filter(|t| t.agent.is_some()).collect();
-    if spent.is_empty() {
+    let spent: Vec<(&str, &AgentOutcome)> = record
+        .tasks
+        .iter()
+        .filter_map(|t| Some((t.id.as_str(), t.agent.as_ref()?)))
+        .collect();
+    let Some(total) = AgentOutcome::sum(spent.iter().map(|&(_, agent)| agent)) else {
         return;
-    }
+    };
     text.push_str("## What the agents spent\n\n| Task | Cost | Tokens in | Tokens out | Turns |\n|---|---|---|---|---|\n");
-    let mut total = crate::agent::outcome::AgentOutcome::default();
-    for task in spent {
-        let Some(agent) = &task.agent else { continue };
-        total = total.then(agent);
-        let _ = writeln!(text, "| {} | {} |", cell(&task.id), agent_cells(agent));
+    for (id, agent) in spent {
+        let _ = writeln!(text, "| {} | {} |", cell(id), agent_cells(agent));
     }
     let _ = writeln!(text, "| **total** | {} |\n", agent_cells(&total));
 }
 
-fn agent_cells(agent: &crate::agent::outcome::AgentOutcome) -> String {
+fn agent_cells(agent: &AgentOutcome) -> String {
     use crate::agent::outcome::tokens;
     format!(
         "{} | {} | {} | {}",

@@ -484,10 +484,7 @@ impl Reporter {
         if !end.retrying {
             self.progress();
             if let Some(agent) = end.agent {
-                self.spent = Some(match &self.spent {
-                    Some(spent) => spent.then(agent),
-                    None => agent.clone(),
-                });
+                AgentOutcome::add(&mut self.spent, agent);
             }
         }
         match self.style {

@@ -3,6 +3,7 @@
 //! given up.
 
 use super::*;
+use crate::agent::outcome::AgentOutcome;
 
 impl Coordinator<'_, '_> {
     /// A job ended: a success goes on to its checks, a failure is retried or given up.
@@ -83,10 +84,7 @@ impl Coordinator<'_, '_> {
             return;
         };
         if let Some(attempt) = &agent {
-            pending.agent = Some(match &pending.agent {
-                Some(before) => before.then(attempt),
-                None => attempt.clone(),
-            });
+            AgentOutcome::add(&mut pending.agent, attempt);
         }
         if let Some(found) = discovered {
             pending.key = crate::discovered::key(pending.preimage.key(), &found);

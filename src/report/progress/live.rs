@@ -4,11 +4,12 @@
 //! every [`EVERY`], and only their last [`TAIL`] bytes are read.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::exec::output::read_tail;
 
 /// How often the running tasks' logs are read.
 pub(super) const EVERY: Duration = Duration::from_millis(250);
@@ -76,17 +77,14 @@ impl Live {
     }
 }
 
-/// The last non-blank line of the file at `path`, as plain text (escape sequences and
+/// The last non-blank line of the log at `path`, as plain text (escape sequences and
 /// control characters out, at most [`WIDTH`] characters); `None` if there is none yet.
+/// Read as every log tail is (`read_tail`: its end only, never through a symlink).
 pub(super) fn last_line(path: &Path) -> Option<String> {
-    let mut file = std::fs::File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
-    let mut tail = Vec::with_capacity(TAIL as usize);
-    file.take(TAIL).read_to_end(&mut tail).ok()?;
-    let text = String::from_utf8_lossy(&tail);
+    let tail = read_tail(path, 8, TAIL);
     // A progress line rewritten with `\r` shows its latest state.
-    let line = text
+    let line = tail
+        .text
         .split(['\n', '\r'])
         .map(|line| anstream::adapter::strip_str(line).to_string())
         .rfind(|line| !line.trim().is_empty())?;
@@ -117,5 +115,8 @@ mod tests {
         let long = format!("{}\n{}\n", "x".repeat(10_000), "y".repeat(500));
         std::fs::write(&log, long).unwrap();
         assert_eq!(last_line(&log), Some("y".repeat(WIDTH)));
+        let link = dir.path().join("link.log");
+        std::os::unix::fs::symlink(&log, &link).unwrap();
+        assert_eq!(last_line(&link), None, "never read through a symlink");
     }
 }
