@@ -387,3 +387,43 @@ fn the_summary_says_what_restored_agent_results_had_cost() {
         "{plain:?}"
     );
 }
+
+/// A task that passes after failing with the same inputs is flaky: its line, its JSON
+/// event and `status` say so; one that passes at once is not.
+#[test]
+fn a_task_that_passes_on_its_retry_with_the_same_inputs_is_marked_flaky() {
+    let project = Project::new(
+        "[tasks.t]\nretries = 1\noutputs = [\"t.txt\"]\n\
+         run = \"echo run >> ran.log; [ -e once ] || { touch once; exit 1; }; touch t.txt\"\n\
+         [tasks.steady]\noutputs = [\"s.txt\"]\nrun = \"touch s.txt\"\n",
+    );
+    let run = project.conduct(&["build", "--json"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "task_finished" && e["status"] == "ok")
+        .collect();
+    let flaky = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["task"] == id)
+            .map(|e| e["flaky"].clone())
+    };
+    assert_eq!(flaky("t"), Some(Value::Bool(true)), "{events:?}");
+    assert_eq!(flaky("steady"), Some(Value::Null), "{events:?}");
+    let status = project.conduct(&["status"]);
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("t "))
+        .unwrap_or_default();
+    assert!(line.contains("flaky"), "{status:?}");
+    assert!(
+        !status
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("steady") && l.contains("flaky"))
+    );
+}
