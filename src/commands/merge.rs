@@ -60,31 +60,31 @@ pub(crate) fn run(
             })
             .collect()
     } else {
-        let asked: Vec<TaskIdx> = options
-            .tasks
-            .iter()
-            .filter_map(|id| spec.find_task(id))
-            .collect();
+        let mut asked = vec![false; spec.tasks.len()];
+        for task in options.tasks.iter().filter_map(|id| spec.find_task(id)) {
+            asked[task.index()] = true;
+        }
         selection
             .tasks
             .iter()
             .copied()
-            .filter(|t| asked.contains(t))
+            .filter(|t| asked[t.index()])
             .collect()
     };
     let mut lines = String::new();
-    let mut held: Vec<TaskIdx> = Vec::new();
+    // By task index: not merged (its dependents wait for it).
+    let mut held = vec![false; spec.tasks.len()];
     for task in named {
         let t = spec.task(task);
         let (_, branch) = worktree::names(t.id.as_str(), t.agent.as_deref());
-        if let Some(&blocker) = loaded
+        if let Some(blocker) = loaded
             .graph
             .task_deps(task)
             .iter()
-            .map(|d| &d.task)
-            .find(|d| held.contains(d))
+            .map(|d| d.task)
+            .find(|d| held[d.index()])
         {
-            held.push(task);
+            held[task.index()] = true;
             lines.push_str(&format!(
                 "{} not merged: it waits for {}\n",
                 t.id,
@@ -93,7 +93,7 @@ pub(crate) fn run(
             continue;
         }
         if !repo.has_branch(&branch) {
-            held.push(task);
+            held[task.index()] = true;
             lines.push_str(&format!(
                 "{} not merged: `{branch}` does not exist yet (`conduct build {}` makes it)\n",
                 t.id, t.id
@@ -115,7 +115,7 @@ pub(crate) fn run(
             )),
             Merged::Already => lines.push_str(&format!("{} is merged already\n", t.id)),
             Merged::Refused(why) => {
-                held.push(task);
+                held[task.index()] = true;
                 lines.push_str(&format!("{} not merged: {why}\n", t.id));
             }
         }
@@ -125,5 +125,5 @@ pub(crate) fn run(
     }
     out.write(&lines)?;
     session.finish();
-    Ok(if held.is_empty() { 0 } else { 1 })
+    Ok(if held.contains(&true) { 1 } else { 0 })
 }
