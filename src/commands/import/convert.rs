@@ -223,6 +223,16 @@ pub(crate) fn convert(
         .iter()
         .filter(|e| !skipped.contains_key(&e.id))
         .collect();
+    // Each parent's kept subtasks, in file order (one pass, not one per parent).
+    let mut subtasks: HashMap<&str, Vec<&str>> = HashMap::new();
+    for entry in &kept {
+        if let Some((parent, _)) = &entry.parent {
+            subtasks
+                .entry(parent.as_str())
+                .or_default()
+                .push(entry.id.as_str());
+        }
+    }
     let mut full: HashMap<String, Vec<String>> = HashMap::new();
     for entry in &kept {
         let mut list = deps.get(&entry.id).cloned().unwrap_or_default();
@@ -234,10 +244,9 @@ pub(crate) fn convert(
                 }
             }
         } else {
-            let prefix = format!("{}.", entry.id);
-            for sub in kept.iter().filter(|s| s.id.starts_with(&prefix)) {
-                if !list.contains(&sub.id) {
-                    list.push(sub.id.clone());
+            for &sub in subtasks.get(entry.id.as_str()).into_iter().flatten() {
+                if !list.iter().any(|dep| dep == sub) {
+                    list.push(sub.to_owned());
                 }
             }
         }
