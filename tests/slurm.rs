@@ -75,6 +75,19 @@ fn conduct_on(cluster: &SlurmCluster, project: &Project, args: &[&str]) -> crate
     project.conduct_env(args, &env)
 }
 
+/// `conduct ARGS` started with the cluster's environment, its output piped (a test
+/// that signals it or acts on the cluster while it runs).
+fn spawn_on(cluster: &SlurmCluster, project: &Project, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(crate::test::binary())
+        .args(args)
+        .current_dir(project.path())
+        .envs(cluster.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// 30 tasks in layers of 6: each reads its source and the outputs of two tasks of the
 /// layer before.
 fn thirty() -> String {
@@ -334,14 +347,7 @@ fn stopped_by(signal: rustix::process::Signal, name: &str) {
     }
     let project = on_cluster(name, &tasks);
     let prefix = format!("conduct:{name}:");
-    let child = std::process::Command::new(crate::test::binary())
-        .args(["build", "-j", "4"])
-        .current_dir(project.path())
-        .envs(cluster.env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_on(cluster, &project, &["build", "-j", "4"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while cluster.squeue_jobs(&prefix).len() < 4 {
         assert!(std::time::Instant::now() < deadline, "4 jobs never queued");
@@ -480,14 +486,7 @@ fn a_job_whose_node_fails_runs_again_as_its_next_attempt() {
         "[tasks.t]\noutputs = [\"t.txt\"]\n\
          run = \"echo $CONDUCT_ATTEMPT >> ran.log; if [ $CONDUCT_ATTEMPT = 1 ]; then sleep 300; fi; touch t.txt\"\n",
     );
-    let child = std::process::Command::new(crate::test::binary())
-        .args(["build"])
-        .current_dir(project.path())
-        .envs(cluster.env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_on(&cluster, &project, &["build"]);
     // The first attempt runs (its command started) ...
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let running = loop {
