@@ -58,9 +58,15 @@ impl Setting {
                 session,
             },
         );
+        // A resumed session knows the task and hears the feedback; a new one reads the
+        // instruction, then the feedback when there is one.
         let body = match (invocation.resumes, attempt.feedback) {
-            (true, Some(feedback)) => feedback,
-            _ => attempt.instruction.as_str(),
+            (true, Some(feedback)) => feedback.to_owned(),
+            (false, Some(feedback)) => format!(
+                "{}\n\n# Feedback on the last attempt\n\n{feedback}",
+                attempt.instruction
+            ),
+            (_, None) => attempt.instruction.clone(),
         };
         AgentCall {
             message: (message_path, format!("{prompt}\n\n{body}")),

@@ -96,6 +96,8 @@ struct Rules {
     jobs: usize,
     policy: RetryPolicy,
     interrupt: Arc<AtomicBool>,
+    /// `BuildOptions::sent_back` (almost always empty).
+    sent_back: Vec<crate::build::SentBack>,
 }
 
 /// The coordinator of one build.
@@ -161,6 +163,7 @@ impl<'a, 's> Coordinator<'a, 's> {
                     fail_fast: plan.options.fail_fast,
                 },
                 interrupt: plan.interrupt,
+                sent_back: plan.options.sent_back.clone(),
             },
             scheduler,
             workers,
@@ -305,6 +308,7 @@ impl<'a, 's> Coordinator<'a, 's> {
         let id = self.id(task);
         self.reporter.will_run(&id, &reasons);
         let keep = self.round.session().not_made_by_conduct(&id, now);
+        let (feedback, resume) = self.sent_back(&id);
         self.tasks.pending.insert(
             task,
             Pending {
@@ -312,7 +316,8 @@ impl<'a, 's> Coordinator<'a, 's> {
                 preimage,
                 reasons,
                 attempt: 0,
-                feedback: None,
+                feedback,
+                resume,
                 keep,
                 leftovers: 0,
                 cluster: None,
@@ -324,6 +329,24 @@ impl<'a, 's> Coordinator<'a, 's> {
             },
         );
         self.scheduler.queue(task);
+    }
+
+    /// The feedback a task was sent back with, and the agent session its last run
+    /// recorded (which its first attempt resumes).
+    fn sent_back(&self, id: &str) -> (Option<String>, Option<String>) {
+        let Some(sent) = self.rules.sent_back.iter().find(|s| s.task == id) else {
+            return (None, None);
+        };
+        let session = self
+            .round
+            .session()
+            .state()
+            .tasks
+            .get(id)
+            .and_then(|s| s.last_run.as_ref())
+            .and_then(|l| l.agent.as_ref())
+            .and_then(|a| a.session_id.clone());
+        (Some(sent.feedback.clone()), session)
     }
 
     /// Start `task` unless the run budget says to wait (it stays in `over_budget`) or
@@ -394,7 +417,11 @@ impl<'a, 's> Coordinator<'a, 's> {
                 feedback: pending.feedback.as_deref(),
                 keep: &pending.keep,
                 instruction: text,
-                session: pending.agent.as_ref().and_then(|a| a.session_id.as_deref()),
+                session: pending
+                    .agent
+                    .as_ref()
+                    .and_then(|a| a.session_id.as_deref())
+                    .or(pending.resume.as_deref()),
             },
         );
         self.reporter.started(&id, attempt, &pending.reasons);

@@ -61,9 +61,20 @@ pub(crate) struct BuildOptions {
     /// `--budget-usd`: what the build's agent tasks may spend in all (wins over
     /// `[project] budget_usd`).
     pub(crate) budget_usd: Option<f64>,
+    /// Tasks sent back with feedback for their first attempt (the merge queue's
+    /// `--retry-conflicts`): they get it in `CONDUCT_FEEDBACK`, and an agent resumes the
+    /// session its last run recorded.
+    pub(crate) sent_back: Vec<SentBack>,
     pub(crate) style: Style,
     /// `-v`: stream task output.
     pub(crate) verbose: bool,
+}
+
+/// A task sent back to work again, and what it is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SentBack {
+    pub(crate) task: String,
+    pub(crate) feedback: String,
 }
 
 /// Run a build; returns the exit code (0, 1 or 130).

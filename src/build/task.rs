@@ -22,6 +22,9 @@ pub(super) struct Pending {
     pub(super) attempt: u32,
     /// What the failed checks of the last attempt said (`CONDUCT_FEEDBACK`).
     pub(super) feedback: Option<String>,
+    /// The agent session to resume before any attempt of this build recorded one (a
+    /// task sent back by the merge queue).
+    pub(super) resume: Option<String>,
     /// Output files that were there when the task was decided and whose contents
     /// conduct has no record of making: never removed before a run.
     pub(super) keep: Vec<String>,

@@ -78,6 +78,7 @@ impl Project {
             executor: None,
             fresh_session: false,
             budget_usd: None,
+            sent_back: Vec::new(),
             style: Style::Quiet,
             verbose: false,
         };
@@ -610,6 +611,32 @@ fn a_failed_check_reruns_the_command_with_the_feedback() {
     let feedback = env(&jobs[1], "CONDUCT_FEEDBACK").expect("the retry is told");
     let said = std::fs::read_to_string(feedback).unwrap();
     assert!(said.contains("check non_empty failed"), "{said}");
+}
+
+/// The merge queue sends a task back with feedback: its first attempt is told, the
+/// other tasks of the build are not.
+#[test]
+fn a_task_sent_back_is_told_why_on_its_first_attempt() {
+    let project = Project::new(
+        "[tasks.t]\noutputs = [\"t.out\"]\nrun = \"x\"\n[tasks.u]\ndeps = [\"t\"]\nrun = \"x\"\n",
+    );
+    let fake = Arc::new(FakeExecutor::new(out));
+    let code = project.build(&fake, |options| {
+        options.force = true;
+        options.sent_back = vec![crate::build::SentBack {
+            task: "t".to_owned(),
+            feedback: "it conflicts in t.out".to_owned(),
+        }];
+    });
+    assert_eq!(code, 0);
+    let jobs = fake.jobs();
+    assert_eq!(jobs.len(), 2);
+    let told = env(&jobs[0], "CONDUCT_FEEDBACK").expect("t is told");
+    assert_eq!(
+        std::fs::read_to_string(told).unwrap(),
+        "it conflicts in t.out"
+    );
+    assert_eq!(env(&jobs[1], "CONDUCT_FEEDBACK"), None, "u is not");
 }
 
 #[test]
