@@ -122,8 +122,8 @@ fn small_tagged_file_maps_statuses_files_and_priorities() {
     let toml = project.read("tasks.toml");
     assert!(toml.contains("outputs = [\"db/schema.sql\"]"), "{toml}");
     assert!(
-        !toml.contains("README.md"),
-        "a modified file is no output: {toml}"
+        toml.contains("edits = [\"README.md\"]") && !toml.contains("outputs = [\"README.md"),
+        "a modified file is a shared edit, no output: {toml}"
     );
     assert!(toml.contains("priority = \"high\""));
     let spec = project.read("docs/taskmaster.md");

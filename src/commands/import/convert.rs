@@ -39,6 +39,9 @@ pub(crate) struct Task {
     pub(crate) deps: Vec<String>,
     /// `relevantFiles` it creates, which conduct will own.
     pub(crate) outputs: Vec<String>,
+    /// `relevantFiles` it modifies that no task creates: shared files it may change
+    /// (`edits`), which another task may change too.
+    pub(crate) edits: Vec<String>,
     /// Every `relevantFiles` entry, for its spec section: (path, action, description).
     pub(crate) files: Vec<(String, String, Option<String>)>,
 }
@@ -288,10 +291,18 @@ pub(crate) fn convert(
             }
         };
         let mut outputs = Vec::new();
+        let mut edits = Vec::new();
         let mut files = Vec::new();
         for file in raw.files() {
             let action = file.action().trim().to_lowercase();
             let path = clean_path(file.path());
+            if action == "modify"
+                && let Some(p) = path.as_deref()
+                && !reserved.contains(&p)
+                && !edits.iter().any(|e| e == p)
+            {
+                edits.push(p.to_owned());
+            }
             if action == "create" {
                 match path.as_deref() {
                     None => plan.notes.push(format!(
@@ -342,7 +353,25 @@ pub(crate) fn convert(
                     .any(|s| s.parent.as_ref().is_some_and(|(p, _)| *p == entry.id)),
             deps: full.remove(&entry.id).unwrap_or_default(),
             outputs,
+            edits,
             files,
+        });
+    }
+    // A file some task creates is that task's: the others that modify it only say so
+    // in their sections (conduct refuses an output listed in another task's `edits`).
+    for task in &mut plan.tasks {
+        task.edits.retain(|path| match owners.get(path) {
+            None => true,
+            Some(owner) => {
+                if *owner != task.id {
+                    plan.notes.push(format!(
+                        "{}: `{path}` is an output of {owner}; its change is listed in the \
+                         section only",
+                        task.id
+                    ));
+                }
+                false
+            }
         });
     }
     plan.skipped = entries
@@ -504,6 +533,32 @@ mod tests {
         assert!(
             problems[2].starts_with("T2.1 depends on T2.7, which is not in the file"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn modified_files_are_edits_unless_a_task_creates_them() {
+        let plan = convert(
+            &tasks(
+                r#"[{"id": 1, "relevantFiles": [{"path": "src/routes.ts", "action": "modify"},
+                                                 {"path": "src/users.ts", "action": "create"}]},
+                    {"id": 2, "relevantFiles": [{"path": "src/routes.ts", "action": "modify"},
+                                                 {"path": "src/users.ts", "action": "modify"},
+                                                 {"path": "../up.ts", "action": "modify"}]}]"#,
+            ),
+            false,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(plan.tasks[0].edits, ["src/routes.ts"]);
+        assert_eq!(plan.tasks[0].outputs, ["src/users.ts"]);
+        assert_eq!(plan.tasks[1].edits, ["src/routes.ts"], "shared by both");
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.starts_with("T2: `src/users.ts` is an output of T1")),
+            "{:?}",
+            plan.notes
         );
     }
 

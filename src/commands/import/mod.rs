@@ -6,8 +6,9 @@
 //! Mapping: task `3` is `T3`, its subtask `2` is `T3.2`; `dependencies` become `deps`
 //! (see `convert` for how numbers and strings are read); `priority` is kept (conduct has
 //! the same four levels); `relevantFiles` with action `create` (or a bare path) become
-//! `outputs` (`modify` and `reference` files are only listed in the section: an output
-//! is removed before its task reruns, which no existing source file should be). Every
+//! `outputs`, and `modify` ones `edits` (a shared file a task changes but does not own:
+//! an output is removed before its task reruns, which no existing source file should
+//! be), unless some task creates them; every entry is listed in the section. Every
 //! task that has work to do runs `{ agent = "claude" }`, the preset in
 //! `src/agent/preset.rs` (`conduct show T3` prints its command; switching agents is one
 //! edit per task), and a task with subtasks and no outputs has no `run`: it only waits

@@ -87,6 +87,9 @@ pub(crate) fn tasks_toml(plan: &Plan, spec: &str, source: &str, tag: &str) -> St
         if !task.outputs.is_empty() {
             let _ = writeln!(out, "outputs = {}", list(&task.outputs));
         }
+        if !task.edits.is_empty() {
+            let _ = writeln!(out, "edits = {}", list(&task.edits));
+        }
         if runs(task) {
             let _ = writeln!(out, "run = {{ agent = \"claude\" }}");
         }
