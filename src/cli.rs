@@ -149,6 +149,10 @@ enum CliCommand {
         /// One commit per branch on the current branch (`git merge --squash`)
         #[arg(long)]
         squash: bool,
+        /// A branch the queue stops (a conflict, a check failing after the rebase)
+        /// starts again from the current branch and its task runs once more, told why
+        #[arg(long = "retry-conflicts")]
+        retry_conflicts: bool,
     },
     /// Show what a worktree task's branch changed since it left the current branch
     Diff {
@@ -386,6 +390,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
                 .and_then(crate::spec::placement::ExecutorKind::parse),
             fresh_session,
             budget_usd,
+            sent_back: Vec::new(),
             style: Style::choose(json, quiet, verbose),
             verbose,
         }),
@@ -398,13 +403,25 @@ fn options(cli: Cli) -> Result<Options, i32> {
             ));
         }
         CliCommand::Merge {
+            retry_conflicts: true,
+            all_passed: false,
+            ..
+        } => {
+            return Err(usage(
+                "--retry-conflicts sends back what the merge queue stops: use it with \
+                 --all-passed",
+            ));
+        }
+        CliCommand::Merge {
             tasks,
             all_passed,
             squash,
+            retry_conflicts,
         } => Command::Merge(crate::commands::merge::MergeOptions {
             tasks,
             squash,
             all_passed,
+            retry_conflicts,
         }),
         CliCommand::Diff { .. } if json => {
             return Err(usage(

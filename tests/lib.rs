@@ -22,6 +22,7 @@ mod fuzz;
 mod graph;
 mod import;
 mod logs;
+mod merge_queue;
 mod output;
 mod plan;
 mod ready;

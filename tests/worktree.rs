@@ -11,7 +11,7 @@ use crate::test::{Project, Test};
 
 /// `git ARGS` in `dir`; panics with git's stderr when it fails.
 #[track_caller]
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -29,7 +29,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A project that is a git repository with everything committed.
-fn repository(tasks_toml: &str, files: &[(&str, &str)]) -> Project {
+pub(crate) fn repository(tasks_toml: &str, files: &[(&str, &str)]) -> Project {
     let project = Project::new(tasks_toml);
     project.file(".gitignore", ".cache/\n.conductor/\nran.log\n*.here\n");
     for (path, text) in files {
@@ -483,7 +483,8 @@ fn merge_brings_passed_branches_in_and_never_loses_work() {
         "{dirty:?}"
     );
     git(dir, &["checkout", "--", "one.txt"]);
-    // The current branch commits its own three.txt: W3 conflicts, after3 waits, W2 goes in.
+    // The current branch commits its own three.txt: W3 conflicts, after3 waits, W2 goes
+    // in (through the queue: rebased onto main, then fast-forwarded).
     std::fs::remove_file(dir.join("three.txt")).unwrap();
     project.file("three.txt", "main's three\n");
     git(dir, &["add", "three.txt"]);
@@ -492,12 +493,13 @@ fn merge_brings_passed_branches_in_and_never_loses_work() {
     assert_eq!(all.status, 1, "{all:?}");
     assert!(all.stdout.contains("W1 is merged already"), "{all:?}");
     assert!(
-        all.stdout.contains("merged W2 (agent/W2/b, 1 file)"),
+        all.stdout
+            .contains("merged W2 (agent/W2/b, 1 file, rebased onto main)"),
         "{all:?}"
     );
     assert!(
         all.stdout
-            .contains("W3 not merged: it conflicts with the current branch in three.txt"),
+            .contains("W3 not merged: it conflicts with main in three.txt"),
         "{all:?}"
     );
     assert!(

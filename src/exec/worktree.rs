@@ -14,8 +14,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+mod queue;
 mod review;
 
+pub(crate) use queue::{Rebased, Scratch};
 pub(crate) use review::Merged;
 
 /// Serialises the git commands that change the repository's worktree list or refs.
@@ -62,7 +64,28 @@ pub(crate) fn names(id: &str, agent: Option<&str>) -> (String, String) {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
-    let output = crate::exec::local::plumbing("git", args, dir, &[], None)?;
+    git_with(dir, args, &[])
+}
+
+/// The environment a commit needs in `dir`: none where git knows who commits, else
+/// conduct's own name, so commits (and rebases) work on a fresh CI runner.
+fn identity(dir: &Path) -> &'static [(&'static str, &'static str)] {
+    const ANONYMOUS: &[(&str, &str)] = &[
+        ("GIT_AUTHOR_NAME", "conduct"),
+        ("GIT_AUTHOR_EMAIL", "conduct@localhost"),
+        ("GIT_COMMITTER_NAME", "conduct"),
+        ("GIT_COMMITTER_EMAIL", "conduct@localhost"),
+    ];
+    if git(dir, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
+        ANONYMOUS
+    } else {
+        &[]
+    }
+}
+
+/// `git ARGS` in `dir` with `env` set.
+fn git_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String, WorktreeError> {
+    let output = crate::exec::local::plumbing("git", args, dir, env, None)?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout)
             .trim_end()
@@ -153,8 +176,15 @@ impl Repo {
         &self,
         worktrees: &Path,
     ) -> Result<Vec<(PathBuf, Option<String>)>, WorktreeError> {
-        let listing = git(&self.top, &["worktree", "list", "--porcelain"])?;
         let under = fs::canonicalize(worktrees).unwrap_or_else(|_| worktrees.to_path_buf());
+        let mut all = self.worktree_list()?;
+        all.retain(|(path, _)| path.starts_with(&under));
+        Ok(all)
+    }
+
+    /// Every worktree of the repository and its branch (`git worktree list`).
+    fn worktree_list(&self) -> Result<Vec<(PathBuf, Option<String>)>, WorktreeError> {
+        let listing = git(&self.top, &["worktree", "list", "--porcelain"])?;
         let mut found = Vec::new();
         let mut current: Option<(PathBuf, Option<String>)> = None;
         for line in listing.lines().chain(std::iter::once("")) {
@@ -165,10 +195,9 @@ impl Repo {
                     *b = Some(branch.to_owned());
                 }
             } else if line.is_empty()
-                && let Some((path, branch)) = current.take()
-                && path.starts_with(&under)
+                && let Some(entry) = current.take()
             {
-                found.push((path, branch));
+                found.push(entry);
             }
         }
         Ok(found)
@@ -202,23 +231,11 @@ impl Workspace {
         if git(&self.dir, &["diff", "--cached", "--quiet"]).is_ok() {
             return Ok(None);
         }
-        // Commit even where no identity is configured (a fresh CI runner), as conduct.
-        let anonymous: &[(&str, &str)] = &[
-            ("GIT_AUTHOR_NAME", "conduct"),
-            ("GIT_AUTHOR_EMAIL", "conduct@localhost"),
-            ("GIT_COMMITTER_NAME", "conduct"),
-            ("GIT_COMMITTER_EMAIL", "conduct@localhost"),
-        ];
-        let env = if git(&self.dir, &["var", "GIT_COMMITTER_IDENT"]).is_err() {
-            anonymous
-        } else {
-            &[]
-        };
         let output = crate::exec::local::plumbing(
             "git",
             &["commit", "--quiet", "--file", "-"],
             &self.dir,
-            env,
+            identity(&self.dir),
             Some(message.as_bytes()),
         )?;
         if !output.status.success() {

@@ -1,9 +1,12 @@
 //! `conduct merge TASK... [--squash]` and `conduct merge --all-passed`: bring worktree
 //! tasks' branches into the current branch, in dependency order, never losing work (see
-//! `exec::worktree::review` for what is refused). `--all-passed` takes every worktree
-//! task whose last run passed and whose branch is not merged yet; a branch that cannot
-//! be merged is reported and left for review, the tasks that depend on it wait, and the
-//! others go on. Exit 1 when one was not merged.
+//! `exec::worktree::review` for what is refused). A named task's branch is merged as it
+//! is; `--all-passed` takes every worktree task whose last run passed and whose branch
+//! is not merged yet through the merge queue (`queue`). A branch that is not merged is
+//! reported and left for review, the tasks that depend on it wait, and the others go
+//! on. Exit 1 when one was not merged.
+
+mod queue;
 
 use std::sync::Arc;
 
@@ -22,6 +25,8 @@ pub(crate) struct MergeOptions {
     pub(crate) tasks: Vec<String>,
     pub(crate) squash: bool,
     pub(crate) all_passed: bool,
+    /// `--retry-conflicts`: a branch the queue stops is sent back to its task.
+    pub(crate) retry_conflicts: bool,
 }
 
 pub(crate) fn run(
@@ -71,59 +76,84 @@ pub(crate) fn run(
             .filter(|t| asked[t.index()])
             .collect()
     };
-    let mut lines = String::new();
+    if named.is_empty() {
+        out.write("nothing to merge: no worktree task has passed\n")?;
+    }
+    let queue = options
+        .all_passed
+        .then(|| queue::Queue::new(locator, &session, &repo, options));
+    if let Some(queue) = &queue {
+        queue.clear_leftovers();
+    }
     // By task index: not merged (its dependents wait for it).
     let mut held = vec![false; spec.tasks.len()];
     for task in named {
         let t = spec.task(task);
         let (_, branch) = worktree::names(t.id.as_str(), t.agent.as_deref());
-        if let Some(blocker) = loaded
+        let blocker = loaded
             .graph
             .task_deps(task)
             .iter()
             .map(|d| d.task)
-            .find(|d| held[d.index()])
-        {
-            held[task.index()] = true;
-            lines.push_str(&format!(
+            .find(|d| held[d.index()]);
+        let merged = if let Some(blocker) = blocker {
+            out.write(&format!(
                 "{} not merged: it waits for {}\n",
                 t.id,
                 spec.task(blocker).id
-            ));
-            continue;
-        }
-        if !repo.has_branch(&branch) {
-            held[task.index()] = true;
-            lines.push_str(&format!(
+            ))?;
+            false
+        } else if !repo.has_branch(&branch) {
+            out.write(&format!(
                 "{} not merged: `{branch}` does not exist yet (`conduct build {}` makes it)\n",
                 t.id, t.id
-            ));
-            continue;
-        }
-        let message = format!("Merge {branch}: {}", t.display_title());
-        let merged = repo
-            .merge(&branch, options.squash, &message)
-            .map_err(|source| Error::Worktree {
-                tasks: vec![t.id.to_string()],
-                source,
-            })?;
-        match merged {
-            Merged::Done { files } => lines.push_str(&format!(
-                "merged {} ({branch}, {files} file{})\n",
-                t.id,
-                if files == 1 { "" } else { "s" }
-            )),
-            Merged::Already => lines.push_str(&format!("{} is merged already\n", t.id)),
-            Merged::Refused(why) => {
-                held[task.index()] = true;
-                lines.push_str(&format!("{} not merged: {why}\n", t.id));
-            }
-        }
+            ))?;
+            false
+        } else if let Some(queue) = &queue {
+            queue.pass(task, &branch, out)?
+        } else {
+            merge_as_it_is(&repo, t, &branch, options.squash, out)?
+        };
+        held[task.index()] = !merged;
     }
-    if lines.is_empty() {
-        lines.push_str("nothing to merge: no worktree task has passed\n");
-    }
-    out.write(&lines)?;
     session.finish();
     Ok(if held.contains(&true) { 1 } else { 0 })
+}
+
+/// Merge a named task's branch as it is (a merge commit, or `--squash`); whether it is
+/// in.
+fn merge_as_it_is(
+    repo: &Repo,
+    t: &crate::spec::Task,
+    branch: &str,
+    squash: bool,
+    out: &mut Stdout,
+) -> Result<bool, Error> {
+    let message = format!("Merge {branch}: {}", t.display_title());
+    let merged = repo
+        .merge(branch, squash, &message)
+        .map_err(|source| Error::Worktree {
+            tasks: vec![t.id.to_string()],
+            source,
+        })?;
+    let (line, merged) = match merged {
+        Merged::Done { files, note } => (
+            format!(
+                "merged {} ({branch}, {})\n{}",
+                t.id,
+                files_text(files),
+                note.map(|n| format!("  ({n})\n")).unwrap_or_default()
+            ),
+            true,
+        ),
+        Merged::Already => (format!("{} is merged already\n", t.id), true),
+        Merged::Refused(why) => (format!("{} not merged: {why}\n", t.id), false),
+    };
+    out.write(&line)?;
+    Ok(merged)
+}
+
+/// "1 file", "3 files".
+fn files_text(files: usize) -> String {
+    format!("{files} file{}", if files == 1 { "" } else { "s" })
 }

@@ -8,15 +8,15 @@
 //! happens; a conflict aborts the merge and puts every moved copy back.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::{Repo, WorktreeError, git};
+use super::{Repo, WorktreeError, git, git_with, identity};
 
 /// How a merge went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Merged {
-    /// The branch is in: how many files it brought.
-    Done { files: usize },
+    /// The branch is in: how many files it brought, and anything to say of it.
+    Done { files: usize, note: Option<String> },
     /// It was merged before.
     Already,
     /// Refused or aborted (nothing changed): why.
@@ -69,52 +69,29 @@ impl Repo {
         if self.merged(branch) {
             return Ok(Merged::Already);
         }
-        let dirty = git(
-            &self.top,
-            &["status", "--porcelain", "--untracked-files=no"],
-        )?;
-        if !dirty.is_empty() {
-            let files: Vec<&str> = dirty.lines().map(|l| l.get(3..).unwrap_or(l)).collect();
-            return Ok(Merged::Refused(format!(
-                "the working tree has uncommitted changes ({}): commit or stash them first",
-                files.join(", ")
-            )));
+        if let Some(why) = uncommitted(&self.top)? {
+            return Ok(Merged::Refused(why));
         }
         let range = format!("HEAD...{branch}");
         let changed = git(&self.top, &["diff", "--name-only", &range])?;
         let files: Vec<&str> = changed.lines().filter(|l| !l.is_empty()).collect();
         // The copies a build put in the root: moved aside when they are the branch's
         // bytes, refused when a person changed them.
-        let mut moved: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-        for file in &files {
-            let path = self.top.join(file);
-            let tracked = git(&self.top, &["ls-files", "--error-unmatch", "--", file]).is_ok();
-            if tracked || !path.is_file() {
-                continue;
-            }
-            let here = fs::read(&path)?;
-            let theirs = show(self, branch, file)?;
-            if here != theirs {
-                restore(&moved);
-                return Ok(Merged::Refused(format!(
-                    "{file} in the working tree is untracked and differs from what {branch} \
-                     commits: conduct will not overwrite it; commit it, or move it away"
-                )));
-            }
-            fs::remove_file(&path)?;
-            moved.push((path, here));
-        }
+        let moved = match set_aside(&self.top, &files, branch, branch)? {
+            Ok(moved) => moved,
+            Err(why) => return Ok(Merged::Refused(why)),
+        };
         let merge: Vec<&str> = if squash {
             vec!["merge", "--squash", branch]
         } else {
             vec!["merge", "--no-ff", "-m", message, branch]
         };
-        if let Err(error) = git(&self.top, &merge) {
+        if let Err(error) = git_with(&self.top, &merge, identity(&self.top)) {
             let conflicts =
                 git(&self.top, &["diff", "--name-only", "--diff-filter=U"]).unwrap_or_default();
             let _ = git(&self.top, &["merge", "--abort"]);
             let _ = git(&self.top, &["reset", "--merge"]);
-            restore(&moved);
+            moved.put_back();
             let why = if conflicts.is_empty() {
                 error.to_string()
             } else {
@@ -125,19 +102,97 @@ impl Repo {
             };
             return Ok(Merged::Refused(why));
         }
-        if squash && let Err(error) = git(&self.top, &["commit", "--quiet", "-m", message]) {
-            let _ = git(&self.top, &["reset", "--merge"]);
-            restore(&moved);
-            return Ok(Merged::Refused(error.to_string()));
+        let mut note = None;
+        if squash {
+            if let Err(error) = git_with(
+                &self.top,
+                &["commit", "--quiet", "-m", message],
+                identity(&self.top),
+            ) {
+                let _ = git(&self.top, &["reset", "--merge"]);
+                moved.put_back();
+                return Ok(Merged::Refused(error.to_string()));
+            }
+            // The branch points at the squash, so it reads as merged.
+            let squashed = git(&self.top, &["rev-parse", "HEAD"])?;
+            note = self.point(branch, &squashed)?.err();
         }
-        Ok(Merged::Done { files: files.len() })
+        Ok(Merged::Done {
+            files: files.len(),
+            note,
+        })
     }
 }
 
-/// The bytes `branch` has for `file`.
-fn show(repo: &Repo, branch: &str, file: &str) -> Result<Vec<u8>, WorktreeError> {
-    let spec = format!("{branch}:{file}");
-    let output = crate::exec::local::plumbing("git", &["show", &spec], &repo.top, &[], None)?;
+/// Why the worktree at `top` may not be merged into: its uncommitted changes to
+/// tracked files, named (`None` when there are none).
+pub(super) fn uncommitted(top: &Path) -> Result<Option<String>, WorktreeError> {
+    let dirty = git(top, &["status", "--porcelain", "--untracked-files=no"])?;
+    if dirty.is_empty() {
+        return Ok(None);
+    }
+    let files: Vec<&str> = dirty.lines().map(|l| l.get(3..).unwrap_or(l)).collect();
+    Ok(Some(format!(
+        "the working tree has uncommitted changes ({}): commit or stash them first",
+        files.join(", ")
+    )))
+}
+
+/// Untracked files a checkout of `rev` would overwrite, moved aside so it can happen.
+#[derive(Debug, Default)]
+pub(super) struct SetAside(Vec<(PathBuf, Vec<u8>)>);
+
+impl SetAside {
+    /// Put them back (the checkout did not happen).
+    pub(super) fn put_back(&self) {
+        for (path, bytes) in &self.0 {
+            let _ = fs::write(path, bytes);
+        }
+    }
+}
+
+/// Among `files` (changed between the worktree at `top` and `rev`), the ones git does
+/// not track there are moved aside when they hold exactly what `rev` commits (the
+/// checkout puts the same bytes back); the first that differs is refused by name
+/// (`Err`, saying `what` commits it), with nothing moved. A build's copies of a
+/// branch's outputs are such files.
+pub(super) fn set_aside(
+    top: &Path,
+    files: &[&str],
+    rev: &str,
+    what: &str,
+) -> Result<Result<SetAside, String>, WorktreeError> {
+    let mut moved = SetAside::default();
+    for file in files {
+        let path = top.join(file);
+        let untracked = git(top, &["ls-files", "--error-unmatch", "--", file]).is_err();
+        // Never read through a link: it is refused like a changed file.
+        let is_file = fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        if !untracked || (!is_file && !path.is_symlink()) {
+            continue;
+        }
+        let here = if is_file {
+            fs::read(&path)?
+        } else {
+            Vec::new()
+        };
+        if !is_file || here != show(top, rev, file)? {
+            moved.put_back();
+            return Ok(Err(format!(
+                "{file} in the working tree is untracked and differs from what {what} \
+                 commits: conduct will not overwrite it; commit it, or move it away"
+            )));
+        }
+        fs::remove_file(&path)?;
+        moved.0.push((path, here));
+    }
+    Ok(Ok(moved))
+}
+
+/// The bytes `rev` has for `file`.
+fn show(top: &Path, rev: &str, file: &str) -> Result<Vec<u8>, WorktreeError> {
+    let spec = format!("{rev}:{file}");
+    let output = crate::exec::local::plumbing("git", &["show", &spec], top, &[], None)?;
     if output.status.success() {
         Ok(output.stdout)
     } else {
@@ -145,12 +200,5 @@ fn show(repo: &Repo, branch: &str, file: &str) -> Result<Vec<u8>, WorktreeError>
             args: format!("show {spec}"),
             message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         })
-    }
-}
-
-/// Put back the copies moved aside (the merge did not happen).
-fn restore(moved: &[(PathBuf, Vec<u8>)]) {
-    for (path, bytes) in moved {
-        let _ = fs::write(path, bytes);
     }
 }
