@@ -104,6 +104,35 @@ enum CliCommand {
         #[arg(short = 'q', long)]
         quiet: bool,
     },
+    /// Build, then build again whenever a file the selected tasks read changes (one
+    /// long-lived process; Ctrl-C ends it)
+    Watch {
+        /// Task ids, groups, or `all`
+        #[arg(value_name = "TARGET", add = ArgValueCompleter::new(complete_targets))]
+        targets: Vec<String>,
+        /// Run at most N tasks at once [default: project.jobs, else the number of cores]
+        #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        jobs: Option<u32>,
+        /// Print why each task runs, is restored or fails; `--explain=all` also lists the
+        /// fresh tasks
+        #[arg(
+            long,
+            value_name = "WHICH",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "changed"
+        )]
+        explain: Option<ExplainArg>,
+        /// Clear the terminal before each round
+        #[arg(long)]
+        clear: bool,
+        /// Stream task output, prefixed with the task id
+        #[arg(short = 'v', long, conflicts_with = "quiet")]
+        verbose: bool,
+        /// Print only failures
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
     /// Record the current state of TARGETs (every task without any) as fresh without
     /// running them
     Accept {
@@ -393,6 +422,35 @@ fn options(cli: Cli) -> Result<Options, i32> {
             sent_back: Vec::new(),
             style: Style::choose(json, quiet, verbose),
             verbose,
+        }),
+        CliCommand::Watch {
+            targets,
+            jobs,
+            explain,
+            clear,
+            verbose,
+            quiet,
+        } => Command::Watch(crate::watch::WatchOptions {
+            build: BuildOptions {
+                targets,
+                jobs: jobs.map(|j| j as usize),
+                explain: match explain {
+                    None => Explain::Off,
+                    Some(ExplainArg::Changed) => Explain::Changed,
+                    Some(ExplainArg::All) => Explain::All,
+                },
+                dry_run: false,
+                force: false,
+                fail_fast: false,
+                discard_edits: false,
+                executor: None,
+                fresh_session: false,
+                budget_usd: None,
+                sent_back: Vec::new(),
+                style: Style::choose(json, quiet, verbose),
+                verbose,
+            },
+            clear,
         }),
         CliCommand::Accept { targets } => Command::Accept { targets },
         CliCommand::Status => Command::Status,

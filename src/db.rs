@@ -186,20 +186,14 @@ impl Database {
         }
     }
 
-    /// Make room for `count` tasks' output inputs (all unsettled).
+    /// Make room for `count` tasks' output inputs. What an earlier build of the same
+    /// session settled stays: the coordinator sets a task's outputs before any of its
+    /// dependents is decided, and leaving equal values alone is what lets `watch`
+    /// recompute only the keys an edit reaches.
     pub(crate) fn reset_task_outputs(&mut self, count: usize) {
-        for task in 0..count {
-            match self.outputs.get(task).copied() {
-                Some(input) => {
-                    if input.outputs(self).is_some() {
-                        input.set_outputs(self).to(None);
-                    }
-                }
-                None => {
-                    let input = TaskOutputs::new(self, None);
-                    self.outputs.push(input);
-                }
-            }
+        while self.outputs.len() < count {
+            let input = TaskOutputs::new(self, None);
+            self.outputs.push(input);
         }
     }
 

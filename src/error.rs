@@ -110,6 +110,8 @@ pub(crate) enum Error {
     NoRemote,
     #[error("Slurm does not answer: `{tried}` said: {said}")]
     SlurmUnavailable { tried: String, said: String },
+    #[error("cannot watch the project's files: {message}")]
+    Watch { message: String },
     #[error("cannot import `{}`: {message}", path.display())]
     ImportParse { path: PathBuf, message: String },
     #[error("`{}` has no tag `{tag}` (it has {})", path.display(), tags.join(", "))]
@@ -177,6 +179,7 @@ impl Error {
             Error::Write { .. } => "write",
             Error::NoRemote => "no_remote",
             Error::SlurmUnavailable { .. } => "slurm_unavailable",
+            Error::Watch { .. } => "watch",
             Error::ImportParse { .. } => "import_parse",
             Error::ImportTag { .. } => "import_tag",
             Error::ImportInvalid { .. } => "import_invalid",
@@ -190,6 +193,11 @@ impl Error {
             Error::ConfigNotFound { .. } => {
                 Some("run conduct inside a project, or pass `-C DIR` or `-f FILE`".to_owned())
             }
+            Error::Watch { .. } => Some(
+                "on Linux, raise fs.inotify.max_user_watches (sysctl) if the project has very \
+                 many directories"
+                    .to_owned(),
+            ),
             Error::SlurmUnavailable { .. } => Some(
                 "tasks with executor = \"slurm\" need sbatch, squeue and scancel on PATH and a \
                  controller that answers (check `sinfo`, SLURM_CONF); or build with \

@@ -50,6 +50,7 @@ mod state;
 mod suggest;
 mod text;
 mod units;
+mod watch;
 
 use std::ffi::OsString;
 

@@ -143,6 +143,14 @@ impl Session {
         look(&self.site.root, &mut self.journal, paths, mode)
     }
 
+    /// Look at the outputs of `tasks` and remember them, so a watcher can tell what
+    /// they wrote (even in a failed run) from a later hand edit.
+    pub(crate) fn remember_outputs(&mut self, tasks: &[TaskIdx]) {
+        for &task in tasks {
+            self.look_at_outputs(task);
+        }
+    }
+
     /// A task's declared outputs as they are on disk now.
     fn look_at_outputs(&mut self, task: TaskIdx) -> OutputsNow {
         let loaded = Arc::clone(&self.site.loaded);

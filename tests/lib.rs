@@ -37,4 +37,5 @@ mod slurm;
 mod streams;
 mod templates;
 mod tour;
+mod watch;
 mod worktree;

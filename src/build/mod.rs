@@ -90,7 +90,7 @@ pub(crate) fn build(locator: &Locator, options: &BuildOptions) -> Result<i32, Er
 
 /// The local executor, or the Slurm one (which hands it the local jobs) when a selected
 /// task is to run on the cluster: checked to answer before anything runs.
-fn executor_for(
+pub(crate) fn executor_for(
     session: &Session,
     selection: &Selection,
     options: &BuildOptions,
@@ -150,11 +150,52 @@ pub(crate) fn build_with(
         Access::Write
     };
     let mut session = Session::open(locator, access)?;
+    let mut ended = build_round(&mut session, options, make_executor, interrupt)?;
+    session.finish();
+    ended
+        .reporter
+        .build_finished(ended.counts, started.elapsed(), options.dry_run);
+    let code = ended.code();
+    ended.saved?;
+    Ok(code)
+}
+
+/// How one build of a session ended: its counts, its reporter (the caller prints the
+/// summary once the session is released or kept), and whether its state was saved.
+pub(crate) struct Ended {
+    pub(crate) counts: Counts,
+    pub(crate) interrupted: bool,
+    pub(crate) reporter: Reporter,
+    pub(crate) saved: Result<(), Error>,
+}
+
+impl Ended {
+    /// The exit code SPEC §6 gives it: 130 interrupted, 1 a failure, else 0.
+    pub(crate) fn code(&self) -> i32 {
+        let counts = &self.counts;
+        if self.interrupted {
+            130
+        } else if counts.failed + counts.blocked + counts.edited > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Steps 2 to 5 of a build, in an open session (`conduct watch` keeps it open across
+/// builds, so its database, stat cache and parsed spec stay warm).
+pub(crate) fn build_round(
+    session: &mut Session,
+    options: &BuildOptions,
+    make_executor: MakeExecutor<'_>,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Ended, Error> {
     let loaded = Arc::clone(session.loaded());
     // 2. Graph: the targets and what they need; `--force` applies to the tasks the
     // targets name, not to the dependencies they bring.
     let selection = loaded.graph.select(&loaded.spec, &options.targets)?;
-    let executor = make_executor(&session, &selection)?;
+    let executor = make_executor(session, &selection)?;
     let named = |asked: bool| -> Result<Vec<bool>, Error> {
         Ok(if !asked {
             vec![false; loaded.spec.tasks.len()]
@@ -279,15 +320,11 @@ pub(crate) fn build_with(
             Err(_) => reporter.warn("the run record could not be written"),
         }
     }
-    session.finish();
-    reporter.build_finished(counts, started.elapsed(), options.dry_run);
-    saved?;
-    Ok(if interrupted {
-        130
-    } else if counts.failed + counts.blocked + counts.edited > 0 {
-        1
-    } else {
-        0
+    Ok(Ended {
+        counts,
+        interrupted,
+        reporter,
+        saved,
     })
 }
 
@@ -312,13 +349,13 @@ fn find_repo(session: &Session, selection: &Selection) -> Result<Option<Arc<Repo
 
 /// Ctrl-C and TERM raise a flag the coordinator looks at; the handlers are removed
 /// when the build ends.
-struct Signals {
-    flag: Arc<AtomicBool>,
+pub(crate) struct Signals {
+    pub(crate) flag: Arc<AtomicBool>,
     ids: Vec<signal_hook::SigId>,
 }
 
 impl Signals {
-    fn register() -> Signals {
+    pub(crate) fn register() -> Signals {
         let flag = Arc::new(AtomicBool::new(false));
         let ids = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]
             .into_iter()

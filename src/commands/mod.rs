@@ -39,6 +39,8 @@ pub(crate) struct Options {
 #[derive(Debug)]
 pub(crate) enum Command {
     Build(BuildOptions),
+    /// `conduct watch`.
+    Watch(crate::watch::WatchOptions),
     Accept {
         targets: Vec<String>,
     },
@@ -77,6 +79,7 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
     let json = options.json;
     let result = match &options.command {
         Command::Build(build) => crate::build::build(&options.locator, build),
+        Command::Watch(watch) => crate::watch::watch(&options.locator, watch),
         Command::Accept { targets } => accept::run(&options.locator, targets, json, &mut out),
         Command::Status => status::run(&options.locator, json, &mut out),
         Command::Ready => ready::run(&options.locator, json, &mut out),
@@ -103,7 +106,7 @@ pub(crate) fn execute(options: &Options) -> Result<i32, Error> {
         // an `error` event for build (its output is events), else `{"ok": false, ...}`.
         Err(error) if json && !matches!(error, Error::Write { .. }) => {
             let shape = match options.command {
-                Command::Build(_) => crate::error::JsonShape::Event,
+                Command::Build(_) | Command::Watch(_) => crate::error::JsonShape::Event,
                 _ => crate::error::JsonShape::Failure,
             };
             let line = crate::error::render_json(&error, shape);

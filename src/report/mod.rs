@@ -24,6 +24,9 @@ pub(crate) struct Counts {
     pub(crate) would_run: usize,
     /// Advisory checks that failed.
     pub(crate) warnings: usize,
+    /// Tasks whose inputs changed while they ran: not recorded as fresh, so stale
+    /// again (`watch` starts another round at once).
+    pub(crate) changed_while_running: usize,
 }
 
 /// A build's traffic with the remote cache.

@@ -170,6 +170,15 @@ impl Session {
             session.db.set_command_output(&command, digest);
         }
 
+        // Remembered in the stat cache as well, so a watcher can tell an edit of a spec
+        // from a touch (see `watch::relevant`).
+        let markdown: Vec<ProjectPath> = markdown.into_iter().collect();
+        look(
+            &session.site.root,
+            &mut session.journal,
+            &markdown,
+            scan::As::Input,
+        );
         for file in markdown {
             let text = std::fs::read_to_string(file.to_path(&root)).ok();
             world.field(file.as_str().as_bytes());

@@ -204,6 +204,7 @@ impl Coordinator<'_, '_> {
                 }
             }
             Some(path) => {
+                self.progress.counts.changed_while_running += 1;
                 self.reporter.warn(&format!(
                     "input {path} of {id} changed while it ran; {id} will run again next time"
                 ));
