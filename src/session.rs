@@ -15,7 +15,7 @@ pub(crate) mod round;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cache::{ActionResult, BlobError, Cache, CachedOutput, Collected};
 use crate::confined::Root;
@@ -53,6 +53,9 @@ pub(crate) struct Session {
     warnings: Vec<String>,
     /// Which tasks this build started (see `state::started`).
     started: Started,
+    /// What a watcher says may have changed since the last build of this session: the
+    /// next `prepare` looks only at these, and takes the rest from the stat cache.
+    changes: Option<FxHashSet<String>>,
 }
 
 /// How long a build waits at its end for uploads to the remote.
@@ -115,6 +118,7 @@ impl Session {
             journal,
             warnings,
             started,
+            changes: None,
         })
     }
 
@@ -140,7 +144,16 @@ impl Session {
     }
 
     fn look(&mut self, paths: &[ProjectPath], mode: scan::As) -> Vec<Found> {
-        look(&self.site.root, &mut self.journal, paths, mode)
+        look(&self.site.root, &mut self.journal, paths, mode, None)
+    }
+
+    /// A watcher saw every change since the last build of this session, and these are
+    /// they (project-relative): the next build's scan stats only these and takes every
+    /// other file as the stat cache has it, so an edit costs what it touched, not a
+    /// scan of the project. Only the scan trusts it: what a build looks at later (an
+    /// input after its task ran) is looked at on disk.
+    pub(crate) fn expect_changes(&mut self, changed: FxHashSet<String>) {
+        self.changes = Some(changed);
     }
 
     /// Look at the outputs of `tasks` and remember them, so a watcher can tell what
@@ -458,15 +471,52 @@ impl Session {
     }
 }
 
-/// Stat (and where needed hash) files through the stat cache, remembering them.
-fn look(root: &Root, journal: &mut Journal, paths: &[ProjectPath], mode: scan::As) -> Vec<Found> {
-    let started = scan::now_ns();
-    let scanned = scan::look_all(root, paths, &journal.state().stat, mode);
-    let mut found = Vec::with_capacity(paths.len());
-    for (path, scanned) in paths.iter().zip(scanned) {
-        let f = scanned.unwrap_or(Found::Missing);
-        journal.remember(path.as_str(), &f, started);
-        found.push(f);
-    }
+/// Stat (and where needed hash) files through the stat cache, remembering them. With
+/// `only` (see [`Session::expect_changes`]), a file outside it that the stat cache knows
+/// is taken from there without a `stat`.
+fn look(
+    root: &Root,
+    journal: &mut Journal,
+    paths: &[ProjectPath],
+    mode: scan::As,
+    only: Option<&FxHashSet<String>>,
+) -> Vec<Found> {
+    let Some(only) = only else {
+        let started = scan::now_ns();
+        let scanned = scan::look_all(root, paths, &journal.state().stat, mode);
+        let mut found = Vec::with_capacity(paths.len());
+        for (path, scanned) in paths.iter().zip(scanned) {
+            let f = scanned.unwrap_or(Found::Missing);
+            journal.remember(path.as_str(), &f, started);
+            found.push(f);
+        }
+        return found;
+    };
+    let stat = &journal.state().stat;
+    let mut found: Vec<Option<Found>> = paths
+        .iter()
+        .map(|path| {
+            if only.contains(path.as_str()) {
+                return None;
+            }
+            stat.get(path.as_str()).map(|entry| Found::File {
+                stamp: entry.stamp,
+                digest: entry.digest,
+            })
+        })
+        .collect();
+    let unknown: Vec<ProjectPath> = paths
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(p, _)| p.clone())
+        .collect();
+    let mut looked = look(root, journal, &unknown, mode, None).into_iter();
     found
+        .iter_mut()
+        .map(|f| match f.take() {
+            Some(f) => f,
+            None => looked.next().unwrap_or(Found::Missing),
+        })
+        .collect()
 }

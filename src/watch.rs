@@ -18,11 +18,15 @@ mod events;
 mod relevant;
 mod say;
 
+use std::cell::OnceCell;
 use std::sync::Arc;
+
+use rustc_hash::FxHashSet;
 use std::time::Instant;
 
 use crate::build::{self, BuildOptions, Signals};
 use crate::error::Error;
+use crate::exec::Executor;
 use crate::project::Locator;
 use crate::project::open::Access;
 use crate::session::Session;
@@ -53,16 +57,29 @@ pub(crate) fn watch(locator: &Locator, options: &WatchOptions) -> Result<i32, Er
         })?;
     let (mut relevant, mut tasks) = relevant_of(&session, options, &config)?;
     let mut round: u64 = 1;
+    let mut executor: OnceCell<Arc<dyn Executor>> = OnceCell::new();
     let mut changed: Vec<String> = Vec::new();
     let mut burst_at = std::time::SystemTime::now();
+    // Every path touched since the last round (`None` after a rescan or a reload: the
+    // next scan looks at everything).
+    let mut touched: Option<FxHashSet<String>> = None;
     loop {
         if round > 1 {
             say.round(round, &changed, burst_at);
         }
+        if let Some(touched) = touched.take() {
+            session.expect_changes(touched);
+        }
         let started = Instant::now();
         let since = crate::state::now_secs();
+        // One executor for every round (its worker threads, its reaper).
         let make_executor = |s: &Session, selection: &crate::graph::Selection| {
-            build::executor_for(s, selection, &options.build)
+            if let Some(executor) = executor.get() {
+                return Ok(Arc::clone(executor));
+            }
+            let made = build::executor_for(s, selection, &options.build)?;
+            let _ = executor.set(Arc::clone(&made));
+            Ok(made)
         };
         let mut again = false;
         match build::build_round(
@@ -92,6 +109,7 @@ pub(crate) fn watch(locator: &Locator, options: &WatchOptions) -> Result<i32, Er
         relevant.learn_discovered(&session);
         // First what the round itself caused (already queued), then wait.
         let mut block = false;
+        touched = Some(FxHashSet::default());
         changed = loop {
             let (paths, rescan) = match events.next(block, &signals.flag) {
                 Burst::Interrupted => {
@@ -100,6 +118,10 @@ pub(crate) fn watch(locator: &Locator, options: &WatchOptions) -> Result<i32, Er
                 }
                 Burst::Paths { paths, rescan, at } => {
                     burst_at = at;
+                    match (&mut touched, rescan) {
+                        (Some(seen), false) => seen.extend(paths.iter().cloned()),
+                        _ => touched = None,
+                    }
                     (paths, rescan)
                 }
             };
@@ -112,6 +134,8 @@ pub(crate) fn watch(locator: &Locator, options: &WatchOptions) -> Result<i32, Er
                         drop(session);
                         session = Session::open(locator, Access::Write)?;
                         (relevant, tasks) = relevant_of(&session, options, &config)?;
+                        touched = None;
+                        executor = OnceCell::new();
                         break vec![config_path.clone()];
                     }
                 }

@@ -113,6 +113,12 @@ pub(super) struct Coordinator<'a, 's> {
     /// `--budget-usd` / `[project] budget_usd`, and the agent tasks waiting for room.
     budget: Option<RunBudget>,
     over_budget: Vec<TaskIdx>,
+    /// By task index: no change since the last clean build reaches it, so it settles
+    /// fresh without being decided (empty when there is no such build to go by).
+    unaffected: Vec<bool>,
+    /// By task index: a task that will be decided depends on it (its key reads its
+    /// outputs from the database).
+    feeds_decided: Vec<bool>,
 }
 
 impl<'a, 's> Coordinator<'a, 's> {
@@ -123,9 +129,27 @@ impl<'a, 's> Coordinator<'a, 's> {
         executor: Arc<dyn Executor>,
         reporter: &'a mut Reporter,
     ) -> Result<Coordinator<'a, 's>, Error> {
+        let unaffected = round
+            .unaffected(selection, &plan.forced)
+            .unwrap_or_default();
         let session = round.session();
         let loaded = Arc::clone(session.loaded());
         let spec = &loaded.spec;
+        let mut feeds_decided = vec![
+            false;
+            if unaffected.is_empty() {
+                0
+            } else {
+                spec.tasks.len()
+            }
+        ];
+        if !unaffected.is_empty() {
+            for &task in selection.tasks.iter().filter(|t| !unaffected[t.index()]) {
+                for dep in loaded.graph.task_deps(task) {
+                    feeds_decided[dep.task.index()] = true;
+                }
+            }
+        }
         let weight = |task: TaskIdx| {
             estimate::expected_seconds(spec, session.state(), task, Weights::Auto).0
         };
@@ -174,6 +198,8 @@ impl<'a, 's> Coordinator<'a, 's> {
                 .or(spec.project.budget_usd)
                 .map(RunBudget::new),
             over_budget: Vec::new(),
+            unaffected,
+            feeds_decided,
             progress: Progress {
                 counts: Counts::default(),
                 interrupted: false,
@@ -241,6 +267,15 @@ impl<'a, 's> Coordinator<'a, 's> {
 
     /// A task's dependencies are settled: send it where `route` says.
     fn decide(&mut self, task: TaskIdx) {
+        if self.unaffected.get(task.index()).copied().unwrap_or(false) {
+            let feeds = self.feeds_decided[task.index()];
+            self.round.settle_unaffected(task, feeds);
+            self.progress.counts.fresh += 1;
+            self.reporter
+                .fresh(self.setting.loaded.spec.task(task).id.as_str());
+            self.scheduler.succeeded(task);
+            return;
+        }
         let id = self.id(task);
         match route(self.round, task, self.rules.forced[task.index()]) {
             Route::Nothing => {

@@ -105,20 +105,24 @@ impl Reaper {
         };
     }
 
-    /// The build is over and every task has ended: tell the watchdog to go quietly.
-    /// It is not waited for (its exit would add a process lifetime to every build);
-    /// conduct's exit leaves it to init to collect.
+    /// The build is over and every task has ended: tell the watchdog to go quietly. It
+    /// is collected on a thread of its own, not waited for (its exit would add a
+    /// process lifetime to every build); a next build of the same process (`watch`)
+    /// starts a new one with its first task.
     pub(crate) fn finish(&self) {
         let mut watchdog = self.watchdog.lock().unwrap_or_else(PoisonError::into_inner);
-        let started = match std::mem::replace(&mut *watchdog, Watchdog::Unavailable) {
+        let started = match std::mem::replace(&mut *watchdog, Watchdog::NotStarted) {
             Watchdog::Starting(starting) => starting.join().ok().flatten(),
             Watchdog::Running { child, stdin } => Some((child, stdin)),
             Watchdog::NotStarted | Watchdog::Unavailable => None,
         };
-        if let Some((child, mut stdin)) = started {
+        if let Some((mut child, mut stdin)) = started {
             let _ = stdin.write_all(DONE);
             drop(stdin);
-            drop(child);
+            // Never a zombie for as long as a long-lived conduct runs.
+            let _ = std::thread::Builder::new()
+                .name("conduct-watchdog-exit".to_owned())
+                .spawn(move || child.wait());
         }
     }
 

@@ -142,7 +142,9 @@ impl Reporter {
         let (out, bar_colour): (AutoStream<Box<dyn Write + Send>>, bool) = match sink {
             Sink::Stdout => {
                 let choice = AutoStream::choice(&io::stdout());
-                (AutoStream::new(Box::new(io::stdout()), choice), false)
+                // Buffered: see `json`.
+                let out = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+                (AutoStream::new(Box::new(out), choice), false)
             }
             Sink::Stderr => {
                 let choice = AutoStream::choice(&io::stderr());
@@ -198,8 +200,14 @@ impl Reporter {
         self.record.take()
     }
 
+    /// One event line. `task_fresh` lines wait in the buffer for the next event (10,000
+    /// fresh tasks are then a handful of writes, not 10,000); every other event is
+    /// written at once, for whoever reads the stream live.
     fn json(&mut self, value: Value) {
         let _ = writeln!(self.out, "{value}");
+        if value["event"] != "task_fresh" {
+            let _ = self.out.flush();
+        }
     }
 
     /// A line for humans: above the bar on a TTY (without colours if stderr takes
@@ -221,6 +229,7 @@ impl Reporter {
             }
             None => {
                 let _ = writeln!(self.out, "{text}");
+                let _ = self.out.flush();
             }
         }
     }
@@ -741,9 +750,11 @@ impl Reporter {
             ));
         }
         if self.style == Style::Quiet && counts.failed + counts.blocked + counts.edited == 0 {
+            let _ = self.out.flush();
             return;
         }
         let _ = writeln!(self.out, "{text}");
+        let _ = self.out.flush();
     }
 }
 

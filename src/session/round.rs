@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cache::{ActionResult, Cache};
 use crate::db::{self, KeyError};
@@ -98,6 +98,8 @@ impl Session {
         let loaded = Arc::clone(&self.site.loaded);
         let spec = &loaded.spec;
         let root = self.site.root.path.clone();
+        // What a watcher says changed (see `Session::expect_changes`); `None`: anything.
+        let only = self.changes.take();
         let mut errors = disk::check(
             spec,
             &root,
@@ -142,17 +144,30 @@ impl Session {
         }
         let project = &spec.project;
         let skip = [".git", project.cache.as_str(), project.worktrees.as_str()];
-        let listing = scan::listing(&root, &roots, &skip);
+        // Listed again unless a watcher saw no change under the globs' directories.
+        let relist = only.as_ref().is_none_or(|only| {
+            only.iter().any(|path| {
+                roots.iter().any(|r| {
+                    r.is_empty()
+                        || path
+                            .strip_prefix(r.as_str())
+                            .is_some_and(|rest| rest.starts_with('/'))
+                })
+            })
+        });
+        if relist {
+            let listing = scan::listing(&root, &roots, &skip);
+            if session.inputs.listing(&session.db) != &listing {
+                salsa::Setter::to(session.inputs.set_listing(&mut session.db), listing);
+            }
+        }
         let mut world = fresh::World::new(session.site.spec_key);
         for (name, value) in &session.site.hash_env {
             world.field(name.as_bytes());
             world.digest(value.as_deref().map(|v| Digest::of(v.as_bytes())));
         }
-        for path in &listing {
+        for path in session.inputs.listing(&session.db) {
             world.field(path.as_str().as_bytes());
-        }
-        if session.inputs.listing(&session.db) != &listing {
-            salsa::Setter::to(session.inputs.set_listing(&mut session.db), listing);
         }
 
         let shell = &project.shell;
@@ -173,13 +188,21 @@ impl Session {
         // Remembered in the stat cache as well, so a watcher can tell an edit of a spec
         // from a touch (see `watch::relevant`).
         let markdown: Vec<ProjectPath> = markdown.into_iter().collect();
-        look(
+        let found = look(
             &session.site.root,
             &mut session.journal,
             &markdown,
             scan::As::Input,
+            only.as_ref(),
         );
-        for file in markdown {
+        for (file, found) in markdown.into_iter().zip(found) {
+            // A spec a watcher saw no change to: the database has its text.
+            if only.as_ref().is_some_and(|o| !o.contains(file.as_str())) && found.digest().is_some()
+            {
+                world.field(file.as_str().as_bytes());
+                world.digest(found.digest());
+                continue;
+            }
             let text = std::fs::read_to_string(file.to_path(&root)).ok();
             world.field(file.as_str().as_bytes());
             world.digest(text.as_deref().map(|t| Digest::of(t.as_bytes())));
@@ -232,6 +255,7 @@ impl Session {
             &mut session.journal,
             &sources,
             scan::As::Input,
+            only.as_ref(),
         );
         errors.extend(scan::missing_inputs(
             spec,
@@ -256,7 +280,7 @@ impl Session {
         if !errors.is_empty() {
             return Err(project::config_error(&spec.source, errors));
         }
-        round.prefetch_outputs(selection);
+        round.prefetch_outputs(selection, only.as_ref());
         Ok(round)
     }
 }
@@ -315,7 +339,7 @@ impl Round<'_> {
 
     /// Stat every declared output of the selection in one parallel pass; each task's
     /// first decision then reads from it instead of stat'ing file by file.
-    fn prefetch_outputs(&mut self, selection: &Selection) {
+    fn prefetch_outputs(&mut self, selection: &Selection, only: Option<&FxHashSet<String>>) {
         let loaded = Arc::clone(&self.session.site.loaded);
         let root = &self.session.site.root.path;
         let mut paths: Vec<ProjectPath> = Vec::new();
@@ -325,7 +349,14 @@ impl Round<'_> {
             let missing_dirs = scan::output_files(root, loaded.spec.task(task), &mut paths);
             plans.push((task, start..paths.len(), missing_dirs));
         }
-        let found = self.session.look(&paths, scan::As::Output);
+        let session = &mut *self.session;
+        let found = look(
+            &session.site.root,
+            &mut session.journal,
+            &paths,
+            scan::As::Output,
+            only,
+        );
         for (task, range, missing_dirs) in plans {
             let t = loaded.spec.task(task);
             let now = scan::outputs_now(t, &paths[range.clone()], &found[range], missing_dirs);
@@ -376,6 +407,63 @@ impl Round<'_> {
                 (d, self.tasks[d].outputs_settled)
             }),
         )
+    }
+
+    /// The selected tasks no change reaches, by task index: the world is as the last
+    /// clean build left it, and so are the task's sources and outputs and (the same
+    /// way) all its dependencies. They are fresh without being decided one by one: a
+    /// leaf edit then costs the no-op's scan and the one task, not a decision per task.
+    /// `None` when there is no clean build to go by or the world changed.
+    pub(crate) fn unaffected(&self, selection: &Selection, forced: &[bool]) -> Option<Vec<bool>> {
+        let clean = self.session.state().clean_build.as_ref()?;
+        if self.world != Some(clean.world) {
+            return None;
+        }
+        let loaded = &self.session.site.loaded;
+        let (spec, graph) = (&loaded.spec, &loaded.graph);
+        let mut unaffected = vec![false; self.tasks.len()];
+        for &task in &selection.tasks {
+            let i = task.index();
+            let seen = &self.tasks[i];
+            let as_left = clean.tasks.get(i).is_some_and(|&(sources, outputs)| {
+                seen.sources == Some(sources) && seen.outputs_found == Some(outputs)
+            });
+            unaffected[i] = as_left
+                && !forced.get(i).copied().unwrap_or(false)
+                && !spec.task(task).always
+                // A barrier's digest covers whole groups: such tasks take the long way.
+                && graph
+                    .node_deps(task.0)
+                    .iter()
+                    .all(|&node| graph.task_of(node).is_some())
+                && graph
+                    .task_deps(task)
+                    .iter()
+                    .all(|dep| unaffected[dep.task.index()]);
+        }
+        Some(unaffected)
+    }
+
+    /// Settle a task [`Round::unaffected`] found fresh, as found. Its outputs reach the
+    /// database only when a task that is decided reads them (`feeds_decided`) or it
+    /// makes a document whose sections a later task reads.
+    pub(crate) fn settle_unaffected(&mut self, task: TaskIdx, feeds_decided: bool) {
+        let makes_a_doc = !self.generated_docs.is_empty()
+            && self
+                .session
+                .site
+                .loaded
+                .spec
+                .task(task)
+                .outputs
+                .iter()
+                .any(|o| self.generated_docs.contains(&o.path));
+        if feeds_decided || makes_a_doc {
+            let outputs = self.outputs_now(task).files;
+            self.settle(task, outputs);
+        } else if let Some(seen) = self.tasks.get_mut(task.index()) {
+            seen.outputs_settled = seen.outputs_found;
+        }
     }
 
     /// Every task is fresh as found (see [`Round::unchanged_since_clean_build`]).
