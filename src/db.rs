@@ -70,6 +70,16 @@ pub(crate) struct FileText {
     pub(crate) text: Option<String>,
 }
 
+/// The digest of one section of a Markdown file (normalised text, SPEC §2), set by the
+/// driver whenever the file's text is, and only when it changed: an edit of one
+/// section of a 1,000-section plan then invalidates one key, and the file is parsed
+/// once per edit, not once per section.
+#[salsa::input(debug)]
+pub(crate) struct SectionDigest {
+    #[returns(ref)]
+    pub(crate) digest: Result<Digest, SectionError>,
+}
+
 /// The digest of a `{ command = … }` input's stdout (`None`: the command failed).
 #[salsa::input(debug)]
 pub(crate) struct CommandOutput {
@@ -93,6 +103,7 @@ pub(crate) trait Db: salsa::Database {
     fn file_text(&self, path: &ProjectPath) -> Option<FileText>;
     fn command_output(&self, command: &str) -> Option<CommandOutput>;
     fn task_outputs(&self, task: TaskIdx) -> Option<TaskOutputs>;
+    fn section(&self, file: &ProjectPath, section: &str) -> Option<SectionDigest>;
 }
 
 /// The database. Owned by the build's coordinator thread alone; never cloned into
@@ -103,6 +114,8 @@ pub(crate) struct Database {
     storage: salsa::Storage<Self>,
     files: FxHashMap<ProjectPath, FileDigest>,
     texts: FxHashMap<ProjectPath, FileText>,
+    /// The sections keys read, by file (see `want_section`).
+    sections: FxHashMap<ProjectPath, FxHashMap<String, SectionDigest>>,
     commands: FxHashMap<String, CommandOutput>,
     outputs: Vec<TaskOutputs>,
 }
@@ -127,6 +140,10 @@ impl Db for Database {
     fn task_outputs(&self, task: TaskIdx) -> Option<TaskOutputs> {
         self.outputs.get(task.index()).copied()
     }
+
+    fn section(&self, file: &ProjectPath, section: &str) -> Option<SectionDigest> {
+        self.sections.get(file)?.get(section).copied()
+    }
 }
 
 impl Database {
@@ -137,6 +154,7 @@ impl Database {
             storage: salsa::Storage::new(Some(hook)),
             files: FxHashMap::default(),
             texts: FxHashMap::default(),
+            sections: FxHashMap::default(),
             commands: FxHashMap::default(),
             outputs: Vec::new(),
         }
@@ -148,7 +166,7 @@ impl Database {
         match self.files.get(path).copied() {
             Some(input) => {
                 if input.digest(self) != digest {
-                    input.set_digest(self).to(digest);
+                    let _ = input.set_digest(self).to(digest);
                 }
             }
             None => {
@@ -158,16 +176,67 @@ impl Database {
         }
     }
 
+    /// Record a Markdown file's text, and the digests of the sections keys read of it
+    /// (each set only when it changed).
     pub(crate) fn set_file_text(&mut self, path: &ProjectPath, text: Option<String>) {
         match self.texts.get(path).copied() {
             Some(input) => {
-                if input.text(self) != &text {
-                    input.set_text(self).to(text);
+                if input.text(self) == &text {
+                    return;
                 }
+                input.set_text(self).to(text);
             }
             None => {
                 let input = FileText::new(self, text);
                 self.texts.insert(path.clone(), input);
+            }
+        }
+        let Some(wanted) = self.sections.get(path) else {
+            return;
+        };
+        let wanted: Vec<(String, SectionDigest)> = wanted
+            .iter()
+            .map(|(s, input)| (s.clone(), *input))
+            .collect();
+        let text = self.texts.get(path).and_then(|t| t.text(self).clone());
+        let outline = text.as_deref().map(Outline::parse);
+        for (section, input) in wanted {
+            let digest = section_of(text.as_deref(), outline.as_ref(), &section);
+            if input.digest(self) != &digest {
+                let _ = input.set_digest(self).to(digest);
+            }
+        }
+    }
+
+    /// A key will read `section` of `file`: keep its digest from now on (the driver
+    /// says so before any key is asked for).
+    pub(crate) fn want_section(&mut self, file: &ProjectPath, section: &str) {
+        if self
+            .sections
+            .get(file)
+            .is_some_and(|s| s.contains_key(section))
+        {
+            return;
+        }
+        let text = self.texts.get(file).and_then(|t| t.text(self).clone());
+        let outline = text.as_deref().map(Outline::parse);
+        let digest = section_of(text.as_deref(), outline.as_ref(), section);
+        let input = SectionDigest::new(self, digest);
+        self.sections
+            .entry(file.clone())
+            .or_default()
+            .insert(section.to_owned(), input);
+    }
+
+    /// Every section the tasks of `spec` read (tests; the driver does it for the
+    /// selected tasks in `Session::prepare`).
+    #[cfg(test)]
+    pub(crate) fn want_sections(&mut self, spec: &Spec) {
+        for task in &spec.tasks {
+            for input in &task.inputs {
+                if let InputKind::Section { file, section } = &input.kind {
+                    self.want_section(file, section);
+                }
             }
         }
     }
@@ -176,7 +245,7 @@ impl Database {
         match self.commands.get(command).copied() {
             Some(input) => {
                 if input.digest(self) != digest {
-                    input.set_digest(self).to(digest);
+                    let _ = input.set_digest(self).to(digest);
                 }
             }
             None => {
@@ -303,19 +372,18 @@ pub(crate) fn glob_matches(
     matches
 }
 
-/// The digest of one Markdown section (normalised text, SPEC §2).
-#[salsa::tracked(returns(ref))]
-pub(crate) fn section_digest(
-    db: &dyn Db,
-    file: FileText,
-    section: String,
+/// The digest of `section` of a document (`None`: unreadable), with its outline.
+fn section_of(
+    text: Option<&str>,
+    outline: Option<&Outline>,
+    section: &str,
 ) -> Result<Digest, SectionError> {
-    let Some(text) = file.text(db) else {
+    let (Some(text), Some(outline)) = (text, outline) else {
         return Err(SectionError::Missing {
             headings: Vec::new(),
         });
     };
-    let range = Outline::parse(text).find(&section)?;
+    let range = outline.find(section)?;
     Ok(Digest::from(crate::spec::section::digest(&text[range])))
 }
 
@@ -337,10 +405,28 @@ pub(crate) fn group_digest(db: &dyn Db, build: BuildInput, group: GroupIdx) -> D
     hasher.finalize().into()
 }
 
+/// One task of one build's inputs: what the per-task queries are memoized under.
+/// Interned for good (`revisions = usize::MAX`): salsa recycles an interned value that
+/// was not read for three revisions, a build makes a revision per settled task, and
+/// the implicit interning of a `(build, task)` argument pair lost every task's memos
+/// between the rounds of a `watch`.
+#[salsa::interned(revisions = usize::MAX, debug)]
+pub(crate) struct TaskOf<'db> {
+    #[returns(copy)]
+    build: BuildInput,
+    #[returns(copy)]
+    task: TaskIdx,
+}
+
 /// The files a task reads that no task produces: plain inputs and glob matches. The
 /// coordinator hashes exactly these before asking for the pre-image.
+pub(crate) fn source_inputs(db: &dyn Db, build: BuildInput, task: TaskIdx) -> &Vec<ProjectPath> {
+    source_inputs_of(db, TaskOf::new(db, build, task))
+}
+
 #[salsa::tracked(returns(ref))]
-pub(crate) fn source_inputs(db: &dyn Db, build: BuildInput, task: TaskIdx) -> Vec<ProjectPath> {
+fn source_inputs_of<'db>(db: &'db dyn Db, of: TaskOf<'db>) -> Vec<ProjectPath> {
+    let (build, task) = (of.build(db), of.task(db));
     let mut paths = Vec::new();
     let Ok(loaded) = load(db, build.config(db)) else {
         return paths;
@@ -384,12 +470,17 @@ pub(crate) fn collect_source_inputs(
 }
 
 /// The task's key pre-image (SPEC §3). Every dependency must be settled first.
-#[salsa::tracked(returns(ref))]
 pub(crate) fn task_preimage(
     db: &dyn Db,
     build: BuildInput,
     task: TaskIdx,
-) -> Result<KeyPreimage, KeyError> {
+) -> &Result<KeyPreimage, KeyError> {
+    task_preimage_of(db, TaskOf::new(db, build, task))
+}
+
+#[salsa::tracked(returns(ref))]
+fn task_preimage_of<'db>(db: &'db dyn Db, of: TaskOf<'db>) -> Result<KeyPreimage, KeyError> {
+    let (build, task) = (of.build(db), of.task(db));
     let Ok(loaded) = load(db, build.config(db)) else {
         return Err(KeyError::MissingInput {
             path: String::new(),
@@ -414,12 +505,12 @@ pub(crate) fn task_preimage(
     for input in &t.inputs {
         match &input.kind {
             InputKind::Section { file, section } => {
-                let Some(text) = db.file_text(file) else {
+                let (Some(_), Some(input)) = (db.file_text(file), db.section(file, section)) else {
                     return Err(KeyError::MissingInput {
                         path: file.to_string(),
                     });
                 };
-                match section_digest(db, text, section.clone()) {
+                match input.digest(db) {
                     Ok(digest) => sections.push((file.to_string(), section.clone(), *digest)),
                     Err(error) => {
                         return Err(KeyError::Section {
@@ -487,9 +578,13 @@ pub(crate) fn task_preimage(
 
 /// The task's key: the digest of its pre-image. Memoized, so a fresh task's decision
 /// never copies its pre-image out of the database.
+pub(crate) fn task_key(db: &dyn Db, build: BuildInput, task: TaskIdx) -> &Result<Digest, KeyError> {
+    task_key_of(db, TaskOf::new(db, build, task))
+}
+
 #[salsa::tracked(returns(ref))]
-pub(crate) fn task_key(db: &dyn Db, build: BuildInput, task: TaskIdx) -> Result<Digest, KeyError> {
-    task_preimage(db, build, task)
+fn task_key_of<'db>(db: &'db dyn Db, of: TaskOf<'db>) -> Result<Digest, KeyError> {
+    task_preimage_of(db, of)
         .as_ref()
         .map(KeyPreimage::key)
         .map_err(Clone::clone)

@@ -47,6 +47,8 @@ fn editing_one_section_recomputes_only_the_task_that_reads_it() {
     let build = BuildInput::new(&db, config, Vec::new(), BTreeMap::new());
     let plan = ProjectPath::new("plan.md").unwrap();
     db.set_file_text(&plan, Some(PLAN.into()));
+    let loaded = load(&db, config).clone().unwrap();
+    db.want_sections(&loaded.spec);
     db.reset_task_outputs(3);
     let (t1, t2, t3) = (TaskIdx(0), TaskIdx(1), TaskIdx(2));
     let key = |db: &Database, t| task_preimage(db, build, t).as_ref().unwrap().key();
@@ -89,6 +91,8 @@ fn a_missing_section_is_a_key_error() {
         &ProjectPath::new("plan.md").unwrap(),
         Some("# nothing\n".into()),
     );
+    let loaded = load(&db, config).clone().unwrap();
+    db.want_sections(&loaded.spec);
     db.reset_task_outputs(3);
     let error = task_preimage(&db, build, TaskIdx(0)).clone().unwrap_err();
     assert_eq!(error.to_string(), "no section `T1` in `plan.md`");
@@ -199,6 +203,7 @@ mod properties {
             &ProjectPath::new("docs/plan.md").unwrap(),
             Some(plan.to_owned()),
         );
+        db.want_sections(&loaded.spec);
         db.reset_task_outputs(loaded.spec.tasks.len());
         let mut keys = BTreeMap::new();
         for &task in &loaded.graph.select(&loaded.spec, &[]).unwrap().tasks {
@@ -298,4 +303,71 @@ mod properties {
             prop_assert_ne!(after.get(&id), base.get(&id), "component {} of {}", component, id);
         }
     }
+}
+
+/// A 1,000-task plan, one section each, in chains of ten: editing one section of it
+/// re-executes the keys of that task and of the tasks downstream of it (their inputs
+/// changed with its outputs), and no other tracked function: not the other 999
+/// sections' digests, not the config, not the other keys.
+#[test]
+fn editing_one_section_of_a_thousand_reexecutes_only_the_keys_it_reaches() {
+    const N: usize = 1000;
+    let mut toml = String::new();
+    let mut plan = String::from("# Plan\n\n");
+    for i in 0..N {
+        toml.push_str(&format!("[tasks.T{i}]\ninputs = [\"plan.md#T{i}\"]\n"));
+        if i % 10 != 0 {
+            toml.push_str(&format!("deps = [\"T{}\"]\n", i - 1));
+        }
+        plan.push_str(&format!("## T{i}: Task {i}\n\nbody {i}\n\n"));
+    }
+    let (mut db, log) = logging_db();
+    let config = ConfigInput::new(
+        &db,
+        SourceFile::new("tasks.toml", &toml),
+        Vec::new(),
+        None,
+        Default::default(),
+    );
+    let build = BuildInput::new(&db, config, Vec::new(), BTreeMap::new());
+    let file = ProjectPath::new("plan.md").unwrap();
+    db.set_file_text(&file, Some(plan.clone()));
+    let loaded = load(&db, config).clone().unwrap();
+    db.want_sections(&loaded.spec);
+    db.reset_task_outputs(N);
+    // A build: each task's key, then its outputs (which follow from its key), in order.
+    let build_all = |db: &mut Database, keys: &mut Vec<Option<Digest>>| {
+        for (i, slot) in keys.iter_mut().enumerate() {
+            let key = *task_key(db, build, TaskIdx(i as u32)).as_ref().unwrap();
+            if *slot != Some(key) {
+                *slot = Some(key);
+                db.set_task_outputs(TaskIdx(i as u32), vec![(format!("o{i}"), key)]);
+            }
+        }
+    };
+    let mut keys = vec![None; N];
+    build_all(&mut db, &mut keys);
+    let before = keys.clone();
+    log.lock().unwrap().clear();
+
+    db.set_file_text(
+        &file,
+        Some(plan.replace("body 505\n", "body 505, edited\n")),
+    );
+    build_all(&mut db, &mut keys);
+    let changed: Vec<usize> = (0..N).filter(|&i| keys[i] != before[i]).collect();
+    assert_eq!(changed, [505, 506, 507, 508, 509]);
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for event in log.lock().unwrap().iter() {
+        let query = event.split('(').next().unwrap_or(event);
+        *counts.entry(query.to_owned()).or_default() += 1;
+    }
+    assert_eq!(
+        counts,
+        BTreeMap::from([
+            ("task_key_of".to_owned(), 5),
+            ("task_preimage_of".to_owned(), 5)
+        ]),
+        "what re-executed after the edit"
+    );
 }

@@ -131,7 +131,8 @@ impl Session {
                     InputKind::Command(command) => {
                         commands.insert(command.clone());
                     }
-                    InputKind::Section { file, .. } => {
+                    InputKind::Section { file, section } => {
+                        session.db.want_section(file, section);
                         if spec.outputs.producer_of(file).is_none() {
                             markdown.insert(file.clone());
                         } else {
