@@ -9,6 +9,7 @@
 //! The session owns the database; nothing else touches it. Inputs are set here, between
 //! queries, and only when they changed.
 
+pub(crate) mod memo;
 pub(crate) mod remote;
 pub(crate) mod round;
 
@@ -56,6 +57,8 @@ pub(crate) struct Session {
     /// What a watcher says may have changed since the last build of this session: the
     /// next `prepare` looks only at these, and takes the rest from the stat cache.
     changes: Option<FxHashSet<String>>,
+    /// What the last scan found of the selected tasks' sources (see `memo`).
+    memo: Option<memo::ScanMemo>,
 }
 
 /// How long a build waits at its end for uploads to the remote.
@@ -119,6 +122,7 @@ impl Session {
             warnings,
             started,
             changes: None,
+            memo: None,
         })
     }
 

@@ -298,3 +298,43 @@ fn ctrl_c_ends_the_watch_with_130() {
     watch.next_is("watching");
     assert_eq!(watch.interrupt(), Some(130));
 }
+
+/// Round after round on what the last round found (the scan looks only at what was
+/// touched): an edit that changes a task's output reaches the task that reads it,
+/// every time; a deleted output comes back from the cache.
+#[test]
+fn edits_reach_downstream_round_after_round() {
+    let project = Project::new(
+        "[tasks.A]\ninputs = [\"in.txt\"]\noutputs = [\"a.txt\"]\n\
+         run = \"echo A >> ran.log; cp in.txt a.txt\"\n\
+         [tasks.C]\ninputs = [\"a.txt\"]\noutputs = [\"c.txt\"]\n\
+         run = \"echo C >> ran.log; cp a.txt c.txt\"\n\
+         [tasks.Z]\ninputs = [\"z.txt\"]\noutputs = [\"zz.txt\"]\n\
+         run = \"echo Z >> ran.log; cp z.txt zz.txt\"\n",
+    );
+    project.file("in.txt", "0\n");
+    project.file("z.txt", "z\n");
+    let mut watch = Watching::start(&project, &[]);
+    watch.until("build_finished");
+    watch.next_is("watching");
+    for round in 1..=3 {
+        project.file("in.txt", &format!("{round}\n"));
+        watch.next_is("watch_round");
+        assert_eq!(started(&watch.until("build_finished")), ["A", "C"]);
+        watch.next_is("watching");
+        assert_eq!(project.read("c.txt"), format!("{round}\n"));
+    }
+    std::fs::remove_file(project.path().join("zz.txt")).unwrap();
+    assert_eq!(
+        watch.next_is("watch_round")["changed"],
+        serde_json::json!(["zz.txt"])
+    );
+    let events = watch.until("build_finished");
+    assert!(started(&events).is_empty(), "{events:#?}");
+    assert_eq!(
+        events.last().unwrap()["counts"]["restored"],
+        1,
+        "{events:#?}"
+    );
+    assert_eq!(project.read("zz.txt"), "z\n");
+}

@@ -296,7 +296,12 @@ impl Reporter {
         }
         self.progress();
         match self.style {
-            Style::Json => self.json(json!({"event": "task_fresh", "task": task})),
+            Style::Json => {
+                // The commonest event by far (every fresh task of every build): written
+                // without building a JSON value, and left in the buffer (see `json`).
+                let task = serde_json::to_string(task).unwrap_or_default();
+                let _ = writeln!(self.out, "{{\"event\":\"task_fresh\",\"task\":{task}}}");
+            }
             Style::Quiet => {}
             _ => {
                 if self.explain == Explain::All {

@@ -21,6 +21,7 @@ use crate::graph::Selection;
 use crate::hash::{Digest, KeyPreimage};
 use crate::project;
 use crate::scan::{self, OutputsNow};
+use crate::session::memo::{scan_sources, update_memo};
 use crate::session::{Session, look};
 use crate::spec::{InputKind, ProjectPath, Task, TaskIdx, disk};
 use crate::state::CleanBuild;
@@ -61,8 +62,6 @@ pub(crate) struct Round<'s> {
     world: Option<Digest>,
     /// By task.
     tasks: Vec<Seen>,
-    /// Every source input's digest as found (`None`: missing).
-    source_digests: FxHashMap<ProjectPath, Option<Digest>>,
     /// Produced Markdown files that tasks read sections of: read once their producer
     /// settles.
     generated_docs: HashSet<ProjectPath>,
@@ -110,7 +109,6 @@ impl Session {
         let mut round = Round {
             world: None,
             tasks: (0..spec.tasks.len()).map(|_| Seen::default()).collect(),
-            source_digests: FxHashMap::default(),
             generated_docs: HashSet::new(),
             orphans: None,
             discard_edits: Vec::new(),
@@ -212,71 +210,31 @@ impl Session {
 
         // Every source file once, in one parallel pass: its digest, and whether it is
         // there at all (a missing plain input is an error before anything runs). The
-        // digests reach the database only for tasks whose keys are computed.
-        let mut sources: Vec<ProjectPath> = Vec::new();
-        // Each selected task's sources, as positions in `sources`, one run per task.
-        let mut runs: Vec<(TaskIdx, std::ops::Range<usize>)> = Vec::new();
-        let mut positions: Vec<u32> = Vec::new();
-        let matches = db::glob_matches(&session.db, session.inputs);
-        {
-            let mut seen: FxHashMap<ProjectPath, u32> = FxHashMap::default();
-            let mut task_sources = Vec::new();
-            let state = session.journal.state();
-            for &task in &selection.tasks {
-                db::collect_source_inputs(spec, Some(matches), task, &mut task_sources);
-                // What its last run's depfile named counts among its sources.
-                let t = spec.task(task);
-                if t.depfile.is_some()
-                    && let Some(success) = state
-                        .tasks
-                        .get(t.id.as_str())
-                        .and_then(|s| s.success.as_ref())
-                {
-                    task_sources.extend(
-                        success
-                            .discovered
-                            .iter()
-                            .filter_map(|(path, _)| ProjectPath::new(path).ok()),
-                    );
-                }
-                let start = positions.len();
-                for path in task_sources.drain(..) {
-                    let next = sources.len() as u32;
-                    let at = *seen.entry(path.clone()).or_insert(next);
-                    if at == next {
-                        sources.push(path);
-                    }
-                    positions.push(at);
-                }
-                runs.push((task, start..positions.len()));
-            }
+        // digests reach the database only for tasks whose keys are computed. After a
+        // build of the same tasks, with a watcher's word on what was touched, only the
+        // touched sources are looked at (see `memo`).
+        let reusable = only.is_some()
+            && !relist
+            && session
+                .memo
+                .as_ref()
+                .is_some_and(|m| m.serves(&selection.tasks))
+            && !selection
+                .tasks
+                .iter()
+                .any(|&t| spec.task(t).depfile.is_some());
+        let updated = reusable && update_memo(session, only.as_ref());
+        if !updated {
+            let memo = scan_sources(session, selection);
+            session.memo = Some(memo);
         }
-        let found = look(
-            &session.site.root,
-            &mut session.journal,
-            &sources,
-            scan::As::Input,
-            only.as_ref(),
-        );
-        errors.extend(scan::missing_inputs(
-            spec,
-            &selection.tasks,
-            matches,
-            &sources,
-            &found,
-        ));
-        round.source_digests = sources
-            .iter()
-            .zip(&found)
-            .map(|(path, found)| (path.clone(), found.digest()))
-            .collect();
         round.world = Some(world.finish());
-        for (task, run) in runs {
-            let files = positions[run].iter().map(|&at| {
-                let at = at as usize;
-                (sources[at].as_str(), found[at].digest())
-            });
-            round.tasks[task.index()].sources = Some(fresh::files_digest(files));
+        let Some(memo) = round.session.memo.as_ref() else {
+            return Err(project::config_error(&spec.source, errors));
+        };
+        errors.extend(memo.errors.iter().cloned());
+        for &task in &selection.tasks {
+            round.tasks[task.index()].sources = memo.task_digests[task.index()];
         }
         if !errors.is_empty() {
             return Err(project::config_error(&spec.source, errors));
@@ -343,9 +301,30 @@ impl Round<'_> {
     fn prefetch_outputs(&mut self, selection: &Selection, only: Option<&FxHashSet<String>>) {
         let loaded = Arc::clone(&self.session.site.loaded);
         let root = &self.session.site.root.path;
+        // With a watcher's word and what the last build found: only the tasks whose
+        // outputs were touched are looked at; the others' digests are as found then (a
+        // task decided this round looks at its outputs again, see `outputs_now`).
+        let remembered = self.session.memo.as_ref().and_then(|m| m.outputs.clone());
+        let look_at: Vec<TaskIdx> = match (only, remembered) {
+            (Some(only), Some(outputs)) => {
+                for &task in &selection.tasks {
+                    self.tasks[task.index()].outputs_found = outputs[task.index()];
+                }
+                let mut touched: Vec<TaskIdx> = only
+                    .iter()
+                    .filter_map(|path| ProjectPath::new(path).ok())
+                    .filter_map(|path| loaded.spec.outputs.producer_of(&path))
+                    .filter(|task| outputs.get(task.index()).is_some())
+                    .collect();
+                touched.sort();
+                touched.dedup();
+                touched
+            }
+            _ => selection.tasks.clone(),
+        };
         let mut paths: Vec<ProjectPath> = Vec::new();
-        let mut plans = Vec::with_capacity(selection.tasks.len());
-        for &task in &selection.tasks {
+        let mut plans = Vec::with_capacity(look_at.len());
+        for &task in &look_at {
             let start = paths.len();
             let missing_dirs = scan::output_files(root, loaded.spec.task(task), &mut paths);
             plans.push((task, start..paths.len(), missing_dirs));
@@ -362,10 +341,14 @@ impl Round<'_> {
             let t = loaded.spec.task(task);
             let now = scan::outputs_now(t, &paths[range.clone()], &found[range], missing_dirs);
             let seen = &mut self.tasks[task.index()];
-            if now.missing.is_empty() {
-                seen.outputs_found = Some(fresh::outputs_digest(&now.files));
-            }
+            seen.outputs_found = now
+                .missing
+                .is_empty()
+                .then(|| fresh::outputs_digest(&now.files));
             seen.prefetched = Some(now);
+        }
+        if let Some(memo) = self.session.memo.as_mut() {
+            memo.outputs = Some(self.tasks.iter().map(|seen| seen.outputs_found).collect());
         }
     }
 
@@ -517,7 +500,7 @@ impl Round<'_> {
         let session = &mut *self.session;
         let paths = db::source_inputs(&session.db, session.inputs, task).clone();
         for path in &paths {
-            let digest = self.source_digests.get(path).copied().flatten();
+            let digest = session.memo.as_ref().and_then(|m| m.digest(path)).flatten();
             session.db.set_file_digest(path, digest);
         }
     }
@@ -693,8 +676,8 @@ impl Round<'_> {
                 known.push((path.clone(), None));
                 continue;
             };
-            match self.source_digests.get(&path) {
-                Some(digest) => known.push((path.to_string(), *digest)),
+            match self.session.memo.as_ref().and_then(|m| m.digest(&path)) {
+                Some(digest) => known.push((path.to_string(), digest)),
                 None => unseen.push(path),
             }
         }
