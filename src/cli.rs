@@ -338,6 +338,15 @@ enum ExplainArg {
     All,
 }
 
+impl ExplainArg {
+    fn level(self) -> Explain {
+        match self {
+            ExplainArg::Changed => Explain::Changed,
+            ExplainArg::All => Explain::All,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ShellArg {
     Bash,
@@ -405,11 +414,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
         } => Command::Build(BuildOptions {
             targets,
             jobs: jobs.map(|j| j as usize),
-            explain: match explain {
-                None => Explain::Off,
-                Some(ExplainArg::Changed) => Explain::Changed,
-                Some(ExplainArg::All) => Explain::All,
-            },
+            explain: explain.map_or(Explain::Off, ExplainArg::level),
             dry_run,
             force,
             fail_fast,
@@ -432,23 +437,10 @@ fn options(cli: Cli) -> Result<Options, i32> {
             quiet,
         } => Command::Watch(crate::watch::WatchOptions {
             build: BuildOptions {
-                targets,
                 jobs: jobs.map(|j| j as usize),
-                explain: match explain {
-                    None => Explain::Off,
-                    Some(ExplainArg::Changed) => Explain::Changed,
-                    Some(ExplainArg::All) => Explain::All,
-                },
-                dry_run: false,
-                force: false,
-                fail_fast: false,
-                discard_edits: false,
-                executor: None,
-                fresh_session: false,
-                budget_usd: None,
-                sent_back: Vec::new(),
-                style: Style::choose(json, quiet, verbose),
+                explain: explain.map_or(Explain::Off, ExplainArg::level),
                 verbose,
+                ..BuildOptions::of(targets, Style::choose(json, quiet, verbose))
             },
             clear,
         }),

@@ -143,6 +143,12 @@ impl Session {
         self.journal.state()
     }
 
+    /// The last time `task` actually ran, if it has.
+    pub(crate) fn last_run(&self, task: TaskIdx) -> Option<&LastRun> {
+        let id = self.site.loaded.spec.task(task).id.as_str();
+        self.state().tasks.get(id)?.last_run.as_ref()
+    }
+
     pub(crate) fn cache(&self) -> &Cache {
         &self.cache
     }

@@ -167,16 +167,12 @@ fn relevant_of(
 
 /// The selected tasks that ran since `since` (seconds since the epoch).
 fn ran_since(session: &Session, tasks: &[TaskIdx], since: u64) -> Vec<TaskIdx> {
-    let spec = &session.loaded().spec;
     tasks
         .iter()
         .copied()
         .filter(|&t| {
             session
-                .state()
-                .tasks
-                .get(spec.task(t).id.as_str())
-                .and_then(|s| s.last_run.as_ref())
+                .last_run(t)
                 .is_some_and(|l| l.attempts > 0 && l.finished_at >= since)
         })
         .collect()

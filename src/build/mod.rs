@@ -70,6 +70,27 @@ pub(crate) struct BuildOptions {
     pub(crate) verbose: bool,
 }
 
+impl BuildOptions {
+    /// A plain build of `targets`: every flag at its default.
+    pub(crate) fn of(targets: Vec<String>, style: Style) -> BuildOptions {
+        BuildOptions {
+            targets,
+            jobs: None,
+            explain: Explain::Off,
+            dry_run: false,
+            force: false,
+            fail_fast: false,
+            discard_edits: false,
+            executor: None,
+            fresh_session: false,
+            budget_usd: None,
+            sent_back: Vec::new(),
+            style,
+            verbose: false,
+        }
+    }
+}
+
 /// A task sent back to work again, and what it is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SentBack {

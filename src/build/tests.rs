@@ -68,19 +68,8 @@ impl Project {
         tweak: impl FnOnce(&mut BuildOptions),
     ) -> i32 {
         let mut options = BuildOptions {
-            targets: Vec::new(),
             jobs: Some(4),
-            explain: crate::report::progress::Explain::Off,
-            dry_run: false,
-            force: false,
-            fail_fast: false,
-            discard_edits: false,
-            executor: None,
-            fresh_session: false,
-            budget_usd: None,
-            sent_back: Vec::new(),
-            style: Style::Quiet,
-            verbose: false,
+            ..BuildOptions::of(Vec::new(), Style::Quiet)
         };
         tweak(&mut options);
         let executor: Arc<dyn crate::exec::Executor> = fake.clone();

@@ -57,10 +57,7 @@ pub(crate) fn run(
             .filter(|&t| spec.task(t).workspace == Workspace::Worktree)
             .filter(|&t| {
                 session
-                    .state()
-                    .tasks
-                    .get(spec.task(t).id.as_str())
-                    .and_then(|s| s.last_run.as_ref())
+                    .last_run(t)
                     .is_some_and(|l| l.status == RunStatus::Ok)
             })
             .collect()

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::exec::local::LocalExecutor;
 use crate::exec::worktree::{Merged, Rebased, Repo, Scratch, WorktreeError};
 use crate::project::Locator;
-use crate::report::progress::{Explain, Style};
+use crate::report::progress::Style;
 use crate::rules::check;
 use crate::session::Session;
 use crate::spec::{ProjectPath, Task, TaskIdx};
@@ -282,22 +282,12 @@ impl<'a> Queue<'a> {
 /// The build that runs a sent-back task again.
 fn retry(t: &Task, feedback: String) -> BuildOptions {
     BuildOptions {
-        targets: vec![t.id.to_string()],
-        jobs: None,
-        explain: Explain::Off,
-        dry_run: false,
         force: true,
-        fail_fast: false,
-        discard_edits: false,
-        executor: None,
-        fresh_session: false,
-        budget_usd: None,
         sent_back: vec![SentBack {
             task: t.id.to_string(),
             feedback,
         }],
-        style: Style::choose(false, false, false),
-        verbose: false,
+        ..BuildOptions::of(vec![t.id.to_string()], Style::choose(false, false, false))
     }
 }
 
