@@ -13,6 +13,7 @@ mod checks;
 mod cli;
 mod commands;
 mod config;
+mod counts;
 mod depfile;
 mod edits;
 mod everyday;
