@@ -297,8 +297,7 @@ impl Reporter {
         self.progress();
         match self.style {
             Style::Json => {
-                // The commonest event by far (every fresh task of every build): written
-                // without building a JSON value, and left in the buffer (see `json`).
+                // The commonest event: no JSON value built, left in the buffer (`json`).
                 let task = serde_json::to_string(task).unwrap_or_default();
                 let _ = writeln!(self.out, "{{\"event\":\"task_fresh\",\"task\":{task}}}");
             }
