@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::build::BuildOptions;
 use crate::cache::remote::Mode as RemoteMode;
@@ -53,26 +53,51 @@ struct Cli {
     command: CliCommand,
 }
 
+/// What `build` and `watch` share: which tasks, how many at once, what is said.
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// Task ids, groups, or `all`
+    #[arg(value_name = "TARGET", add = ArgValueCompleter::new(complete_targets))]
+    targets: Vec<String>,
+    /// Run at most N tasks at once [default: project.jobs, else the number of cores]
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    jobs: Option<u32>,
+    /// Print why each task runs, is restored or fails; `--explain=all` also lists the
+    /// fresh tasks
+    #[arg(
+        long,
+        value_name = "WHICH",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "changed"
+    )]
+    explain: Option<ExplainArg>,
+    /// Stream task output, prefixed with the task id
+    #[arg(short = 'v', long, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Print only failures
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+impl BuildArgs {
+    /// A build of these, every other flag at its default.
+    fn options(self, json: bool) -> BuildOptions {
+        BuildOptions {
+            jobs: self.jobs.map(|j| j as usize),
+            explain: self.explain.map_or(Explain::Off, ExplainArg::level),
+            verbose: self.verbose,
+            ..BuildOptions::of(self.targets, Style::choose(json, self.quiet, self.verbose))
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum CliCommand {
     /// Run the stale tasks of TARGETs (default: all) and what their changes reach
     Build {
-        /// Task ids, groups, or `all`
-        #[arg(value_name = "TARGET", add = ArgValueCompleter::new(complete_targets))]
-        targets: Vec<String>,
-        /// Run at most N tasks at once [default: project.jobs, else the number of cores]
-        #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
-        jobs: Option<u32>,
-        /// Print why each task runs, is restored or fails; `--explain=all` also lists the
-        /// fresh tasks
-        #[arg(
-            long,
-            value_name = "WHICH",
-            num_args = 0..=1,
-            require_equals = true,
-            default_missing_value = "changed"
-        )]
-        explain: Option<ExplainArg>,
+        #[command(flatten)]
+        build: BuildArgs,
         /// Decide and explain, run nothing, write nothing
         #[arg(long = "dry-run", short = 'n')]
         dry_run: bool,
@@ -97,41 +122,15 @@ enum CliCommand {
         /// project.budget_usd]
         #[arg(long = "budget-usd", value_name = "USD", value_parser = usd)]
         budget_usd: Option<f64>,
-        /// Stream task output, prefixed with the task id
-        #[arg(short = 'v', long, conflicts_with = "quiet")]
-        verbose: bool,
-        /// Print only failures
-        #[arg(short = 'q', long)]
-        quiet: bool,
     },
     /// Build, then build again whenever a file the selected tasks read changes (one
     /// long-lived process; Ctrl-C ends it)
     Watch {
-        /// Task ids, groups, or `all`
-        #[arg(value_name = "TARGET", add = ArgValueCompleter::new(complete_targets))]
-        targets: Vec<String>,
-        /// Run at most N tasks at once [default: project.jobs, else the number of cores]
-        #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
-        jobs: Option<u32>,
-        /// Print why each task runs, is restored or fails; `--explain=all` also lists the
-        /// fresh tasks
-        #[arg(
-            long,
-            value_name = "WHICH",
-            num_args = 0..=1,
-            require_equals = true,
-            default_missing_value = "changed"
-        )]
-        explain: Option<ExplainArg>,
+        #[command(flatten)]
+        build: BuildArgs,
         /// Clear the terminal before each round
         #[arg(long)]
         clear: bool,
-        /// Stream task output, prefixed with the task id
-        #[arg(short = 'v', long, conflicts_with = "quiet")]
-        verbose: bool,
-        /// Print only failures
-        #[arg(short = 'q', long)]
-        quiet: bool,
     },
     /// Record the current state of TARGETs (every task without any) as fresh without
     /// running them
@@ -399,9 +398,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
     let json = cli.json;
     let command = match cli.command {
         CliCommand::Build {
-            targets,
-            jobs,
-            explain,
+            build,
             dry_run,
             force,
             fail_fast,
@@ -409,12 +406,7 @@ fn options(cli: Cli) -> Result<Options, i32> {
             executor,
             fresh_session,
             budget_usd,
-            verbose,
-            quiet,
         } => Command::Build(BuildOptions {
-            targets,
-            jobs: jobs.map(|j| j as usize),
-            explain: explain.map_or(Explain::Off, ExplainArg::level),
             dry_run,
             force,
             fail_fast,
@@ -424,24 +416,10 @@ fn options(cli: Cli) -> Result<Options, i32> {
                 .and_then(crate::spec::placement::ExecutorKind::parse),
             fresh_session,
             budget_usd,
-            sent_back: Vec::new(),
-            style: Style::choose(json, quiet, verbose),
-            verbose,
+            ..build.options(json)
         }),
-        CliCommand::Watch {
-            targets,
-            jobs,
-            explain,
-            clear,
-            verbose,
-            quiet,
-        } => Command::Watch(crate::watch::WatchOptions {
-            build: BuildOptions {
-                jobs: jobs.map(|j| j as usize),
-                explain: explain.map_or(Explain::Off, ExplainArg::level),
-                verbose,
-                ..BuildOptions::of(targets, Style::choose(json, quiet, verbose))
-            },
+        CliCommand::Watch { build, clear } => Command::Watch(crate::watch::WatchOptions {
+            build: build.options(json),
             clear,
         }),
         CliCommand::Accept { targets } => Command::Accept { targets },

@@ -166,6 +166,13 @@ impl Session {
         self.changes = Some(changed);
     }
 
+    /// Look at `paths` on disk and remember them in the stat cache (a watcher deciding
+    /// whether a touched file changed: the build it then starts finds it there and does
+    /// not hash it again).
+    pub(crate) fn look_at(&mut self, paths: &[ProjectPath], mode: scan::As) -> Vec<Found> {
+        self.look(paths, mode)
+    }
+
     /// Look at the outputs of `tasks` and remember them, so a watcher can tell what
     /// they wrote (even in a failed run) from a later hand edit.
     pub(crate) fn remember_outputs(&mut self, tasks: &[TaskIdx]) {

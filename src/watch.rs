@@ -140,7 +140,7 @@ pub(crate) fn watch(locator: &Locator, options: &WatchOptions) -> Result<i32, Er
                     }
                 }
             }
-            let changed = relevant.changed(&session, &paths);
+            let changed = relevant.changed(&mut session, &paths);
             if rescan || again || !changed.is_empty() {
                 break changed;
             }

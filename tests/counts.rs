@@ -8,31 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use crate::test::{Project, tool_available};
+use crate::thousand::{TASKS, sources, tasks_toml};
 
-const TASKS: usize = 1000;
 /// Files a no-op opens in `.cache/`: the lock, CACHEDIR.TAG, the spec cache, the state
 /// snapshot and its journal, the started-tasks log, the temporary directory.
 const CACHE_OPENS: usize = 8;
 
-/// Ten layers of a hundred tasks; each reads its source and one output of the layer
-/// before, and writes its own output (the benchmark's shape, `bench/gen.py`).
 fn thousand() -> Project {
-    let mut toml = String::new();
-    for i in 0..TASKS {
-        let before = (i >= 100).then(|| format!("out/t{}.txt", i - 100));
-        let input = before
-            .as_ref()
-            .map(|p| format!(", \"{p}\""))
-            .unwrap_or_default();
-        let read = before.map(|p| format!(" {p}")).unwrap_or_default();
-        toml.push_str(&format!(
-            "[tasks.t{i}]\ninputs = [\"src/t{i}.txt\"{input}]\noutputs = [\"out/t{i}.txt\"]\n\
-             run = \"cat src/t{i}.txt{read} > out/t{i}.txt\"\n",
-        ));
-    }
-    let project = Project::new(&toml);
-    for i in 0..TASKS {
-        project.file(&format!("src/t{i}.txt"), &format!("source {i}\n"));
+    let project = Project::new(&tasks_toml());
+    for (path, text) in sources() {
+        project.file(&path, &text);
     }
     project.file("out/.keep", "");
     project

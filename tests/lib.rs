@@ -4,6 +4,7 @@
 mod servers;
 mod slurm_cluster;
 mod test;
+mod thousand;
 
 mod agents;
 mod agents_real;

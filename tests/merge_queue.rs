@@ -198,3 +198,38 @@ fn a_check_that_fails_on_the_rebased_result_stops_the_branch() {
     );
     assert_eq!(history(&project), ["start", "the rule", "feat(A): A"]);
 }
+
+/// `--all-passed --squash`: one commit per branch, no merge commit, and each branch
+/// points at its squash, so it reads as merged. `--retry-conflicts` belongs to the
+/// queue: alone it is a usage error.
+#[test]
+fn the_queue_squashes_each_branch_into_one_commit() {
+    let tasks = "[tasks.A]\nagent = \"a\"\nworkspace = \"worktree\"\noutputs = [\"a.txt\"]\n\
+                 run = \"echo a > a.txt\"\n\
+                 [tasks.B]\nagent = \"b\"\nworkspace = \"worktree\"\noutputs = [\"b.txt\"]\n\
+                 run = \"echo b > b.txt\"\n";
+    let project = repository(tasks, &[]);
+    let dir = project.path();
+    let usage = project.conduct(&["merge", "A", "--retry-conflicts"]);
+    assert_eq!(usage.status, 2, "{usage:?}");
+    assert!(
+        usage.stderr.contains("use it with --all-passed"),
+        "{usage:?}"
+    );
+    project.build(&[], 0);
+    let queue = project.conduct(&["merge", "--all-passed", "--squash"]);
+    assert_eq!(queue.status, 0, "{queue:?}");
+    assert_eq!(
+        history(&project),
+        ["start", "Merge agent/A/a: A", "Merge agent/B/b: B"]
+    );
+    assert_eq!(git(dir, &["rev-list", "--merges", "HEAD"]), "");
+    assert_eq!(
+        git(dir, &["rev-parse", "agent/B/b"]),
+        git(dir, &["rev-parse", "HEAD"])
+    );
+    assert_eq!(
+        project.conduct(&["merge", "A"]).stdout,
+        "A is merged already\n"
+    );
+}

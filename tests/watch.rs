@@ -338,3 +338,28 @@ fn edits_reach_downstream_round_after_round() {
     );
     assert_eq!(project.read("zz.txt"), "z\n");
 }
+
+/// A build that cannot start (an input is missing) is reported, and the watch goes
+/// on: the file's arrival starts the round that runs its task.
+#[test]
+fn a_missing_input_is_reported_and_its_arrival_builds() {
+    let project = Project::new(
+        "[tasks.T]\ninputs = [\"in.txt\"]\noutputs = [\"out.txt\"]\n\
+         run = \"echo T >> ran.log; cp in.txt out.txt\"\n",
+    );
+    let mut watch = Watching::start(&project, &[]);
+    let error = watch.next_is("error");
+    assert!(
+        error["message"].as_str().unwrap_or("").contains("in.txt")
+            || error.to_string().contains("in.txt"),
+        "{error:#}"
+    );
+    watch.next_is("watching");
+    project.file("in.txt", "here\n");
+    assert_eq!(
+        watch.next_is("watch_round")["changed"],
+        serde_json::json!(["in.txt"])
+    );
+    assert_eq!(started(&watch.until("build_finished")), ["T"]);
+    assert_eq!(project.read("out.txt"), "here\n");
+}

@@ -5,11 +5,13 @@
 //! is no change, and a hand edit is. A touched file that hashes the same is no change.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use globset::{GlobSet, GlobSetBuilder};
 use rustc_hash::FxHashSet;
 
 use crate::graph::Selection;
+use crate::hash::Digest;
 use crate::scan::{self, Found};
 use crate::session::Session;
 use crate::spec::{InputKind, ProjectPath};
@@ -99,11 +101,15 @@ impl Relevant {
                 .is_some_and(|rest| rest.starts_with('/') && rest.ends_with(".toml"))
     }
 
-    /// Of the touched `paths`, those that matter and really changed.
-    pub(crate) fn changed(&self, session: &Session, paths: &[String]) -> Vec<String> {
-        let spec = &session.loaded().spec;
+    /// Of the touched `paths`, those that matter and really changed. What they hold now
+    /// is remembered in the stat cache, so the build that follows does not hash them
+    /// again.
+    pub(crate) fn changed(&self, session: &mut Session, paths: &[String]) -> Vec<String> {
+        let spec = Arc::clone(&session.loaded().spec);
         let state = session.state();
-        let mut changed = Vec::new();
+        // Each path that matters, with what conduct knew of it before looking.
+        let mut looked: Vec<ProjectPath> = Vec::new();
+        let mut known: Vec<(Option<Digest>, Option<Digest>, bool)> = Vec::new();
         for path in paths {
             let Ok(project_path) = ProjectPath::new(path) else {
                 continue;
@@ -114,19 +120,6 @@ impl Relevant {
             if !output && !read {
                 continue;
             }
-            let found = scan::look_all(
-                session.root(),
-                std::slice::from_ref(&project_path),
-                &state.stat,
-                scan::As::Output,
-            )
-            .pop()
-            .and_then(Result::ok)
-            .unwrap_or(Found::Missing);
-            if matches!(found, Found::Directory) {
-                continue;
-            }
-            let now = found.digest();
             // As conduct saw it last (after the round, for what its tasks wrote).
             let seen = state.stat.get(path.as_str()).map(|entry| entry.digest);
             // An output may also be as its task's run recorded it (a restore).
@@ -138,11 +131,20 @@ impl Relevant {
                     .and_then(|s| s.outputs.iter().find(|(p, _)| p == path))
                     .map(|(_, digest)| *digest)
             });
-            let as_conduct_left = now == seen || (producer.is_some() && now == recorded);
-            if !as_conduct_left {
-                changed.push(path.clone());
-            }
+            looked.push(project_path);
+            known.push((seen, recorded, producer.is_some()));
         }
-        changed
+        let found = session.look_at(&looked, scan::As::Output);
+        looked
+            .into_iter()
+            .zip(known)
+            .zip(found)
+            .filter(|(_, found)| !matches!(found, Found::Directory))
+            .filter(|((_, (seen, recorded, is_output)), found)| {
+                let now = found.digest();
+                now != *seen && !(*is_output && now == *recorded)
+            })
+            .map(|((path, _), _)| path.to_string())
+            .collect()
     }
 }
