@@ -24,10 +24,12 @@ pub fn hash_file(path: &Path) -> std::io::Result<[u8; 32]> {
 /// were hashed.
 pub fn hash_files(root: &Path, paths: &[String]) -> usize {
     let root = Root::new(root);
-    let paths: Vec<ProjectPath> = paths
-        .par_iter()
-        .filter_map(|p| ProjectPath::new(p).ok())
-        .collect();
+    let paths: Vec<ProjectPath> = crate::cores::parallel(|| {
+        paths
+            .par_iter()
+            .filter_map(|p| ProjectPath::new(p).ok())
+            .collect()
+    });
     scan::look_all(&root, &paths, &StatCache::default(), scan::As::Input)
         .iter()
         .filter(|found| found.as_ref().is_ok_and(|f| f.digest().is_some()))

@@ -335,6 +335,9 @@ pub(crate) fn load(db: &dyn Db, config: ConfigInput) -> Result<Arc<Loaded>, Arc<
         .map_err(Arc::new)
 }
 
+/// A glob input: (task, index among its inputs).
+type GlobOwner = (u32, u32);
+
 /// Every glob input's matches in the listing, by (task, input index): one pass of one
 /// `GlobSet` over the listing for all tasks, not one per task.
 #[salsa::tracked(returns(ref))]
@@ -346,27 +349,49 @@ pub(crate) fn glob_matches(
     let Ok(loaded) = load(db, build.config(db)) else {
         return matches;
     };
+    // `dir/*suffix` globs by their directory (no regex to compile: see
+    // `GlobMatcher`); the others in one `GlobSet`.
+    let mut by_dir: HashMap<&str, Vec<(&str, GlobOwner)>> = HashMap::new();
     let mut owners = Vec::new();
     let mut set = GlobSetBuilder::new();
     for (t, task) in loaded.spec.tasks.iter().enumerate() {
         for (i, input) in task.inputs.iter().enumerate() {
             if let InputKind::Glob(glob) = &input.kind {
-                set.add(glob.glob.clone());
-                owners.push((t as u32, i as u32));
+                let owner = (t as u32, i as u32);
+                match glob.dir_star() {
+                    Some((dir, suffix)) => by_dir.entry(dir).or_default().push((suffix, owner)),
+                    None => {
+                        set.add(glob.glob.clone());
+                        owners.push(owner);
+                    }
+                }
             }
         }
     }
-    if owners.is_empty() {
+    if owners.is_empty() && by_dir.is_empty() {
         return matches;
     }
-    let Ok(set) = set.build() else {
-        return matches;
+    let set = if owners.is_empty() {
+        None
+    } else {
+        set.build().ok()
     };
     let mut hits = Vec::new();
     for path in build.listing(db) {
-        set.matches_into(path.as_str(), &mut hits);
-        for &h in &hits {
-            matches.entry(owners[h]).or_default().push(path.clone());
+        let text = path.as_str();
+        let split = text.rfind('/').map_or(0, |slash| slash + 1);
+        if let Some(globs) = by_dir.get(&text[..split]) {
+            for &(suffix, owner) in globs {
+                if text[split..].ends_with(suffix) {
+                    matches.entry(owner).or_default().push(path.clone());
+                }
+            }
+        }
+        if let Some(set) = &set {
+            set.matches_into(text, &mut hits);
+            for &h in &hits {
+                matches.entry(owners[h]).or_default().push(path.clone());
+            }
         }
     }
     matches

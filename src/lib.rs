@@ -18,6 +18,7 @@ mod cache;
 mod cli;
 mod commands;
 mod confined;
+mod cores;
 mod critical;
 mod db;
 pub(crate) mod depfile;

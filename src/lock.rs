@@ -7,8 +7,8 @@
 //! asked with [`held`], which never waits and writes nothing (`conduct logs -f`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Held while the project cache is being written; released on drop.
@@ -41,9 +41,14 @@ pub(crate) fn acquire(
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(e),
     }
-    file.set_len(0)?;
-    file.seek(SeekFrom::Start(0))?;
-    write!(file, "{}", std::process::id())?;
+    // Written over the last holder's pid; the file is cut only if that one was longer
+    // (truncating costs a journal transaction on every build).
+    let pid = std::process::id().to_string();
+    let previous = file.metadata()?.len();
+    file.write_all_at(pid.as_bytes(), 0)?;
+    if previous > pid.len() as u64 {
+        file.set_len(pid.len() as u64)?;
+    }
     Ok(ProjectLock { _file: file })
 }
 

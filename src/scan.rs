@@ -346,6 +346,9 @@ pub(crate) enum As {
     Output,
 }
 
+/// Below this many paths, [`look_all`] looks at them one after the other.
+const PARALLEL_LOOKS: usize = 256;
+
 /// Look at many files in parallel against `cache`.
 pub(crate) fn look_all(
     root: &Root,
@@ -357,11 +360,12 @@ pub(crate) fn look_all(
         As::Input => look(&p.to_path(&root.path), cache.get(p.as_str()), root),
         As::Output => look_output(p, cache.get(p.as_str()), root),
     };
-    // Waking the pool costs more than a few stats: a task's own outputs go inline.
-    if paths.len() < 16 {
+    // Starting or waking the pool costs more than a few hundred stats (a small
+    // project's whole scan, a task's own outputs): those go inline.
+    if paths.len() < PARALLEL_LOOKS {
         paths.iter().map(one).collect()
     } else {
-        paths.par_iter().map(one).collect()
+        crate::cores::parallel(|| paths.par_iter().map(one).collect())
     }
 }
 

@@ -41,7 +41,7 @@ impl std::fmt::Display for Unsealed {
 fn checksum(bytes: &[u8]) -> [u8; SUM] {
     let mut hasher = blake3::Hasher::new();
     if bytes.len() > 1 << 20 {
-        hasher.update_rayon(bytes);
+        crate::cores::parallel(|| hasher.update_rayon(bytes));
     } else {
         hasher.update(bytes);
     }

@@ -33,14 +33,18 @@ struct Call {
 
 /// `conduct ARGS` in `project` under strace: every call to open, stat or exec a file.
 fn traced(project: &Project, args: &[&str]) -> Vec<Call> {
+    traced_calls(
+        project,
+        args,
+        "open,openat,stat,lstat,newfstatat,statx,execve",
+    )
+}
+
+/// `conduct ARGS` in `project` under strace, tracing the system calls `names`.
+fn traced_calls(project: &Project, args: &[&str], names: &str) -> Vec<Call> {
     let trace = project.path().join(".trace");
     let status = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-e",
-            "trace=open,openat,stat,lstat,newfstatat,statx,execve",
-        ])
+        .args(["-f", "-qq", "-e", &format!("trace={names}")])
         .arg("-o")
         .arg(&trace)
         .arg(crate::test::binary())
@@ -167,6 +171,43 @@ fn a_no_op_reads_no_source_stats_each_file_once_and_spawns_nothing() {
     assert!(
         cache.len() <= CACHE_OPENS,
         "a no-op opens at most {CACHE_OPENS} files in .cache/: {cache:#?}"
+    );
+}
+
+/// A small project's no-op is over in a few milliseconds: starting a thread (a worker
+/// pool, a parallel scan, a state loader) costs a tenth of that, so none is started.
+#[test]
+fn a_small_projects_no_op_starts_no_thread() {
+    if !tool_available("strace", "the count tests trace system calls") {
+        return;
+    }
+    let mut toml = String::new();
+    for t in 0..35 {
+        toml.push_str(&format!(
+            "[tasks.t{t}]\ninputs = [\"src/t{t}.c\"]\noutputs = [\"out/t{t}.o\"]\n\
+             run = \"cp src/t{t}.c out/t{t}.o\"\n\n"
+        ));
+    }
+    toml.push_str(
+        "[tasks.link]\ninputs = [\"out/*.o\"]\noutputs = [\"app\"]\nrun = \"cat out/*.o > app\"\n",
+    );
+    let project = Project::new(&toml);
+    for t in 0..35 {
+        project.file(&format!("src/t{t}.c"), &format!("int f{t};\n"));
+    }
+    project.file("out/.keep", "");
+    project.build(&["-q"], 0);
+    assert!(project.read("app").contains("int f34;"));
+    let calls = traced_calls(&project, &["build", "-q"], "clone,clone3,fork,vfork,execve");
+    let started: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.name != "execve")
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        started,
+        Vec::<&str>::new(),
+        "a 36-task no-op starts no thread or process"
     );
 }
 

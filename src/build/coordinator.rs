@@ -164,7 +164,7 @@ impl<'a, 's> Coordinator<'a, 's> {
         let instructions = crate::confined::Dir::open(&session.cache_dir().join("instructions"))
             .ok()
             .map(Arc::new);
-        let workers = Workers::new(executor, plan.jobs).map_err(cache_error)?;
+        let workers = Workers::new(executor, plan.jobs);
         reporter.budget_usd = plan.options.budget_usd.or(spec.project.budget_usd);
         let setting = Setting {
             loaded: Arc::clone(&loaded),

@@ -453,7 +453,7 @@ fn command_inputs(task: &Task, preimage: &KeyPreimage) -> Vec<String> {
             InputKind::Section { file, .. } => inputs.push(file.to_string()),
             InputKind::Command(_) => {}
             InputKind::Glob(glob) => {
-                let matcher = glob.glob.compile_matcher();
+                let matcher = glob.matcher();
                 let sources = preimage.inputs.iter().map(|(path, _)| path);
                 let made = preimage
                     .deps

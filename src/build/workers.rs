@@ -3,9 +3,8 @@
 //! outputs when the job ends, and its checks. Nothing here touches the session; the
 //! coordinator records what the events say.
 
-use std::io;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::build::checks::{Checker, Evaluation};
@@ -53,7 +52,7 @@ pub(super) struct Start {
 pub(super) struct Workers {
     executor: Arc<dyn Executor>,
     /// File work (prepare, collect) and `run` checks.
-    pool: Arc<rayon::ThreadPool>,
+    pool: Pool,
     /// Checks that only read files.
     checker: Checker,
     events: Sender<Event>,
@@ -63,26 +62,23 @@ pub(super) struct Workers {
 impl Workers {
     /// `jobs` threads for file work and `run` checks; when jobs run on a cluster (`-j`
     /// counts jobs in its queue, 100 by default), no more than this machine's cores.
-    pub(super) fn new(executor: Arc<dyn Executor>, jobs: usize) -> io::Result<Workers> {
+    pub(super) fn new(executor: Arc<dyn Executor>, jobs: usize) -> Workers {
         let threads = if executor.on_cluster() {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            jobs.min(cores)
+            jobs.min(crate::cores::cores())
         } else {
             jobs
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .thread_name(|i| format!("conduct-worker-{i}"))
-            .build()
-            .map_err(io::Error::other)?;
         let (events, inbox) = mpsc::channel();
-        Ok(Workers {
+        Workers {
             executor,
-            pool: Arc::new(pool),
+            pool: Pool {
+                threads: threads.max(1),
+                started: Arc::new(OnceLock::new()),
+            },
             checker: Checker::new(),
             events,
             inbox,
-        })
+        }
     }
 
     /// The next event, waiting at most `tick`; `Err(())` once no event can come.
@@ -118,7 +114,7 @@ impl Workers {
         } = start;
         let executor = Arc::clone(&self.executor);
         let events = self.events.clone();
-        let pool = Arc::clone(&self.pool);
+        let pool = self.pool.clone();
         self.pool.spawn(move || {
             if let Err(error) = prep.apply(&*executor) {
                 let finished =
@@ -190,6 +186,33 @@ impl Workers {
             self.pool.spawn(work);
         } else {
             self.checker.run(Box::new(work));
+        }
+    }
+}
+
+/// The worker threads, started when the first task or `run` check needs them: a build
+/// that finds everything fresh starts no thread at all (two thread starts were a tenth
+/// of a small project's no-op).
+#[derive(Clone)]
+struct Pool {
+    threads: usize,
+    /// `None` if the threads could not be started.
+    started: Arc<OnceLock<Option<rayon::ThreadPool>>>,
+}
+
+impl Pool {
+    fn spawn(&self, work: impl FnOnce() + Send + 'static) {
+        let started = self.started.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(self.threads)
+                .thread_name(|i| format!("conduct-worker-{i}"))
+                .build()
+                .ok()
+        });
+        match started {
+            Some(pool) => pool.spawn(work),
+            // The OS refused threads: the work is done here, later but never lost.
+            None => work(),
         }
     }
 }

@@ -122,10 +122,12 @@ pub(crate) struct VerifyReport {
 
 pub(crate) fn verify(cache: &Cache) -> io::Result<VerifyReport> {
     let blobs = cache.blobs.list();
-    let checked: Vec<(Digest, Result<(), BlobError>)> = blobs
-        .par_iter()
-        .map(|&(digest, _)| (digest, cache.blobs.check(digest)))
-        .collect();
+    let checked: Vec<(Digest, Result<(), BlobError>)> = crate::cores::parallel(|| {
+        blobs
+            .par_iter()
+            .map(|&(digest, _)| (digest, cache.blobs.check(digest)))
+            .collect()
+    });
     let mut report = VerifyReport {
         blobs: blobs.len(),
         ..VerifyReport::default()

@@ -41,9 +41,9 @@ const DONE: &[u8] = b"done\n";
 pub(crate) struct Reaper {
     token: String,
     watchdog: Mutex<Watchdog>,
-    /// `/proc/<conduct>/task/<conduct>/children`, kept open: read again (one `pread`)
-    /// after every task.
-    children: Option<std::fs::File>,
+    /// `/proc/<conduct>/task/<conduct>/children`, opened after the first task and kept
+    /// open: read again (one `pread`) after every task.
+    children: std::sync::OnceLock<Option<std::fs::File>>,
 }
 
 #[derive(Debug)]
@@ -70,11 +70,10 @@ impl Reaper {
         {
             let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
         }
-        let me = std::process::id();
         Reaper {
-            token: format!("{me}-{nanos}"),
+            token: format!("{}-{nanos}", std::process::id()),
             watchdog: Mutex::new(Watchdog::NotStarted),
-            children: std::fs::File::open(format!("/proc/{me}/task/{me}/children")).ok(),
+            children: std::sync::OnceLock::new(),
         }
     }
 
@@ -187,7 +186,11 @@ impl Reaper {
     /// the thread group leader). Read at offset 0 each time: /proc makes it anew.
     fn adopted(&self) -> Vec<Pid> {
         use std::os::unix::fs::FileExt;
-        let Some(file) = &self.children else {
+        let children = self.children.get_or_init(|| {
+            let me = std::process::id();
+            std::fs::File::open(format!("/proc/{me}/task/{me}/children")).ok()
+        });
+        let Some(file) = children else {
             return Vec::new();
         };
         let mut buffer = vec![0u8; 4096];

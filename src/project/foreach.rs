@@ -83,7 +83,7 @@ fn files(root: &Path, glob: &str, skip: &[&str]) -> Option<Matched> {
         ));
     }
     let pattern = GlobPattern::new(normalised.as_str()).ok()?;
-    let matcher = pattern.glob.compile_matcher();
+    let matcher = pattern.matcher();
     let mut paths: Vec<String> = crate::scan::walk_files(root, &pattern.literal_prefix(), skip)
         .into_iter()
         .filter(|path| matcher.is_match(path.as_str()))

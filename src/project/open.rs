@@ -56,6 +56,10 @@ pub(crate) struct Opened {
     pub(crate) warnings: Vec<String>,
 }
 
+/// A parsed spec smaller than this (about a thousand tasks) is decoded on the same
+/// thread as the state is loaded: starting a thread costs more than it saves.
+const PARALLEL_LOAD_BYTES: usize = 256 * 1024;
+
 /// Load the project at `locator`; with `Access::Write`, wait for the cache lock.
 pub(crate) fn open(locator: &Locator, access: Access) -> Result<Opened, Error> {
     let (config_path, root) = locator.locate()?;
@@ -74,11 +78,19 @@ pub(crate) fn open(locator: &Locator, access: Access) -> Result<Opened, Error> {
         if access == Access::Write {
             lock = Some(take_lock(&root, &default_cache)?);
         }
-        let (spec, state) = std::thread::scope(|scope| {
-            let state = scope.spawn(|| StateStore::new(&default_dir).load());
-            let spec = spec_cache::decode(&payload, &sources.config);
-            (spec, state.join().ok())
-        });
+        let load_state = || StateStore::new(&default_dir).load();
+        let (spec, state) = if payload.len() < PARALLEL_LOAD_BYTES {
+            (
+                spec_cache::decode(&payload, &sources.config),
+                Some(load_state()),
+            )
+        } else {
+            std::thread::scope(|scope| {
+                let state = scope.spawn(load_state);
+                let spec = spec_cache::decode(&payload, &sources.config);
+                (spec, state.join().ok())
+            })
+        };
         cached = match spec {
             Ok(spec) => Some(spec),
             Err(why) => {

@@ -170,14 +170,17 @@ impl Session {
         }
 
         let shell = &project.shell;
-        let outputs: Vec<(String, Option<Digest>)> = commands
-            .into_par_iter()
-            .map(|command| {
-                let digest =
-                    command_stdout(executor, shell, &command, &root).map(|out| Digest::of(&out));
-                (command, digest)
-            })
-            .collect();
+        let run = |command: String| {
+            let digest =
+                command_stdout(executor, shell, &command, &root).map(|out| Digest::of(&out));
+            (command, digest)
+        };
+        // One command (a compiler's version, say) runs here: no pool to start for it.
+        let outputs: Vec<(String, Option<Digest>)> = if commands.len() < 2 {
+            commands.into_iter().map(run).collect()
+        } else {
+            crate::cores::parallel(|| commands.into_par_iter().map(run).collect())
+        };
         for (command, digest) in outputs {
             world.field(command.as_bytes());
             world.digest(digest);

@@ -103,7 +103,7 @@ pub(crate) fn check(
                             spec.project.cache.as_str(),
                             spec.project.worktrees.as_str(),
                         ];
-                        let matcher = glob.glob.compile_matcher();
+                        let matcher = glob.matcher();
                         let prefix = glob.literal_prefix();
                         let listing = disk
                             .listings
