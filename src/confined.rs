@@ -301,6 +301,31 @@ impl Dir {
         io::copy(from, &mut File::from(fd)).map(|_| ())
     }
 
+    /// [`Dir::overwrite`] `name` with `bytes`, unless it holds them already: a rebuilt
+    /// task's instruction is usually the one it had, and on ext4 every truncating
+    /// rewrite flushes the file's data to disk when it is closed.
+    pub(crate) fn write_if_changed(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let same = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+        .map(File::from)
+        .is_some_and(|file| {
+            let len = file.metadata().map_or(u64::MAX, |m| m.len());
+            let mut held = Vec::with_capacity(bytes.len());
+            len == bytes.len() as u64
+                && file.take(len).read_to_end(&mut held).is_ok()
+                && held == bytes
+        });
+        if same {
+            return Ok(());
+        }
+        self.overwrite(name, &mut &bytes[..])
+    }
+
     /// Where this directory is (the path it was opened by).
     pub(crate) fn path(&self) -> &Path {
         &self.path
@@ -532,6 +557,40 @@ mod tests {
 
     fn root(dir: &Path) -> Root {
         Root::new(dir)
+    }
+
+    #[test]
+    fn write_if_changed_leaves_the_same_bytes_alone_and_never_writes_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let here = Dir::open(dir.path()).unwrap();
+        let file = dir.path().join("t.md");
+        here.write_if_changed("t.md", b"same").unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        here.write_if_changed("t.md", b"same").unwrap();
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().modified().unwrap(),
+            old,
+            "not rewritten"
+        );
+        here.write_if_changed("t.md", b"sam").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"sam");
+        here.write_if_changed("t.md", b"other").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"other");
+        // A symlink to a file holding the very bytes is replaced, not trusted.
+        std::fs::write(outside.path().join("x"), b"other").unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("x"), &file).unwrap();
+        here.write_if_changed("t.md", b"other").unwrap();
+        assert!(!std::fs::symlink_metadata(&file).unwrap().is_symlink());
+        here.write_if_changed("t.md", b"new").unwrap();
+        assert_eq!(std::fs::read(outside.path().join("x")).unwrap(), b"other");
     }
 
     #[test]

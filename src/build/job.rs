@@ -430,10 +430,12 @@ impl Prep {
             };
             let name = name.to_string_lossy();
             match &self.instructions_dir {
-                Some(dir) if dir.path() == parent => dir.overwrite(&name, &mut text.as_bytes())?,
+                Some(dir) if dir.path() == parent => {
+                    dir.write_if_changed(&name, text.as_bytes())?
+                }
                 _ => {
                     std::fs::create_dir_all(parent)?;
-                    Dir::open(parent)?.overwrite(&name, &mut text.as_bytes())?;
+                    Dir::open(parent)?.write_if_changed(&name, text.as_bytes())?;
                 }
             }
         }
