@@ -291,6 +291,8 @@ pub(crate) enum KeyError {
     },
     /// A `{ command = … }` input failed.
     CommandFailed { command: String },
+    /// A `{ program = … }` input is not on `PATH`.
+    ProgramMissing { name: String },
 }
 
 impl std::fmt::Display for KeyError {
@@ -312,6 +314,9 @@ impl std::fmt::Display for KeyError {
             ),
             KeyError::CommandFailed { command } => {
                 write!(f, "input command `{command}` failed")
+            }
+            KeyError::ProgramMissing { name } => {
+                write!(f, "input program `{name}` is not on PATH")
             }
         }
     }
@@ -486,7 +491,7 @@ pub(crate) fn collect_source_inputs(
                     paths.extend(matched.iter().cloned());
                 }
             }
-            InputKind::Section { .. } | InputKind::Command(_) => {}
+            InputKind::Section { .. } | InputKind::Command(_) | InputKind::Program(_) => {}
         }
     }
     paths.retain(|p| spec.outputs.producer_of(p).is_none());
@@ -553,6 +558,15 @@ fn task_preimage_of<'db>(db: &'db dyn Db, of: TaskOf<'db>) -> Result<KeyPreimage
                         return Err(KeyError::CommandFailed {
                             command: command.clone(),
                         });
+                    }
+                }
+            }
+            InputKind::Program(name) => {
+                let label = InputKind::program_label(name);
+                match db.command_output(&label).and_then(|c| c.digest(db)) {
+                    Some(digest) => commands.push((label, digest)),
+                    None => {
+                        return Err(KeyError::ProgramMissing { name: name.clone() });
                     }
                 }
             }

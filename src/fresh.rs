@@ -25,6 +25,7 @@ pub(crate) mod checks;
 
 use crate::explain::{Reason, RunStatus};
 use crate::hash::{Digest, KeyPreimage};
+use crate::spec::PROGRAM_LABEL;
 use crate::state::{CleanBuild, TaskState};
 
 /// The fingerprint of what every task's key is made of but sources and outputs: fields
@@ -323,16 +324,23 @@ pub(crate) fn diff(old: &KeyPreimage, new: &KeyPreimage) -> Vec<Reason> {
         push_input_change(&mut reasons, input.to_owned(), a, b)
     });
     merge(&old.commands, &new.commands, |command, a, b| match (a, b) {
-        (Some(old), Some(new)) if old != new => reasons.push(Reason::CommandOutputChanged {
-            command: command.to_owned(),
-            old,
-            new,
-        }),
+        (Some(old), Some(new)) if old != new => match command.strip_prefix(PROGRAM_LABEL) {
+            Some(name) => reasons.push(Reason::InputChanged {
+                input: format!("program `{name}`"),
+                old,
+                new,
+            }),
+            None => reasons.push(Reason::CommandOutputChanged {
+                command: command.to_owned(),
+                old,
+                new,
+            }),
+        },
         (None, Some(_)) => reasons.push(Reason::InputAdded {
-            input: format!("command `{command}`"),
+            input: command_or_program(command),
         }),
         (Some(_), None) => reasons.push(Reason::InputRemoved {
-            input: format!("command `{command}`"),
+            input: command_or_program(command),
         }),
         _ => {}
     });
@@ -475,3 +483,12 @@ pub(crate) mod why {
 
 #[cfg(test)]
 mod tests;
+
+/// How an entry of a key's command inputs is named in a reason: a `{ program = … }`
+/// input is listed there under its label.
+fn command_or_program(label: &str) -> String {
+    match label.strip_prefix(PROGRAM_LABEL) {
+        Some(name) => format!("program `{name}`"),
+        None => format!("command `{label}`"),
+    }
+}

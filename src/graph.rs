@@ -412,7 +412,7 @@ fn infer(
                     globs.push((idx, input.span, glob.text.as_str()));
                     continue;
                 }
-                InputKind::Command(_) => continue,
+                InputKind::Command(_) | InputKind::Program(_) => continue,
             };
             if let Some(producer) = spec.outputs.producer_of(path) {
                 link(

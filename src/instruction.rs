@@ -114,6 +114,7 @@ pub(crate) fn render(
             InputKind::File(path) => Some(format!("- `{path}`")),
             InputKind::Glob(glob) => Some(format!("- `{}` (every matching file)", glob.text)),
             InputKind::Command(command) => Some(format!("- the output of `{command}`")),
+            InputKind::Program(name) => Some(format!("- the program `{name}`")),
             InputKind::Section { .. } => None,
         })
         .collect();

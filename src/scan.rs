@@ -338,6 +338,27 @@ fn lexically_inside(path: &Path, root: &Root) -> bool {
     normal.starts_with(&root.path) || root.canonical().is_some_and(|r| normal.starts_with(r))
 }
 
+/// The digest of the executable `name` resolves to on `PATH` (symlinks followed, as
+/// `exec` follows them), through `cache` keyed by its absolute path: an unchanged
+/// program costs a few `stat`s, never a process. `None` when it is not found.
+/// Returns the absolute path with the digest, to remember in the stat cache.
+pub(crate) fn look_program(name: &str, cache: &StatCache) -> Option<(String, Found)> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    let found = std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })?;
+    let real = std::fs::canonicalize(found).ok()?;
+    let meta = std::fs::metadata(&real).ok()?;
+    let key = real.to_str()?.to_owned();
+    let found = reused_or_hashed(&real, &meta, cache.get(&key)).ok()?;
+    Some((key, found))
+}
+
 /// Whether files are looked at as inputs (through symlinks that stay inside) or as
 /// outputs (a symlink is the output).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

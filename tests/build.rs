@@ -1012,3 +1012,82 @@ fn warnings_of_a_build_are_repeated_by_the_next_one() {
     }
     assert_eq!(project.ran(), ["a"]);
 }
+
+/// `{ program = "NAME" }`: the executable found on PATH is hashed (never run); a new
+/// build of it reruns the task, a new mtime alone does not, and `--explain` names it.
+#[test]
+fn a_program_input_tracks_the_executable_on_path_without_running_it() {
+    let project = Project::new(
+        r#"
+        [tasks.a]
+        inputs = ["src/a.c", { program = "mycc" }]
+        outputs = ["out/a.o"]
+        run = "echo a >> ran.log && mkdir -p out && cat src/a.c > out/a.o"
+        "#,
+    );
+    project
+        .file("src/a.c", "int a;\n")
+        .file("tools/mycc", "#!/bin/sh\necho v1 >> ran-tool.log\n");
+    let tool = project.path().join("tools/mycc");
+    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&tool, executable).unwrap();
+    let path = format!(
+        "{}:{}",
+        project.path().join("tools").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let build = |args: &[&str]| {
+        let mut all = vec!["build"];
+        all.extend_from_slice(args);
+        project.conduct_env(&all, &[("PATH", path.as_str())])
+    };
+    assert_eq!(build(&[]).status, 0);
+    assert_eq!(project.ran(), ["a"]);
+    assert!(build(&[]).stdout.contains("0 ran, 1 fresh"));
+    // Touched, same bytes: fresh.
+    std::fs::File::options()
+        .append(true)
+        .open(&tool)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    assert!(build(&[]).stdout.contains("0 ran, 1 fresh"));
+    // A new build of the tool: the task reruns, and says why.
+    project.file("tools/mycc", "#!/bin/sh\necho v2 >> ran-tool.log\n");
+    let rerun = build(&["--explain"]);
+    assert_eq!(rerun.status, 0, "{rerun:#?}");
+    assert!(
+        rerun.stdout.contains("input program `mycc` changed"),
+        "{rerun:#?}"
+    );
+    assert_eq!(project.ran(), ["a"]);
+    assert!(!project.exists("ran-tool.log"), "the program is never run");
+    // Off PATH: the task cannot be keyed, and says so.
+    let missing = project.conduct(&["build"]);
+    assert_ne!(missing.status, 0, "{missing:#?}");
+    assert!(
+        format!("{}{}", missing.stdout, missing.stderr)
+            .contains("input program `mycc` is not on PATH"),
+        "{missing:#?}"
+    );
+}
+
+#[test]
+fn a_program_input_names_a_program_not_a_path() {
+    let project = Project::new(
+        r#"
+        [tasks.a]
+        inputs = [{ program = "tools/mycc" }]
+        outputs = ["a.o"]
+        run = "touch a.o"
+        "#,
+    );
+    let run = project.conduct(&["check"]);
+    assert_eq!(run.status, 2, "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("program `tools/mycc` is a path, not a name"),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("tasks.toml:2"), "{run:#?}");
+}

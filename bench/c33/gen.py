@@ -170,7 +170,7 @@ TASKS_TOML = f"""\
 cflags = "{CFLAGS}"
 
 [project]
-inputs = [{{ command = "cc --version" }}]
+inputs = [{{ program = "cc" }}]
 
 [templates.cc]
 foreach = "src/*.c"

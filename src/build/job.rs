@@ -453,7 +453,7 @@ fn command_inputs(task: &Task, preimage: &KeyPreimage) -> Vec<String> {
         match &input.kind {
             InputKind::File(path) => inputs.push(path.to_string()),
             InputKind::Section { file, .. } => inputs.push(file.to_string()),
-            InputKind::Command(_) => {}
+            InputKind::Command(_) | InputKind::Program(_) => {}
             InputKind::Glob(glob) => {
                 let matcher = glob.matcher();
                 let sources = preimage.inputs.iter().map(|(path, _)| path);

@@ -76,6 +76,7 @@ enum JsonInput<'a> {
     Glob(&'a str),
     Section { path: &'a str, section: &'a str },
     Command(&'a str),
+    Program(&'a str),
 }
 
 #[derive(Serialize)]
@@ -299,6 +300,7 @@ fn json_input(input: &Input) -> JsonInput<'_> {
             section,
         },
         InputKind::Command(command) => JsonInput::Command(command),
+        InputKind::Program(name) => JsonInput::Program(name),
     }
 }
 

@@ -119,6 +119,7 @@ impl Session {
         // Globs expand against a listing of the directories they look into.
         let mut roots: BTreeSet<String> = BTreeSet::new();
         let mut commands: BTreeSet<String> = BTreeSet::new();
+        let mut programs: BTreeSet<String> = BTreeSet::new();
         let mut markdown: BTreeSet<ProjectPath> = BTreeSet::new();
         for &task in &selection.tasks {
             for input in &spec.task(task).inputs {
@@ -128,6 +129,9 @@ impl Session {
                     }
                     InputKind::Command(command) => {
                         commands.insert(command.clone());
+                    }
+                    InputKind::Program(name) => {
+                        programs.insert(name.clone());
                     }
                     InputKind::Section { file, section } => {
                         session.db.want_section(file, section);
@@ -185,6 +189,18 @@ impl Session {
             world.field(command.as_bytes());
             world.digest(digest);
             session.db.set_command_output(&command, digest);
+        }
+        let started = scan::now_ns();
+        for name in programs {
+            let found = scan::look_program(&name, &session.journal.state().stat);
+            let digest = found.as_ref().and_then(|(_, found)| found.digest());
+            if let Some((path, found)) = &found {
+                session.journal.remember(path, found, started);
+            }
+            let label = InputKind::program_label(&name);
+            world.field(label.as_bytes());
+            world.digest(digest);
+            session.db.set_command_output(&label, digest);
         }
 
         // Remembered in the stat cache as well, so a watcher can tell an edit of a spec

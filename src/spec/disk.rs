@@ -121,7 +121,7 @@ pub(crate) fn check(
                         }
                     }
                 }
-                InputKind::Command(_) => {}
+                InputKind::Command(_) | InputKind::Program(_) => {}
             }
         }
         // An output's own name is never followed (a stale output is removed before the

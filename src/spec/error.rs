@@ -103,6 +103,8 @@ pub(crate) enum SpecErrorKind {
     Empty { key: &'static str },
     #[error("output `{path}` is a glob")]
     GlobOutput { path: String },
+    #[error("program `{name}` is a path, not a name")]
+    ProgramPath { name: String },
     #[error("`{name}` is not a valid environment variable name")]
     BadEnvName { name: String },
     #[error("task `{task}` depends on unknown task `{dep}`")]
@@ -338,6 +340,9 @@ impl SpecErrorKind {
             K::GlobOutput { .. } => {
                 "declare each output file, or a whole directory with a trailing `/`".into()
             }
+            K::ProgramPath { .. } => "name the program as the shell finds it on PATH \
+                (`{ program = \"cc\" }`); a file of the project is a plain input"
+                .into(),
             K::BadEnvName { .. } => {
                 "environment variable names use letters, digits and `_` and do not start with a digit".into()
             }

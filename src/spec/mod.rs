@@ -426,7 +426,20 @@ pub(crate) enum InputKind {
     Section { file: ProjectPath, section: String },
     /// A command whose stdout is hashed (a tool's version).
     Command(String),
+    /// A program found on `PATH` (`{ program = "cc" }`): the executable's contents are
+    /// hashed, through the stat cache, without running it.
+    Program(String),
 }
+
+impl InputKind {
+    /// How a `{ program = … }` input is named among the command inputs of a key.
+    pub(crate) fn program_label(name: &str) -> String {
+        format!("{PROGRAM_LABEL}{name}")
+    }
+}
+
+/// The prefix of [`InputKind::program_label`].
+pub(crate) const PROGRAM_LABEL: &str = "program:";
 
 /// A compiled input glob (`*` never crosses `/`). Stored as its text; compiled again
 /// when read back from the spec cache.

@@ -181,7 +181,7 @@ fn cache_conflict(config: &str, project: &Project, tasks: &[Task]) -> Option<(Sp
                     }
                     continue;
                 }
-                InputKind::Command(_) => continue,
+                InputKind::Command(_) | InputKind::Program(_) => continue,
             };
             if let Some(relation) = relation(cache, path.as_str()) {
                 let what = format!("{what} of task `{}`", task.id);

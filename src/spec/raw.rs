@@ -75,7 +75,7 @@ const TEMPLATE_KEYS: &[&str] = &[
 ];
 const TASK_KEYS: &[&str] = TEMPLATE_KEYS.split_at(2).1;
 const FOREACH_KEYS: &[&str] = &["sections", "level"];
-const INPUT_KEYS: &[&str] = &["path", "section", "command"];
+const INPUT_KEYS: &[&str] = &["path", "section", "command", "program"];
 
 /// tasks.toml after the first pass, in declaration order.
 #[derive(Debug)]
@@ -580,15 +580,17 @@ impl Reader<'_> {
         })
     }
 
-    /// `{ path = "…", section = "…" }` or `{ command = "…" }`.
+    /// `{ path = "…", section = "…" }`, `{ command = "…" }` or `{ program = "…" }`.
     fn input_table(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<InputKind> {
         let (mut path, mut section, mut command) = (None, None, None);
+        let mut program = None;
         let mut ok = true;
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
                 "path" => path = self.string("path", value).map(|p| (p, value.span())),
                 "section" => section = self.string("section", value),
                 "command" => command = self.non_empty_string("command", value),
+                "program" => program = self.non_empty_string("program", value),
                 _ => {
                     self.unknown_key(key, "an input", INPUT_KEYS);
                     ok = false;
@@ -597,6 +599,25 @@ impl Reader<'_> {
         }
         if !ok {
             return None;
+        }
+        if let Some(name) = program {
+            if path.is_some() || section.is_some() || command.is_some() {
+                self.err(
+                    span,
+                    SpecErrorKind::UnknownKey {
+                        key: "program".into(),
+                        table: "an input with `path` or `command`".into(),
+                        known: &["path", "section", "command"],
+                        suggestion: None,
+                    },
+                );
+                return None;
+            }
+            if name.contains('/') {
+                self.err(span, SpecErrorKind::ProgramPath { name });
+                return None;
+            }
+            return Some(InputKind::Program(name));
         }
         match (path, section, command) {
             (None, None, Some(command)) => Some(InputKind::Command(command)),

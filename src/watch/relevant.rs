@@ -53,7 +53,7 @@ impl Relevant {
                     InputKind::Glob(glob) => {
                         globs.add(glob.glob.clone());
                     }
-                    InputKind::Command(_) => {}
+                    InputKind::Command(_) | InputKind::Program(_) => {}
                 }
             }
         }
