@@ -96,7 +96,7 @@ impl Session {
         // A build was killed while these ran: what their outputs hold is its doing.
         for id in started.left() {
             if journal.state().tasks.contains_key(id) {
-                journal.task_mut(id).last_run = Some(LastRun {
+                journal.task_mut(id).last_run = Some(Box::new(LastRun {
                     status: RunStatus::Interrupted,
                     duration_ms: 0,
                     attempts: 1,
@@ -106,7 +106,7 @@ impl Session {
                     key: None,
                     flaky: false,
                     agent: None,
-                });
+                }));
             }
         }
         let mut warnings = opened.warnings;
@@ -146,7 +146,7 @@ impl Session {
     /// The last time `task` actually ran, if it has.
     pub(crate) fn last_run(&self, task: TaskIdx) -> Option<&LastRun> {
         let id = self.site.loaded.spec.task(task).id.as_str();
-        self.state().tasks.get(id)?.last_run.as_ref()
+        self.state().tasks.get(id)?.last_run.as_deref()
     }
 
     pub(crate) fn cache(&self) -> &Cache {
@@ -299,7 +299,7 @@ impl Session {
                     duration_ms: entry.duration_ms,
                     discovered: entry.discovered.clone(),
                 });
-                state.last_run = Some(LastRun {
+                state.last_run = Some(Box::new(LastRun {
                     status: RunStatus::Ok,
                     duration_ms: 0,
                     attempts: 0,
@@ -309,7 +309,7 @@ impl Session {
                     key: None,
                     flaky: false,
                     agent: None,
-                });
+                }));
                 Ok(restored)
             }
             Err(error) => {

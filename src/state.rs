@@ -103,7 +103,7 @@ pub(crate) struct CheckRecord {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TaskState {
     pub(crate) success: Option<Success>,
-    pub(crate) last_run: Option<LastRun>,
+    pub(crate) last_run: Option<Box<LastRun>>,
     /// The checks of the last success's outputs, in `checks` order.
     pub(crate) checks: Vec<CheckRecord>,
 }

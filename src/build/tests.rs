@@ -102,7 +102,7 @@ impl Project {
         let session = Session::open(&self.locator(), Access::Read).unwrap();
         let state = session.state().tasks.get(task);
         (
-            state.and_then(|s| s.last_run.clone()),
+            state.and_then(|s| s.last_run.as_deref().cloned()),
             state.is_some_and(|s| s.success.is_some()),
         )
     }

@@ -142,7 +142,7 @@ pub(crate) fn run(
             duration_ms: previous_ms,
             discovered: verdict.discovered.clone(),
         });
-        state.last_run = Some(LastRun {
+        state.last_run = Some(Box::new(LastRun {
             status: RunStatus::Ok,
             duration_ms: 0,
             attempts: 0,
@@ -152,7 +152,7 @@ pub(crate) fn run(
             key: None,
             flaky: false,
             agent: None,
-        });
+        }));
         round.settle(task, verdict.outputs.files);
         text.push_str(&format!("accepted: {id}\n"));
         done.accepted.push(id);

@@ -90,16 +90,18 @@ fn state(
             duration_ms: 5,
             discovered: Vec::new(),
         }),
-        last_run: last.map(|status| LastRun {
-            status,
-            duration_ms: 5,
-            attempts: 1,
-            reasons: Vec::new(),
-            finished_at: 0,
-            cluster: None,
-            key: None,
-            flaky: false,
-            agent: None,
+        last_run: last.map(|status| {
+            Box::new(LastRun {
+                status,
+                duration_ms: 5,
+                attempts: 1,
+                reasons: Vec::new(),
+                finished_at: 0,
+                cluster: None,
+                key: None,
+                flaky: false,
+                agent: None,
+            })
         }),
         checks: Vec::new(),
     }

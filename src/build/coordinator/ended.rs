@@ -185,7 +185,7 @@ impl Coordinator<'_, '_> {
             flaky,
         );
         run.agent = pending.agent.clone().map(Box::new);
-        state.last_run = Some(run);
+        state.last_run = Some(Box::new(run));
         let record = match changed {
             None => {
                 state.success = Some(Success {

@@ -178,7 +178,7 @@ impl Coordinator<'_, '_> {
                 false,
             );
             run.agent = agent.clone().map(Box::new);
-            state.last_run = Some(run);
+            state.last_run = Some(Box::new(run));
             self.progress.counts.failed += 1;
         }
         self.reporter.finished(&TaskEnd {
