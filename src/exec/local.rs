@@ -609,7 +609,19 @@ fn spawn(
         .argv
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the command is empty"))?;
-    let mut command = Command::new(program);
+    let path = job
+        .env
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| value.as_str());
+    let mut command = match super::program::resolve(program, path) {
+        Some(file) => {
+            let mut command = Command::new(file);
+            command.arg0(program);
+            command
+        }
+        None => Command::new(program),
+    };
     command
         .args(args)
         .current_dir(&job.cwd)

@@ -23,6 +23,7 @@
 pub(crate) mod fake;
 pub(crate) mod local;
 pub(crate) mod output;
+pub(crate) mod program;
 pub(crate) mod reaper;
 pub(crate) mod scheduler;
 pub(crate) mod slurm;
