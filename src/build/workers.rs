@@ -233,9 +233,11 @@ fn start_threads(threads: usize) -> Option<Sender<Work>> {
                 loop {
                     // The lock is let go before the work runs.
                     let next = work.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                    match next {
-                        Ok(job) => job(),
-                        Err(_) => return,
+                    let Ok(job) = next else { return };
+                    // A panic would leave the coordinator waiting for this work's
+                    // event forever: end the process, as rayon's pool did.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                        std::process::abort();
                     }
                 }
             });
