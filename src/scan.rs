@@ -343,15 +343,7 @@ fn lexically_inside(path: &Path, root: &Root) -> bool {
 /// program costs a few `stat`s, never a process. `None` when it is not found.
 /// Returns the absolute path with the digest, to remember in the stat cache.
 pub(crate) fn look_program(name: &str, cache: &StatCache) -> Option<(String, Found)> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    let found = std::env::split_paths(&path)
-        .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join(name))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })?;
+    let found = crate::exec::program::find_on_path(name, &std::env::var_os("PATH")?)?;
     let real = std::fs::canonicalize(found).ok()?;
     let meta = std::fs::metadata(&real).ok()?;
     let key = real.to_str()?.to_owned();

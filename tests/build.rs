@@ -1062,9 +1062,9 @@ fn a_program_input_tracks_the_executable_on_path_without_running_it() {
     );
     assert_eq!(project.ran(), ["a"]);
     assert!(!project.exists("ran-tool.log"), "the program is never run");
-    // Off PATH: the task cannot be keyed, and says so.
+    // Off PATH: the task cannot be keyed, fails (exit 1), and says so.
     let missing = project.conduct(&["build"]);
-    assert_ne!(missing.status, 0, "{missing:#?}");
+    assert_eq!(missing.status, 1, "{missing:#?}");
     assert!(
         format!("{}{}", missing.stdout, missing.stderr)
             .contains("input program `mycc` is not on PATH"),
@@ -1090,4 +1090,44 @@ fn a_program_input_names_a_program_not_a_path() {
         "{run:#?}"
     );
     assert!(run.stderr.contains("tasks.toml:2"), "{run:#?}");
+}
+
+/// A bare program name runs the file the task's own PATH finds (conduct looks it up
+/// once and remembers it, per PATH), not the one on conduct's PATH.
+#[test]
+fn a_tasks_env_path_decides_which_program_runs() {
+    let project = Project::new(
+        r#"
+        [tasks.mine]
+        outputs = ["mine.txt"]
+        env = { PATH = "TASKDIR:/usr/bin:/bin" }
+        run = ["greet", "mine.txt"]
+        [tasks.theirs]
+        outputs = ["theirs.txt"]
+        run = ["greet", "theirs.txt"]
+        "#,
+    );
+    let task_bin = project.path().join("task-bin");
+    let toml = project
+        .read("tasks.toml")
+        .replace("TASKDIR", task_bin.to_str().unwrap());
+    project.file("tasks.toml", &toml);
+    for (dir, word) in [("task-bin", "task"), ("conduct-bin", "conduct")] {
+        project.file(
+            &format!("{dir}/greet"),
+            &format!("#!/bin/sh\necho {word} > \"$1\"\n"),
+        );
+        let file = project.path().join(dir).join("greet");
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        project.path().join("conduct-bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let run = project.conduct_env(&["build", "-j", "1"], &[("PATH", path.as_str())]);
+    assert_eq!(run.status, 0, "{run:#?}");
+    assert_eq!(project.read("theirs.txt"), "conduct\n");
+    assert_eq!(project.read("mine.txt"), "task\n");
 }

@@ -39,19 +39,24 @@ pub(crate) fn resolve(program: &str, path: Option<&str>) -> Option<PathBuf> {
     if let Some(file) = known.filter(|file| executable(file.as_os_str())) {
         return Some(file);
     }
-    let dirs: Vec<PathBuf> = std::env::split_paths(&key.1).collect();
-    if dirs.iter().any(|dir| !dir.is_absolute()) {
+    if std::env::split_paths(&key.1).any(|dir| !dir.is_absolute()) {
         return None;
     }
-    let file = dirs
-        .into_iter()
-        .map(|dir| dir.join(program))
-        .find(|file| executable(file.as_os_str()))?;
+    let file = find_on_path(program, &key.1)?;
     found
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(key, file.clone());
     Some(file)
+}
+
+/// The first executable `name` in the absolute directories of `path`, as `execvp`
+/// tries them (relative entries skipped); also where a `{ program = … }` input is.
+pub(crate) fn find_on_path(name: &str, path: &OsStr) -> Option<PathBuf> {
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|file| executable(file.as_os_str()))
 }
 
 /// A regular file someone may execute.
